@@ -1,0 +1,50 @@
+# Two commands for a fresh machine: `make demo` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export HF_HUB_OFFLINE := 1
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
+export OPENBLAS_NUM_THREADS := 1
+
+.PHONY: install model demo test lint rule-tests bench bench-text bench-asr clean samples
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+model: install
+	$(BIN)/qa prepare-model
+
+demo: model
+	$(BIN)/qa run data/samples
+
+lint: install
+	$(BIN)/ruff check qa flows tests benchmarks tools
+
+rule-tests: install
+	$(BIN)/qa check-rules scripts_rules
+
+test: install lint
+	$(BIN)/python -m pytest -ra
+
+bench: bench-text bench-asr
+
+bench-text: install
+	$(BIN)/python benchmarks/bench_text.py
+
+bench-asr: model
+	$(BIN)/python benchmarks/bench_asr.py
+
+# Regenerates the bundled samples and fixtures (needs Debian's festival, festvox-ru and sox).
+samples: install
+	$(BIN)/python tools/make_samples.py
+
+clean:
+	rm -rf data/qa.duckdb data/qa.duckdb.wal data/cache .pytest_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""The nightly QA flow: inbox → transcribe → lemmatise → score → DuckDB. Wiring only; logic lives in ``qa``.
+
+Run once:        qa run data/inbox            (ephemeral Prefect, no server needed)
+On a schedule:   qa schedule data/inbox       (serves the `nightly` deployment, cron 02:00 Europe/Moscow)
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+from prefect.schedules import Cron
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from qa import pipeline, report, store
+from qa.inputs import InboxItem, discover_inbox
+from qa.records import Conversation, Failure, ScoredConversation
+from qa.ruleset import load_ruleset
+
+NIGHTLY_CRON = "0 2 * * *"
+NIGHTLY_TIMEZONE = "Europe/Moscow"
+
+
+@task(name="discover")
+def discover(inbox: str, db: str) -> tuple[list[InboxItem], list[InboxItem]]:
+    """New inbox items, and those already stored with the same content hash."""
+    return pipeline.plan_items(discover_inbox(inbox), store.stored_hashes(db))
+
+
+@task(name="transcribe-chunk", retries=2, retry_delay_seconds=5)
+def transcribe_chunk(items: list[InboxItem], settings: pipeline.PipelineSettings) -> list[Conversation | Failure]:
+    """Read chats/transcripts and transcribe calls of one chunk (retried on unexpected errors)."""
+    return pipeline.prepare_chunk(items, settings)
+
+
+@task(name="score-chunk")
+def score_chunk(prepared: list[Conversation | Failure], settings: pipeline.PipelineSettings
+                ) -> list[ScoredConversation | Failure]:
+    """Lemmatise and score one chunk."""
+    return pipeline.score_chunk(prepared, settings)
+
+
+@task(name="record-run")
+def record_run(db: str, run: store.RunInfo) -> None:
+    store.start_run(db, run)
+
+
+@task(name="write-results")
+def write_results(db: str, run_id: str, results: list[ScoredConversation | Failure]) -> None:
+    """The single writer: one short bulk transaction per chunk."""
+    store.write_results(db, run_id, [r for r in results if isinstance(r, ScoredConversation)],
+                        [r for r in results if isinstance(r, Failure)])
+
+
+@task(name="finish-run")
+def finish_run(db: str, run_id: str, counts: store.RunCounts, status: str) -> None:
+    store.finish_run(db, run_id, counts, status)
+
+
+@flow(name="nightly-qa", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def nightly_qa(
+    inbox: str = "data/inbox",
+    db: str = "data/qa.duckdb",
+    rules: str = "scripts_rules",
+    chunk_size: int = pipeline.DEFAULT_CHUNK_SIZE,
+    model: str | None = None,
+    device: str | None = None,
+    channels: dict[str, str] | None = None,
+    cache_dir: str | None = "data/cache/transcripts",
+) -> dict[str, Any]:
+    """Score every new conversation in ``inbox`` into the DuckDB file ``db``; returns the run summary."""
+    logger = get_run_logger()
+    ruleset = load_ruleset(rules)
+    settings = pipeline.PipelineSettings(
+        rules_dir=rules, transcription={"model": model, "device": device}, channels=channels, cache_dir=cache_dir
+    )
+    options = pipeline.transcription_options(settings)
+    run_id = str(flow_run.get_id() or uuid.uuid4())
+    new, skipped = discover(inbox, db)
+    record_run(db, store.RunInfo(run_id=run_id, inbox=inbox, ruleset_version=ruleset.version, rules_dir=rules,
+                                 model=options.model, settings={"chunk_size": chunk_size, **options.as_dict()}))
+    logger.info("%d new conversations, %d already stored", len(new), len(skipped))
+
+    batches = pipeline.chunks(new, chunk_size)
+    scored_futures = [score_chunk.submit(transcribe_chunk.submit(b, settings), settings) for b in batches]
+    scored: list[ScoredConversation] = []
+    failures: list[Failure] = []
+    done = 0
+    pipeline.report_progress(0, len(new))
+    for batch, future in zip(batches, scored_futures, strict=True):
+        try:
+            results = future.result()
+        except Exception as exc:  # the chunk failed even after retries: record each of its inputs
+            results = pipeline.chunk_failures(batch, exc)
+        write_results(db, run_id, results)
+        scored += [r for r in results if isinstance(r, ScoredConversation)]
+        failures += [r for r in results if isinstance(r, Failure)]
+        done += len(batch)
+        pipeline.report_progress(done, len(new))
+
+    summary = pipeline.run_summary(run_id, ruleset.version, options.model, len(new) + len(skipped), len(skipped),
+                                   scored, failures)
+    status = "failed" if new and not scored else "completed"
+    finish_run(db, run_id, store.RunCounts(summary["discovered"], summary["skipped"], summary["processed"],
+                                           summary["failed"], summary["flagged"]), status)
+    create_markdown_artifact(markdown=report.summary_markdown(summary), key="nightly-qa-summary",
+                             description="Conversations processed, failed, flagged and top rules hit")
+    return summary
+
+
+def serve_nightly(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON) -> None:
+    """Serve the `nightly` deployment on a cron schedule (Europe/Moscow) until interrupted."""
+    nightly_qa.serve(
+        name="nightly",
+        schedule=Cron(cron, timezone=NIGHTLY_TIMEZONE),
+        parameters={"inbox": inbox, "db": db, "rules": rules},
+        description="Nightly QA of the contact-center inbox",
+    )

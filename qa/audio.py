@@ -1,0 +1,211 @@
+"""Decoding of call recordings to 16 kHz float32, one array per source channel (the only user of PyAV).
+
+Containers (WAV, FLAC, OGG/Opus, MP3, M4A/AAC, WebM, WMA, AMR…) are read from their header.
+Headerless telephony files (raw A-law, µ-law or 16-bit PCM) carry no sample rate, so their format
+must be declared with a :class:`RawFormat`. Every failure is an :class:`~qa.errors.AudioError`
+naming the file and the problem, never a bare PyAV exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from qa.errors import AudioError
+
+TARGET_RATE = 16000
+RawCodec = Literal["alaw", "mulaw", "s16le"]
+
+RAW_SUFFIXES: frozenset[str] = frozenset({".al", ".alaw", ".ul", ".mulaw", ".ulaw", ".s16", ".raw", ".pcm"})
+CONTAINER_SUFFIXES: frozenset[str] = frozenset(
+    {
+        ".wav",
+        ".flac",
+        ".ogg",
+        ".oga",
+        ".opus",
+        ".mp3",
+        ".m4a",
+        ".aac",
+        ".webm",
+        ".mka",
+        ".wma",
+        ".amr",
+        ".aif",
+        ".aiff",
+        ".au",
+    }
+)
+AUDIO_SUFFIXES: frozenset[str] = CONTAINER_SUFFIXES | RAW_SUFFIXES
+_RAW_DEMUXERS = {"alaw": "alaw", "mulaw": "mulaw", "s16le": "s16le"}
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RawFormat:
+    """The declared format of a headerless file: codec, sample rate and channel count."""
+
+    codec: RawCodec
+    sample_rate: int
+    channels: int = 1
+
+    def __post_init__(self) -> None:
+        if self.codec not in _RAW_DEMUXERS:
+            raise ValueError(f"raw codec must be one of {sorted(_RAW_DEMUXERS)}, not {self.codec!r}")
+        if self.sample_rate <= 0 or self.channels <= 0:
+            raise ValueError("raw sample_rate and channels must be positive")
+
+
+@dataclass
+class DecodedAudio:
+    """Decoded audio: float32 mono arrays at 16 kHz, one per source channel, in source order."""
+
+    channels: list[np.ndarray]
+    duration_s: float
+    source_sample_rate: int
+    source_channels: int
+    sample_rate: int = TARGET_RATE
+    notes: list[str] = field(default_factory=list)  # e.g. damaged packets skipped
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes (the content key of a call)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise AudioError(path, f"cannot be read: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
+
+
+def _open_container(path: Path, raw: RawFormat | None):  # -> av.container.InputContainer
+    import av
+
+    suffix = path.suffix.lower()
+    headerless = suffix in RAW_SUFFIXES or (raw is not None and suffix not in CONTAINER_SUFFIXES)
+    try:
+        if not headerless:
+            return av.open(str(path), mode="r")
+        if raw is None:
+            raise AudioError(
+                path,
+                f"headerless audio ({suffix}) has no sample rate or codec in the file; a format must be "
+                "declared (codec alaw/mulaw/s16le, sample rate, channels), e.g. RawFormat('alaw', 8000)",
+            )
+        layout = {1: "mono", 2: "stereo"}.get(raw.channels, f"{raw.channels}c")
+        options = {"sample_rate": str(raw.sample_rate), "ch_layout": layout}
+        return av.open(str(path), mode="r", format=_RAW_DEMUXERS[raw.codec], options=options)
+    except av.error.FFmpegError as exc:
+        raise AudioError(path, f"cannot be opened as audio: {exc.strerror or exc}") from exc
+
+
+def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
+    """Decode ``path`` to 16 kHz float32, keeping the source channels apart.
+
+    ``raw`` declares the format of a headerless file (``.al``, ``.ul``, ``.s16``, ``.raw``, ``.pcm``);
+    it is ignored for files with a container header. Damaged packets are skipped and noted; a file
+    that yields no samples at all raises :class:`AudioError`.
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes): no audio samples")
+    container = _open_container(path, raw)
+    notes: list[str] = []
+    try:
+        if not container.streams.audio:
+            raise AudioError(path, "no audio stream in the file")
+        stream = container.streams.audio[0]
+        source_rate = int(stream.codec_context.sample_rate or stream.rate or 0)
+        source_channels = int(stream.codec_context.channels or 0)
+        resampler = None
+        pieces: list[np.ndarray] = []
+        damaged = 0
+        try:
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    damaged += 1
+                    continue
+                for frame in frames:
+                    if resampler is None:
+                        source_channels = source_channels or len(frame.layout.channels)
+                        source_rate = source_rate or frame.sample_rate
+                        resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=TARGET_RATE)
+                    pieces.extend(out.to_ndarray() for out in resampler.resample(frame))
+            if resampler is not None:
+                pieces.extend(out.to_ndarray() for out in resampler.resample(None))
+        except av.error.FFmpegError as exc:
+            if not pieces:
+                raise AudioError(path, f"cannot be decoded: {exc.strerror or exc}") from exc
+            notes.append(f"decoding stopped early: {exc.strerror or exc}")
+        except ValueError as exc:  # e.g. the channel layout changes mid-stream
+            raise AudioError(path, f"cannot be decoded: {exc}") from exc
+    finally:
+        container.close()
+    if damaged:
+        notes.append(f"{damaged} damaged packet(s) skipped")
+    samples = np.concatenate(pieces, axis=1) if pieces else np.zeros((0, 0), dtype=np.float32)
+    if samples.size == 0:
+        why = "no audio samples" + (" (every packet was damaged)" if damaged else "")
+        raise AudioError(path, why)
+    channels = [np.ascontiguousarray(row, dtype=np.float32) for row in samples]
+    return DecodedAudio(
+        channels=channels,
+        duration_s=samples.shape[1] / TARGET_RATE,
+        source_sample_rate=source_rate,
+        source_channels=source_channels or len(channels),
+        notes=notes,
+    )
+
+
+_PITCH_FRAME = 640  # 40 ms at 16 kHz
+_PITCH_HOP = 160  # 10 ms
+_PITCH_MIN_HZ = 60.0
+_PITCH_MAX_HZ = 400.0
+_VOICED_CORRELATION = 0.5
+
+
+def estimate_pitch(
+    samples: np.ndarray, spans: list[tuple[float, float]], rate: int = TARGET_RATE
+) -> list[float | None]:
+    """Median pitch (Hz) of the voiced frames in each ``(start_s, end_s)`` span, None if unvoiced.
+
+    Normalised autocorrelation over 40 ms frames every 10 ms, searched between 60 and 400 Hz.
+    """
+    min_lag, max_lag = int(rate / _PITCH_MAX_HZ), int(rate / _PITCH_MIN_HZ)
+    window = np.hanning(_PITCH_FRAME).astype(np.float32)
+    out: list[float | None] = []
+    for start, end in spans:
+        piece = samples[max(0, int(start * rate)) : int(end * rate)]
+        if piece.size < _PITCH_FRAME:
+            out.append(None)
+            continue
+        count = 1 + (piece.size - _PITCH_FRAME) // _PITCH_HOP
+        index = np.arange(_PITCH_FRAME)[None, :] + _PITCH_HOP * np.arange(count)[:, None]
+        frames = piece[index] * window
+        frames -= frames.mean(axis=1, keepdims=True)
+        energy = (frames**2).sum(axis=1)
+        loud = energy > max(1e-6, 0.05 * float(np.percentile(energy, 90)))
+        if not loud.any():
+            out.append(None)
+            continue
+        frames, energy = frames[loud], energy[loud]
+        spectrum = np.fft.rfft(frames, n=2 * _PITCH_FRAME, axis=1)
+        corr = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, : max_lag + 1]
+        corr /= energy[:, None]
+        lags = min_lag + np.argmax(corr[:, min_lag : max_lag + 1], axis=1)
+        peaks = corr[np.arange(lags.size), lags]
+        voiced = peaks > _VOICED_CORRELATION
+        out.append(float(np.median(rate / lags[voiced])) if voiced.sum() >= 3 else None)
+    return out

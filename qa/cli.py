@@ -1,0 +1,279 @@
+"""The ``qa`` command line: a thin layer over the library and the nightly flow."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qa.environment import apply_defaults
+
+app = typer.Typer(
+    name="qa",
+    help="Offline speech and chat QA for Russian contact centers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_DB = "data/qa.duckdb"
+DEFAULT_RULES = "scripts_rules"
+DEFAULT_CACHE = "data/cache/transcripts"
+
+DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB file.", envvar="QA_DB")]
+RulesOpt = Annotated[Path, typer.Option("--rules", help="Rule set folder.", envvar="QA_RULES")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="Whisper model: 'base' (embedded) or a local CTranslate2 folder.",
+                 envvar="QA_WHISPER_MODEL"),
+]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda.", envvar="QA_DEVICE")]
+ChannelsOpt = Annotated[
+    str | None,
+    typer.Option("--channels", help="Speakers of the left,right channels for calls without a sidecar "
+                                    "mapping, e.g. 'client,operator'. Default: operator,client."),
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="table | csv | json.")]
+
+
+def _channels(value: str | None) -> dict[str, str] | None:
+    if not value:
+        return None
+    parts = [p.strip() for p in value.split(",")]
+    allowed = {"operator", "client", "unknown"}
+    if len(parts) != 2 or not set(parts) <= allowed:
+        raise typer.BadParameter("give two speakers for left,right: operator, client or unknown")
+    return {"left": parts[0], "right": parts[1]}
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    from qa.report import err_console
+
+    err_console.print(f"[red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _date(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{name}: expected an ISO date like 2026-11-27") from exc
+    return parsed if parsed.tzinfo else parsed.astimezone()
+
+
+@app.callback()
+def main() -> None:
+    """Offline speech and chat QA for Russian contact centers."""
+    apply_defaults(quiet_prefect=True)
+
+
+@app.command()
+def run(
+    inbox: Annotated[Path, typer.Argument(help="Folder of calls, chats and transcripts.")],
+    db: DbOpt = Path(DEFAULT_DB),
+    rules: RulesOpt = Path(DEFAULT_RULES),
+    model: ModelOpt = None,
+    device: DeviceOpt = None,
+    channels: ChannelsOpt = None,
+    chunk_size: Annotated[int, typer.Option(help="Conversations per Prefect task.")] = 4,
+    cache_dir: Annotated[Path | None, typer.Option(help="Transcript cache folder ('' to disable).")] = Path(
+        DEFAULT_CACHE),
+) -> None:
+    """Run the nightly flow over INBOX, then print the flagged conversations."""
+    from qa import pipeline, report, store
+    from qa.errors import ModelError, RuleFileError
+
+    if not inbox.is_dir():
+        raise _fail(f"{inbox}: inbox folder not found")
+    from flows.nightly import nightly_qa
+
+    try:
+        with report.progress_bar("Scoring conversations", pipeline.on_progress):
+            summary = nightly_qa(
+                inbox=str(inbox), db=str(db), rules=str(rules), chunk_size=chunk_size, model=model, device=device,
+                channels=_channels(channels), cache_dir=str(cache_dir) if cache_dir and str(cache_dir) else None,
+            )
+    except (RuleFileError, ModelError) as exc:
+        raise _fail(str(exc)) from exc
+    report.console.print(
+        f"Run {summary['run_id']}: {summary['discovered']} found, {summary['skipped']} already stored, "
+        f"{summary['processed']} scored, {summary['failed']} failed, {summary['flagged']} flagged."
+    )
+    for error in summary["failures"]:
+        report.err_console.print(f"[red]failed:[/] {error}", highlight=False)
+    columns, rows = store.flagged(db)
+    run_ids = {cid for cid, _ in summary["flagged_ids"]}
+    rows = [r for r in rows if r[0] in run_ids]
+    if rows:
+        report.render_rows(columns, rows, title="Flagged in this run")
+    if summary["processed"] == 0 and summary["failed"] > 0:
+        raise typer.Exit(1)
+
+
+@app.command()
+def score(
+    file: Annotated[Path, typer.Argument(help="A call (audio), *.chat.json or *.transcript.json.")],
+    rules: RulesOpt = Path(DEFAULT_RULES),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    model: ModelOpt = None,
+    device: DeviceOpt = None,
+    channels: ChannelsOpt = None,
+) -> None:
+    """Score one conversation without a database."""
+    from qa import pipeline, report
+    from qa.errors import ModelError, QAInputError
+    from qa.inputs import discover_file
+    from qa.serialize import scored_to_dict
+
+    settings = pipeline.PipelineSettings(rules_dir=str(rules), transcription={"model": model, "device": device},
+                                         channels=_channels(channels))
+    try:
+        item = discover_file(file)
+        [prepared] = pipeline.prepare_chunk([item], settings)
+        if not hasattr(prepared, "utterances"):
+            raise _fail(prepared.error)
+        scored = pipeline.get_scorer(rules).score(prepared)
+    except (QAInputError, ModelError) as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        sys.stdout.write(json.dumps(scored_to_dict(scored), ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        report.print_scored(scored)
+
+
+@app.command()
+def flagged(
+    db: DbOpt = Path(DEFAULT_DB),
+    since: Annotated[str | None, typer.Option(help="From this date (ISO).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this date (ISO).")] = None,
+    team: Annotated[str | None, typer.Option(help="Only this team.")] = None,
+    operator: Annotated[str | None, typer.Option(help="Only this operator id.")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only conversations with a finding of this rule.")] = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """The team lead's list: flagged conversations, worst first, with reasons and a quote."""
+    from qa import report, store
+
+    try:
+        columns, rows = store.flagged(db, _date(since, "--since"), _date(until, "--until"), team, operator, rule)
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
+    text = report.render_rows(columns, rows, fmt, title=f"Flagged conversations ({len(rows)})")
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command("check-rules")
+def check_rules(
+    folder: Annotated[Path, typer.Argument(help="Rule set folder.")] = Path(DEFAULT_RULES),
+    run_tests: Annotated[bool, typer.Option("--tests/--no-tests", help="Also run each rule's test file.")] = True,
+) -> None:
+    """Validate a rule set folder and run every rule's tests."""
+    from qa import report
+    from qa.errors import RuleFileError
+    from qa.rule_tests import run_rule_tests
+    from qa.ruleset import check_ruleset_errors
+
+    errors = check_ruleset_errors(folder)
+    for err in errors:
+        report.err_console.print(f"[red]error:[/] {err}", highlight=False)
+    if errors:
+        raise typer.Exit(2)
+    if not run_tests:
+        report.console.print(f"{folder}: rules valid")
+        return
+    try:
+        results = run_rule_tests(folder)
+    except RuleFileError as exc:
+        raise _fail(str(exc)) from exc
+    bad = [r for r in results if not r.ok]
+    for r in results:
+        mark = "[green]ok[/]  " if r.ok else "[red]FAIL[/]"
+        report.console.print(f"{mark} {r.rule_id}: {r.hits} hit, {r.oks} ok", highlight=False)
+        for failure in r.failures:
+            report.console.print(f"      {failure}", highlight=False)
+    report.console.print(f"{len(results) - len(bad)} passed, {len(bad)} failed")
+    if bad:
+        raise typer.Exit(1)
+
+
+@app.command()
+def rescore(
+    db: DbOpt = Path(DEFAULT_DB),
+    rules: RulesOpt = Path(DEFAULT_RULES),
+) -> None:
+    """Recompute findings and scores from stored utterances with a (changed) rule set; keeps older versions."""
+    import uuid
+
+    from qa import pipeline, report, store
+    from qa.errors import RuleFileError
+
+    try:
+        conversations = store.load_conversations(db)
+        scored = pipeline.rescore(conversations, rules)
+    except (RuleFileError, store.StoreError) as exc:
+        raise _fail(str(exc)) from exc
+    run_id = f"rescore-{uuid.uuid4()}"
+    version = pipeline.get_scorer(rules).ruleset_version
+    store.start_run(db, store.RunInfo(run_id=run_id, kind="rescore", ruleset_version=version, rules_dir=str(rules)))
+    store.write_rescored(db, run_id, scored)
+    n_flagged = sum(s.score.flagged for s in scored)
+    store.finish_run(db, run_id, store.RunCounts(len(scored), 0, len(scored), 0, n_flagged))
+    report.console.print(f"Rescored {len(scored)} conversations with rule set {version}: {n_flagged} flagged.")
+
+
+@app.command()
+def sql(
+    query: Annotated[str, typer.Argument(help="A SELECT statement.")],
+    db: DbOpt = Path(DEFAULT_DB),
+    fmt: FormatOpt = "table",
+) -> None:
+    """Run a read-only SQL query (safe while the nightly flow writes: it waits for the writer)."""
+    from qa import report, store
+
+    try:
+        columns, rows = store.query(db, query)
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
+    except Exception as exc:  # a SQL error from DuckDB
+        raise _fail(f"query failed: {exc}") from exc
+    text = report.render_rows(columns, rows, fmt)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command("prepare-model")
+def prepare_model(model: ModelOpt = None) -> None:
+    """Prepare (join and verify) the embedded Whisper model, or check a local model folder."""
+    from qa import report
+    from qa.errors import ModelError
+    from qa.whisper_model import resolve_model
+
+    try:
+        path = resolve_model(model)
+    except ModelError as exc:
+        raise _fail(str(exc)) from exc
+    report.console.print(f"Whisper model ready: {path}")
+
+
+@app.command()
+def schedule(
+    inbox: Annotated[Path, typer.Argument(help="Folder the nightly run reads.")],
+    db: DbOpt = Path(DEFAULT_DB),
+    rules: RulesOpt = Path(DEFAULT_RULES),
+    cron: Annotated[str, typer.Option(help="Cron schedule, Europe/Moscow time.")] = "0 2 * * *",
+) -> None:
+    """Serve the scheduled `nightly` deployment (needs a Prefect server: see README)."""
+    from flows.nightly import serve_nightly
+
+    serve_nightly(str(inbox.resolve()), str(db.resolve()), str(rules.resolve()), cron)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,215 @@
+"""Phrase matching over lemmatised tokens: exact lemma sequences with gaps, then a fuzzy fallback.
+
+Phrases are compiled once per rule set with the same normaliser and lemmatiser as transcripts. All
+phrases of a rule set share one index keyed by lemma, so a conversation is scanned once, whatever the
+number of rules. The fuzzy fallback (rapidfuzz) only considers pattern words of ``FUZZY_MIN_LEN``+ letters
+and is cached per distinct token, so ASR slips («растаргнуть») cost one lookup after their first sight.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from rapidfuzz import fuzz, process
+
+from qa.analysis import LemmatizerLike
+from qa.normalize import split_normalized
+from qa.records import Token
+
+FUZZY_MIN_LEN = 5
+WILDCARD = "*"
+_PHRASE_PART = re.compile(r'"[^"]+"|\S+')
+_CACHE_LIMIT = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class PatternWord:
+    """One word of a compiled phrase: a lemma key, an exact normalised form, or a wildcard."""
+
+    key: str | None  # None = wildcard; exact forms are keyed "=form"
+    display: str
+
+    @property
+    def exact(self) -> bool:
+        return self.key is not None and self.key.startswith("=")
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A compiled phrase and whose it is (``owner`` = rule id, ``role`` = match/unless/step:<id>/hold)."""
+
+    owner: str
+    role: str
+    phrase: str
+    words: tuple[PatternWord, ...]
+    max_gap: int = 0
+    ordered: bool = True
+    fuzzy: int | None = 90
+
+    @property
+    def threshold(self) -> float:
+        return 100.0 if self.fuzzy is None else float(self.fuzzy)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A pattern found in an utterance: token span ``first..last`` (inclusive) and its weakest word score."""
+
+    pattern: Pattern
+    first: int
+    last: int
+    score: float
+
+    @property
+    def fuzzy(self) -> bool:
+        return self.score < 100.0
+
+
+def compile_phrase(
+    phrase: str,
+    lemmatizer: LemmatizerLike,
+    *,
+    owner: str,
+    role: str,
+    max_gap: int = 0,
+    ordered: bool = True,
+    fuzzy: int | None = 90,
+) -> Pattern:
+    """Compile a phrase written in ordinary Russian. ``"quoted"`` words match their exact form only."""
+    words: list[PatternWord] = []
+    for part in _PHRASE_PART.findall(phrase):
+        if part == WILDCARD:
+            words.append(PatternWord(None, WILDCARD))
+            continue
+        exact = part.startswith('"') and part.endswith('"') and len(part) > 1
+        for _surface, norm in split_normalized(part.strip('"')):
+            key = "=" + norm if exact else lemmatizer.lemma(norm)
+            words.append(PatternWord(key, norm))
+    if not words or all(w.key is None for w in words):
+        raise ValueError(f"phrase {phrase!r} has no words")
+    if words[0].key is None or words[-1].key is None:
+        raise ValueError(f"phrase {phrase!r} may not start or end with {WILDCARD}")
+    return Pattern(owner, role, phrase, tuple(words), max_gap, ordered, fuzzy)
+
+
+class Matcher:
+    """All patterns of a rule set in one index; finds every hit in a token sequence."""
+
+    def __init__(self, patterns: Iterable[Pattern]) -> None:
+        self.patterns: tuple[Pattern, ...] = tuple(patterns)
+        self._by_first: dict[str, list[Pattern]] = {}
+        lemma_keys: set[str] = set()
+        exact_keys: set[str] = set()
+        fuzzy_floor = 101.0
+        for p in self.patterns:
+            anchors = [p.words[0]] if p.ordered else [w for w in p.words if w.key is not None]
+            for w in dict.fromkeys(anchors):
+                assert w.key is not None
+                self._by_first.setdefault(w.key, []).append(p)
+            for w in p.words:
+                if w.key is None:
+                    continue
+                (exact_keys if w.exact else lemma_keys).add(w.key)
+            if p.fuzzy is not None:
+                fuzzy_floor = min(fuzzy_floor, float(p.fuzzy))
+        self._lemma_keys = frozenset(lemma_keys)
+        self._exact_keys = frozenset(exact_keys)
+        self._fuzzy_keys = sorted(k for k in lemma_keys if len(k) >= FUZZY_MIN_LEN)
+        self._fuzzy_floor = fuzzy_floor
+        self._cache: dict[tuple[str, str], dict[str, float]] = {}
+
+    def token_keys(self, token: Token) -> dict[str, float]:
+        """Pattern keys this token can stand for, with a score (100 = exact)."""
+        cache_key = (token.norm, token.lemma)
+        found = self._cache.get(cache_key)
+        if found is not None:
+            return found
+        found = {}
+        for key in (token.lemma, token.norm):
+            if key in self._lemma_keys:
+                found[key] = 100.0
+        if "=" + token.norm in self._exact_keys:
+            found["=" + token.norm] = 100.0
+        if self._fuzzy_keys and self._fuzzy_floor <= 100 and len(token.norm) >= FUZZY_MIN_LEN - 1:
+            for query in {token.norm, token.lemma}:
+                for key, score, _ in process.extract(
+                    query, self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=self._fuzzy_floor, limit=None
+                ):
+                    if score > found.get(key, 0.0):
+                        found[key] = float(score)
+        if len(self._cache) > _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[cache_key] = found
+        return found
+
+    def find(self, tokens: Sequence[Token]) -> list[Hit]:
+        """Every pattern hit in one utterance's tokens, in token order."""
+        keys = [self.token_keys(t) for t in tokens]
+        hits: list[Hit] = []
+        seen: set[tuple[int, int]] = set()
+        for i, token_keys in enumerate(keys):
+            for key, score in token_keys.items():
+                for pattern in self._by_first.get(key, ()):
+                    if score < pattern.threshold or (id(pattern), i) in seen:
+                        continue
+                    hit = _match_ordered(pattern, keys, i) if pattern.ordered else _match_unordered(pattern, keys, i)
+                    if hit is not None:
+                        seen.add((id(pattern), i))
+                        hits.append(hit)
+        hits.sort(key=lambda h: (h.first, h.last))
+        return hits
+
+
+def _word_score(word: PatternWord, token_keys: dict[str, float], threshold: float) -> float | None:
+    if word.key is None:
+        return 100.0
+    score = token_keys.get(word.key)
+    return score if score is not None and score >= threshold else None
+
+
+def _match_ordered(pattern: Pattern, keys: list[dict[str, float]], start: int) -> Hit | None:
+    threshold = pattern.threshold
+    first_score = _word_score(pattern.words[0], keys[start], threshold)
+    if first_score is None:
+        return None
+    pos, worst = start, first_score
+    for word in pattern.words[1:]:
+        if word.key is None:
+            pos += 1
+            if pos >= len(keys):
+                return None
+            continue
+        for j in range(pos + 1, min(len(keys), pos + 2 + pattern.max_gap)):
+            score = _word_score(word, keys[j], threshold)
+            if score is not None:
+                pos, worst = j, min(worst, score)
+                break
+        else:
+            return None
+    return Hit(pattern, start, pos, worst)
+
+
+def _match_unordered(pattern: Pattern, keys: list[dict[str, float]], start: int) -> Hit | None:
+    threshold = pattern.threshold
+    span = len(pattern.words) + pattern.max_gap
+    window = range(start, min(len(keys), start + span))
+    used: set[int] = set()
+    worst, last = 100.0, start
+    for word in pattern.words:
+        if word.key is None:
+            continue
+        for j in window:
+            if j in used:
+                continue
+            score = _word_score(word, keys[j], threshold)
+            if score is not None:
+                used.add(j)
+                worst, last = min(worst, score), max(last, j)
+                break
+        else:
+            return None
+    if start not in used:
+        return None
+    return Hit(pattern, start, last, worst)

@@ -1,0 +1,176 @@
+"""Normalises Russian text into words: lower case, ё→е, punctuation stripped, digits spelled out.
+
+Rules, phrases and transcripts all pass through here, so they meet in the same form. Whisper's habits are
+handled: a space before the hyphen of a particle («чем -нибудь» → «чем-нибудь»), digit groups joined by
+hyphens («450-7231», «123-45-67» → separate numbers), «ёлочки», ellipses and dashes as separators. Word
+lists (sign names, number endings) live in ``qa/data/normalize.json`` and are read on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+
+from num2words import num2words
+
+from qa.tokenize import split_tokens
+
+_DATA_PATH = Path(__file__).parent / "data" / "normalize.json"
+_LANG = "ru"
+_MAX_NUMBER_DIGITS = 15  # longer digit runs are read digit by digit
+_MAX_FRACTION_DIGITS = 6  # longer fractions are read as separate numbers
+
+# Characters dropped or unified before anything else: stress marks, soft hyphens, zero-width spaces,
+# typographic hyphens and apostrophes.
+_DROP = dict.fromkeys(map(ord, "\u0301\u0300\u00ad\u200b\u200c\u200d\u2060\ufeff"))
+_UNIFY = {ord("\u2010"): "-", ord("\u2011"): "-", ord("\u2019"): "'", ord("\u02bc"): "'", ord("`"): "'"}
+_TRANSLATE = {**_DROP, **_UNIFY}
+_THOUSANDS_SPACES = ("\u00a0", "\u202f", "\u2009")
+_THOUSANDS_SPACE = re.compile(r"(?<=\d)[\u00a0\u202f\u2009](?=\d{3}(?!\d))")
+_DETACHED_HYPHEN = re.compile(r"(?<=[^\W\d_])\s+-(?=[^\W\d_])")
+_PIECES = re.compile(
+    r"(?P<number>\d+(?:[.,]\d+)*)(?:-(?P<suffix>[^\W\d_]+))?"
+    r"|(?P<word>[^\W\d_]+(?:['-][^\W\d_]+)*)"
+    r"|(?P<other>[^\w\s])"
+)
+_DETACHED_PART = re.compile(r"^\s*-[^\W\d_]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class _Vocabulary:
+    """The word lists of ``qa/data/normalize.json``."""
+
+    ordinal_suffixes: frozenset[str]
+    cardinal_suffixes: frozenset[str]
+    cardinal_suffixes_after_few: frozenset[str]
+    signs: dict[str, tuple[str, str, str]]
+
+
+@cache
+def _vocabulary() -> _Vocabulary:
+    data = json.loads(_DATA_PATH.read_text(encoding="utf-8"))
+    return _Vocabulary(
+        ordinal_suffixes=frozenset(data["ordinal_suffixes"]),
+        cardinal_suffixes=frozenset(data["cardinal_suffixes"]),
+        cardinal_suffixes_after_few=frozenset(data["cardinal_suffixes_after_2_3_4"]),
+        signs={sign: tuple(forms) for sign, forms in data["signs"].items()},
+    )
+
+
+def _clean(token: str) -> str:
+    """Lower case, ё→е, stress marks and invisible characters dropped, hyphens unified."""
+    text = unicodedata.normalize("NFC", token).translate(_TRANSLATE).lower().replace("ё", "е")
+    text = _THOUSANDS_SPACE.sub("", text)
+    return _DETACHED_HYPHEN.sub("-", text)
+
+
+def _cardinal(digits: str) -> list[str]:
+    """Words of a digit run; leading zeros are read one by one («007» → «ноль ноль семь»)."""
+    significant = digits.lstrip("0")
+    words = num2words(0, lang=_LANG).split() * (len(digits) - len(significant))
+    if len(significant) > _MAX_NUMBER_DIGITS:
+        for digit in significant:
+            words.extend(num2words(int(digit), lang=_LANG).split())
+    elif significant:
+        words.extend(num2words(int(significant), lang=_LANG).split())
+    return words
+
+
+def _ordinal(digits: str) -> list[str]:
+    if len(digits) > _MAX_NUMBER_DIGITS or int(digits) == 0:
+        return _cardinal(digits)
+    return num2words(int(digits), lang=_LANG, to="ordinal").split()
+
+
+def _plural_form(number: str) -> int:
+    """Index of the Russian number form after ``number``: 0 after 1, 1 after 2-4 or a fraction, else 2."""
+    if not number.isdigit():
+        return 1
+    value = int(number[-2:])
+    if value % 10 == 1 and value != 11:
+        return 0
+    if 2 <= value % 10 <= 4 and not 12 <= value <= 14:
+        return 1
+    return 2
+
+
+def _number(chain: str, suffix: str | None) -> tuple[list[str], str]:
+    """Words of a number written as digits (with an optional ``-suffix``), and the number as read."""
+    groups = re.split(r"[.,]", chain)
+    if len(groups) == 2 and len(groups[1]) <= _MAX_FRACTION_DIGITS and len(groups[0]) <= _MAX_NUMBER_DIGITS:
+        words = num2words(Decimal(f"{int(groups[0])}.{groups[1]}"), lang=_LANG).split()
+        return words, chain
+    if len(groups) > 1:  # dates, versions: each group on its own
+        return [word for group in groups for word in _cardinal(group)], groups[-1]
+    if suffix is None:
+        return _cardinal(chain), chain
+    vocabulary = _vocabulary()
+    few = chain[-1] in "234" and chain[-2:-1] != "1"
+    if suffix in vocabulary.cardinal_suffixes or (few and suffix in vocabulary.cardinal_suffixes_after_few):
+        return _cardinal(chain), chain
+    if suffix in vocabulary.ordinal_suffixes:
+        return _ordinal(chain), chain
+    return [*_cardinal(chain), suffix], ""
+
+
+def normalize_word(token: str) -> list[str]:
+    """One surface token → its normalised words (zero for punctuation, several for numbers)."""
+    signs = _vocabulary().signs
+    words: list[str] = []
+    last_number = ""
+    for piece in _PIECES.finditer(_clean(token)):
+        if piece["number"]:
+            number_words, last_number = _number(piece["number"], piece["suffix"])
+            words.extend(number_words)
+        elif piece["word"]:
+            words.append(piece["word"])
+            last_number = ""
+        elif piece["other"] in signs:
+            forms = signs[piece["other"]]
+            words.append(forms[_plural_form(last_number)] if last_number else forms[0])
+            last_number = ""
+    return words
+
+
+def is_detached_hyphen_part(token: str) -> bool:
+    """True for a token like «-нибудь» / «-то»: the end of a hyphenated word that Whisper wrote apart.
+
+    Code that normalises Whisper's words one at a time should glue such a word onto the one before it.
+    """
+    return bool(_DETACHED_PART.match(token))
+
+
+def _glues(previous: str, gap: str, surface: str) -> bool:
+    """Whether razdel's token ``surface`` belongs to the token before it."""
+    if is_detached_hyphen_part(surface):  # «чем -нибудь»
+        return previous[-1:].isalpha() and (gap == "" or gap.isspace())
+    if surface in _vocabulary().signs:  # «25 %»
+        return previous[-1:].isdigit() and (gap == "" or gap.isspace())
+    # «1 000 000» grouped by non-breaking or thin spaces (a plain space may part phone digit groups)
+    return surface.isdigit() and len(surface) == 3 and previous[-1:].isdigit() and gap in _THOUSANDS_SPACES
+
+
+def _merged_tokens(text: str) -> list[str]:
+    """razdel's tokens, with Whisper's detached hyphen parts and a sign after its number glued back on."""
+    spans: list[list[int]] = []
+    for surface, start, stop in split_tokens(text):
+        if spans and _glues(text[spans[-1][0] : spans[-1][1]], text[spans[-1][1] : start], surface):
+            spans[-1][1] = stop
+        else:
+            spans.append([start, stop])
+    return [text[start:stop] for start, stop in spans]
+
+
+def split_normalized(text: str) -> list[tuple[str, str]]:
+    """The whole text → ``(surface token, normalised word)`` pairs in order; punctuation yields none."""
+    return [(surface, word) for surface in _merged_tokens(text) for word in normalize_word(surface)]
+
+
+def normalize_text(text: str) -> str:
+    """The normalised words of ``text`` joined by single spaces."""
+    return " ".join(word for _, word in split_normalized(text))

@@ -1,0 +1,134 @@
+"""Human-readable output: rich tables for the terminal, Markdown for Prefect artifacts, CSV/JSON exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qa.records import ScoredConversation
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ", timespec="minutes") if isinstance(value, datetime) else value.isoformat()
+    if isinstance(value, list | tuple):
+        return "; ".join(_cell(v) for v in value)
+    return str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def render_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table",
+                title: str | None = None) -> str | None:
+    """Print rows as a rich table, or return them as CSV/JSON text."""
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+        writer.writerows([[_cell(_jsonable(v)) if not isinstance(v, str) else v for v in r] for r in rows])
+        return buf.getvalue()
+    if fmt == "json":
+        return json.dumps([{c: _jsonable(v) for c, v in zip(columns, r, strict=True)} for r in rows],
+                          ensure_ascii=False, indent=2, default=str)
+    table = Table(title=title, show_lines=False)
+    for c in columns:
+        table.add_column(c, overflow="fold")
+    for r in rows:
+        table.add_row(*[_cell(_jsonable(v)) for v in r])
+    console.print(table)
+    return None
+
+
+def print_scored(scored: ScoredConversation) -> None:
+    """A readable report of one scored conversation."""
+    conv, s = scored.conversation, scored.score
+    verdict = "[green]passed[/]" if s.passed else "[red]failed[/]"
+    console.print(f"[bold]{conv.conversation_id}[/] ({conv.channel}, {conv.speaker_mode}) — "
+                  f"total {s.total:g}, {verdict}"
+                  + (", [yellow]flagged[/]" if s.flagged else "") + (", [magenta]escalation[/]" if s.escalation else ""))
+    for reason in s.reasons:
+        console.print(f"  • {reason}")
+    if scored.steps:
+        table = Table(title="Script", show_header=True)
+        for col in ("step", "category", "weight", "result", "evidence"):
+            table.add_column(col, overflow="fold")
+        for st in scored.steps:
+            result = "n/a" if not st.applicable else ("✓" if st.passed else "✗")
+            evidence = f"{st.start_s:.1f}s «{st.quote}»" if st.passed and st.quote else st.reason
+            table.add_row(st.step, st.category, f"{st.weight:g}", result, evidence)
+        console.print(table)
+    if scored.findings:
+        table = Table(title="Findings")
+        for col in ("time", "rule", "category", "severity", "speaker", "quote"):
+            table.add_column(col, overflow="fold")
+        for f in scored.findings:
+            table.add_row(f"{f.start_s:.1f}–{f.end_s:.1f}", f.rule_id, f.category, f.severity, f.speaker, f.quote)
+        console.print(table)
+    metrics = {k: v for k, v in scored.metrics.items() if v is not None}
+    console.print("Metrics: " + ", ".join(f"{k}={v:g}" for k, v in metrics.items()))
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The Markdown summary left as a Prefect artifact by each run."""
+    lines = [
+        f"# Nightly QA run `{summary['run_id']}`",
+        "",
+        "| discovered | skipped (already stored) | processed | failed | flagged |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {summary['discovered']} | {summary['skipped']} | {summary['processed']} | {summary['failed']} "
+        f"| {summary['flagged']} |",
+        "",
+        f"Rule set version `{summary['ruleset_version']}`, model `{summary.get('model')}`.",
+        "",
+    ]
+    if summary.get("top_rules"):
+        lines += ["## Top rules hit", "", "| rule | hits |", "|---|---:|"]
+        lines += [f"| {rule} | {n} |" for rule, n in summary["top_rules"]]
+        lines.append("")
+    if summary.get("flagged_ids"):
+        lines += ["## Flagged", ""] + [f"- `{cid}`: {why}" for cid, why in summary["flagged_ids"]] + [""]
+    if summary.get("failures"):
+        lines += ["## Failed inputs", ""] + [f"- {err}" for err in summary["failures"]] + [""]
+    return "\n".join(lines)
+
+
+@contextmanager
+def progress_bar(description: str, subscribe: Callable[[Callable[[int, int], None]], Callable[[], None]]):
+    """A rich progress bar fed by ``subscribe(callback)`` (which returns an unsubscribe function)."""
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err_console, transient=False) as bar:
+        task_id = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task_id, completed=done, total=total)
+
+        unsubscribe = subscribe(update)
+        try:
+            yield bar
+        finally:
+            unsubscribe()

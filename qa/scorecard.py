@@ -1,0 +1,71 @@
+"""The scorecard: weighted script steps minus penalties, auto-fail, pass mark, flagged and escalation."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from qa.records import Finding, Score, StepResult
+from qa.ruleset import SEVERITIES, RuleSet
+
+
+def _severity_rank(severity: str) -> int:
+    return SEVERITIES.index(severity) if severity in SEVERITIES else 0
+
+
+def penalties_by_rule(findings: Sequence[Finding], ruleset: RuleSet) -> dict[str, float]:
+    """Points off per rule: each finding's penalty (rule's own, else by severity), capped per rule."""
+    settings = ruleset.settings
+    rules = {r.id: r for r in ruleset.rules}
+    raw: dict[str, float] = defaultdict(float)
+    for f in findings:
+        rule = rules.get(f.rule_id)
+        if rule is None or rule.status != "active":
+            continue
+        if rule.penalty is None and rule.kind not in settings.penalised_kinds:
+            continue
+        raw[f.rule_id] += rule.penalty if rule.penalty is not None else settings.penalties.get(f.severity, 0.0)
+    capped = {}
+    for rule_id, points in raw.items():
+        cap = rules[rule_id].max_penalty
+        capped[rule_id] = min(points, cap if cap is not None else settings.max_penalty_per_rule)
+    return {k: v for k, v in capped.items() if v > 0}
+
+
+def score(findings: Sequence[Finding], steps: Sequence[StepResult], ruleset: RuleSet) -> Score:
+    """Score one conversation from its findings and script checklist."""
+    settings = ruleset.settings
+    rules = {r.id: r for r in ruleset.rules}
+    counted = [s for s in steps if s.applicable and s.weight > 0]
+    weight = sum(s.weight for s in counted)
+    base = 100.0 * sum(s.weight for s in counted if s.passed) / weight if weight > 0 else 100.0
+    penalties = penalties_by_rule(findings, ruleset)
+    total = round(min(100.0, max(0.0, base - sum(penalties.values()))), 1)
+
+    live = [f for f in findings if rules.get(f.rule_id) is not None and rules[f.rule_id].status == "active"]
+    auto_fail_hits = sorted({f.rule_id for f in live if f.rule_id in settings.auto_fail})
+    auto_failed = bool(auto_fail_hits)
+    passed = total >= settings.pass_mark and not auto_failed
+    escalation = any(f.category in settings.escalation_categories for f in live)
+
+    reasons: list[str] = []
+    flag = settings.flag
+    if flag.below_pass_mark and total < settings.pass_mark:
+        reasons.append(f"score {total:g} < {settings.pass_mark:g}")
+    if flag.auto_fail and auto_failed:
+        reasons.append("auto-fail: " + ", ".join(auto_fail_hits))
+    flagged_categories = sorted({f.rule_id for f in live if f.category in flag.categories})
+    if flagged_categories:
+        reasons.append("category: " + ", ".join(flagged_categories))
+    if flag.min_severity is not None:
+        floor = _severity_rank(flag.min_severity)
+        severe = sorted({f.rule_id for f in live if _severity_rank(f.severity) >= floor})
+        severe = [r for r in severe if r not in flagged_categories]
+        if severe:
+            reasons.append(f"severity ≥ {flag.min_severity}: " + ", ".join(severe))
+    for s in counted:
+        if not s.passed:
+            reasons.append(f"missed step: {s.step}")
+    flagged = any(not r.startswith("missed step") for r in reasons)
+    return Score(total=total, passed=passed, flagged=flagged, escalation=escalation, auto_failed=auto_failed,
+                 reasons=tuple(reasons))

@@ -1,0 +1,49 @@
+"""Score a conversation: analyse (lemmatise), compute metrics, run the checks, fill the scorecard."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.analysis import LemmatizerLike, analyse_conversation
+from qa.checks import CompiledRuleSet, compile_ruleset, run_checks
+from qa.metrics import conversation_metrics
+from qa.records import Conversation, ScoredConversation
+from qa.ruleset import load_ruleset
+from qa.scorecard import score
+
+
+@dataclass(frozen=True)
+class Scorer:
+    """A lemmatiser and a compiled rule set: everything needed to score. Build once, pass in."""
+
+    lemmatizer: LemmatizerLike
+    rules: CompiledRuleSet
+
+    @property
+    def ruleset_version(self) -> str:
+        return self.rules.version
+
+    def score(self, conversation: Conversation) -> ScoredConversation:
+        """Analyse (if not yet) and score one conversation."""
+        if any(not u.tokens for u in conversation.utterances if u.text.strip()):
+            analyse_conversation(conversation, self.lemmatizer)
+        metrics = conversation_metrics(conversation)
+        findings, steps = run_checks(conversation, self.rules, metrics)
+        return ScoredConversation(
+            conversation=conversation,
+            ruleset_version=self.rules.version,
+            findings=findings,
+            steps=steps,
+            metrics=metrics,
+            score=score(findings, steps, self.rules.ruleset),
+        )
+
+
+def build_scorer(rules_dir: str | Path, lemmatizer: LemmatizerLike | None = None) -> Scorer:
+    """Load, validate and compile a rule set folder (loads the lemmatiser if none is given)."""
+    if lemmatizer is None:
+        from qa.lemmatizer import get_lemmatizer
+
+        lemmatizer = get_lemmatizer()
+    return Scorer(lemmatizer, compile_ruleset(load_ruleset(rules_dir), lemmatizer))

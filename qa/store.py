@@ -1,0 +1,338 @@
+"""The DuckDB store: numbered migrations, bulk writes in short transactions, read-only queries.
+
+DuckDB allows one read-write process or many read-only ones. Writers therefore open, write one short
+transaction in bulk (Arrow tables, never row-by-row) and close; readers open read-only and retry while a
+writer holds the file. No connection is ever shared across threads or tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from qa.records import Conversation, Failure, ScoredConversation, Utterance, Word
+
+LOCK_RETRY_S = 30.0
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+
+
+class StoreError(Exception):
+    """The database could not be opened or read."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One flow run (or rescore), as recorded in ``runs``."""
+
+    run_id: str
+    kind: str = "run"
+    inbox: str | None = None
+    ruleset_version: str | None = None
+    rules_dir: str | None = None
+    model: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    discovered: int = 0
+    skipped: int = 0
+    processed: int = 0
+    failed: int = 0
+    flagged: int = 0
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    folder = resources.files("qa") / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            out.append((number, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the numbered migrations not yet recorded in ``schema_migrations``; returns their names."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for number, name, sql in _migrations():
+        if number in done:
+            continue
+        con.execute("BEGIN")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, _now()])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return any(marker in str(exc) for marker in _LOCK_MARKERS)
+
+
+@contextmanager
+def connect(db_path: str | Path, read_only: bool = False, wait_s: float = LOCK_RETRY_S) -> Iterator[
+    duckdb.DuckDBPyConnection
+]:
+    """Open the database (creating and migrating it when writable), retrying while another process writes."""
+    db_path = Path(db_path)
+    if read_only and not db_path.exists():
+        raise StoreError(f"{db_path}: database not found (run `qa run` first)")
+    if not read_only:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(db_path), read_only=read_only)
+            break
+        except duckdb.Error as exc:
+            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                raise StoreError(f"{db_path}: {exc}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    try:
+        if not read_only:
+            migrate(con)
+        yield con
+    finally:
+        con.close()
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert rows (dicts with the table's column names) through an Arrow table."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    arrow = pa.table({c: [r[c] for r in rows] for c in columns})
+    con.register("_bulk_rows", arrow)
+    try:
+        con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(columns)} FROM _bulk_rows")
+    finally:
+        con.unregister("_bulk_rows")
+
+
+def stored_hashes(db_path: str | Path) -> set[str]:
+    """Content hashes of every stored conversation (empty when there is no database yet)."""
+    if not Path(db_path).exists():
+        return set()
+    with connect(db_path, read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "conversations" not in tables:
+            return set()
+        return {r[0] for r in con.execute("SELECT content_sha256 FROM conversations").fetchall()}
+
+
+def start_run(db_path: str | Path, run: RunInfo) -> None:
+    """Record a run as running."""
+    with connect(db_path) as con:
+        con.execute(
+            "INSERT INTO runs (run_id, kind, started_at, status, inbox, ruleset_version, rules_dir, model, settings)"
+            " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+            [run.run_id, run.kind, _now(), run.inbox, run.ruleset_version, run.rules_dir, run.model,
+             _json(run.settings)],
+        )
+
+
+def finish_run(db_path: str | Path, run_id: str, counts: RunCounts, status: str = "completed") -> None:
+    """Record a run's end and counts."""
+    with connect(db_path) as con:
+        con.execute(
+            "UPDATE runs SET ended_at = ?, status = ?, discovered = ?, skipped = ?, processed = ?, failed = ?,"
+            " flagged = ? WHERE run_id = ?",
+            [_now(), status, counts.discovered, counts.skipped, counts.processed, counts.failed, counts.flagged,
+             run_id],
+        )
+
+
+def _conversation_row(c: Conversation, run_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "conversation_id": c.conversation_id, "channel": c.channel, "source_path": c.source_path,
+        "content_sha256": c.content_sha256, "operator_id": c.operator_id, "team": c.team,
+        "started_at": c.started_at, "duration_s": c.duration_s, "speaker_mode": c.speaker_mode,
+        "metadata": _json(c.metadata), "transcription": _json(c.transcription), "ingested_at": now,
+        "run_id": run_id,
+    }
+
+
+def _utterance_rows(c: Conversation) -> list[dict[str, Any]]:
+    return [
+        {"conversation_id": c.conversation_id, "idx": i, "speaker": u.speaker, "start_s": u.start,
+         "end_s": u.end, "text": u.text, "lemmas": u.lemmas,
+         "words": _json([[w.text, w.start, w.end, w.probability] for w in u.words]) if u.words else None}
+        for i, u in enumerate(c.utterances)
+    ]
+
+
+def _score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list[dict], list[dict]]:
+    cid = s.conversation.conversation_id
+    findings = [
+        {"conversation_id": cid, "ruleset_version": s.ruleset_version, "finding_idx": i, "rule_id": f.rule_id,
+         "category": f.category, "kind": f.kind, "severity": f.severity, "speaker": f.speaker,
+         "start_s": f.start_s, "end_s": f.end_s, "quote": f.quote, "message": f.message,
+         "utterance_idx": f.utterance_idx, "details": _json(f.details)}
+        for i, f in enumerate(s.findings)
+    ]
+    details = {"script": [asdict(step) for step in s.steps], "metrics": s.metrics}
+    score = {
+        "conversation_id": cid, "ruleset_version": s.ruleset_version, "total": s.score.total,
+        "passed": s.score.passed, "flagged": s.score.flagged, "escalation": s.score.escalation,
+        "auto_failed": s.score.auto_failed, "reasons": _json(list(s.score.reasons)), "details": _json(details),
+        "scored_at": now, "run_id": run_id,
+    }
+    return findings, [score]
+
+
+def _replace_scores(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation], run_id: str,
+                    now: datetime) -> None:
+    keys = pa.table({
+        "conversation_id": [s.conversation.conversation_id for s in scored],
+        "ruleset_version": [s.ruleset_version for s in scored],
+    })
+    con.register("_keys", keys)
+    try:
+        for table in ("findings", "scores"):
+            con.execute(f"DELETE FROM {table} WHERE (conversation_id, ruleset_version) IN "
+                        "(SELECT (conversation_id, ruleset_version) FROM _keys)")
+    finally:
+        con.unregister("_keys")
+    findings: list[dict] = []
+    scores: list[dict] = []
+    for s in scored:
+        f, sc = _score_rows(s, run_id, now)
+        findings += f
+        scores += sc
+    _insert(con, "findings", findings)
+    _insert(con, "scores", scores)
+
+
+def write_results(db_path: str | Path, run_id: str, scored: Sequence[ScoredConversation],
+                  failures: Sequence[Failure] = ()) -> None:
+    """Store scored conversations (replacing any earlier copy of the same id) and failures, in one transaction."""
+    now = _now()
+    with connect(db_path) as con:
+        con.execute("BEGIN")
+        try:
+            if scored:
+                ids = pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]})
+                con.register("_ids", ids)
+                for table in ("findings", "scores", "utterances", "conversations"):
+                    con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM _ids)")
+                con.unregister("_ids")
+                _insert(con, "conversations", [_conversation_row(s.conversation, run_id, now) for s in scored])
+                _insert(con, "utterances", [r for s in scored for r in _utterance_rows(s.conversation)])
+                _replace_scores(con, scored, run_id, now)
+            _insert(con, "failures", [
+                {"source_path": f.source_path, "run_id": run_id, "stage": f.stage, "error": f.error,
+                 "content_sha256": f.content_sha256, "failed_at": now} for f in failures
+            ])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def write_rescored(db_path: str | Path, run_id: str, scored: Sequence[ScoredConversation]) -> None:
+    """Store new findings and scores for stored conversations (other rule set versions are kept)."""
+    with connect(db_path) as con:
+        con.execute("BEGIN")
+        try:
+            _replace_scores(con, scored, run_id, _now())
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+
+
+def load_conversations(db_path: str | Path, ids: Sequence[str] | None = None) -> list[Conversation]:
+    """Stored conversations with their utterances (and word timings), for re-scoring."""
+    with connect(db_path, read_only=True) as con:
+        where, params = ("WHERE conversation_id IN (SELECT unnest(?))", [list(ids)]) if ids else ("", [])
+        convs = con.execute(
+            "SELECT conversation_id, channel, source_path, content_sha256, operator_id, team, started_at, "
+            f"duration_s, speaker_mode, metadata, transcription FROM conversations {where} ORDER BY conversation_id",
+            params,
+        ).fetchall()
+        utts = con.execute(
+            f"SELECT conversation_id, speaker, start_s, end_s, text, words FROM utterances {where} "
+            "ORDER BY conversation_id, idx",
+            params,
+        ).fetchall()
+    by_id: dict[str, list[Utterance]] = {}
+    for cid, speaker, start, end, text, words in utts:
+        ws = tuple(Word(w[0], w[1], w[2], w[3]) for w in json.loads(words)) if words else ()
+        by_id.setdefault(cid, []).append(Utterance(speaker, start, end, text, ws))
+    return [
+        Conversation(
+            conversation_id=row[0], channel=row[1], source_path=row[2], content_sha256=row[3],
+            operator_id=row[4], team=row[5], started_at=row[6], duration_s=row[7], speaker_mode=row[8],
+            metadata=json.loads(row[9]) if row[9] else {}, transcription=json.loads(row[10]) if row[10] else {},
+            utterances=by_id.get(row[0], []),
+        )
+        for row in convs
+    ]
+
+
+def query(db_path: str | Path, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+    """Run a read-only query; returns column names and rows."""
+    with connect(db_path, read_only=True) as con:
+        cur = con.execute(sql, list(params))
+        columns = [d[0] for d in cur.description] if cur.description else []
+        return columns, cur.fetchall()
+
+
+def flagged(
+    db_path: str | Path,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    team: str | None = None,
+    operator: str | None = None,
+    rule: str | None = None,
+) -> tuple[list[str], list[tuple]]:
+    """Flagged conversations with their reasons and the first quote of each, filtered by bound parameters."""
+    sql = """
+        SELECT f.conversation_id, f.channel, f.team, f.operator_id, f.started_at, f.total, f.escalation,
+               f.reasons,
+               (SELECT string_agg(DISTINCT l.rule_id, ', ') FROM latest_findings l
+                 WHERE l.conversation_id = f.conversation_id) AS rules,
+               (SELECT first(l.quote ORDER BY CASE l.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
+                        WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, l.start_s)
+                  FROM latest_findings l WHERE l.conversation_id = f.conversation_id) AS top_quote
+        FROM flagged_conversations f
+        WHERE (?::TIMESTAMPTZ IS NULL OR coalesce(f.started_at, f.scored_at) >= ?::TIMESTAMPTZ)
+          AND (?::TIMESTAMPTZ IS NULL OR coalesce(f.started_at, f.scored_at) < ?::TIMESTAMPTZ)
+          AND (?::VARCHAR IS NULL OR f.team = ?::VARCHAR)
+          AND (?::VARCHAR IS NULL OR f.operator_id = ?::VARCHAR)
+          AND (?::VARCHAR IS NULL OR EXISTS (SELECT 1 FROM latest_findings l
+                                              WHERE l.conversation_id = f.conversation_id AND l.rule_id = ?::VARCHAR))
+        ORDER BY f.escalation DESC, f.total ASC, f.conversation_id
+    """
+    params = [since, since, until, until, team, team, operator, operator, rule, rule]
+    return query(db_path, sql, params)

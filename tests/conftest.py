@@ -1,0 +1,43 @@
+"""Shared test setup: offline environment, an isolated Prefect home, paths to bundled and shared data."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from qa.environment import apply_defaults
+
+apply_defaults()
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="qa-prefect-"))
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples"
+FIXTURES = REPO / "tests" / "fixtures"
+RULES = REPO / "scripts_rules"
+SHARED_DATA = Path(os.environ.get("QA_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (external material); tests that need it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} not present")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def lemmatizer():
+    from qa.lemmatizer import get_lemmatizer
+
+    return get_lemmatizer()
+
+
+@pytest.fixture(scope="session")
+def scorer(lemmatizer):
+    from qa.scoring import build_scorer
+
+    return build_scorer(RULES, lemmatizer)
