@@ -136,9 +136,13 @@ def report_call(name: str, transcriber: Transcriber, path: Path, truth: dict, re
     turns = turn_accuracy(truth, u)
     found, total, notes = pauses_found(truth, u)
     text = normalize(" ".join(x.text for x in u))
-    print(f"\n[{name}] {path.relative_to(SHARED.parent.parent) if SHARED.parent.parent in path.parents else path}")
-    print(f"  audio {audio_s:.1f} s, wall {wall:.2f} s → wall RTF {wall / audio_s:.3f} "
-          f"({audio_s / wall:.1f}× real time), CPU s per audio s {cpu / audio_s:.3f}")
+    print(
+        f"\n[{name}] {path.relative_to(SHARED.parent.parent) if SHARED.parent.parent in path.parents else path}"
+    )
+    print(
+        f"  audio {audio_s:.1f} s, wall {wall:.2f} s → wall RTF {wall / audio_s:.3f} "
+        f"({audio_s / wall:.1f}× real time), CPU s per audio s {cpu / audio_s:.3f}"
+    )
     print(f"  WER {wer:.3f} (operator {wer_op:.3f}, client {wer_cl:.3f}), CER {cer:.3f}")
     print(f"  turn speakers {turns[0]}/{turns[1]}, pauses found {found}/{total} (±{PAUSE_TOLERANCE_S} s)")
     for note in notes:
@@ -166,9 +170,11 @@ def report_mono_mixdown(transcriber: Transcriber, path: Path, truth: dict) -> No
             if turn:
                 word_total += 1
                 word_right += u.speaker == turn["speaker"]
-    print(f"\n[mono mixdown of the call] attribution {transcript.stats.get('mono_attribution')}: "
-          f"turn speakers {turns[0]}/{turns[1]}, words with the right speaker {word_right}/{word_total}, "
-          f"WER {wer:.3f}, wall {wall:.2f} s")
+    print(
+        f"\n[mono mixdown of the call] attribution {transcript.stats.get('mono_attribution')}: "
+        f"turn speakers {turns[0]}/{turns[1]}, words with the right speaker {word_right}/{word_total}, "
+        f"WER {wer:.3f}, wall {wall:.2f} s"
+    )
 
 
 def report_clip(transcriber: Transcriber, path: Path, reference: str | None) -> None:
@@ -180,25 +186,32 @@ def report_clip(transcriber: Transcriber, path: Path, reference: str | None) -> 
     text = " ".join(u.text for u in transcript.utterances)
     if reference is None:
         words = transcript.stats["words"]
-        print(f"  {path.name}: {words} words {'OK' if words == 0 else 'NOT SILENT'} {text!r} "
-              f"(dropped {transcript.stats['dropped_hallucinations']} inventions, "
-              f"{transcript.stats['dropped_no_speech']} no-speech segments), {wall:.2f} s")
+        print(
+            f"  {path.name}: {words} words {'OK' if words == 0 else 'NOT SILENT'} {text!r} "
+            f"(dropped {transcript.stats['dropped_hallucinations']} inventions, "
+            f"{transcript.stats['dropped_no_speech']} no-speech segments), {wall:.2f} s"
+        )
         return
     wer, cer = wer_cer(reference, text)
-    print(f"  {path.name}: WER {wer:.3f} CER {cer:.3f}  hyp {normalize(text)!r}  ref {normalize(reference)!r}")
+    print(
+        f"  {path.name}: WER {wer:.3f} CER {cer:.3f}  hyp {normalize(text)!r}  ref {normalize(reference)!r}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default=None, help="local CTranslate2 model folder (default: embedded base)")
+    parser.add_argument(
+        "--model", default=None, help="local CTranslate2 model folder (default: embedded base)"
+    )
     parser.add_argument("--gpu", action="store_true", help="force CUDA (default: auto)")
     parser.add_argument("--cpu", action="store_true", help="force CPU")
     parser.add_argument("--beam-size", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="0 = sequential pipeline")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--vocabulary", choices=["prompt", "hotwords", "none"], default=None)
-    parser.add_argument("--compare-vocabulary", action="store_true",
-                        help="also run the call with each vocabulary mode")
+    parser.add_argument(
+        "--compare-vocabulary", action="store_true", help="also run the call with each vocabulary mode"
+    )
     parser.add_argument("--rules", type=Path, default=REPO / "scripts_rules")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-bare", action="store_true")
@@ -206,18 +219,24 @@ def main() -> None:
 
     device = "cuda" if args.gpu else "cpu" if args.cpu else None
     options = TranscriptionOptions.from_env(
-        model=args.model, device=device, beam_size=args.beam_size, batch_size=args.batch_size,
-        cpu_threads=args.threads, use_vocabulary=args.vocabulary,
+        model=args.model,
+        device=device,
+        beam_size=args.beam_size,
+        batch_size=args.batch_size,
+        cpu_threads=args.threads,
+        use_vocabulary=args.vocabulary,
     )
     vocabulary = load_vocabulary(args.rules)
     transcriber = Transcriber(options, vocabulary)
     start = time.perf_counter()
     settings = transcriber.settings()
     load_s = time.perf_counter() - start
-    print(f"device {settings['device']} (CUDA visible: {cuda_available()}), compute type "
-          f"{settings['compute_type']}, model {settings['model_path']}, cpu threads {settings['cpu_threads']}, "
-          f"batch size {settings['batch_size']}, beam {settings['beam_size']}, vocabulary "
-          f"{settings['use_vocabulary']} {vocabulary}; model load {load_s:.2f} s")
+    print(
+        f"device {settings['device']} (CUDA visible: {cuda_available()}), compute type "
+        f"{settings['compute_type']}, model {settings['model_path']}, cpu threads {settings['cpu_threads']}, "
+        f"batch size {settings['batch_size']}, beam {settings['beam_size']}, vocabulary "
+        f"{settings['use_vocabulary']} {vocabulary}; model load {load_s:.2f} s"
+    )
     if not CALL.is_dir():
         sys.exit(f"{CALL} absent: nothing to measure")
     truth = json.loads((CALL / "call_truth.json").read_text(encoding="utf-8"))
@@ -228,15 +247,20 @@ def main() -> None:
     if not args.skip_bare:
         ours = timed(lambda: transcriber.transcribe(stereo), args.repeats)[1]
         bare = timed(lambda: transcribe_bare(transcriber, stereo), args.repeats)[1]
-        print(f"\n[overhead] pipeline {ours:.2f} s ÷ bare faster-whisper {bare:.2f} s = {ours / bare:.3f} "
-              f"(target < 1.10; min of {args.repeats} runs each)")
+        print(
+            f"\n[overhead] pipeline {ours:.2f} s ÷ bare faster-whisper {bare:.2f} s = {ours / bare:.3f} "
+            f"(target < 1.10; min of {args.repeats} runs each)"
+        )
 
     report_mono_mixdown(transcriber, stereo, truth)
 
     print("\n[real clips with exact references]")
     golos = SHARED / "golos_example"
-    report_clip(transcriber, golos / "001ce26c07c20eaa0d666b824c6c6924.wav",
-                json.loads((golos / "example1.json").read_text(encoding="utf-8"))["text"])
+    report_clip(
+        transcriber,
+        golos / "001ce26c07c20eaa0d666b824c6c6924.wav",
+        json.loads((golos / "example1.json").read_text(encoding="utf-8"))["text"],
+    )
     coqui = SHARED / "coqui_stt_ru_sample"
     reference = (coqui / "ru.csv").read_text(encoding="utf-8").splitlines()[1].split(",", 2)[2]
     report_clip(transcriber, coqui / "ru.wav", reference)
@@ -249,7 +273,9 @@ def main() -> None:
     if args.compare_vocabulary:
         print("\n[vocabulary modes on the 16 kHz call]")
         for mode in ("none", "hotwords", "prompt"):
-            other = Transcriber(TranscriptionOptions(**{**options.as_dict(), "use_vocabulary": mode}), vocabulary)
+            other = Transcriber(
+                TranscriptionOptions(**{**options.as_dict(), "use_vocabulary": mode}), vocabulary
+            )
             report_call(f"vocabulary={mode}", other, stereo, truth, 1)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -36,6 +36,11 @@ DEFAULT_STEREO = {"left": "operator", "right": "client"}
 _CHANNEL_NAMES = {"left": 0, "right": 1, "mono": 0}
 _VOCABULARY_LIMIT = 60  # Whisper's prompt holds ~220 tokens; faster-whisper keeps only the tail
 _IDENTICAL_TOLERANCE = 1e-3
+_RATE = 16000
+_RETRY_CLIP_S = 28.0
+_FRAME_S = 0.05
+_WORD_MARGIN_S = 0.4
+_MIN_MISSED_S = 1.0
 
 
 def cuda_available() -> bool:
@@ -472,16 +477,62 @@ class Transcriber:
             kwargs["condition_on_previous_text"] = o.condition_on_previous_text
         return kwargs
 
-    def run_whisper(self, samples: np.ndarray) -> list[Any]:
+    def run_whisper(self, samples: np.ndarray, stats: dict[str, Any] | None = None) -> list[Any]:
         """faster-whisper on one 16 kHz channel, as its list of segments (serialised per model)."""
         loaded = self._model()
         kwargs = self.whisper_kwargs()
         if not _may_hold_speech(samples):
             return []
-        engine = loaded.batched if "batch_size" in kwargs else loaded.model
+        if "batch_size" not in kwargs:
+            with loaded.lock:
+                segments, _info = loaded.model.transcribe(samples, **kwargs)
+                return list(segments)
         with loaded.lock:
-            segments, _info = engine.transcribe(samples, **kwargs)
-            return list(segments)
+            segments = list(loaded.batched.transcribe(samples, **kwargs)[0])
+        # The batched pipeline decodes each ≤30 s chunk in one pass, and Whisper sometimes ends a
+        # chunk early, silently losing speech. Loud stretches that no word covers are checked with
+        # VAD and, where they hold speech, decoded again on their own.
+        clips = self._missed_speech(samples, segments)
+        if clips:
+            retry = {k: v for k, v in kwargs.items() if k not in ("vad_filter", "vad_parameters")}
+            with loaded.lock:
+                extra = list(
+                    loaded.batched.transcribe(samples, clip_timestamps=clips, vad_filter=False, **retry)[0]
+                )
+            if stats is not None:
+                stats["recovered_segments"] = stats.get("recovered_segments", 0) + len(extra)
+            segments = sorted([*segments, *extra], key=lambda seg: seg.start)
+        return segments
+
+    def _missed_speech(self, samples: np.ndarray, segments: Sequence[Any]) -> list[dict[str, float]]:
+        """Clips (seconds) of VAD speech inside loud stretches that no decoded word covers."""
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        covered = [
+            (min(w.start, w.end - _least_duration(w.word)), w.end)
+            for seg in segments
+            for w in seg.words or []
+        ]
+        regions = uncovered_loud_regions(samples, covered)
+        if not regions:
+            return []
+        o = self.options
+        vad = VadOptions(
+            threshold=o.vad_threshold,
+            min_silence_duration_ms=o.vad_min_silence_ms,
+            speech_pad_ms=o.vad_speech_pad_ms,
+            max_speech_duration_s=_RETRY_CLIP_S,
+        )
+        clips: list[dict[str, float]] = []
+        for start, end in regions:
+            offset = int(start * _RATE)
+            for ts in get_speech_timestamps(samples[offset : int(end * _RATE)], vad):
+                a, b = (offset + ts["start"]) / _RATE, (offset + ts["end"]) / _RATE
+                if clips and a - clips[-1]["end"] < 1.0 and b - clips[-1]["start"] <= _RETRY_CLIP_S:
+                    clips[-1]["end"] = b
+                elif b - a >= 0.5:
+                    clips.append({"start": a, "end": b})
+        return clips
 
     # public --------------------------------------------------------------------------------------
     def cache_key(self, channels: Mapping[str, str] | None, raw: RawFormat | None) -> str:
@@ -570,7 +621,7 @@ class Transcriber:
         guard = hallucination_list()
         vocabulary_tokens = {t for term in self.vocabulary for t in normalise_phrase(term)}
         words: list[_RawWord] = []
-        for segment in self.run_whisper(samples):
+        for segment in self.run_whisper(samples, stats):
             seg_words = list(segment.words or [])
             if not seg_words:
                 continue
@@ -640,6 +691,38 @@ class Transcriber:
 def _may_hold_speech(samples: np.ndarray) -> bool:
     """False for audio that cannot hold speech (digital silence), which skips the model entirely."""
     return samples.size > 0 and float(np.max(np.abs(samples))) > 1e-4
+
+
+def _least_duration(word: str) -> float:
+    """The least time a word takes to say: Whisper sometimes squeezes a long number into an instant
+    at its end, which must not look like missed speech before it."""
+    digits = sum(c.isdigit() for c in word)
+    letters = sum(c.isalpha() for c in word)
+    return 0.3 * digits + 0.05 * letters
+
+
+def uncovered_loud_regions(
+    samples: np.ndarray, covered: Sequence[tuple[float, float]], rate: int = _RATE
+) -> list[tuple[float, float]]:
+    """Stretches (seconds) with at least 1 s of sound well above the noise floor and no word near."""
+    frame = int(_FRAME_S * rate)
+    count = samples.size // frame
+    if count == 0:
+        return []
+    rms = np.sqrt(np.mean(samples[: count * frame].reshape(count, frame) ** 2, axis=1))
+    loud = rms > max(10 ** (-50 / 20), 3 * float(np.percentile(rms, 10)))
+    for start, end in covered:
+        a = max(0, int((start - _WORD_MARGIN_S) / _FRAME_S))
+        loud[a : int((end + _WORD_MARGIN_S) / _FRAME_S) + 1] = False
+    regions: list[list[float]] = []
+    for index in np.flatnonzero(loud):
+        t = index * _FRAME_S
+        if regions and t - regions[-1][1] <= 0.5:
+            regions[-1][1] = t + _FRAME_S
+            regions[-1][2] += _FRAME_S
+        else:
+            regions.append([t, t + _FRAME_S, _FRAME_S])
+    return [(max(0.0, a - 0.3), b + 0.3) for a, b, loud_s in regions if loud_s >= _MIN_MISSED_S]
 
 
 # --- mono speaker attribution --------------------------------------------------------------------
