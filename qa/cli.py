@@ -108,10 +108,13 @@ def run(
     for error in summary["failures"]:
         report.err_console.print(f"[red]failed:[/] {error}", highlight=False)
     columns, rows = store.flagged(db)
-    run_ids = {cid for cid, _ in summary["flagged_ids"]}
-    rows = [r for r in rows if r[0] in run_ids]
-    if rows:
-        report.render_rows(columns, rows, title="Flagged in this run")
+    in_run = {cid for cid, _ in summary["flagged_ids"]}
+    title = "Flagged in this run"
+    if summary["processed"] == 0:
+        in_run, title = {r[0] for r in rows}, "Flagged (nothing new in this run; all stored)"
+    compact = report.compact_flagged(columns, [r for r in rows if r[0] in in_run])
+    if compact[1]:
+        report.render_rows(*compact, title=title)
     if summary["processed"] == 0 and summary["failed"] > 0:
         raise typer.Exit(1)
 

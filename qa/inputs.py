@@ -119,7 +119,8 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConversationFormatError(path, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+        problem = f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        raise ConversationFormatError(path, problem) from exc
     if not isinstance(data, dict):
         raise ConversationFormatError(path, "expected a JSON object at the top level")
     return data
@@ -179,7 +180,7 @@ def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
     raw = data.get("raw_format")
     if raw is not None and not isinstance(raw, dict):
         raise ConversationFormatError(path, "field 'raw_format' must be an object {codec, sample_rate, channels}")
-    meta = _metadata(data, _SIDECAR_KEYS[:5] + ("channels", "raw_format"))
+    meta = _metadata(data, _SIDECAR_KEYS)
     if data.get("direction") is not None:
         meta["direction"] = data["direction"]
     return CallInfo(

@@ -64,13 +64,25 @@ def render_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str 
     return None
 
 
+def compact_flagged(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[list[str], list[list[Any]]]:
+    """The flagged list cut to what fits a terminal: id, who, score, why and the worst quote."""
+    out = []
+    for row in rows:
+        r = dict(zip(columns, row, strict=True))
+        reasons = [x for x in _jsonable(r["reasons"]) or [] if not x.startswith("missed step")]
+        quote = r["top_quote"] or ""
+        out.append([r["conversation_id"], r["channel"], r["operator_id"], f"{r['total']:g}",
+                    "; ".join(reasons), quote if len(quote) <= 70 else quote[:67] + "…"])
+    return ["conversation", "channel", "operator", "score", "why", "quote"], out
+
+
 def print_scored(scored: ScoredConversation) -> None:
     """A readable report of one scored conversation."""
     conv, s = scored.conversation, scored.score
     verdict = "[green]passed[/]" if s.passed else "[red]failed[/]"
+    flags = (", [yellow]flagged[/]" if s.flagged else "") + (", [magenta]escalation[/]" if s.escalation else "")
     console.print(f"[bold]{conv.conversation_id}[/] ({conv.channel}, {conv.speaker_mode}) — "
-                  f"total {s.total:g}, {verdict}"
-                  + (", [yellow]flagged[/]" if s.flagged else "") + (", [magenta]escalation[/]" if s.escalation else ""))
+                  f"total {s.total:g}, {verdict}{flags}")
     for reason in s.reasons:
         console.print(f"  • {reason}")
     if scored.steps:

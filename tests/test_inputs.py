@@ -49,7 +49,8 @@ def test_transcript_is_a_call_without_audio():
 @pytest.mark.parametrize(
     ("name", "content", "problem"),
     [
-        ("a.chat.json", "{not json", "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+        ("a.chat.json", "{not json",
+         "not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
         ("b.chat.json", "", "empty file"),
         ("c.chat.json", '{"id": "x"}', "field 'messages' must be a non-empty list"),
         ("d.chat.json", '{"messages": [{"at": "2026-11-27T10:00:00", "role": "boss", "text": "hi"}]}',

@@ -81,7 +81,7 @@ def test_metric_rules_know_their_metrics(tmp_path):
 
 def test_ruleset_needs_settings_and_known_auto_fail(tmp_path):
     write(tmp_path, "my_rule.yml", GOOD)
-    with pytest.raises(RuleFileError, match="needs a ruleset.yml"):
+    with pytest.raises(RuleFileError, match=r"needs a ruleset\.yml"):
         load_ruleset(tmp_path)
     write(tmp_path, "ruleset.yml", "name: t\nauto_fail: [nope]\n")
     with pytest.raises(RuleFileError, match="auto_fail names unknown rule 'nope'"):

@@ -159,8 +159,7 @@ def chat(name: str) -> list[tuple[float, str, str]]:
     assert {"id", "operator_id", "team", "messages"} <= set(data)
     times = [datetime.fromisoformat(m["at"]) for m in data["messages"]]
     return [
-        ((t - times[0]).total_seconds(), m["role"], m["text"])
-        for t, m in zip(times, data["messages"], strict=True)
+        ((t - times[0]).total_seconds(), m["role"], m["text"]) for t, m in zip(times, data["messages"], strict=True)
     ]
 
 

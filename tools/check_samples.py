@@ -118,9 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="truth file names without .json (default: all)")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
-    parser.add_argument(
-        "--term", action="append", default=[], help="a name the model may not know (repeatable)"
-    )
+    parser.add_argument("--term", action="append", default=[], help="a name the model may not know (repeatable)")
     parser.add_argument(
         "--terms-as", choices=["hotwords", "prompt"], default="hotwords", help="how --term reaches Whisper"
     )

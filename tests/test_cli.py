@@ -1,0 +1,123 @@
+"""The CLI: every command documented and helpful; `qa score` on each input type; bad input exits 2."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples"
+FIXTURES = REPO / "tests" / "fixtures"
+runner = CliRunner()
+COMMANDS = sorted(c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands)
+
+
+def test_every_command_is_in_the_readme():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(COMMANDS) >= 8
+    missing = [c for c in COMMANDS if not re.search(rf"`qa {re.escape(c)}\b", readme)]
+    assert missing == [], f"commands missing from README.md: {missing}"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_readme_opens_with_the_two_commands():
+    first_lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()[:4]
+    assert first_lines[1].startswith("make demo") and first_lines[2].startswith("make test")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert "make test" in ci
+
+
+def score_json(path: Path) -> dict:
+    result = runner.invoke(app, ["score", str(path), "--json", "--rules", str(REPO / "scripts_rules")])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_score_a_chat():
+    out = score_json(SAMPLES / "chat_slow.chat.json")
+    assert set(out) >= {"conversation", "utterances", "findings", "script", "metrics", "score"}
+    assert out["conversation"]["channel"] == "chat"
+    for finding in out["findings"]:
+        assert set(finding) >= {"rule_id", "category", "speaker", "start_s", "end_s", "quote", "severity"}
+    assert out["score"]["flagged"] and out["score"]["escalation"]
+    assert all({"rule_id", "step", "category", "passed"} <= set(s) for s in out["script"])
+
+
+def test_score_a_transcript():
+    out = score_json(SAMPLES / "transcript_example.transcript.json")
+    assert out["conversation"]["speaker_mode"] == "transcript"
+    assert any(f["category"] == "stop_word" for f in out["findings"])
+
+
+@pytest.mark.slow
+def test_score_a_call_with_the_real_model():
+    out = score_json(FIXTURES / "audio" / "two_speakers.flac")
+    speakers = [u["speaker"] for u in out["utterances"]]
+    assert speakers[0] == "operator" and "client" in speakers
+    greeting = next(s for s in out["script"] if s["step"] == "greeting")
+    assert greeting["passed"] and greeting["start_s"] < 3
+
+
+@pytest.mark.parametrize(
+    ("fixture", "problem"),
+    [("corrupt.flac", ""), ("empty.wav", ""), ("notes.docx", "unknown input type")],
+)
+def test_score_bad_input_exits_2_naming_the_file(tmp_path, fixture, problem):
+    path = tmp_path / fixture
+    source = FIXTURES / "audio" / fixture
+    path.write_bytes(source.read_bytes() if source.exists() else b"x")
+    result = runner.invoke(app, ["score", str(path), "--json"])
+    assert result.exit_code == 2
+    assert str(path) in result.stderr and problem in result.stderr
+    assert result.stdout == ""
+
+
+def test_score_a_malformed_chat_exits_2(tmp_path):
+    path = tmp_path / "bad.chat.json"
+    path.write_text('{"messages": []}', encoding="utf-8")
+    result = runner.invoke(app, ["score", str(path)])
+    assert result.exit_code == 2 and "messages" in result.stderr and str(path) in result.stderr
+
+
+def test_check_rules_accepts_the_default_set():
+    result = runner.invoke(app, ["check-rules", str(REPO / "scripts_rules")])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"\d+ passed, 0 failed", result.output)
+
+
+def test_check_rules_names_file_line_and_field(tmp_path):
+    (tmp_path / "ruleset.yml").write_text("name: t\n", encoding="utf-8")
+    (tmp_path / "r.yml").write_text(
+        "id: r\ntitle: T\nkind: stopword\ncategory: stop_word\nseverity: severe\nmatch: {phrases: [x]}\n",
+        encoding="utf-8")
+    result = runner.invoke(app, ["check-rules", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'r.yml'}:5: severity:" in result.stderr.replace("\n", "")
+
+
+def test_model_names_that_need_a_download_are_refused():
+    result = runner.invoke(app, ["prepare-model", "--model", "large-v3"])
+    assert result.exit_code == 2 and "large-v3" in result.stderr
+
+
+def test_sql_is_read_only(tmp_path):
+    from qa.store import connect
+
+    db = tmp_path / "qa.duckdb"
+    with connect(db):
+        pass
+    result = runner.invoke(app, ["sql", "CREATE TABLE x (a INT)", "--db", str(db)])
+    assert result.exit_code == 2 and "read-only" in result.stderr.lower()
+    result = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM conversations", "--db", str(db), "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.stdout) == [{"n": 0}]
