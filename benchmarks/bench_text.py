@@ -156,12 +156,53 @@ def _print_lemma_figures(figures: dict[str, Any]) -> None:
         )
 
 
+def scoring_benchmarks(lemmatizer: Lemmatizer, tokens: int = 1000, seconds: float = 3.0) -> dict:
+    """Conversations/s for scoring 1,000-token dialogues (already lemmatised) against the default rule set,
+    and the cost of analysing (normalising + lemmatising) one such dialogue."""
+    from qa.analysis import analyse_conversation
+    from qa.records import Conversation, Utterance
+    from qa.scoring import build_scorer
+
+    repo = Path(__file__).resolve().parents[1]
+    scorer = build_scorer(repo / "scripts_rules", lemmatizer)
+    lines = []
+    for path in sorted((repo / "scripts_rules").glob("*.test.txt")):
+        for raw in path.read_text(encoding="utf-8").splitlines():
+            if ": " in raw and not raw.startswith("#") and raw.split()[1].rstrip(":") in ("operator", "client"):
+                lines.append((raw.split()[1].rstrip(":"), raw.split(": ", 1)[1]))
+    utterances, count, t = [], 0, 0.0
+    while count < tokens:
+        speaker, text = lines[len(utterances) % len(lines)]
+        n = len(text.split())
+        utterances.append(Utterance(speaker, t, t + 0.4 * n, text))
+        count += n
+        t += 0.4 * n + 0.5
+    conv = Conversation("bench", "call", "bench", "", utterances, speaker_mode="transcript")
+    started = time.perf_counter()
+    analyse_conversation(conv, lemmatizer)
+    analyse_ms = (time.perf_counter() - started) * 1000
+    n_tokens = sum(len(u.tokens) for u in conv.utterances)
+    scorer.score(conv)  # warm the fuzzy cache once, as a nightly batch would
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        scorer.score(conv)
+        runs += 1
+    elapsed = time.perf_counter() - started
+    return {"tokens": n_tokens, "rules": len(scorer.rules.ruleset.active_rules()),
+            "patterns": len(scorer.rules.matcher.patterns), "conversations_per_s": runs / elapsed,
+            "ms_per_conversation": 1000 * elapsed / runs, "analyse_ms": analyse_ms}
+
+
 def main() -> None:
     """Print the benchmark figures."""
     started = time.perf_counter()
     lemmatizer = Lemmatizer()
     print(f"Lemmatizer built in {time.perf_counter() - started:.2f} s (pymorphy3 dictionaries loaded)")
     _print_lemma_figures(lemma_benchmarks(lemmatizer))
+    s = scoring_benchmarks(lemmatizer)
+    print(f"Scoring: {s['tokens']}-token call against {s['rules']} rules ({s['patterns']} phrases), one core: "
+          f"{s['conversations_per_s']:.0f} conversations/s ({s['ms_per_conversation']:.2f} ms each; "
+          f"analysing it first — normalise + lemmatise, warm cache — took {s['analyse_ms']:.1f} ms)")
 
 
 if __name__ == "__main__":

@@ -47,10 +47,8 @@ class Pattern:
     max_gap: int = 0
     ordered: bool = True
     fuzzy: int | None = 90
-
-    @property
-    def threshold(self) -> float:
-        return 100.0 if self.fuzzy is None else float(self.fuzzy)
+    threshold: float = 90.0  # lowest word score accepted (100 = exact only)
+    required: frozenset[str] = frozenset()  # keys that must all occur in an utterance for a hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +89,9 @@ def compile_phrase(
         raise ValueError(f"phrase {phrase!r} has no words")
     if words[0].key is None or words[-1].key is None:
         raise ValueError(f"phrase {phrase!r} may not start or end with {WILDCARD}")
-    return Pattern(owner, role, phrase, tuple(words), max_gap, ordered, fuzzy)
+    required = frozenset(w.key for w in words if w.key is not None)
+    threshold = 100.0 if fuzzy is None else float(fuzzy)
+    return Pattern(owner, role, phrase, tuple(words), max_gap, ordered, fuzzy, threshold, required)
 
 
 class Matcher:
@@ -147,12 +147,15 @@ class Matcher:
     def find(self, tokens: Sequence[Token]) -> list[Hit]:
         """Every pattern hit in one utterance's tokens, in token order."""
         keys = [self.token_keys(t) for t in tokens]
+        present: set[str] = set()
+        for token_keys in keys:
+            present.update(token_keys)
         hits: list[Hit] = []
         seen: set[tuple[int, int]] = set()
         for i, token_keys in enumerate(keys):
             for key, score in token_keys.items():
                 for pattern in self._by_first.get(key, ()):
-                    if score < pattern.threshold or (id(pattern), i) in seen:
+                    if score < pattern.threshold or not pattern.required <= present or (id(pattern), i) in seen:
                         continue
                     hit = _match_ordered(pattern, keys, i) if pattern.ordered else _match_unordered(pattern, keys, i)
                     if hit is not None:
