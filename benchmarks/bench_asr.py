@@ -136,9 +136,7 @@ def report_call(name: str, transcriber: Transcriber, path: Path, truth: dict, re
     turns = turn_accuracy(truth, u)
     found, total, notes = pauses_found(truth, u)
     text = normalize(" ".join(x.text for x in u))
-    print(
-        f"\n[{name}] {path.relative_to(SHARED.parent.parent) if SHARED.parent.parent in path.parents else path}"
-    )
+    print(f"\n[{name}] {path.relative_to(SHARED.parent.parent) if SHARED.parent.parent in path.parents else path}")
     print(
         f"  audio {audio_s:.1f} s, wall {wall:.2f} s → wall RTF {wall / audio_s:.3f} "
         f"({audio_s / wall:.1f}× real time), CPU s per audio s {cpu / audio_s:.3f}"
@@ -193,25 +191,19 @@ def report_clip(transcriber: Transcriber, path: Path, reference: str | None) -> 
         )
         return
     wer, cer = wer_cer(reference, text)
-    print(
-        f"  {path.name}: WER {wer:.3f} CER {cer:.3f}  hyp {normalize(text)!r}  ref {normalize(reference)!r}"
-    )
+    print(f"  {path.name}: WER {wer:.3f} CER {cer:.3f}  hyp {normalize(text)!r}  ref {normalize(reference)!r}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model", default=None, help="local CTranslate2 model folder (default: embedded base)"
-    )
+    parser.add_argument("--model", default=None, help="local CTranslate2 model folder (default: embedded base)")
     parser.add_argument("--gpu", action="store_true", help="force CUDA (default: auto)")
     parser.add_argument("--cpu", action="store_true", help="force CPU")
     parser.add_argument("--beam-size", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None, help="0 = sequential pipeline")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--vocabulary", choices=["prompt", "hotwords", "none"], default=None)
-    parser.add_argument(
-        "--compare-vocabulary", action="store_true", help="also run the call with each vocabulary mode"
-    )
+    parser.add_argument("--compare-vocabulary", action="store_true", help="also run the call with each vocabulary mode")
     parser.add_argument("--rules", type=Path, default=REPO / "scripts_rules")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--skip-bare", action="store_true")
@@ -228,6 +220,7 @@ def main() -> None:
     )
     vocabulary = load_vocabulary(args.rules)
     transcriber = Transcriber(options, vocabulary)
+    mono = Transcriber(TranscriptionOptions(**{**options.as_dict(), "mono_speakers": "pitch"}), vocabulary)
     start = time.perf_counter()
     settings = transcriber.settings()
     load_s = time.perf_counter() - start
@@ -252,7 +245,7 @@ def main() -> None:
             f"(target < 1.10; min of {args.repeats} runs each)"
         )
 
-    report_mono_mixdown(transcriber, stereo, truth)
+    report_mono_mixdown(mono, stereo, truth)
 
     print("\n[real clips with exact references]")
     golos = SHARED / "golos_example"
@@ -273,9 +266,7 @@ def main() -> None:
     if args.compare_vocabulary:
         print("\n[vocabulary modes on the 16 kHz call]")
         for mode in ("none", "hotwords", "prompt"):
-            other = Transcriber(
-                TranscriptionOptions(**{**options.as_dict(), "use_vocabulary": mode}), vocabulary
-            )
+            other = Transcriber(TranscriptionOptions(**{**options.as_dict(), "use_vocabulary": mode}), vocabulary)
             report_call(f"vocabulary={mode}", other, stereo, truth, 1)
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, serve, task
 from prefect.artifacts import create_markdown_artifact
+from prefect.deployments.runner import RunnerDeployment
 from prefect.runtime import flow_run
 from prefect.schedules import Cron
 from prefect.task_runners import ThreadPoolTaskRunner
@@ -111,11 +112,16 @@ def nightly_qa(
     return summary
 
 
-def serve_nightly(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON) -> None:
-    """Serve the `nightly` deployment on a cron schedule (Europe/Moscow) until interrupted."""
-    nightly_qa.serve(
+def nightly_deployment(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON) -> RunnerDeployment:
+    """The `nightly` deployment: the flow on a cron schedule in Europe/Moscow time."""
+    return nightly_qa.to_deployment(
         name="nightly",
         schedule=Cron(cron, timezone=NIGHTLY_TIMEZONE),
         parameters={"inbox": inbox, "db": db, "rules": rules},
         description="Nightly QA of the contact-center inbox",
     )
+
+
+def serve_nightly(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON) -> None:
+    """Serve the `nightly` deployment to the Prefect server in PREFECT_API_URL until interrupted."""
+    serve(nightly_deployment(inbox, db, rules, cron))
