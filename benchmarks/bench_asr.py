@@ -114,15 +114,9 @@ def pauses_found(truth: dict, utterances: list[Utterance]) -> tuple[int, int, li
 
 def load_vocabulary(rules: Path) -> list[str]:
     """The ASR vocabulary of the rule set (company names and primed words)."""
-    from qa.errors import RuleFileError
-    from qa.ruleset import RulesetSettings, _validate, load_ruleset
+    from qa.ruleset import load_ruleset
 
-    try:
-        return load_ruleset(rules).asr_vocabulary()
-    except RuleFileError as exc:  # a rule file is broken: the settings file alone still names the words
-        print(f"(rule set not loadable: {exc}; reading its ruleset.yml alone)")
-        settings = _validate(RulesetSettings, rules / "ruleset.yml")
-        return list(dict.fromkeys([*settings.company.names, *settings.vocabulary]))
+    return load_ruleset(rules).asr_vocabulary()
 
 
 def report_call(name: str, transcriber: Transcriber, path: Path, truth: dict, repeats: int) -> None:

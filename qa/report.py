@@ -64,12 +64,20 @@ def render_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str 
     return None
 
 
+def _short(reason: str, keep: int = 2) -> str:
+    head, _, items = reason.partition(": ")
+    names = items.split(", ")
+    if len(names) <= keep:
+        return reason
+    return f"{head}: {', '.join(names[:keep])} +{len(names) - keep}"
+
+
 def compact_flagged(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[list[str], list[list[Any]]]:
     """The flagged list cut to what fits a terminal: id, who, score, why and the worst quote."""
     out = []
     for row in rows:
         r = dict(zip(columns, row, strict=True))
-        reasons = [x for x in _jsonable(r["reasons"]) or [] if not x.startswith("missed step")]
+        reasons = [_short(x) for x in _jsonable(r["reasons"]) or [] if not x.startswith("missed step")]
         quote = r["top_quote"] or ""
         out.append([r["conversation_id"], r["channel"], r["operator_id"], f"{r['total']:g}",
                     "; ".join(reasons), quote if len(quote) <= 70 else quote[:67] + "…"])
