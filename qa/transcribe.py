@@ -127,7 +127,8 @@ class TranscriptionOptions:
     @classmethod
     def from_env(cls, **overrides: Any) -> TranscriptionOptions:
         """Options from ``QA_WHISPER_MODEL``, ``QA_DEVICE``, ``QA_COMPUTE_TYPE``, ``QA_BEAM_SIZE``,
-        ``QA_BATCH_SIZE`` (a number or ``auto``) and ``QA_CPU_THREADS``; non-None overrides win."""
+        ``QA_BATCH_SIZE`` (a number or ``auto``), ``QA_CPU_THREADS`` and ``QA_MONO_SPEAKERS``; non-None overrides
+        win."""
         values: dict[str, Any] = {}
         env = os.environ
         for name, key, kind in (
@@ -137,6 +138,7 @@ class TranscriptionOptions:
             ("QA_BEAM_SIZE", "beam_size", int),
             ("QA_BATCH_SIZE", "batch_size", int),
             ("QA_CPU_THREADS", "cpu_threads", int),
+            ("QA_MONO_SPEAKERS", "mono_speakers", str),
         ):
             raw = env.get(name, "").strip()
             if not raw:
