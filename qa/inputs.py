@@ -88,14 +88,18 @@ def discover_inbox(folder: str | Path) -> list[InboxItem]:
         kind = _kind_of(p)
         if kind == "unknown" and p.suffix.lower() == ".json" and (p.parent, p.stem) in calls:
             continue  # a sidecar, attached below
-        if kind == "call":
-            side = p.with_suffix(".json")
-            sidecar = side if side.is_file() else None
-            digest = _sha256(p, *([sidecar] if sidecar else []))
-            items.append(InboxItem(str(p), kind, digest, str(sidecar) if sidecar else None))
-        else:
-            items.append(InboxItem(str(p), kind, _sha256(p)))
+        items.append(_item(p, kind))
     return items
+
+
+def _item(path: Path, kind: str) -> InboxItem:
+    """An inbox item; a call's hash covers its sidecar too, so a corrected sidecar is processed again."""
+    if kind != "call":
+        return InboxItem(str(path), kind, _sha256(path))
+    side = path.with_suffix(".json")
+    sidecar = side if side.is_file() else None
+    return InboxItem(str(path), kind, _sha256(path, *([sidecar] if sidecar else [])),
+                     str(sidecar) if sidecar else None)
 
 
 def unknown_input_error(item: InboxItem) -> UnknownInputError:
@@ -288,10 +292,4 @@ def discover_file(path: str | Path) -> InboxItem:
     path = Path(path)
     if not path.is_file():
         raise UnknownInputError(path, "file not found")
-    kind = _kind_of(path)
-    if kind == "call":
-        side = path.with_suffix(".json")
-        sidecar = side if side.is_file() else None
-        return InboxItem(str(path), kind, _sha256(path, *([sidecar] if sidecar else [])),
-                         str(sidecar) if sidecar else None)
-    return InboxItem(str(path), kind, _sha256(path))
+    return _item(path, _kind_of(path))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -165,7 +165,7 @@ def score_chunk(prepared: Sequence[Conversation | Failure], settings: PipelineSe
 def rescore(conversations: Sequence[Conversation], rules_dir: str | Path) -> list[ScoredConversation]:
     """Score stored conversations with a (changed) rule set; no transcription."""
     scorer = get_scorer(rules_dir)
-    return [scorer.score(replace(c, utterances=list(c.utterances))) for c in conversations]
+    return [scorer.score(c) for c in conversations]
 
 
 def top_rules(scored: Sequence[ScoredConversation], n: int = 10) -> list[tuple[str, int]]:
