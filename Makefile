@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: install model demo test lint rule-tests bench bench-text bench-asr clean samples
+.PHONY: install browser model demo test lint rule-tests bench bench-text bench-asr bench-redact clean samples
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,16 +31,24 @@ lint: install
 rule-tests: install
 	$(BIN)/qa check-rules scripts_rules
 
-test: install lint
-	$(BIN)/python -m pytest -ra
+# Debian's Chromium for the browser tests (the system browser; nothing is downloaded by a test tool).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-bench: bench-text bench-asr
+test: install lint browser
+	QA_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -ra
+
+bench: bench-text bench-asr bench-redact
 
 bench-text: install
 	$(BIN)/python benchmarks/bench_text.py
 
 bench-asr: model
 	$(BIN)/python benchmarks/bench_asr.py
+
+bench-redact: install
+	$(BIN)/python benchmarks/bench_redact.py
 
 # Regenerates the bundled samples and fixtures (needs Debian's festival, festvox-ru and sox).
 samples: install

@@ -209,3 +209,61 @@ def estimate_pitch(
         voiced = peaks > _VOICED_CORRELATION
         out.append(float(np.median(rate / lags[voiced])) if voiced.sum() >= 3 else None)
     return out
+
+
+# format -> (container, codec, codec sample rate (None: keep), bit rate per second (None: codec default))
+CLIP_FORMATS = {
+    "ogg": ("ogg", "libopus", 48000, 32000),
+    "mp3": ("mp3", "libmp3lame", 44100, 64000),
+    "wav": ("wav", "pcm_s16le", None, None),
+}
+
+
+def encode_audio(channels: list[np.ndarray], rate: int, fmt: str = "ogg") -> bytes:
+    """Encode float32 channels (-1..1, all of one length) at ``rate`` Hz as OGG Opus, MP3 or WAV bytes."""
+    import io
+
+    import av
+
+    if fmt not in CLIP_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(CLIP_FORMATS)}, not {fmt!r}")
+    container_format, codec, codec_rate, bit_rate = CLIP_FORMATS[fmt]
+    samples = np.clip(np.stack([np.asarray(c, dtype=np.float32) for c in channels]), -1.0, 1.0)
+    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container_format) as out:
+        stream = out.add_stream(codec, rate=codec_rate or rate, layout=layout)
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples), format="fltp", layout=layout)
+        frame.sample_rate = rate
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout,
+                                      rate=stream.codec_context.sample_rate,
+                                      frame_size=stream.codec_context.frame_size or None)
+        for piece in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(piece):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
+
+
+def cut_clip(audio: DecodedAudio, start_s: float, end_s: float, mute: list[tuple[float, float]] = (),
+             beep_hz: float | None = 1000.0) -> list[np.ndarray]:
+    """The channels between ``start_s`` and ``end_s``; each ``mute`` span (absolute seconds) is replaced by a
+    quiet beep (or silence when ``beep_hz`` is None) on every channel, so redacted words cannot be heard."""
+    rate = audio.sample_rate
+    a, b = max(0, int(start_s * rate)), min(int(end_s * rate), len(audio.channels[0]))
+    out = [c[a:b].copy() for c in audio.channels]
+    for m_start, m_end in mute:
+        i, j = max(0, int(m_start * rate) - a), min(b - a, int(m_end * rate) - a)
+        if j <= i:
+            continue
+        if beep_hz is None:
+            fill = np.zeros(j - i, dtype=np.float32)
+        else:
+            t = np.arange(j - i, dtype=np.float32) / rate
+            fill = (0.2 * np.sin(2 * np.pi * beep_hz * t)).astype(np.float32)
+        for channel in out:
+            channel[i:j] = fill
+    return out

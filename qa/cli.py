@@ -86,7 +86,7 @@ def run(
         DEFAULT_CACHE),
 ) -> None:
     """Run the nightly flow over INBOX, then print the flagged conversations."""
-    from qa import pipeline, report, store
+    from qa import pipeline, queries, report
     from qa.errors import ModelError, RuleFileError
 
     if not inbox.is_dir():
@@ -107,7 +107,7 @@ def run(
     )
     for error in summary["failures"]:
         report.err_console.print(f"[red]failed:[/] {error}", highlight=False)
-    columns, rows = store.flagged(db)
+    columns, rows = queries.flagged(db)
     in_run = {cid for cid, _ in summary["flagged_ids"]}
     title = "Flagged in this run"
     if summary["processed"] == 0:
@@ -150,26 +150,153 @@ def score(
         report.print_scored(scored)
 
 
+def _filters(since: str | None, until: str | None, team: str | None, operator: str | None, rule: str | None,
+             category: str | None, channel: str | None, min_score: float | None, max_score: float | None,
+             flagged: bool | None, verdict: str | None = None):
+    from qa.queries import Filters
+
+    if channel not in (None, "call", "chat"):
+        raise typer.BadParameter("--channel: call or chat")
+    if verdict not in (None, "confirmed", "false_positive", "disputed", "unreviewed"):
+        raise typer.BadParameter("--verdict: confirmed, false_positive, disputed or unreviewed")
+    return Filters(since=_date(since, "--since"), until=_date(until, "--until"), team=team, operator=operator,
+                   rule=rule, category=category, channel=channel, min_score=min_score, max_score=max_score,
+                   flagged=flagged, verdict=verdict)
+
+
+SinceOpt = Annotated[str | None, typer.Option(help="From this date (ISO, e.g. 2026-11-27).")]
+UntilOpt = Annotated[str | None, typer.Option(help="Before this date (ISO).")]
+TeamOpt = Annotated[str | None, typer.Option(help="Only this team.")]
+OperatorOpt = Annotated[str | None, typer.Option(help="Only this operator id.")]
+RuleOpt = Annotated[str | None, typer.Option(help="Only conversations with a finding of this rule.")]
+CategoryOpt = Annotated[str | None, typer.Option(help="Only conversations with a finding of this category.")]
+ChannelOpt = Annotated[str | None, typer.Option(help="call | chat.")]
+MinScoreOpt = Annotated[float | None, typer.Option(help="Score at least this.")]
+MaxScoreOpt = Annotated[float | None, typer.Option(help="Score at most this.")]
+
+
+def _print_rows(columns: list[str], rows: list, fmt: str, title: str | None = None) -> None:
+    from qa import report
+
+    if fmt not in ("table", "csv", "json"):
+        raise typer.BadParameter("--format: table, csv or json")
+    text = report.render_rows(columns, rows, fmt, title=title)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
 @app.command()
 def flagged(
     db: DbOpt = Path(DEFAULT_DB),
-    since: Annotated[str | None, typer.Option(help="From this date (ISO).")] = None,
-    until: Annotated[str | None, typer.Option(help="Before this date (ISO).")] = None,
-    team: Annotated[str | None, typer.Option(help="Only this team.")] = None,
-    operator: Annotated[str | None, typer.Option(help="Only this operator id.")] = None,
-    rule: Annotated[str | None, typer.Option(help="Only conversations with a finding of this rule.")] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    team: TeamOpt = None,
+    operator: OperatorOpt = None,
+    rule: RuleOpt = None,
+    category: CategoryOpt = None,
+    channel: ChannelOpt = None,
+    min_score: MinScoreOpt = None,
+    max_score: MaxScoreOpt = None,
     fmt: FormatOpt = "table",
 ) -> None:
-    """The team lead's list: flagged conversations, worst first, with reasons and a quote."""
+    """The team lead's list: flagged conversations, escalations first, with reasons and the worst quote."""
+    from qa import queries, store
+
+    filters = _filters(since, until, team, operator, rule, category, channel, min_score, max_score, True)
+    try:
+        columns, rows = queries.flagged(db, filters)
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
+    _print_rows(columns, rows, fmt, title=f"Flagged conversations ({len(rows)})")
+
+
+@app.command()
+def stats(
+    db: DbOpt = Path(DEFAULT_DB),
+    by: Annotated[str, typer.Option(help="operator | team | day | day-operator | rule.")] = "operator",
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    team: TeamOpt = None,
+    operator: OperatorOpt = None,
+    channel: ChannelOpt = None,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Scores per operator, team or day (conversations, flagged, escalations, average score), or rule hits."""
+    from qa import queries, store
+
+    filters = _filters(since, until, team, operator, None, None, channel, None, None, None)
+    try:
+        if by == "rule":
+            columns, rows = queries.rule_hits(db, filters, limit=1000)
+        elif by in queries.STATS_GROUPS:
+            columns, rows = queries.stats(db, by, filters)
+        else:
+            raise typer.BadParameter(f"--by: one of {', '.join([*queries.STATS_GROUPS, 'rule'])}")
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
+    _print_rows(columns, rows, fmt, title=f"Scores by {by}")
+
+
+@app.command()
+def review(
+    conversation_id: Annotated[str, typer.Argument(help="Conversation id.")],
+    verdict: Annotated[str, typer.Argument(help="confirmed | false_positive | disputed.")],
+    reviewer: Annotated[str, typer.Option("--by", help="Who gives the verdict.", envvar="QA_REVIEWER")],
+    finding: Annotated[str | None, typer.Option(
+        help="Finding key (from `qa findings`); without it the verdict is on the whole conversation.")] = None,
+    comment: Annotated[str | None, typer.Option(help="Why.")] = None,
+    db: DbOpt = Path(DEFAULT_DB),
+) -> None:
+    """Record a supervisor's verdict on a finding or a conversation (kept across re-scoring)."""
     from qa import report, store
 
     try:
-        columns, rows = store.flagged(db, _date(since, "--since"), _date(until, "--until"), team, operator, rule)
+        review_id = store.add_review(db, store.Review(conversation_id, verdict, reviewer, finding, comment))
+    except (ValueError, LookupError, store.StoreError) as exc:
+        raise _fail(str(exc.args[0]) if exc.args else str(exc)) from exc
+    report.console.print(f"Recorded {verdict} on {conversation_id} {finding or '(conversation)'}: {review_id}")
+
+
+@app.command()
+def findings(
+    db: DbOpt = Path(DEFAULT_DB),
+    conversation: Annotated[str | None, typer.Option(help="Only this conversation id.")] = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    team: TeamOpt = None,
+    operator: OperatorOpt = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    verdict: Annotated[str | None, typer.Option(
+        help="confirmed | false_positive | disputed | unreviewed.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    fmt: FormatOpt = "table",
+) -> None:
+    """Current findings with their keys and verdicts (the keys `qa review --finding` takes)."""
+    from dataclasses import replace
+
+    from qa import queries, store
+
+    filters = replace(_filters(since, until, team, operator, rule, category, None, None, None, None, verdict),
+                      conversation_id=conversation)
+    try:
+        found = queries.findings(db, filters, limit=limit)
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
-    text = report.render_rows(columns, rows, fmt, title=f"Flagged conversations ({len(rows)})")
-    if text is not None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    columns = ["conversation_id", "finding_key", "rule_id", "severity", "speaker", "start_s", "quote", "verdict"]
+    _print_rows(columns, [[f[c] for c in columns] for f in found], fmt, title=f"Findings ({len(found)})")
+
+
+@app.command()
+def precision(db: DbOpt = Path(DEFAULT_DB), fmt: FormatOpt = "table") -> None:
+    """Rule precision from supervisors' verdicts: share of reviewed findings marked false positive, per rule."""
+    from qa import queries, store
+
+    try:
+        columns, rows = queries.rule_precision(db)
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
+    _print_rows(columns, rows, fmt, title="Rule precision (noisiest first)")
 
 
 @app.command("check-rules")
@@ -249,6 +376,84 @@ def sql(
     text = report.render_rows(columns, rows, fmt)
     if text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option("--out", help="Output folder (created; files are only written inside it).")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl | csv | html (one self-contained page).")] = "jsonl",
+    db: DbOpt = Path(DEFAULT_DB),
+    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only this category (e.g. stop_word, escalation).")] = None,
+    team: TeamOpt = None,
+    operator: OperatorOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    verdict: Annotated[str | None, typer.Option(
+        help="Only findings with this verdict: confirmed | false_positive | disputed | unreviewed.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many examples.")] = 20,
+    context: Annotated[float, typer.Option(help="Seconds of context turns (and audio) around each finding.")] = 10.0,
+    clip_format: Annotated[str, typer.Option(help="ogg (Opus) | mp3.")] = "ogg",
+    clips: Annotated[bool, typer.Option("--clips/--no-clips", help="Cut an audio clip for each call finding.")]
+    = True,
+    redact: Annotated[bool, typer.Option("--redact/--no-redact", help="Replace personal data in text and beep it "
+                                         "in clips (on by default; --no-redact exports it as spoken).")] = True,
+    audio_root: Annotated[Path | None, typer.Option(
+        help="Folder that relative call paths are resolved against (default: the current one).")] = None,
+) -> None:
+    """Coaching examples with context, verdicts and audio clips; personal data redacted unless --no-redact."""
+    from qa import export as exporter
+    from qa import report, store
+
+    if fmt not in exporter.FORMATS:
+        raise typer.BadParameter(f"--format: one of {', '.join(exporter.FORMATS)}")
+    if clip_format not in exporter.CLIP_MIME:
+        raise typer.BadParameter("--clip-format: ogg or mp3")
+    filters = _filters(since, until, team, operator, rule, category, None, None, None, None, verdict)
+    if not redact:
+        report.err_console.print(
+            "[bold red]WARNING: --no-redact: the export will contain personal data (phone, card, passport, "
+            "INN and SNILS numbers, e-mails, dates of birth, names) in its text and audio clips exactly as "
+            "spoken. Keep it inside the company.[/]", highlight=False)
+    redactor = None
+    if redact:
+        from qa.redaction import get_redactor
+
+        redactor = get_redactor()
+    options = exporter.ExportOptions(out_dir=out, fmt=fmt, context_s=context, clips=clips, clip_format=clip_format,
+                                     redact=redact, audio_root=audio_root or Path.cwd(), limit=limit)
+    try:
+        result = exporter.export_examples(db, filters, options, redactor)
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
+    for example in result.examples:
+        if example.clip_error:
+            report.err_console.print(f"[yellow]no clip[/] {example.conversation_id}: {example.clip_error}",
+                                     highlight=False)
+    redacted = ", ".join(f"{k} {v}" for k, v in sorted(result.redacted.items())) or "none found"
+    report.console.print(
+        f"Exported {len(result.examples)} examples to {result.out_file} with {len(result.clips)} clips; "
+        + (f"redacted: {redacted}." if result.redaction else "[bold red]NOT redacted[/]."), highlight=False)
+
+
+@app.command()
+def serve(
+    db: DbOpt = Path(DEFAULT_DB),
+    host: Annotated[str, typer.Option(help="Address to listen on (keep 127.0.0.1 unless behind a proxy).")] =
+    "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", envvar="QA_PORT")] = 8765,
+    audio_root: Annotated[Path | None, typer.Option(
+        help="Folder that relative call paths in the database are resolved against (default: the current one).")]
+    = None,
+) -> None:
+    """The review web page: flagged list, conversation pages with audio, verdicts, dashboard, rule precision."""
+    from qa import report
+    from qa.web.app import serve as serve_app
+
+    if not db.exists():
+        raise _fail(f"{db}: database not found (run `qa run` first)")
+    report.console.print(f"Review page on http://{host}:{port}/ (database {db}); Ctrl+C stops it.")
+    serve_app(db, host=host, port=port, audio_root=audio_root or Path.cwd())
 
 
 @app.command("prepare-model")

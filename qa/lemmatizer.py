@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _OVERRIDES_PATH = Path(__file__).parent / "data" / "lemmas.json"
 DEFAULT_CACHE_SIZE = 200_000
 _VOWEL_PREPOSITION = "Vpre"  # pymorphy3's grammeme for «со», «во», «обо»...
+NAME_GRAMMEMES = ("Name", "Surn", "Patr")  # first name, surname, patronymic
 
 
 def _load_overrides(path: Path = _OVERRIDES_PATH) -> dict[str, str]:
@@ -51,6 +52,7 @@ class Lemmatizer:
             _load_overrides() if overrides is None else {_plain(k): _plain(v) for k, v in overrides.items()}
         )
         self._cached_lemma = lru_cache(maxsize=cache_size)(self._analyse)
+        self._cached_name_tags = lru_cache(maxsize=cache_size)(self._name_tags)
 
     def _analyse(self, word: str) -> str:
         """The lemma of one word, uncached."""
@@ -69,6 +71,23 @@ class Lemmatizer:
         # dicts keep insertion order and max() keeps the first of equal scores: ties go to the earlier parse
         return _plain(max(scores, key=scores.__getitem__))
 
+    def _name_tags(self, word: str) -> dict[str, float]:
+        scores: dict[str, float] = {}
+        for parse in self._morph.parse(_plain(word)):
+            for grammeme in NAME_GRAMMEMES:
+                # dictionary parses only, except patronymics, which pymorphy3 guesses well from their suffix
+                if grammeme in parse.tag and (parse.is_known or grammeme == "Patr"):
+                    scores[grammeme] = scores.get(grammeme, 0.0) + parse.score
+        return scores
+
+    def name_tags(self, word: str) -> dict[str, float]:
+        """Which of Name, Surn, Patr the parses of ``word`` carry, each with its summed parse score (0..1).
+
+        The scores' sum is the share of the word's readings that are a person's name: «анна» → {'Name': 1.0},
+        «вера» → {'Name': 0.3}; a word that is never a name gives an empty dict. Treat the result as read-only.
+        """
+        return self._cached_name_tags(word)
+
     def lemma(self, word: str) -> str:
         """Lemma of one normalised word (lower case, е for ё), e.g. «руководителю» → «руководитель»."""
         return self._cached_lemma(word)
@@ -85,6 +104,7 @@ class Lemmatizer:
     def cache_clear(self) -> None:
         """Empty the word cache (benchmarks use it to measure a cold start)."""
         self._cached_lemma.cache_clear()
+        self._cached_name_tags.cache_clear()
 
 
 _shared: Lemmatizer | None = None

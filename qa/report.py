@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -16,7 +17,7 @@ from rich.table import Table
 
 from qa.records import ScoredConversation
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
 
 

@@ -357,3 +357,8 @@ def check_ruleset_errors(folder: str | Path) -> list[RuleFileError]:
         except RuleFileError as exc:
             errors.append(exc)
     return errors
+
+
+def read_yaml(path: str | Path) -> Any:
+    """The data of any YAML file (safe loader), for fixtures and tools; RuleFileError when it is not valid YAML."""
+    return _read_yaml(Path(path))[0]

@@ -8,7 +8,9 @@ writer holds the file. No connection is ever shared across threads or tasks.
 from __future__ import annotations
 
 import json
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -28,6 +30,19 @@ _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
 class StoreError(Exception):
     """The database could not be opened or read."""
+
+
+# DuckDB refuses a second connection to the same file with another configuration (read-only beside read-write)
+# in one process, so connections of one process to one file are taken in turn (Prefect tasks and web requests
+# run in threads). Other processes are waited for by retrying.
+_PROCESS_LOCKS: dict[str, threading.RLock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(db_path: Path) -> threading.RLock:
+    key = str(db_path.resolve())
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(key, threading.RLock())
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,21 @@ def connect(db_path: str | Path, read_only: bool = False, wait_s: float = LOCK_R
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s
+    with _process_lock(db_path):
+        con = _open(db_path, read_only, deadline)
+        if read_only and _pending_migrations(con):
+            # A database written by an older version: upgrade it once, then read.
+            con.close()
+            _open(db_path, False, deadline).close()
+            con = _open(db_path, True, deadline)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retried while another process holds the file; a read-write open is migrated."""
     delay = 0.05
     while True:
         try:
@@ -114,12 +144,21 @@ def connect(db_path: str | Path, read_only: bool = False, wait_s: float = LOCK_R
                 raise StoreError(f"{db_path}: {exc}") from exc
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
-    try:
-        if not read_only:
+    if not read_only:
+        try:
             migrate(con)
-        yield con
-    finally:
-        con.close()
+        except Exception:
+            con.close()
+            raise
+    return con
+
+
+def _pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "schema_migrations" not in tables:
+        return [name for _, name, _ in _migrations()]
+    done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    return [name for number, name, _ in _migrations() if number not in done]
 
 
 def _json(value: Any) -> str:
@@ -308,31 +347,45 @@ def query(db_path: str | Path, sql: str, params: Sequence[Any] = ()) -> tuple[li
         return columns, cur.fetchall()
 
 
-def flagged(
-    db_path: str | Path,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    team: str | None = None,
-    operator: str | None = None,
-    rule: str | None = None,
-) -> tuple[list[str], list[tuple]]:
-    """Flagged conversations with their reasons and the first quote of each, filtered by bound parameters."""
-    sql = """
-        SELECT f.conversation_id, f.channel, f.team, f.operator_id, f.started_at, f.total, f.escalation,
-               f.reasons,
-               (SELECT string_agg(DISTINCT l.rule_id, ', ') FROM latest_findings l
-                 WHERE l.conversation_id = f.conversation_id) AS rules,
-               (SELECT first(l.quote ORDER BY CASE l.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
-                        WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, l.start_s)
-                  FROM latest_findings l WHERE l.conversation_id = f.conversation_id) AS top_quote
-        FROM flagged_conversations f
-        WHERE (?::TIMESTAMPTZ IS NULL OR coalesce(f.started_at, f.scored_at) >= ?::TIMESTAMPTZ)
-          AND (?::TIMESTAMPTZ IS NULL OR coalesce(f.started_at, f.scored_at) < ?::TIMESTAMPTZ)
-          AND (?::VARCHAR IS NULL OR f.team = ?::VARCHAR)
-          AND (?::VARCHAR IS NULL OR f.operator_id = ?::VARCHAR)
-          AND (?::VARCHAR IS NULL OR EXISTS (SELECT 1 FROM latest_findings l
-                                              WHERE l.conversation_id = f.conversation_id AND l.rule_id = ?::VARCHAR))
-        ORDER BY f.escalation DESC, f.total ASC, f.conversation_id
+VERDICTS = ("confirmed", "false_positive", "disputed")
+
+
+@dataclass(frozen=True)
+class Review:
+    """A supervisor's verdict on one finding (``finding_key``) or on a whole conversation (no key)."""
+
+    conversation_id: str
+    verdict: str
+    reviewer: str
+    finding_key: str | None = None
+    comment: str | None = None
+
+
+def add_review(db_path: str | Path, review: Review) -> str:
+    """Record a verdict (history is kept; the latest one is in force); returns the new review id.
+
+    The conversation (and the finding, when a key is given) must exist in the current results.
     """
-    params = [since, since, until, until, team, team, operator, operator, rule, rule]
-    return query(db_path, sql, params)
+    if review.verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {review.verdict!r}")
+    if not review.reviewer.strip():
+        raise ValueError("reviewer is required")
+    if not Path(db_path).exists():
+        raise StoreError(f"{db_path}: database not found (run `qa run` first)")
+    review_id = str(uuid.uuid4())
+    with connect(db_path) as con:
+        if review.finding_key is None:
+            found = con.execute("SELECT NULL FROM latest_scores WHERE conversation_id = ?",
+                                [review.conversation_id]).fetchone()
+        else:
+            found = con.execute("SELECT rule_id FROM latest_findings WHERE conversation_id = ? AND finding_key = ?",
+                                [review.conversation_id, review.finding_key]).fetchone()
+        if found is None:
+            what = f"finding {review.finding_key}" if review.finding_key else "conversation"
+            raise LookupError(f"{review.conversation_id}: {what} not found")
+        con.execute(
+            "INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [review_id, review.conversation_id, review.finding_key, found[0], review.verdict,
+             (review.comment or "").strip() or None, review.reviewer.strip(), _now()],
+        )
+    return review_id

@@ -41,3 +41,31 @@ def scorer(lemmatizer):
     from qa.scoring import build_scorer
 
     return build_scorer(RULES, lemmatizer)
+
+
+@pytest.fixture(scope="session")
+def transcript_cache(tmp_path_factory) -> Path:
+    """One transcript cache for every real flow run of the session: each sample call is transcribed once."""
+    return tmp_path_factory.mktemp("transcripts")
+
+
+@pytest.fixture(scope="session")
+def sample_db_template(tmp_path_factory, transcript_cache) -> Path:
+    """A DuckDB file made by the real nightly flow over the bundled samples (do not write to it: copy it with
+    the ``sample_db`` fixture)."""
+    from flows.nightly import nightly_qa
+
+    root = tmp_path_factory.mktemp("sample-db")
+    db = root / "qa.duckdb"
+    nightly_qa(inbox=str(SAMPLES), db=str(db), rules=str(RULES), cache_dir=str(transcript_cache))
+    return db
+
+
+@pytest.fixture
+def sample_db(sample_db_template, tmp_path) -> Path:
+    """A private copy of the samples' database, free to write to."""
+    import shutil
+
+    db = tmp_path / "qa.duckdb"
+    shutil.copy(sample_db_template, db)
+    return db

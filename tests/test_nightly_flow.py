@@ -24,7 +24,7 @@ def truth(name: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def nightly(tmp_path_factory):
+def nightly(tmp_path_factory, transcript_cache):
     """Two runs of the real flow over the same inbox: samples + a corrupt call, an empty WAV, a bad chat
     and a stray file."""
     from flows.nightly import nightly_qa
@@ -38,7 +38,7 @@ def nightly(tmp_path_factory):
     (inbox / "notes.docx").write_bytes(b"PK\x03\x04")
     db = root / "qa.duckdb"
     kwargs = {"inbox": str(inbox), "db": str(db), "rules": str(REPO / "scripts_rules"),
-              "cache_dir": str(root / "cache")}
+              "cache_dir": str(transcript_cache)}
     first = nightly_qa(**kwargs)
     counts_after_first = {t: query(db, f"SELECT count(*) FROM {t}")[1][0][0]
                           for t in ("conversations", "utterances", "findings", "scores")}

@@ -1,0 +1,340 @@
+"""Coaching exports: findings picked by filters, each with context turns, a score, a verdict and, for calls,
+an audio clip of the finding with its context; personal data redacted in the text and beeped in the audio.
+
+Every file is written inside the output folder: file names are built from sanitised ids and checked to resolve
+there, so no id or source file name can point elsewhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import io
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Any, Literal, Protocol
+
+from qa import queries
+from qa.audio import DecodedAudio, cut_clip, decode_audio, encode_audio
+from qa.errors import QAInputError
+from qa.records import Word
+
+ExportFormat = Literal["jsonl", "csv", "html"]
+FORMATS: tuple[str, ...] = ("jsonl", "csv", "html")
+CLIP_MIME = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}
+MAX_CLIP_S = 60.0
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class RedactorLike(Protocol):
+    """What the export needs of :class:`qa.redaction.Redactor`."""
+
+    def redact(self, text: str) -> Any: ...
+    def silence_ranges(self, text: str, words: Sequence[Word]) -> list[tuple[float, float]]: ...
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How to export. Redaction is on unless ``redact`` is False; clips are cut for calls unless ``clips`` is
+    False; ``context_s`` seconds of turns around each finding are included (and in its clip)."""
+
+    out_dir: Path
+    fmt: ExportFormat = "jsonl"
+    context_s: float = 10.0
+    clips: bool = True
+    clip_format: Literal["ogg", "mp3"] = "ogg"
+    redact: bool = True
+    audio_root: Path = field(default_factory=Path.cwd)
+    limit: int = 20
+
+
+@dataclass
+class Example:
+    """One coaching example: a finding with what a trainer needs around it."""
+
+    rank: int
+    conversation_id: str
+    channel: str
+    team: str | None
+    operator_id: str | None
+    started_at: str | None
+    rule_id: str
+    category: str
+    severity: str
+    speaker: str
+    start_s: float
+    end_s: float
+    quote: str
+    message: str | None
+    score: float
+    verdict: str | None
+    review_comment: str | None
+    finding_key: str
+    context: list[dict[str, Any]]
+    clip: str | None = None  # path relative to the output folder
+    clip_error: str | None = None
+    redacted: dict[str, int] = field(default_factory=dict)  # kind -> count of replaced spans
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What an export wrote."""
+
+    out_file: Path
+    examples: list[Example]
+    clips: list[Path]
+    redacted: dict[str, int]
+    redaction: bool
+
+
+def safe_name(*parts: str) -> str:
+    """A file name from ids and labels: only ``[A-Za-z0-9._-]``, no leading dots, at most 150 characters."""
+    name = "--".join(_UNSAFE.sub("_", p).strip("._") or "_" for p in parts)
+    return name[:150]
+
+
+def confined(out_dir: Path, relative: str) -> Path:
+    """``out_dir / relative``, refusing anything that would resolve outside ``out_dir``."""
+    root = out_dir.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise ValueError(f"{relative}: export path escapes the output folder {out_dir}")
+    return path
+
+
+def _context(utterances: list[dict[str, Any]], finding: dict[str, Any], context_s: float) -> list[dict[str, Any]]:
+    """Turns overlapping the finding ± ``context_s``, and always the finding's own turn and its neighbours."""
+    lo, hi = finding["start_s"] - context_s, finding["end_s"] + context_s
+    own = finding.get("utterance_idx")
+    picked = []
+    for u in utterances:
+        near = own is not None and abs(u["idx"] - own) <= 1
+        if near or (u["end_s"] >= lo and u["start_s"] <= hi):
+            picked.append(u)
+    return picked
+
+
+def _words(u: dict[str, Any]) -> list[Word]:
+    return [Word(w[0], w[1], w[2], w[3] if len(w) > 3 else 1.0) for w in u.get("words") or []]
+
+
+class _Scrubber:
+    """Redacts the texts of one example, counting what it replaced and collecting the times to beep."""
+
+    def __init__(self, redactor: RedactorLike | None) -> None:
+        self.redactor = redactor
+        self.counts: Counter[str] = Counter()
+        self.mute: list[tuple[float, float]] = []
+
+    def __call__(self, text: str | None, words: Sequence[Word] = (), start: float = 0.0,
+                 end: float = 0.0) -> str | None:
+        if text is None or self.redactor is None:
+            return text
+        redaction = self.redactor.redact(text)
+        if redaction.spans:
+            self.counts.update(span.kind for span in redaction.spans)
+            ranges = self.redactor.silence_ranges(text, words) if words else []
+            self.mute.extend(ranges or [(start, end)])  # no word timings: beep the whole turn
+        return redaction.text
+
+
+def _audio_path(source_path: str, audio_root: Path) -> Path:
+    path = Path(source_path)
+    return path if path.is_absolute() else audio_root / path
+
+
+def export_examples(
+    db: str | Path,
+    filters: queries.Filters,
+    options: ExportOptions,
+    redactor: RedactorLike | None,
+    on_example: Callable[[int, int], None] | None = None,
+) -> ExportResult:
+    """Export the filtered findings (most severe first within each rule) as coaching examples.
+
+    ``redactor`` is required when ``options.redact`` is on. Calls whose audio cannot be read still export their
+    text, with ``clip_error`` saying why.
+    """
+    if options.fmt not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {options.fmt!r}")
+    if options.redact and redactor is None:
+        raise ValueError("redaction is on but no redactor was given")
+    out_dir = Path(options.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    found = queries.findings(db, filters, limit=options.limit)
+    details: dict[str, dict[str, Any]] = {}
+    audio: dict[str, DecodedAudio | str] = {}
+    examples: list[Example] = []
+    clips: list[Path] = []
+    totals: Counter[str] = Counter()
+    for rank, finding in enumerate(found, 1):
+        cid = finding["conversation_id"]
+        if cid not in details:
+            details[cid] = queries.conversation(db, cid) or {}
+        conv = details[cid]
+        turns = _context(conv.get("utterances", []), finding, options.context_s)
+        scrub = _Scrubber(redactor if options.redact else None)
+        context = [
+            {"speaker": u["speaker"], "start_s": u["start_s"], "end_s": u["end_s"],
+             "text": scrub(u["text"], _words(u), u["start_s"], u["end_s"]),
+             "is_finding": u["idx"] == finding.get("utterance_idx")}
+            for u in turns
+        ]
+        own = next((c["text"] for c in context if c["is_finding"]), None)
+        in_turn = own is not None and finding["quote"] in {u["text"] for u in turns}
+        quote = own if in_turn else scrub(finding["quote"])
+        example = Example(
+            rank=rank, conversation_id=cid, channel=finding["channel"], team=finding["team"],
+            operator_id=finding["operator_id"],
+            started_at=finding["started_at"].isoformat() if finding["started_at"] else None,
+            rule_id=finding["rule_id"], category=finding["category"], severity=finding["severity"],
+            speaker=finding["speaker"], start_s=finding["start_s"], end_s=finding["end_s"], quote=quote or "",
+            message=finding["message"], score=finding["total"], verdict=finding["verdict"],
+            review_comment=scrub(finding["review_comment"]), finding_key=finding["finding_key"], context=context,
+            redacted=dict(scrub.counts),
+        )
+        totals.update(scrub.counts)
+        if options.clips and finding["channel"] == "call" and conv.get("source_path"):
+            _add_clip(example, conv, audio, scrub.mute, options, out_dir, clips)
+        examples.append(example)
+        if on_example:
+            on_example(rank, len(found))
+    out_file = confined(out_dir, f"examples.{options.fmt}")
+    writer = {"jsonl": _write_jsonl, "csv": _write_csv, "html": _write_html}[options.fmt]
+    writer(out_file, examples, options, out_dir, filters)
+    return ExportResult(out_file, examples, clips, dict(totals), options.redact)
+
+
+def _add_clip(example: Example, conv: dict[str, Any], audio: dict[str, DecodedAudio | str],
+              mute: list[tuple[float, float]], options: ExportOptions, out_dir: Path, clips: list[Path]) -> None:
+    cid = example.conversation_id
+    if cid not in audio:
+        path = _audio_path(conv["source_path"], Path(options.audio_root))
+        if path.suffix.lower() == ".json":  # a transcript from another ASR: no audio to cut
+            audio[cid] = "no audio (scored from a transcript)"
+        else:
+            try:
+                audio[cid] = decode_audio(path)
+            except QAInputError as exc:
+                audio[cid] = str(exc)
+    decoded = audio[cid]
+    if isinstance(decoded, str):
+        example.clip_error = decoded
+        return
+    start = max(0.0, example.start_s - options.context_s)
+    # A finding over the whole call (e.g. the silence share) gets its first minute, not the whole call.
+    end = min(decoded.duration_s, example.end_s + options.context_s, start + MAX_CLIP_S)
+    if end <= start:
+        example.clip_error = "the finding lies outside the audio"
+        return
+    channels = cut_clip(decoded, start, end, mute if options.redact else [])
+    name = safe_name(example.rule_id, f"{example.rank:03d}", cid, f"{example.start_s:07.1f}s") + \
+        f".{options.clip_format}"
+    path = confined(out_dir, f"clips/{name}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encode_audio(channels, decoded.sample_rate, options.clip_format))
+    example.clip = path.relative_to(out_dir.resolve()).as_posix()
+    clips.append(path)
+
+
+def _manifest(examples: list[Example], options: ExportOptions, filters: queries.Filters) -> dict[str, Any]:
+    return {
+        "created_at": datetime.now(UTC).isoformat(),
+        "redaction": options.redact,
+        "filters": {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(filters).items()
+                    if v is not None},
+        "context_s": options.context_s,
+        "examples": len(examples),
+    }
+
+
+def _write_jsonl(out_file: Path, examples: list[Example], options: ExportOptions, out_dir: Path,
+                 filters: queries.Filters) -> None:
+    with out_file.open("w", encoding="utf-8") as handle:
+        for example in examples:
+            handle.write(json.dumps({**asdict(example), "redaction": options.redact}, ensure_ascii=False) + "\n")
+    confined(out_dir, "manifest.json").write_text(
+        json.dumps(_manifest(examples, options, filters), ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _clock(seconds: float) -> str:
+    return f"{int(seconds // 60):02d}:{seconds % 60:04.1f}"
+
+
+def _context_text(example: Example) -> str:
+    return "\n".join(f"{'>> ' if c['is_finding'] else ''}{c['speaker']} [{_clock(c['start_s'])}]: {c['text']}"
+                     for c in example.context)
+
+
+CSV_COLUMNS = ["rank", "rule_id", "category", "severity", "conversation_id", "channel", "team", "operator_id",
+               "started_at", "speaker", "start_s", "end_s", "quote", "context", "score", "verdict",
+               "review_comment", "clip", "clip_error", "redacted", "finding_key"]
+
+
+def _write_csv(out_file: Path, examples: list[Example], options: ExportOptions, out_dir: Path,
+               filters: queries.Filters) -> None:
+    with out_file.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for e in examples:
+            row = asdict(e) | {"context": _context_text(e), "redacted": json.dumps(e.redacted, ensure_ascii=False)}
+            writer.writerow([row[c] if row[c] is not None else "" for c in CSV_COLUMNS])
+    confined(out_dir, "manifest.json").write_text(
+        json.dumps(_manifest(examples, options, filters), ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def _template() -> Template:
+    return Template((resources.files("qa") / "data" / "export_page.html").read_text(encoding="utf-8"))
+
+
+def _write_html(out_file: Path, examples: list[Example], options: ExportOptions, out_dir: Path,
+                filters: queries.Filters) -> None:
+    """One self-contained page: styles inline and clips embedded as data URIs, so it opens offline anywhere."""
+    esc = html.escape
+    cards = io.StringIO()
+    rule = None
+    for e in examples:
+        if e.rule_id != rule:
+            rule = e.rule_id
+            cards.write(f'<h2 id="{esc(safe_name(rule))}">{esc(rule)}</h2>\n')
+        turns = "".join(
+            f'<div class="turn {esc(c["speaker"])}{" hit" if c["is_finding"] else ""}">'
+            f'<span class="who">{esc(c["speaker"])} {esc(_clock(c["start_s"]))}</span> {esc(c["text"] or "")}</div>'
+            for c in e.context
+        )
+        if e.clip:
+            data = base64.b64encode(confined(out_dir, e.clip).read_bytes()).decode("ascii")
+            mime = CLIP_MIME[options.clip_format]
+            player = f'<audio controls preload="none" src="data:{mime};base64,{data}"></audio>'
+        else:
+            player = f'<p class="note">{esc(e.clip_error or "")}</p>' if e.clip_error else ""
+        verdict = f'<span class="verdict {esc(e.verdict)}">{esc(e.verdict)}</span>' if e.verdict else ""
+        comment = f'<p class="comment">{esc(e.review_comment)}</p>' if e.review_comment else ""
+        cards.write(
+            f'<section class="example sev-{esc(e.severity)}"><header><b>#{e.rank}</b> '
+            f'<span class="sev">{esc(e.severity)}</span> {esc(e.conversation_id)} · {esc(e.channel)} · '
+            f'{esc(e.team or "")} · {esc(e.operator_id or "")} · {esc((e.started_at or "")[:16])} · '
+            f'{esc(e.speaker)} {esc(_clock(e.start_s))} · score {e.score:g} {verdict}</header>'
+            f'<blockquote>{esc(e.quote)}</blockquote><p class="message">{esc(e.message or "")}</p>{comment}'
+            f'{player}<div class="context">{turns}</div></section>\n'
+        )
+    manifest = _manifest(examples, options, filters)
+    banner = ("" if options.redact else
+              '<p class="warning">REDACTION OFF: this page contains personal data as spoken and written.</p>')
+    page = _template().substitute(
+        title=esc(f"QA coaching examples ({len(examples)})"),
+        summary=esc(json.dumps(manifest["filters"], ensure_ascii=False)),
+        created=esc(manifest["created_at"][:19].replace("T", " ")),
+        count=len(examples),
+        banner=banner,
+        body=cards.getvalue(),
+    )
+    out_file.write_text(page, encoding="utf-8")

@@ -1,0 +1,286 @@
+"""The read side for team leads, trainers and the review page: filtered lists, statistics, rule precision.
+
+Every filter is a bound parameter; the only SQL text chosen from user input is a column or grouping name,
+and those are looked up in fixed tables here, never pasted in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from qa.store import query
+
+SEVERITY_ORDER = ("CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 "
+                  "ELSE 4 END")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a team lead narrows conversations or findings down to. ``None`` means no filter."""
+
+    since: datetime | None = None  # conversation day (start, else scoring time) >= since
+    until: datetime | None = None  # ... < until
+    team: str | None = None
+    operator: str | None = None
+    rule: str | None = None  # has a current finding of this rule
+    category: str | None = None  # has a current finding of this category
+    channel: str | None = None  # call | chat
+    min_score: float | None = None
+    max_score: float | None = None
+    flagged: bool | None = True  # True: flagged only; None: all
+    verdict: str | None = None  # findings: confirmed | false_positive | disputed | unreviewed
+    conversation_id: str | None = None
+
+
+def _conversation_where(f: Filters, alias: str = "v") -> tuple[str, list[Any]]:
+    """WHERE clause over a row source with conversation columns (``started_at``, ``scored_at``, ``total``…)."""
+    a = alias
+    clauses = [
+        f"(?::TIMESTAMPTZ IS NULL OR coalesce({a}.started_at, {a}.scored_at) >= ?::TIMESTAMPTZ)",
+        f"(?::TIMESTAMPTZ IS NULL OR coalesce({a}.started_at, {a}.scored_at) < ?::TIMESTAMPTZ)",
+        f"(?::VARCHAR IS NULL OR {a}.team = ?::VARCHAR)",
+        f"(?::VARCHAR IS NULL OR {a}.operator_id = ?::VARCHAR)",
+        f"(?::VARCHAR IS NULL OR {a}.channel = ?::VARCHAR)",
+        f"(?::DOUBLE IS NULL OR {a}.total >= ?::DOUBLE)",
+        f"(?::DOUBLE IS NULL OR {a}.total <= ?::DOUBLE)",
+        f"(?::BOOLEAN IS NULL OR {a}.flagged = ?::BOOLEAN)",
+        f"(?::VARCHAR IS NULL OR {a}.conversation_id = ?::VARCHAR)",
+        f"(?::VARCHAR IS NULL OR EXISTS (SELECT 1 FROM latest_findings l WHERE l.conversation_id = {a}.conversation_id"
+        " AND l.rule_id = ?::VARCHAR))",
+        f"(?::VARCHAR IS NULL OR EXISTS (SELECT 1 FROM latest_findings l WHERE l.conversation_id = {a}.conversation_id"
+        " AND l.category = ?::VARCHAR))",
+    ]
+    values = [f.since, f.until, f.team, f.operator, f.channel, f.min_score, f.max_score, f.flagged,
+              f.conversation_id, f.rule, f.category]
+    params = [v for value in values for v in (value, value)]
+    return " AND ".join(clauses), params
+
+
+_CONVERSATIONS = """
+    SELECT c.conversation_id, c.channel, c.team, c.operator_id, c.started_at, c.duration_s, c.source_path,
+           c.speaker_mode, s.total, s.passed, s.flagged, s.escalation, s.auto_failed, s.reasons, s.scored_at,
+           s.ruleset_version,
+           (SELECT count(*) FROM latest_findings l WHERE l.conversation_id = c.conversation_id) AS findings,
+           (SELECT string_agg(DISTINCT l.rule_id, ', ' ORDER BY l.rule_id) FROM latest_findings l
+             WHERE l.conversation_id = c.conversation_id) AS rules,
+           (SELECT first(l.quote ORDER BY CASE l.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
+                    WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, l.start_s)
+              FROM latest_findings l WHERE l.conversation_id = c.conversation_id) AS top_quote,
+           (SELECT count(*) FROM latest_reviews r WHERE r.conversation_id = c.conversation_id) AS reviews
+    FROM latest_scores s JOIN conversations c USING (conversation_id)
+"""
+
+# Sortable columns of the conversation list: public name -> SQL expression.
+SORT_COLUMNS = {
+    "started_at": "coalesce(v.started_at, v.scored_at)",
+    "score": "v.total",
+    "team": "v.team",
+    "operator": "v.operator_id",
+    "channel": "v.channel",
+    "findings": "v.findings",
+    "duration": "v.duration_s",
+    "id": "v.conversation_id",
+    "escalation": "v.escalation",
+}
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of rows and the total number of rows that matched."""
+
+    columns: list[str]
+    rows: list[tuple]
+    total: int
+    limit: int
+    offset: int
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+def conversations(db: str | Path, filters: Filters = Filters(), sort: str = "score", descending: bool = False,
+                  limit: int = 50, offset: int = 0) -> Page:
+    """Conversations (flagged only by default) matching the filters, sorted and paginated."""
+    if sort not in SORT_COLUMNS:
+        raise ValueError(f"sort must be one of {', '.join(SORT_COLUMNS)}, not {sort!r}")
+    limit = max(1, min(int(limit), 1000))
+    offset = max(0, int(offset))
+    where, params = _conversation_where(filters)
+    order = f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, v.conversation_id"
+    sql = (f"SELECT *, count(*) OVER () AS _total FROM ({_CONVERSATIONS}) v WHERE {where} "
+           f"ORDER BY {order} LIMIT ? OFFSET ?")
+    columns, rows = query(db, sql, [*params, limit, offset])
+    total = rows[0][-1] if rows else _count(db, where, params)
+    return Page(columns[:-1], [row[:-1] for row in rows], total, limit, offset)
+
+
+def _count(db: str | Path, where: str, params: list[Any]) -> int:
+    _, rows = query(db, f"SELECT count(*) FROM ({_CONVERSATIONS}) v WHERE {where}", params)
+    return rows[0][0]
+
+
+def conversation(db: str | Path, conversation_id: str) -> dict[str, Any] | None:
+    """Everything the conversation page shows: metadata, score, script checklist, metrics, turns, findings
+    with their verdicts, and the conversation-level verdict. ``None`` when the id is unknown."""
+    page = conversations(db, Filters(flagged=None, conversation_id=conversation_id), limit=1)
+    if not page.rows:
+        return None
+    out = page.dicts()[0]
+    _, detail = query(db, "SELECT details, metadata, transcription FROM latest_scores JOIN conversations "
+                          "USING (conversation_id) WHERE conversation_id = ?", [conversation_id])
+    details, metadata, transcription = detail[0]
+    details = json.loads(details) if details else {}
+    out["script"] = details.get("script", [])
+    out["metrics"] = details.get("metrics", {})
+    out["metadata"] = json.loads(metadata) if metadata else {}
+    out["transcription"] = json.loads(transcription) if transcription else {}
+    out["reasons"] = json.loads(out["reasons"]) if out["reasons"] else []
+    cols, rows = query(db, "SELECT idx, speaker, start_s, end_s, text, words FROM utterances "
+                           "WHERE conversation_id = ? ORDER BY idx", [conversation_id])
+    out["utterances"] = [dict(zip(cols, r, strict=True)) for r in rows]
+    for u in out["utterances"]:
+        u["words"] = json.loads(u["words"]) if u["words"] else []
+    cols, rows = query(db, "SELECT finding_key, rule_id, category, kind, severity, speaker, start_s, end_s, quote, "
+                           "message, utterance_idx, details, verdict, review_comment, reviewer, reviewed_at "
+                           f"FROM reviewed_findings WHERE conversation_id = ? ORDER BY start_s, {SEVERITY_ORDER}",
+                       [conversation_id])
+    out["findings"] = [dict(zip(cols, r, strict=True)) for r in rows]
+    for finding in out["findings"]:
+        finding["details"] = json.loads(finding["details"]) if finding["details"] else {}
+    cols, rows = query(db, "SELECT verdict, comment, reviewer, created_at FROM latest_reviews "
+                           "WHERE conversation_id = ? AND finding_key IS NULL", [conversation_id])
+    out["review"] = dict(zip(cols, rows[0], strict=True)) if rows else None
+    return out
+
+
+def reviews(db: str | Path, conversation_id: str) -> list[dict[str, Any]]:
+    """The whole verdict history of a conversation, newest first."""
+    cols, rows = query(db, "SELECT review_id, finding_key, rule_id, verdict, comment, reviewer, created_at "
+                           "FROM reviews WHERE conversation_id = ? ORDER BY created_at DESC", [conversation_id])
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+# Groupings of `qa stats`: public name -> (SQL columns, SQL group expressions).
+STATS_GROUPS = {
+    "operator": ("v.team, v.operator_id", "v.team, v.operator_id"),
+    "team": ("v.team", "v.team"),
+    "day": ("qa_day(v.started_at, v.scored_at) AS day", "day"),
+    "day-operator": ("qa_day(v.started_at, v.scored_at) AS day, v.team, v.operator_id", "day, v.team, v.operator_id"),
+}
+
+
+def stats(db: str | Path, by: str = "operator", filters: Filters = Filters(flagged=None)) -> tuple[list[str], list]:
+    """Scores per operator, team or day over the filtered conversations."""
+    if by not in STATS_GROUPS:
+        raise ValueError(f"by must be one of {', '.join(STATS_GROUPS)}, not {by!r}")
+    select, group = STATS_GROUPS[by]
+    where, params = _conversation_where(filters)
+    sql = f"""
+        SELECT {select}, count(*) AS conversations, count(*) FILTER (WHERE v.flagged) AS flagged,
+               round(100.0 * count(*) FILTER (WHERE v.flagged) / count(*), 1) AS flagged_pct,
+               count(*) FILTER (WHERE v.escalation) AS escalations,
+               count(*) FILTER (WHERE v.auto_failed) AS auto_failed,
+               round(avg(v.total), 1) AS avg_score, min(v.total) AS min_score, sum(v.findings) AS findings
+        FROM ({_CONVERSATIONS}) v WHERE {where}
+        GROUP BY {group} ORDER BY {group}
+    """
+    return query(db, sql, params)
+
+
+def rule_hits(db: str | Path, filters: Filters = Filters(flagged=None), limit: int = 20) -> tuple[list[str], list]:
+    """The most frequent rules over the filtered conversations, with their precision from verdicts."""
+    where, params = _conversation_where(filters)
+    sql = f"""
+        SELECT f.rule_id, any_value(f.category) AS category, count(*) AS hits,
+               count(DISTINCT f.conversation_id) AS conversations,
+               count(f.verdict) AS reviewed,
+               count(*) FILTER (WHERE f.verdict = 'false_positive') AS false_positive
+        FROM reviewed_findings f JOIN ({_CONVERSATIONS}) v USING (conversation_id)
+        WHERE {where}
+        GROUP BY f.rule_id ORDER BY hits DESC, f.rule_id LIMIT ?
+    """
+    return query(db, sql, [*params, int(limit)])
+
+
+def daily_trend(db: str | Path, filters: Filters = Filters(flagged=None)) -> tuple[list[str], list]:
+    """Per day: conversations, flagged, average score, findings."""
+    return stats(db, "day", filters)
+
+
+def score_histogram(db: str | Path, filters: Filters = Filters(flagged=None), bucket: int = 10) -> list[int]:
+    """Counts of conversations per score bucket (0–9, 10–19, …, 90–100)."""
+    where, params = _conversation_where(filters)
+    _, rows = query(db, f"SELECT least(floor(v.total / ?)::INTEGER, ?) AS b, count(*) FROM ({_CONVERSATIONS}) v "
+                        f"WHERE {where} GROUP BY b", [bucket, 100 // bucket - 1, *params])
+    counts = [0] * (100 // bucket)
+    for b, n in rows:
+        counts[int(b)] = n
+    return counts
+
+
+def rule_precision(db: str | Path) -> tuple[list[str], list]:
+    """Per rule: current findings, how many were reviewed, confirmed, false positive; noisiest first."""
+    return query(db, "SELECT * FROM rule_precision ORDER BY false_positive_share DESC NULLS LAST, findings DESC, "
+                     "rule_id")
+
+
+def filter_options(db: str | Path) -> dict[str, list[str]]:
+    """Distinct teams, operators, rules and categories, for filter menus."""
+    out = {}
+    for key, sql in {
+        "teams": "SELECT DISTINCT team FROM conversations WHERE team IS NOT NULL ORDER BY 1",
+        "operators": "SELECT DISTINCT operator_id FROM conversations WHERE operator_id IS NOT NULL ORDER BY 1",
+        "rules": "SELECT DISTINCT rule_id FROM latest_findings ORDER BY 1",
+        "categories": "SELECT DISTINCT category FROM latest_findings ORDER BY 1",
+    }.items():
+        out[key] = [r[0] for r in query(db, sql)[1]]
+    return out
+
+
+def findings(db: str | Path, filters: Filters = Filters(flagged=None), limit: int = 100) -> list[dict[str, Any]]:
+    """Current findings (with verdicts) of the filtered conversations, most severe first: the trainer's pick."""
+    where, params = _conversation_where(filters)
+    verdict = filters.verdict
+    sql = f"""
+        SELECT f.* FROM reviewed_findings f JOIN ({_CONVERSATIONS}) v USING (conversation_id)
+        WHERE {where}
+          AND (?::VARCHAR IS NULL OR f.rule_id = ?::VARCHAR)
+          AND (?::VARCHAR IS NULL OR f.category = ?::VARCHAR)
+          AND (?::VARCHAR IS NULL OR (?::VARCHAR = 'unreviewed' AND f.verdict IS NULL) OR f.verdict = ?::VARCHAR)
+        ORDER BY f.rule_id, {SEVERITY_ORDER.replace('severity', 'f.severity')}, f.conversation_id, f.start_s
+        LIMIT ?
+    """
+    params = [*params, filters.rule, filters.rule, filters.category, filters.category, verdict, verdict, verdict,
+              int(limit)]
+    cols, rows = query(db, sql, params)
+    out = [dict(zip(cols, r, strict=True)) for r in rows]
+    for finding in out:
+        finding["details"] = json.loads(finding["details"]) if finding["details"] else {}
+    return out
+
+
+def with_flagged(filters: Filters, flagged: bool | None) -> Filters:
+    """A copy of the filters with another flagged setting."""
+    return replace(filters, flagged=flagged)
+
+
+FLAGGED_COLUMNS = ["conversation_id", "channel", "team", "operator_id", "started_at", "total", "escalation",
+                   "reasons", "rules", "top_quote"]
+
+
+def flagged(db: str | Path, filters: Filters = Filters(), limit: int = 1000) -> tuple[list[str], list[tuple]]:
+    """The team lead's list: flagged conversations, escalations first, then worst score, with reasons."""
+    page = conversations(db, filters, sort="escalation", descending=True, limit=limit)
+    # Within escalation, worst score first (the Page is already sorted by escalation; keep that order stable).
+    rows = sorted(page.dicts(), key=lambda r: (not r["escalation"], r["total"], r["conversation_id"]))
+    return FLAGGED_COLUMNS, [tuple(r[c] for c in FLAGGED_COLUMNS) for r in rows]
+
+
+def conversation_source(db: str | Path, conversation_id: str) -> tuple[str, str | None] | None:
+    """A conversation's channel and stored source path (for serving its audio); ``None`` when unknown."""
+    _, rows = query(db, "SELECT channel, source_path FROM conversations WHERE conversation_id = ?", [conversation_id])
+    return (rows[0][0], rows[0][1]) if rows else None

@@ -1,0 +1,179 @@
+"""The review page in a real headless Chromium against the real `qa serve` process (Debian's /usr/bin/chromium;
+nothing is downloaded). Screenshots go to test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from qa import queries
+from qa.store import query
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(sample_db):
+    """`qa serve` on a copy of the samples' database; yields (base URL, database path)."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "serve", "--db", str(sample_db), "--port", str(port),
+         "--audio-root", str(REPO)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/rules", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"qa serve did not start: {proc.communicate()[0]}")
+            time.sleep(0.2)
+        yield url, sample_db
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def browser():
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} not installed (`make browser` installs Debian's chromium)"
+        if os.environ.get("QA_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def _precision_row(page, rule: str) -> dict[str, str]:
+    row = page.locator(f'tr[data-rule="{rule}"]')
+    return {col: row.locator(f'td[data-col="{col}"]').inner_text().strip()
+            for col in ("false_positive", "false_positive_share")}
+
+
+def test_review_an_escalated_call_in_the_browser(server, browser):
+    url, db = server
+    finding = next(f for f in queries.conversation(db, "call-0003")["findings"] if f["rule_id"] == "escalation_complaint")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # Before: the complaint rule has no false positive.
+    page.goto(url + "/rules")
+    assert _precision_row(page, "escalation_complaint") == {"false_positive": "0", "false_positive_share": "—"}
+
+    # The list: the escalated call is there, with its badge; open it.
+    page.goto(url + "/")
+    row = page.locator('tr[data-id="call-0003"]')
+    assert row.count() == 1
+    assert row.locator(".badge.escalation").count() == 1
+    assert page.locator('tr[data-id="call-0001"]').count() == 0
+    _shot(page, "list")
+    row.locator("td.id a").click()
+    page.wait_for_url(url + "/conversations/call-0003")
+
+    # The recording loads and clicking the complaint seeks the player to it.
+    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=15000)
+    duration = page.evaluate("document.getElementById('player').duration")
+    assert duration == pytest.approx(queries.conversation(db, "call-0003")["duration_s"], abs=1.0)
+    card = page.locator(f'.finding[data-key="{finding["finding_key"]}"]')
+    card.locator("button.seek").click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {finding['start_s']}) < 1",
+                           timeout=10000)
+    assert page.locator(f'mark[data-finding="{finding["finding_key"]}"]').inner_text().lower().startswith("жалоб")
+    _shot(page, "conversation")
+
+    # A false-positive verdict with a comment: shown in place and stored.
+    page.fill("#reviewer", "Анна Петрова")
+    card.locator("input.comment").fill("клиент не жаловался, это цитата")
+    card.locator('button[data-verdict="false_positive"]').click()
+    card.locator(".verdict.v-false_positive").wait_for(timeout=10000)
+    assert "Анна Петрова" in card.locator(".verdict-slot").inner_text()
+    assert card.locator(".review-error").is_hidden()
+    _, rows = query(db, "SELECT finding_key, rule_id, verdict, comment, reviewer FROM reviews")
+    assert rows == [(finding["finding_key"], "escalation_complaint", "false_positive",
+                     "клиент не жаловался, это цитата", "Анна Петрова")]
+    _shot(page, "after-verdict")
+
+    # A bad verdict request shows the server's message on the page.
+    page.fill("#reviewer", "")
+    card.locator('button[data-verdict="confirmed"]').click()
+    assert card.locator(".review-error").is_visible()
+    page.fill("#reviewer", "Анна Петрова")
+
+    # The reviewer's name is remembered; the verdict is there after a reload.
+    page.reload()
+    assert page.input_value("#reviewer") == "Анна Петрова"
+    assert page.locator(f'.finding[data-key="{finding["finding_key"]}"] .verdict.v-false_positive').count() == 1
+
+    # Rule precision now counts it.
+    page.goto(url + "/rules")
+    assert _precision_row(page, "escalation_complaint") == {"false_positive": "1", "false_positive_share": "1.00"}
+    assert page.locator("tbody tr").first.get_attribute("data-rule") == "escalation_complaint"
+    _shot(page, "rule-precision")
+
+    # The dashboard draws its charts.
+    page.goto(url + "/dashboard")
+    for chart in ("chart-histogram", "chart-rules", "chart-trend"):
+        assert page.locator(f"#{chart} svg.chart rect").count() > 0, chart
+    assert page.locator("#chart-trend svg polyline.line").count() == 1
+    _shot(page, "dashboard")
+    assert errors == []
+
+
+def test_filters_and_sorting_in_the_browser(server, browser):
+    url, _ = server
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(url + "/")
+    page.select_option('select[name="channel"]', "chat")
+    page.click("form.filters button[type=submit]")
+    page.wait_for_url("**/?channel=chat*")
+    assert page.locator("tbody tr[data-id]").evaluate_all("rows => rows.map(r => r.dataset.id)") == ["chat-0002"]
+    assert "since=" not in page.url  # empty fields stay out of the address
+    page.goto(url + "/?all=1")
+    page.click('th a[data-sort="id"]')
+    ids = page.locator("tbody tr[data-id]").evaluate_all("rows => rows.map(r => r.dataset.id)")
+    assert ids == sorted(ids) and len(ids) == 7
+    page.click('th a[data-sort="id"]')
+    assert page.locator("tbody tr[data-id]").evaluate_all("rows => rows.map(r => r.dataset.id)") == sorted(
+        ids, reverse=True)

@@ -1,0 +1,72 @@
+"""DuckDB allows one writer process or many readers. The flow writes in short per-chunk transactions and
+readers retry while it holds the file, so a team lead can query while the nightly flow runs: tested here with
+readers in this process and in `qa sql` subprocesses running during a real flow run in another process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from qa import queries
+from qa.store import StoreError, query
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+
+# Every stored conversation has its score and its utterances: a reader never sees half a chunk.
+ORPHANS = """
+    SELECT (SELECT count(*) FROM conversations) AS conversations,
+           (SELECT count(*) FROM conversations c WHERE NOT EXISTS
+               (SELECT 1 FROM scores s WHERE s.conversation_id = c.conversation_id)) AS without_score,
+           (SELECT count(*) FROM conversations c WHERE NOT EXISTS
+               (SELECT 1 FROM utterances u WHERE u.conversation_id = c.conversation_id)) AS without_turns
+"""
+
+
+def test_readers_query_while_the_nightly_flow_writes(tmp_path, transcript_cache):
+    inbox = tmp_path / "inbox"
+    shutil.copytree(REPO / "data" / "samples", inbox)
+    db = tmp_path / "qa.duckdb"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    flow = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "run", str(inbox), "--db", str(db), "--chunk-size", "1",
+         "--cache-dir", str(transcript_cache)],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    seen: list[int] = []
+    cli_reads = 0
+    errors: list[str] = []
+    try:
+        while flow.poll() is None:
+            if not db.exists():
+                time.sleep(0.1)
+                continue
+            try:
+                total, without_score, without_turns = query(db, ORPHANS)[1][0]
+                assert (without_score, without_turns) == (0, 0), "a reader saw a half-written chunk"
+                queries.conversations(db, queries.Filters(flagged=None))
+                seen.append(total)
+            except StoreError as exc:
+                errors.append(str(exc))
+            if len(seen) % 5 == 0:  # a reader in another process, as a team lead would run it
+                out = subprocess.run([sys.executable, "-m", "qa.cli", "sql", "SELECT count(*) AS n FROM scores",
+                                      "--db", str(db), "--format", "csv"], cwd=REPO, env=env, capture_output=True,
+                                     text=True, timeout=120)
+                if out.returncode != 0:
+                    errors.append(out.stderr)
+                cli_reads += 1
+    finally:
+        output = flow.communicate(timeout=600)[0]
+    assert flow.returncode == 0, output
+    assert errors == []
+    assert len(seen) >= 5 and cli_reads >= 1, (len(seen), cli_reads)
+    assert seen == sorted(seen), "conversations appeared and disappeared"
+    assert query(db, ORPHANS)[1][0] == (7, 0, 0)
+    # The readers ran while conversations were being written, not only before or after the run.
+    assert any(0 < n < 7 for n in seen), sorted(set(seen))

@@ -1,0 +1,144 @@
+"""Coaching exports on a database made by the real flow: clips cut with PyAV, personal data redacted in text
+and beeped in audio, one self-contained HTML page, files confined to the output folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from qa import queries, store
+from qa.audio import decode_audio
+from qa.cli import app
+from qa.export import confined, safe_name
+from qa.records import Word
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+def export(db: Path, out: Path, *args: str) -> tuple[list[dict], str]:
+    result = runner.invoke(app, ["export", "--db", str(db), "--out", str(out), *args])
+    assert result.exit_code == 0, result.output
+    lines = (out / "examples.jsonl").read_text(encoding="utf-8").splitlines() if (out / "examples.jsonl").exists() \
+        else []
+    return [json.loads(line) for line in lines], result.output
+
+
+def test_examples_carry_context_score_verdict_and_a_clip_named_by_rule(sample_db, tmp_path):
+    examples, _ = export(sample_db, tmp_path, "--category", "escalation", "--limit", "50")
+    assert {e["conversation_id"] for e in examples} == {"call-0003", "chat-0002"}
+    assert [e["rule_id"] for e in examples] == sorted(e["rule_id"] for e in examples)
+    complaint = next(e for e in examples if e["rule_id"] == "escalation_complaint" and e["channel"] == "call")
+    assert complaint["operator_id"] == "op-igor" and complaint["score"] == pytest.approx(83.3)
+    assert "жалоб" in complaint["quote"].lower() and complaint["speaker"] == "client"
+    assert any(c["is_finding"] for c in complaint["context"]) and len(complaint["context"]) >= 2
+    assert all(abs(c["start_s"] - complaint["start_s"]) < 30 for c in complaint["context"])
+    clip = tmp_path / complaint["clip"]
+    assert clip.parent == tmp_path / "clips" and clip.name.startswith("escalation_complaint--")
+    audio = decode_audio(clip)
+    expected = min(complaint["end_s"] + 10, 70) - max(0, complaint["start_s"] - 10)
+    assert abs(audio.duration_s - expected) < 0.2
+    chats = [e for e in examples if e["channel"] == "chat"]
+    assert chats and all(e["clip"] is None for e in chats)
+    names = sorted(p.name for p in (tmp_path / "clips").iterdir())
+    assert [n.split("--")[0] for n in names] == sorted(n.split("--")[0] for n in names)
+
+
+def dominant_hz(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(samples.size)))
+    return float(np.fft.rfftfreq(samples.size, 1 / rate)[np.argmax(spectrum)])
+
+
+def test_personal_data_is_redacted_in_text_and_beeped_in_the_clip(sample_db, tmp_path):
+    from qa.redaction import get_redactor
+
+    examples, output = export(sample_db, tmp_path / "red", "--rule", "escalation_complaint", "--context", "30")
+    [call] = [e for e in examples if e["channel"] == "call"]
+    text = " ".join(c["text"] for c in call["context"])
+    assert "[ТЕЛЕФОН]" in text and "[ИМЯ]" in text
+    assert not any(ch.isdigit() for ch in text.replace("5 дней", ""))
+    assert call["redacted"].get("phone") == 1 and "redacted: " in output
+    # Where the phone number was spoken, the clip has the beep and not the voice.
+    detail = queries.conversation(sample_db, "call-0003")
+    turn = next(u for u in detail["utterances"] if get_redactor().find(u["text"]))
+    words = [Word(*w) for w in turn["words"]]
+    ranges = get_redactor().silence_ranges(turn["text"], words)
+    assert ranges
+    clip_start = max(0.0, call["start_s"] - 30)
+    redacted = decode_audio(tmp_path / "red" / call["clip"])
+    plain_examples, warning = export(sample_db, tmp_path / "plain", "--rule", "escalation_complaint",
+                                     "--context", "30", "--no-redact")
+    [plain_call] = [e for e in plain_examples if e["channel"] == "call"]
+    plain = decode_audio(tmp_path / "plain" / plain_call["clip"])
+    rate = redacted.sample_rate
+    start, end = ranges[-1]
+    if end - clip_start > redacted.duration_s:
+        pytest.fail("the redacted words lie outside the clip: widen the context")
+    a, b = int((start - clip_start) * rate) + 400, int((end - clip_start) * rate) - 400
+    assert dominant_hz(redacted.channels[1][a:b], rate) == pytest.approx(1000, abs=30)
+    assert dominant_hz(plain.channels[1][a:b], rate) != pytest.approx(1000, abs=30)
+    # --no-redact says so loudly and keeps the digits.
+    assert "WARNING: --no-redact" in warning
+    plain_text = " ".join(c["text"] for c in plain_call["context"])
+    assert "[ТЕЛЕФОН]" not in plain_text and any(ch.isdigit() for ch in plain_text)
+    assert json.loads((tmp_path / "plain" / "manifest.json").read_text())["redaction"] is False
+
+
+def test_html_export_is_one_self_contained_page(sample_db, tmp_path):
+    runner_result = runner.invoke(app, ["export", "--db", str(sample_db), "--out", str(tmp_path), "--format",
+                                        "html", "--category", "escalation"])
+    assert runner_result.exit_code == 0, runner_result.output
+    page = (tmp_path / "examples.html").read_text(encoding="utf-8")
+    assert page.count("data:audio/ogg;base64,") >= 5
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "[ТЕЛЕФОН]" in page and "escalation_complaint" in page
+
+
+def test_csv_export_and_mp3_clips(sample_db, tmp_path):
+    result = runner.invoke(app, ["export", "--db", str(sample_db), "--out", str(tmp_path), "--format", "csv",
+                                 "--rule", "silence_dead_air", "--clip-format", "mp3"])
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "examples.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["rule_id"] for r in rows] == ["silence_dead_air"] and rows[0]["clip"].endswith(".mp3")
+    assert decode_audio(tmp_path / rows[0]["clip"]).duration_s > 10
+
+
+def test_verdict_filter_picks_reviewed_findings(sample_db, tmp_path):
+    [finding] = queries.findings(sample_db, queries.Filters(flagged=None, rule="escalation_complaint",
+                                                            conversation_id="call-0003"))
+    store.add_review(sample_db, store.Review("call-0003", "confirmed", "тренер", finding["finding_key"],
+                                             "Хороший пример, клиент Смирнова"))
+    examples, _ = export(sample_db, tmp_path, "--verdict", "confirmed", "--no-clips")
+    assert [(e["conversation_id"], e["rule_id"], e["verdict"]) for e in examples] == [
+        ("call-0003", "escalation_complaint", "confirmed")]
+    assert "Смирнова" not in examples[0]["review_comment"] and examples[0]["clip"] is None
+
+
+def test_missing_audio_is_reported_and_the_export_goes_on(sample_db, tmp_path):
+    with store.connect(sample_db) as con:
+        con.execute("UPDATE conversations SET source_path = '/nonexistent/call.flac' WHERE conversation_id = ?",
+                    ["call-0002"])
+    examples, output = export(sample_db, tmp_path, "--rule", "silence_dead_air")
+    assert examples[0]["clip"] is None and "/nonexistent/call.flac: file not found" in examples[0]["clip_error"]
+    assert "no clip" in output
+
+
+def test_hostile_ids_cannot_write_outside_the_output_folder(sample_db, tmp_path):
+    evil = "../../../../tmp/evil/x"
+    with store.connect(sample_db) as con:
+        for table in ("conversations", "utterances", "findings", "scores"):
+            con.execute(f"UPDATE {table} SET conversation_id = ? WHERE conversation_id = 'call-0002'", [evil])
+    out = tmp_path / "out"
+    examples, _ = export(sample_db, out, "--rule", "silence_dead_air")
+    assert examples[0]["conversation_id"] == evil
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and not p.name.startswith("qa.duckdb")]
+    assert written and all(p.resolve().is_relative_to(out.resolve()) for p in written)
+    assert "/" not in safe_name(evil, "a/b") and not safe_name("..", ".x").startswith(".")
+    with pytest.raises(ValueError, match="escapes the output folder"):
+        confined(out, "../x")

@@ -1,0 +1,321 @@
+"""The review web page through FastAPI's TestClient, on a private copy of the samples' database."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from qa import queries
+from qa.store import connect, query
+from qa.web.app import create_app
+from qa.web.transcript import dialogue, find_span
+
+REPO = Path(__file__).resolve().parents[1]
+
+FLAGGED = {"call-0002", "call-0003", "chat-0002", "transcript-0001"}
+COMPLAINT_KEY = "escalation_complaint@1@8.6"
+
+
+@pytest.fixture
+def client(sample_db) -> TestClient:
+    return TestClient(create_app(sample_db, REPO))
+
+
+def listed(client: TestClient, path: str = "/", **params) -> list[str]:
+    response = client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return re.findall(r'<tr data-id="([^"]+)"', response.text)
+
+
+def complaint_finding(db) -> dict:
+    return next(f for f in queries.conversation(db, "call-0003")["findings"]
+                if f["rule_id"] == "escalation_complaint")
+
+
+def test_list_shows_the_flagged_samples_only(client):
+    ids = listed(client)
+    assert set(ids) == FLAGGED
+    assert "call-0001" not in ids
+    page = client.get("/").text
+    assert 'class="badge escalation"' in page
+    assert "escalation_complaint" in page
+
+
+def test_show_all_switch_lists_unflagged_conversations_too(client):
+    assert {"call-0001", "chat-0001"} <= set(listed(client, all="1"))
+
+
+@pytest.mark.parametrize(("params", "expected"), [
+    ({"team": "team-north"}, set()),
+    ({"team": "team-north", "all": "1"}, {"call-0001", "call-0004", "chat-0001"}),
+    ({"operator": "op-oleg"}, {"transcript-0001"}),
+    ({"rule": "escalation_complaint"}, {"call-0003", "chat-0002"}),
+    ({"category": "silence"}, {"call-0002"}),
+    ({"channel": "chat"}, {"chat-0002"}),
+    ({"channel": "chat", "all": "1"}, {"chat-0001", "chat-0002"}),
+    ({"min_score": "50"}, {"call-0003", "transcript-0001"}),
+    ({"max_score": "10"}, {"call-0002", "chat-0002"}),
+    ({"since": "2026-11-27", "until": "2026-11-27"}, {"call-0002", "call-0003", "chat-0002"}),
+    ({"since": "2030-01-01"}, set()),
+    ({"team": "team-south", "operator": "op-igor", "channel": "call"}, {"call-0002", "call-0003"}),
+])
+def test_each_filter_narrows_the_list(client, params, expected):
+    assert set(listed(client, **params)) == expected
+
+
+def test_empty_filter_fields_are_ignored(client):
+    empty = {k: "" for k in ("since", "until", "team", "operator", "rule", "category", "channel", "min_score",
+                             "max_score")}
+    assert set(listed(client, **empty)) == FLAGGED
+
+
+def test_sort_order_changes(client):
+    ascending = listed(client, sort="id", order="asc")
+    descending = listed(client, sort="id", order="desc")
+    assert ascending == sorted(FLAGGED)
+    assert descending == sorted(FLAGGED, reverse=True)
+    by_score = listed(client, sort="score", order="desc")
+    assert by_score[0] == "call-0003"  # 83.3, the best flagged score
+
+
+def test_pagination(client):
+    first = listed(client, sort="id", size="10", all="1")
+    assert len(first) == 7
+    page = client.get("/", params={"sort": "id", "size": "10", "all": "1", "page": "2"})
+    assert page.status_code == 200
+    assert re.findall(r'<tr data-id="([^"]+)"', page.text) == []
+    api = client.get("/api/conversations", params={"sort": "id", "size": "10", "page": "1"}).json()
+    assert api["total"] == 4
+    assert [c["conversation_id"] for c in api["conversations"]] == sorted(FLAGGED)
+
+
+def test_page_size_splits_the_list(client, sample_db):
+    # 10 is the smallest page size: add enough conversations through the store to need two pages.
+    with connect(sample_db) as con:
+        for i in range(8):
+            con.execute("INSERT INTO conversations SELECT * REPLACE ('copy-' || ? AS conversation_id) FROM conversations "
+                        "WHERE conversation_id = 'call-0002'", [str(i)])
+            con.execute("INSERT INTO scores SELECT * REPLACE ('copy-' || ? AS conversation_id) FROM scores "
+                        "WHERE conversation_id = 'call-0002'", [str(i)])
+    first = listed(client, sort="id", size="10")
+    second = listed(client, sort="id", size="10", page="2")
+    assert len(first) == 10 and len(second) == 2
+    assert not set(first) & set(second)
+    assert 'rel="next"' in client.get("/", params={"size": "10"}).text
+
+
+@pytest.mark.parametrize("params", [
+    {"sort": "total; DROP TABLE scores"}, {"order": "sideways"}, {"size": "7"}, {"size": "-1"}, {"page": "0"},
+    {"page": "x"}, {"min_score": "abc"}, {"max_score": "101"}, {"since": "2026-13-01"}, {"until": "yesterday"},
+    {"channel": "fax"}, {"all": "yes"},
+])
+def test_bogus_parameters_are_refused_not_crashed(client, params):
+    for path in ("/", "/api/conversations"):
+        response = client.get(path, params=params)
+        assert response.status_code in (400, 422), (path, params, response.status_code)
+    assert client.get("/api/conversations", params=params).json()["detail"]
+
+
+@pytest.mark.parametrize("evil", ["x' OR '1'='1", "'; DROP TABLE reviews; --", "team-south' --", "%' OR 1=1 --"])
+def test_sql_injection_in_filters_finds_nothing(client, sample_db, evil):
+    for key in ("team", "operator", "rule", "category"):
+        assert listed(client, **{key: evil, "all": "1"}) == []
+    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+    assert query(sample_db, "SELECT count(*) FROM conversations")[1][0][0] == 7
+
+
+def test_conversation_page_shows_turns_and_the_highlighted_complaint(client, sample_db):
+    page = client.get("/conversations/call-0003").text
+    conversation = queries.conversation(sample_db, "call-0003")
+    assert page.count('class="turn speaker-') == len(conversation["utterances"])
+    assert "speaker-client" in page and "speaker-operator" in page
+    mark = re.search(r'<mark class="hl sev-medium" data-finding="escalation_complaint@[^"]+" data-seek="([\d.]+)"'
+                     r'[^>]*>([^<]+)</mark>', page)
+    assert mark, "complaint not highlighted"
+    assert float(mark.group(1)) == pytest.approx(complaint_finding(sample_db)["start_s"])
+    assert "жалоб" in mark.group(2).lower()
+    assert '<audio id="player"' in page and 'src="/audio/call-0003"' in page
+    assert "Приветствие" in page  # the script checklist
+    assert "operator_talk_share" in page  # metrics
+
+
+def test_chat_page_highlights_the_matched_text(client):
+    page = client.get("/conversations/chat-0002").text
+    assert re.search(r'<mark class="hl sev-medium" data-finding="stop_word_dont_know@[^"]+"[^>]*>не знаю</mark>', page)
+    assert "<audio" not in page
+
+
+@pytest.mark.parametrize(("text", "matched", "expected"), [
+    ("Я не знаю, почему.", "не знаю", "не знаю"),
+    ("Хочу расторгнуть, договор, верните", "расторгнуть договор", "расторгнуть, договор"),
+    ("ЕЩЁ раз позовите", "еще раз", "ЕЩЁ раз"),
+    ("незнаю", "не знаю", None),
+    ("Судно пришло", "суд", None),
+])
+def test_find_span(text, matched, expected):
+    span = find_span(text, matched)
+    assert (text[span[0]:span[1]] if span else None) == expected
+
+
+def test_dialogue_uses_word_timings_for_calls():
+    utterances = [{"idx": 0, "speaker": "client", "start_s": 1.0, "end_s": 3.0, "text": "Хочу жалобу подать",
+                   "words": [["Хочу", 1.0, 1.5, 0.9], ["жалобу", 1.5, 2.2, 0.9], ["подать", 2.2, 3.0, 0.9]]}]
+    findings = [{"finding_key": "k", "utterance_idx": 0, "start_s": 1.5, "end_s": 2.2, "severity": "medium",
+                 "details": {"matched": "жалобу"}}]
+    [turn] = dialogue(utterances, findings)
+    assert [(p.text, p.finding_keys) for p in turn.pieces] == [("Хочу ", ()), ("жалобу", ("k",)), (" подать", ())]
+
+
+def test_unknown_conversation_is_404(client):
+    response = client.get("/conversations/call-9999")
+    assert response.status_code == 404
+    assert "call-9999" in response.text
+    assert client.get("/api/conversations/call-9999").status_code == 404
+    assert client.get("/audio/call-9999").status_code == 404
+
+
+def test_audio_is_served_with_range_support(client):
+    whole = client.get("/audio/call-0003")
+    assert whole.status_code == 200
+    assert whole.headers["content-type"] == "audio/flac"
+    assert whole.content[:4] == b"fLaC"
+    part = client.get("/audio/call-0003", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-199/{len(whole.content)}"
+    assert part.content == whole.content[100:200]
+
+
+def test_audio_of_a_chat_or_a_missing_file_is_a_clear_404(client, sample_db, tmp_path):
+    chat = client.get("/audio/chat-0001")
+    assert chat.status_code == 404 and "no recording" in chat.json()["detail"]
+    with connect(sample_db) as con:
+        con.execute("UPDATE conversations SET source_path = ? WHERE conversation_id = 'call-0001'",
+                    [str(tmp_path / "gone.flac")])
+    gone = client.get("/audio/call-0001")
+    assert gone.status_code == 404 and "gone.flac" in gone.json()["detail"]
+
+
+def test_headerless_alaw_is_decoded_and_served_as_wav(client, sample_db, tmp_path):
+    alaw = tmp_path / "call.al"
+    alaw.write_bytes(bytes(range(256)) * 64)  # 2 s of 8 kHz A-law
+    (tmp_path / "call.json").write_text('{"raw_format": {"codec": "alaw", "sample_rate": 8000}}', encoding="utf-8")
+    with connect(sample_db) as con:
+        con.execute("UPDATE conversations SET source_path = ? WHERE conversation_id = 'call-0001'", [str(alaw)])
+    whole = client.get("/audio/call-0001")
+    assert whole.status_code == 200
+    assert whole.headers["content-type"] == "audio/wav"
+    assert whole.content[:4] == b"RIFF" and whole.content[8:12] == b"WAVE"
+    part = client.get("/audio/call-0001", headers={"Range": "bytes=0-43"})
+    assert part.status_code == 206 and part.content == whole.content[:44]
+    assert client.get("/audio/call-0001", headers={"Range": "bytes=999999999-"}).status_code == 416
+
+
+def test_verdict_is_stored_and_changes_rule_precision(client, sample_db):
+    cols, rows = queries.rule_precision(sample_db)
+    before = {r[0]: dict(zip(cols, r, strict=True)) for r in rows}
+    assert before["escalation_complaint"]["false_positive"] == 0
+    finding = complaint_finding(sample_db)
+    response = client.post("/api/reviews", json={
+        "conversation_id": "call-0003", "finding_key": finding["finding_key"], "verdict": "false_positive",
+        "comment": "клиент шутил", "reviewer": "Анна Петрова"})
+    assert response.status_code == 201, response.text
+    assert response.json()["verdict"] == "false_positive"
+    _, rows = query(sample_db, "SELECT conversation_id, finding_key, rule_id, verdict, comment, reviewer FROM reviews")
+    assert rows == [("call-0003", finding["finding_key"], "escalation_complaint", "false_positive", "клиент шутил",
+                     "Анна Петрова")]
+    page = client.get("/rules").text
+    row = re.search(r'<tr data-rule="escalation_complaint">(.*?)</tr>', page, re.S).group(1)
+    assert re.search(r'data-col="false_positive">1<', row)
+    assert "1.00" in row
+    assert 'class="verdict v-false_positive"' in client.get("/conversations/call-0003").text
+
+
+def test_verdict_on_the_whole_conversation(client, sample_db):
+    response = client.post("/api/reviews", json={"conversation_id": "chat-0002", "finding_key": None,
+                                                  "verdict": "confirmed", "comment": None, "reviewer": "Олег"})
+    assert response.status_code == 201
+    assert query(sample_db, "SELECT finding_key, verdict FROM reviews")[1] == [(None, "confirmed")]
+    assert "Олег" in client.get("/conversations/chat-0002").text
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ({"conversation_id": "call-0003", "finding_key": None, "verdict": "maybe", "reviewer": "Анна"}, 400, "verdict"),
+    ({"conversation_id": "call-0003", "finding_key": None, "verdict": "confirmed", "reviewer": "  "}, 400, "reviewer"),
+    ({"conversation_id": "call-0003", "finding_key": "nope@1@0.0", "verdict": "confirmed", "reviewer": "Анна"}, 404,
+     "not found"),
+    ({"conversation_id": "call-9999", "finding_key": None, "verdict": "confirmed", "reviewer": "Анна"}, 404,
+     "not found"),
+    ({"conversation_id": "call-0003", "verdict": "confirmed"}, 400, "reviewer"),
+    ({"conversation_id": 3, "verdict": "confirmed", "reviewer": "Анна"}, 400, "conversation_id"),
+])
+def test_bad_verdicts_are_4xx_json_with_a_message(client, sample_db, body, status, words):
+    response = client.post("/api/reviews", json=body)
+    assert response.status_code == status
+    assert words in response.json()["detail"]
+    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+
+
+def test_non_json_and_cross_site_posts_are_refused(client, sample_db):
+    body = '{"conversation_id": "call-0003", "verdict": "confirmed", "reviewer": "Анна"}'
+    form = client.post("/api/reviews", content="conversation_id=call-0003&verdict=confirmed&reviewer=x",
+                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert form.status_code == 415
+    plain = client.post("/api/reviews", content=body, headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 415
+    cross = client.post("/api/reviews", content=body,
+                        headers={"Content-Type": "application/json", "Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    fetch_site = client.post("/api/reviews", content=body,
+                             headers={"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"})
+    assert fetch_site.status_code == 403
+    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+    same = client.post("/api/reviews", content=body,
+                       headers={"Content-Type": "application/json", "Origin": "http://testserver"})
+    assert same.status_code == 201
+
+
+def test_quotes_are_html_escaped(client, sample_db):
+    evil = "<script>alert('x')</script>"
+    with connect(sample_db) as con:
+        con.execute("UPDATE findings SET quote = ? WHERE conversation_id = 'call-0003'", [evil])
+        con.execute("UPDATE utterances SET text = ?, words = NULL WHERE conversation_id = 'call-0003' AND idx = 0",
+                    [evil])
+        con.execute("UPDATE conversations SET team = ? WHERE conversation_id = 'call-0003'", [evil])
+    for path in ("/", "/conversations/call-0003", "/dashboard"):
+        page = client.get(path, params={"all": "1"} if path == "/" else None).text
+        assert evil not in page, path
+        assert "&lt;script&gt;" in page, path
+
+
+def test_dashboard_has_charts_and_an_operator_table(client):
+    page = client.get("/dashboard").text
+    assert page.count("<svg") == 3
+    assert "escalation_complaint" in page  # top rules
+    for operator in ("op-anna", "op-igor", "op-oleg"):
+        assert operator in page
+    narrowed = client.get("/dashboard", params={"team": "team-north"}).text
+    assert "op-igor" not in narrowed.split("<h2>Операторы</h2>")[1]
+
+
+def test_rule_precision_lists_noisiest_first(client, sample_db):
+    finding = complaint_finding(sample_db)
+    client.post("/api/reviews", json={"conversation_id": "call-0003", "finding_key": finding["finding_key"],
+                                      "verdict": "false_positive", "reviewer": "Анна"})
+    rules = re.findall(r'<tr data-rule="([^"]+)">', client.get("/rules").text)
+    assert rules[0] == "escalation_complaint"
+    assert set(rules) == {r[0] for r in queries.rule_precision(sample_db)[1]}
+
+
+def test_api_conversation_detail_is_json(client):
+    detail = client.get("/api/conversations/call-0003").json()
+    assert detail["conversation_id"] == "call-0003"
+    assert any(f["rule_id"] == "escalation_complaint" for f in detail["findings"])
+    assert isinstance(detail["started_at"], str)
+
+
+def test_static_files_are_served(client):
+    assert client.get("/static/app.js").status_code == 200
+    assert "sticky" in client.get("/static/style.css").text
