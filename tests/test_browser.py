@@ -93,7 +93,8 @@ def _precision_row(page, rule: str) -> dict[str, str]:
 
 def test_review_an_escalated_call_in_the_browser(server, browser):
     url, db = server
-    finding = next(f for f in queries.conversation(db, "call-0003")["findings"] if f["rule_id"] == "escalation_complaint")
+    call = queries.conversation(db, "call-0003")
+    finding = next(f for f in call["findings"] if f["rule_id"] == "escalation_complaint")
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -115,7 +116,7 @@ def test_review_an_escalated_call_in_the_browser(server, browser):
     # The recording loads and clicking the complaint seeks the player to it.
     page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=15000)
     duration = page.evaluate("document.getElementById('player').duration")
-    assert duration == pytest.approx(queries.conversation(db, "call-0003")["duration_s"], abs=1.0)
+    assert duration == pytest.approx(call["duration_s"], abs=1.0)
     card = page.locator(f'.finding[data-key="{finding["finding_key"]}"]')
     card.locator("button.seek").click()
     page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {finding['start_s']}) < 1",

@@ -29,14 +29,14 @@ ORPHANS = """
 """
 
 
-def test_readers_query_while_the_nightly_flow_writes(tmp_path, transcript_cache):
+def test_readers_query_while_the_nightly_flow_writes(tmp_path):
     inbox = tmp_path / "inbox"
     shutil.copytree(REPO / "data" / "samples", inbox)
     db = tmp_path / "qa.duckdb"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     flow = subprocess.Popen(
-        [sys.executable, "-m", "qa.cli", "run", str(inbox), "--db", str(db), "--chunk-size", "1",
-         "--cache-dir", str(transcript_cache)],
+        # No transcript cache: real transcription keeps the run long enough for readers to meet each write.
+        [sys.executable, "-m", "qa.cli", "run", str(inbox), "--db", str(db), "--chunk-size", "1", "--cache-dir", ""],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     seen: list[int] = []

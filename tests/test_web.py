@@ -96,10 +96,9 @@ def test_page_size_splits_the_list(client, sample_db):
     # 10 is the smallest page size: add enough conversations through the store to need two pages.
     with connect(sample_db) as con:
         for i in range(8):
-            con.execute("INSERT INTO conversations SELECT * REPLACE ('copy-' || ? AS conversation_id) FROM conversations "
-                        "WHERE conversation_id = 'call-0002'", [str(i)])
-            con.execute("INSERT INTO scores SELECT * REPLACE ('copy-' || ? AS conversation_id) FROM scores "
-                        "WHERE conversation_id = 'call-0002'", [str(i)])
+            for table in ("conversations", "scores"):
+                con.execute(f"INSERT INTO {table} SELECT * REPLACE ('copy-' || ? AS conversation_id) FROM {table} "
+                            "WHERE conversation_id = 'call-0002'", [str(i)])
     first = listed(client, sort="id", size="10")
     second = listed(client, sort="id", size="10", page="2")
     assert len(first) == 10 and len(second) == 2

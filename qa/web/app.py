@@ -29,6 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa import queries
+from qa.errors import QAInputError
 from qa.inputs import AUDIO_SUFFIXES
 from qa.queries import Filters
 from qa.store import Review, StoreError, add_review
@@ -294,7 +295,7 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None) -> Fas
         stat = path.stat()
         try:
             data = _decoded_wav(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-        except Exception as exc:  # noqa: BLE001 - any decoding problem is the file's, told to the player
+        except (QAInputError, TypeError, ValueError) as exc:  # undecodable audio, bad sidecar raw_format
             raise HTTPException(422, f"recording of {conversation_id!r} could not be decoded: {exc}") from exc
         return _ranged(data, request.headers.get("range"), "audio/wav")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 _EPS = 0.01
@@ -85,7 +86,7 @@ def _text_pieces(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
             spans.append((*span, f["finding_key"]))
     cuts = sorted({0, len(text), *(s for s, _, _ in spans), *(e for _, e, _ in spans)})
     pieces = [Piece(text[a:b], tuple(k for s, e, k in spans if s <= a and b <= e))
-              for a, b in zip(cuts, cuts[1:], strict=False)]
+              for a, b in pairwise(cuts)]
     return _merge(pieces)
 
 
