@@ -9,7 +9,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: install browser model demo test lint rule-tests bench bench-text bench-asr bench-redact clean samples
+.PHONY: install browser model demo test lint rule-tests bench bench-text bench-asr bench-queries bench-redact clean samples
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,13 +39,18 @@ browser:
 test: install lint browser
 	QA_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -ra
 
-bench: bench-text bench-asr bench-redact
+bench: bench-text bench-asr bench-redact bench-queries
 
 bench-text: install
 	$(BIN)/python benchmarks/bench_text.py
 
 bench-asr: model
 	$(BIN)/python benchmarks/bench_asr.py
+
+# Read-side latency on a database grown from the samples (COPIES copies of each; default 3000 = 21k conversations).
+COPIES ?= 3000
+bench-queries: model
+	$(BIN)/python benchmarks/bench_queries.py --copies $(COPIES)
 
 bench-redact: install
 	$(BIN)/python benchmarks/bench_redact.py

@@ -82,8 +82,7 @@ def run(
     device: DeviceOpt = None,
     channels: ChannelsOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Conversations per Prefect task.")] = 4,
-    cache_dir: Annotated[Path | None, typer.Option(help="Transcript cache folder ('' to disable).")] = Path(
-        DEFAULT_CACHE),
+    cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).")] = DEFAULT_CACHE,
 ) -> None:
     """Run the nightly flow over INBOX, then print the flagged conversations."""
     from qa import pipeline, queries, report
@@ -97,7 +96,7 @@ def run(
         with report.progress_bar("Scoring conversations", pipeline.on_progress):
             summary = nightly_qa(
                 inbox=str(inbox), db=str(db), rules=str(rules), chunk_size=chunk_size, model=model, device=device,
-                channels=_channels(channels), cache_dir=str(cache_dir) if cache_dir and str(cache_dir) else None,
+                channels=_channels(channels), cache_dir=cache_dir.strip() or None,
             )
     except (RuleFileError, ModelError) as exc:
         raise _fail(str(exc)) from exc

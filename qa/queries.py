@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qa.store import query
+from qa.store import query, run_queries
 
 SEVERITY_ORDER = ("CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 "
                   "ELSE 4 END")
@@ -60,18 +60,18 @@ def _conversation_where(f: Filters, alias: str = "v") -> tuple[str, list[Any]]:
     return " AND ".join(clauses), params
 
 
-_CONVERSATIONS = """
+_CONVERSATIONS = f"""
     SELECT c.conversation_id, c.channel, c.team, c.operator_id, c.started_at, c.duration_s, c.source_path,
            c.speaker_mode, s.total, s.passed, s.flagged, s.escalation, s.auto_failed, s.reasons, s.scored_at,
-           s.ruleset_version,
-           (SELECT count(*) FROM latest_findings l WHERE l.conversation_id = c.conversation_id) AS findings,
-           (SELECT string_agg(DISTINCT l.rule_id, ', ' ORDER BY l.rule_id) FROM latest_findings l
-             WHERE l.conversation_id = c.conversation_id) AS rules,
-           (SELECT first(l.quote ORDER BY CASE l.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1
-                    WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END, l.start_s)
-              FROM latest_findings l WHERE l.conversation_id = c.conversation_id) AS top_quote,
-           (SELECT count(*) FROM latest_reviews r WHERE r.conversation_id = c.conversation_id) AS reviews
+           s.ruleset_version, coalesce(fa.findings, 0) AS findings, fa.rules, fa.top_quote,
+           coalesce(rv.reviews, 0) AS reviews
     FROM latest_scores s JOIN conversations c USING (conversation_id)
+    LEFT JOIN (SELECT conversation_id, count(*) AS findings,
+                      string_agg(DISTINCT rule_id, ', ' ORDER BY rule_id) AS rules,
+                      first(quote ORDER BY {SEVERITY_ORDER}, start_s) AS top_quote
+               FROM latest_findings GROUP BY conversation_id) fa USING (conversation_id)
+    LEFT JOIN (SELECT conversation_id, count(*) AS reviews FROM latest_reviews GROUP BY conversation_id) rv
+           USING (conversation_id)
 """
 
 # Sortable columns of the conversation list: public name -> SQL expression.
@@ -102,24 +102,43 @@ class Page:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
+# The columns filters and sorting need, without the wide ones: a page is picked from these first.
+_NARROW = """
+    SELECT c.conversation_id, c.channel, c.team, c.operator_id, c.started_at, c.duration_s, s.total, s.flagged,
+           s.escalation, s.scored_at, {findings} AS findings
+    FROM latest_scores s JOIN conversations c USING (conversation_id)
+"""
+_FINDINGS_COUNT = "(SELECT count(*) FROM latest_findings l WHERE l.conversation_id = c.conversation_id)"
+
+
 def conversations(db: str | Path, filters: Filters = Filters(), sort: str = "score", descending: bool = False,
                   limit: int = 50, offset: int = 0) -> Page:
-    """Conversations (flagged only by default) matching the filters, sorted and paginated."""
+    """Conversations (flagged only by default) matching the filters, sorted and paginated.
+
+    The page's ids are chosen over narrow columns, then only those rows get their rules, quotes and counts.
+    """
     if sort not in SORT_COLUMNS:
         raise ValueError(f"sort must be one of {', '.join(SORT_COLUMNS)}, not {sort!r}")
     limit = max(1, min(int(limit), 1000))
     offset = max(0, int(offset))
     where, params = _conversation_where(filters)
     order = f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, v.conversation_id"
-    sql = (f"SELECT *, count(*) OVER () AS _total FROM ({_CONVERSATIONS}) v WHERE {where} "
-           f"ORDER BY {order} LIMIT ? OFFSET ?")
-    columns, rows = query(db, sql, [*params, limit, offset])
-    total = rows[0][-1] if rows else _count(db, where, params)
-    return Page(columns[:-1], [row[:-1] for row in rows], total, limit, offset)
+    narrow = _NARROW.format(findings=_FINDINGS_COUNT if sort == "findings" else "NULL")
+    [(_, picked), (columns, rows)] = run_queries(db, [
+        (f"SELECT v.conversation_id, count(*) OVER () FROM ({narrow}) v WHERE {where} ORDER BY {order} "
+         "LIMIT ? OFFSET ?", [*params, limit, offset]),
+        (f"SELECT * FROM ({_CONVERSATIONS}) v WHERE v.conversation_id IN "
+         f"(SELECT v.conversation_id FROM ({narrow}) v WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?)",
+         [*params, limit, offset]),
+    ])
+    total = picked[0][1] if picked else _count(db, where, params)
+    position = {row[0]: i for i, row in enumerate(picked)}
+    rows = sorted((r for r in rows if r[0] in position), key=lambda r: position[r[0]])
+    return Page(columns, rows, total, limit, offset)
 
 
 def _count(db: str | Path, where: str, params: list[Any]) -> int:
-    _, rows = query(db, f"SELECT count(*) FROM ({_CONVERSATIONS}) v WHERE {where}", params)
+    _, rows = query(db, f"SELECT count(*) FROM ({_NARROW.format(findings='NULL')}) v WHERE {where}", params)
     return rows[0][0]
 
 

@@ -341,10 +341,17 @@ def load_conversations(db_path: str | Path, ids: Sequence[str] | None = None) ->
 
 def query(db_path: str | Path, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
     """Run a read-only query; returns column names and rows."""
+    return run_queries(db_path, [(sql, params)])[0]
+
+
+def run_queries(db_path: str | Path, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[list[str], list]]:
+    """Run read-only queries on one connection (one consistent view of the file); column names and rows of each."""
+    out = []
     with connect(db_path, read_only=True) as con:
-        cur = con.execute(sql, list(params))
-        columns = [d[0] for d in cur.description] if cur.description else []
-        return columns, cur.fetchall()
+        for sql, params in statements:
+            cur = con.execute(sql, list(params))
+            out.append(([d[0] for d in cur.description] if cur.description else [], cur.fetchall()))
+    return out
 
 
 VERDICTS = ("confirmed", "false_positive", "disputed")

@@ -36,8 +36,9 @@ def test_readers_query_while_the_nightly_flow_writes(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     flow = subprocess.Popen(
         # No transcript cache: real transcription keeps the run long enough for readers to meet each write.
-        [sys.executable, "-m", "qa.cli", "run", str(inbox), "--db", str(db), "--chunk-size", "1", "--cache-dir", ""],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "qa.cli", "run", str(inbox), "--db", str(db), "--chunk-size", "1", "--cache-dir", "",
+         "--rules", str(REPO / "scripts_rules")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     seen: list[int] = []
     cli_reads = 0
@@ -70,3 +71,5 @@ def test_readers_query_while_the_nightly_flow_writes(tmp_path):
     assert query(db, ORPHANS)[1][0] == (7, 0, 0)
     # The readers ran while conversations were being written, not only before or after the run.
     assert any(0 < n < 7 for n in seen), sorted(set(seen))
+    # `--cache-dir ''` really disables the cache: nothing written beside the run.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["inbox", "qa.duckdb"]
