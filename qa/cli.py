@@ -399,6 +399,10 @@ def export(
                                          "in clips (on by default; --no-redact exports it as spoken).")] = True,
     audio_root: Annotated[Path | None, typer.Option(
         help="Folder that relative call paths are resolved against (default: the current one).")] = None,
+    good: Annotated[bool, typer.Option("--good", help="Good examples: script steps done well (greeting, "
+                                       "farewell…) from the best-scored conversations, instead of findings. --rule "
+                                       "takes a script rule or rule.step, --category a step category, --verdict "
+                                       "the verdict on the conversation.")] = False,
 ) -> None:
     """Coaching examples with context, verdicts and audio clips; personal data redacted unless --no-redact."""
     from qa import export as exporter
@@ -420,7 +424,7 @@ def export(
 
         redactor = get_redactor()
     options = exporter.ExportOptions(out_dir=out, fmt=fmt, context_s=context, clips=clips, clip_format=clip_format,
-                                     redact=redact, audio_root=audio_root or Path.cwd(), limit=limit)
+                                     redact=redact, audio_root=audio_root or Path.cwd(), limit=limit, good=good)
     try:
         result = exporter.export_examples(db, filters, options, redactor)
     except store.StoreError as exc:

@@ -54,6 +54,7 @@ class ExportOptions:
     redact: bool = True
     audio_root: Path = field(default_factory=Path.cwd)
     limit: int = 20
+    good: bool = False  # script steps done well instead of findings
 
 
 @dataclass
@@ -158,7 +159,8 @@ def export_examples(
     redactor: RedactorLike | None,
     on_example: Callable[[int, int], None] | None = None,
 ) -> ExportResult:
-    """Export the filtered findings (most severe first within each rule) as coaching examples.
+    """Export the filtered findings (most severe first within each rule) as coaching examples, or with
+    ``options.good`` the script steps done well (best-scored conversations first).
 
     ``redactor`` is required when ``options.redact`` is on. Calls whose audio cannot be read still export their
     text, with ``clip_error`` saying why.
@@ -169,7 +171,8 @@ def export_examples(
         raise ValueError("redaction is on but no redactor was given")
     out_dir = Path(options.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    found = queries.findings(db, filters, limit=options.limit)
+    pick = queries.good_examples if options.good else queries.findings
+    found = pick(db, filters, limit=options.limit)
     details: dict[str, dict[str, Any]] = {}
     audio: dict[str, DecodedAudio | str] = {}
     examples: list[Example] = []

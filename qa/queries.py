@@ -303,3 +303,55 @@ def conversation_source(db: str | Path, conversation_id: str) -> tuple[str, str 
     """A conversation's channel and stored source path (for serving its audio); ``None`` when unknown."""
     _, rows = query(db, "SELECT channel, source_path FROM conversations WHERE conversation_id = ?", [conversation_id])
     return (rows[0][0], rows[0][1]) if rows else None
+
+
+def good_examples(db: str | Path, filters: Filters = Filters(flagged=None), limit: int = 20) -> list[dict[str, Any]]:
+    """Script steps done well, for coaching by example: passed steps with their quotes, best-scored conversations
+    first, shaped like :func:`findings` rows (``rule_id`` is ``<script rule>.<step>``, severity ``good``).
+
+    ``filters.rule`` matches the script rule or ``rule.step``, ``filters.category`` the step's category and
+    ``filters.verdict`` the verdict on the whole conversation.
+    """
+    from dataclasses import replace as copy_with
+
+    where, params = _conversation_where(copy_with(filters, rule=None, category=None, verdict=None))
+    sql = f"""
+        SELECT v.conversation_id, v.channel, v.team, v.operator_id, v.started_at, v.total, s.details,
+               r.verdict, r.comment AS review_comment
+        FROM ({_CONVERSATIONS}) v JOIN latest_scores s USING (conversation_id)
+        LEFT JOIN latest_reviews r ON r.conversation_id = v.conversation_id AND r.finding_key IS NULL
+        WHERE {where}
+          AND (?::VARCHAR IS NULL OR (?::VARCHAR = 'unreviewed' AND r.verdict IS NULL) OR r.verdict = ?::VARCHAR)
+        ORDER BY v.total DESC, v.conversation_id
+        LIMIT ?
+    """
+    verdict = filters.verdict
+    cols, rows = query(db, sql, [*params, verdict, verdict, verdict, max(200, int(limit) * 10)])
+    out = []
+    for row in rows:
+        conv = dict(zip(cols, row, strict=True))
+        details = json.loads(conv.pop("details") or "{}")
+        for step in details.get("script", []):
+            rule_id = f"{step['rule_id']}.{step['step']}"
+            if not (step.get("passed") and step.get("applicable", True) and step.get("quote")):
+                continue
+            if filters.rule not in (None, step["rule_id"], rule_id) or filters.category not in (None,
+                                                                                                   step["category"]):
+                continue
+            out.append(conv | {
+                "finding_key": f"{rule_id}@{step.get('utterance_idx', '-')}", "rule_id": rule_id,
+                "category": step["category"], "kind": "script_step", "severity": "good", "speaker": "operator",
+                "start_s": step.get("start_s") or 0.0, "end_s": step.get("end_s") or 0.0, "quote": step["quote"],
+                "message": step.get("title"), "utterance_idx": step.get("utterance_idx"), "details": {},
+            })
+    out.sort(key=lambda e: (e["rule_id"], -e["total"], e["conversation_id"], e["start_s"]))
+    # At most `limit`, spread over steps: take in turn from each step so one step does not fill the export.
+    by_rule: dict[str, list[dict[str, Any]]] = {}
+    for example in out:
+        by_rule.setdefault(example["rule_id"], []).append(example)
+    picked: list[dict[str, Any]] = []
+    while len(picked) < limit and any(by_rule.values()):
+        for examples in by_rule.values():
+            if examples and len(picked) < limit:
+                picked.append(examples.pop(0))
+    return sorted(picked, key=lambda e: (e["rule_id"], -e["total"], e["conversation_id"], e["start_s"]))

@@ -142,3 +142,18 @@ def test_hostile_ids_cannot_write_outside_the_output_folder(sample_db, tmp_path)
     assert "/" not in safe_name(evil, "a/b") and not safe_name("..", ".x").startswith(".")
     with pytest.raises(ValueError, match="escapes the output folder"):
         confined(out, "../x")
+
+
+def test_good_examples_are_script_steps_done_well(sample_db, tmp_path):
+    examples, _ = export(sample_db, tmp_path, "--good", "--category", "greeting", "--limit", "10")
+    assert examples and all(e["category"] == "greeting" and e["severity"] == "good" for e in examples)
+    for rule in {e["rule_id"] for e in examples}:  # best-scored conversations first within each step
+        scores = [e["score"] for e in examples if e["rule_id"] == rule]
+        assert scores == sorted(scores, reverse=True)
+    assert "call-0002" not in {e["conversation_id"] for e in examples}  # it opened with «Алло, слушаю»
+    best = next(e for e in examples if e["conversation_id"] == "call-0001")
+    assert best["rule_id"] == "script_inbound.greeting" and best["score"] == 100
+    assert Path(tmp_path / best["clip"]).name.startswith("script_inbound.greeting--")
+    assert any(c["is_finding"] and c["speaker"] == "operator" for c in best["context"])
+    farewell, _ = export(sample_db, tmp_path / "f", "--good", "--rule", "script_inbound.farewell", "--no-clips")
+    assert farewell and {e["rule_id"] for e in farewell} == {"script_inbound.farewell"}
