@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 from typing import Any, Literal, Protocol
+from zoneinfo import ZoneInfo
 
 from qa import queries
 from qa.audio import DecodedAudio, cut_clip, decode_audio, encode_audio
@@ -268,6 +269,13 @@ def _write_jsonl(out_file: Path, examples: list[Example], options: ExportOptions
         json.dumps(_manifest(examples, options, filters), ensure_ascii=False, indent=2), encoding="utf-8")
 
 
+def _local_time(iso: str | None) -> str:
+    """An ISO timestamp as Moscow wall time, e.g. «27.11.2026 14:05 MSK»."""
+    if not iso:
+        return ""
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo("Europe/Moscow")).strftime("%d.%m.%Y %H:%M MSK")
+
+
 def _clock(seconds: float) -> str:
     return f"{int(seconds // 60):02d}:{seconds % 60:04.1f}"
 
@@ -324,7 +332,7 @@ def _write_html(out_file: Path, examples: list[Example], options: ExportOptions,
         cards.write(
             f'<section class="example sev-{esc(e.severity)}"><header><b>#{e.rank}</b> '
             f'<span class="sev">{esc(e.severity)}</span> {esc(e.conversation_id)} · {esc(e.channel)} · '
-            f'{esc(e.team or "")} · {esc(e.operator_id or "")} · {esc((e.started_at or "")[:16])} · '
+            f'{esc(e.team or "")} · {esc(e.operator_id or "")} · {esc(_local_time(e.started_at))} · '
             f'{esc(e.speaker)} {esc(_clock(e.start_s))} · score {e.score:g} {verdict}</header>'
             f'<blockquote>{esc(e.quote)}</blockquote><p class="message">{esc(e.message or "")}</p>{comment}'
             f'{player}<div class="context">{turns}</div></section>\n'

@@ -1,6 +1,7 @@
 """DuckDB allows one writer process or many readers. The flow writes in short per-chunk transactions and
 readers retry while it holds the file, so a team lead can query while the nightly flow runs: tested here with
-readers in this process and in `qa sql` subprocesses running during a real flow run in another process."""
+readers in this process and in `qa sql` subprocesses, and a supervisor's verdict, during a real flow run in
+another process."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from qa import queries
-from qa.store import StoreError, query
+from qa.store import Review, StoreError, add_review, query
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -42,6 +43,7 @@ def test_readers_query_while_the_nightly_flow_writes(tmp_path):
     )
     seen: list[int] = []
     cli_reads = 0
+    verdicts: list[str] = []
     errors: list[str] = []
     try:
         while flow.poll() is None:
@@ -51,8 +53,10 @@ def test_readers_query_while_the_nightly_flow_writes(tmp_path):
             try:
                 total, without_score, without_turns = query(db, ORPHANS)[1][0]
                 assert (without_score, without_turns) == (0, 0), "a reader saw a half-written chunk"
-                queries.conversations(db, queries.Filters(flagged=None))
+                page = queries.conversations(db, queries.Filters(flagged=None))
                 seen.append(total)
+                if page.rows and not verdicts:  # a supervisor's verdict, written while the flow writes
+                    verdicts.append(add_review(db, Review(page.rows[0][0], "disputed", "lead", comment="mid-run")))
             except StoreError as exc:
                 errors.append(str(exc))
             if len(seen) % 5 == 0:  # a reader in another process, as a team lead would run it
@@ -69,6 +73,7 @@ def test_readers_query_while_the_nightly_flow_writes(tmp_path):
     assert len(seen) >= 5 and cli_reads >= 1, (len(seen), cli_reads)
     assert seen == sorted(seen), "conversations appeared and disappeared"
     assert query(db, ORPHANS)[1][0] == (7, 0, 0)
+    assert query(db, "SELECT review_id FROM reviews")[1] == [(verdicts[0],)]
     # The readers ran while conversations were being written, not only before or after the run.
     assert any(0 < n < 7 for n in seen), sorted(set(seen))
     # `--cache-dir ''` really disables the cache: nothing written beside the run.
