@@ -76,6 +76,7 @@ _CONVERSATIONS = f"""
 
 # Sortable columns of the conversation list: public name -> SQL expression.
 SORT_COLUMNS = {
+    "priority": "(CASE WHEN v.escalation THEN 0 ELSE 1000 END + v.total)",  # escalations first, then worst score
     "started_at": "coalesce(v.started_at, v.scored_at)",
     "score": "v.total",
     "team": "v.team",
@@ -293,10 +294,8 @@ FLAGGED_COLUMNS = ["conversation_id", "channel", "team", "operator_id", "started
 
 def flagged(db: str | Path, filters: Filters = Filters(), limit: int = 1000) -> tuple[list[str], list[tuple]]:
     """The team lead's list: flagged conversations, escalations first, then worst score, with reasons."""
-    page = conversations(db, filters, sort="escalation", descending=True, limit=limit)
-    # Within escalation, worst score first (the Page is already sorted by escalation; keep that order stable).
-    rows = sorted(page.dicts(), key=lambda r: (not r["escalation"], r["total"], r["conversation_id"]))
-    return FLAGGED_COLUMNS, [tuple(r[c] for c in FLAGGED_COLUMNS) for r in rows]
+    page = conversations(db, filters, sort="priority", limit=limit)
+    return FLAGGED_COLUMNS, [tuple(r[c] for c in FLAGGED_COLUMNS) for r in page.dicts()]
 
 
 def conversation_source(db: str | Path, conversation_id: str) -> tuple[str, str | None] | None:

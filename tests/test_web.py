@@ -318,3 +318,7 @@ def test_api_conversation_detail_is_json(client):
 def test_static_files_are_served(client):
     assert client.get("/static/app.js").status_code == 200
     assert "sticky" in client.get("/static/style.css").text
+
+
+def test_default_order_is_escalations_first_then_worst_score(client):
+    assert listed(client) == ["chat-0002", "call-0003", "call-0002", "transcript-0001"]

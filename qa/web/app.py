@@ -53,7 +53,7 @@ class ListQuery:
     """The list page's request: filters, sort, page."""
 
     filters: Filters
-    sort: str = "score"
+    sort: str = "priority"
     descending: bool = False
     page: int = 1
     size: int = 25
@@ -115,7 +115,7 @@ def parse_filters(params: Mapping[str, str], flagged_only: bool = True) -> Filte
 
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
     """The list page's filters, sort column and direction, page and page size."""
-    sort = _text(params, "sort") or "score"
+    sort = _text(params, "sort") or "priority"
     if sort not in queries.SORT_COLUMNS:
         raise BadRequest(f"sort: one of {', '.join(queries.SORT_COLUMNS)}, not {sort!r}")
     order = _text(params, "order") or "asc"
