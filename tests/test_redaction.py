@@ -201,6 +201,56 @@ def test_held_out_recall_and_false_redactions(redactor: Redactor, bench: ModuleT
     assert figures.false_share <= HOLDOUT_FALSE_CEILING, figures.clean_altered
 
 
+# The blind set (tests/fixtures/pii_blind.yml) was written without reading the redactor or its word lists.
+# Measured when written: 136/155 spans recalled (0.877), 2/64 clean utterances altered (0.031). The floors sit
+# a little below; they are not to be raised by tuning the redactor on this set (it would stop being blind).
+BLIND_RECALL_FLOOR = 0.85
+BLIND_FALSE_CEILING = 0.05
+
+
+def test_blind_set_recall_and_false_redactions(redactor: Redactor, bench: ModuleType) -> None:
+    pii, clean = bench.load_cases(bench.BLIND_PATH, part="blind_")
+    assert len(pii) >= 120 and len(clean) >= 60
+    figures = bench.measure(redactor, pii, clean)
+    assert set(figures.gold_by_kind) == set(KINDS)
+    assert figures.recall >= BLIND_RECALL_FLOOR, figures.missed
+    assert figures.false_share <= BLIND_FALSE_CEILING, figures.clean_altered
+
+
+# Spoken PII through the real model: clips of tests/fixtures/pii_speech (tools/make_pii_speech.py) that the
+# embedded Whisper model transcribes well; each item must be in Whisper's text and gone after redaction.
+SPOKEN_CLIPS = ["name_full", "passport_series", "snils_groups", "birth_date_spoken", "name_vera"]
+
+
+@pytest.fixture(scope="module")
+def spoken_transcriber():
+    from qa.transcribe import TranscriptionOptions, get_transcriber
+
+    return get_transcriber(TranscriptionOptions(), ())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip_id", SPOKEN_CLIPS)
+def test_spoken_pii_is_gone_after_redaction(redactor: Redactor, bench: ModuleType, spoken_transcriber,
+                                            clip_id: str) -> None:
+    clip = {c.id: c for c in bench.load_spoken_clips()}[clip_id]
+    transcript = spoken_transcriber.transcribe(clip.path)
+    result = bench.judge_clip(clip, [u.text for u in transcript.utterances], redactor)
+    assert all(result.heard), (result.whisper_text, clip.items)
+    assert not any(result.survived), (result.redacted_text, clip.items)
+
+
+def test_spoken_item_visibility(bench: ModuleType) -> None:
+    phone = bench.SpokenItem("phone", digits="89161234567")
+    assert bench.digit_runs("8-916 сто двадцать три, эээ 45") == ["8916123", "45"]
+    assert bench.item_visible(phone, "номер восемь девятьсот шестнадцать [ТЕЛЕФОН]")
+    assert not bench.item_visible(phone, "номер 916, остальное не помню")
+    assert bench.item_visible(phone, "номер 8 916, остальное не помню")
+    name = bench.SpokenItem("name", words=("Николаевич",))
+    assert bench.item_visible(name, "с Сергеем Николаевичем")
+    assert not bench.item_visible(name, "никогда")
+
+
 def test_fixture_marks_parse(bench: ModuleType) -> None:
     case = bench.parse_case("мой номер {phone|8 916 123-45-67}, зовут {name|Ольга}")
     assert case.text == "мой номер 8 916 123-45-67, зовут Ольга"
