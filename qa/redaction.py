@@ -5,13 +5,25 @@ Kinds: ``phone``, ``card``, ``email``, ``passport``, ``inn``, ``snils``, ``birth
 same whether written in digits or spelled in words the way Whisper writes them and people say them
 («8 916 123-45-67», «восемь девятьсот шестнадцать сто двадцать три…», «девять один шесть…», mixed): a run of
 digit groups and number words becomes one digit string, classified by its length, its first digit, its
-layout and the cue words before it («карта», «ИНН», «серия»…). Dates count as dates of birth only next to
-a birth cue («родилась», «дата рождения», «года рождения»). E-mails are found typed or dictated
-(«иван точка петров собака мейл точка ру»). Names come from pymorphy3's Name/Surn/Patr tags (through
-:mod:`qa.lemmatizer`): a word read as a name almost always («анна», «иванович») is one in any case; a word
-that is often a common noun («вера», «роман», «лев») only when capitalised mid-sentence, after a cue
-(«зовут», «на имя», «фамилия») or next to another name part; none after a street, work or company word
-(«улица Ленина», «роман Толстого»). Addresses are not redacted.
+layout and the cue words before it («карта», «ИНН», «серия»…) or, failing those, after it («…, это ИНН»).
+One dictated number runs on past fillers and pauses («эээ», «ну», «…», «и дальше») and past a
+self-correction («нет», «ой», «то есть»): the whole dictation is removed, false start included, and the
+digits after the last correction tell its kind. Whisper's digit-by-digit output («2 .2 .0», «1 ,2 ,3») is
+one run too, and a run said digit by digit is a code from 6 digits. A number followed by an amount, unit or
+year word («1 500 000 рублей», «15 минут», «в 2015 году») is a quantity, never personal data; a run joined
+only by fillers that nothing but its length makes a number is judged part by part («3 500, ну, 4 200»).
+Dates count as dates of birth only next to a birth cue, before or after the date («родилась», «дата
+рождения», «1 января 1970, дата рождения», «Дату рождения? Седьмое ноября…», «85-го года рождения»), in
+a genitive year after a person («я восемьдесят пятого года»), or as a year said apart after one («…, год
+1992»). E-mails are found typed or dictated («иван точка петров собака мейл точка ру»). Names come from
+pymorphy3's Name/Surn/Patr tags (through :mod:`qa.lemmatizer`): a word read as a name almost always
+(«анна», «иванович») is one in any case; a word that is often a common noun («вера», «роман», «лев») only
+when capitalised mid-sentence, after a cue («зовут», «на имя», «фамилия», «это») or next to another name
+part. Whatever its tags, a capitalised word right after «зовут», «фамилия», «на имя», «говорила» is a name
+(«Фамилия Лисица», a misspelt «Петровую»), and so is a capitalised word beside an accepted name («Ким Ен
+Су», «Белку Марину», «Соловей Игорь Викторович»). None after a street, work or company word («улица
+Ленина», «роман Толстого»), nor a place in the locative after «в»/«на» («в марине», «на Невском»).
+Addresses are not redacted.
 
 All Russian words live in ``qa/data/pii.json``, read on first use. :func:`silence_ranges` maps the spans
 onto word timestamps, for silencing or beeping them in audio.
@@ -44,10 +56,19 @@ _TYPED_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _NUMERIC_DATE = re.compile(r"(?<![\d.,/])(\d{1,2})([./])(\d{1,2})\2(\d{4}|\d{2})(?![\d/]|[.,]\d)")
 _TOKEN = re.compile(r"(?P<num>\d+)|(?P<word>[^\W\d_]+)|(?P<punct>\S)")
 _RUN_SEPARATORS = frozenset("-()+,–—")
+_GAP_PUNCT = frozenset(",-–—:")  # may stand between the fillers inside one dictated number
+MAX_GAP_WORDS = 3  # filler and correction words one dictated number may hold between two of its parts
+DICTATED_MIN_DIGITS = 6  # a run said digit by digit is a code from this length («1, 2, 3, 9, 8, 7»)
+_PASSPORT_LAYOUTS = ((4, 6), (2, 2, 6))  # «4510 123456», «45 10 123456»
+_LOCAL_PHONE_LAYOUT = (3, 2, 2)  # «123-45-67»
+_SPOKEN_MOBILE_STARTS = ("89", "79")
+_QUESTION = "?"
+_Phrases = dict[str, tuple[tuple[str, ...], ...]]  # first word → the phrases it starts, as word tuples
 _SENTENCE_END = frozenset(".!?…")
 _SNILS_LAYOUT = (3, 3, 3, 2)
 _CENTURIES = ("19", "20")  # the first digits of a year of birth written in digits
 _DATE_LEAD_PUNCT = frozenset(":—-")  # may stand between a birth cue and the date after it
+_DATE_TAIL_PUNCT = frozenset(":—-,")  # may stand between a date and the birth cue after it («1 января 1970, дата…»)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +96,22 @@ class _Rules:
     placeholders: dict[str, str]
     number_words: dict[str, int]  # cardinals and digit nouns
     thousand: frozenset[str]
+    million: frozenset[str]
     plus: frozenset[str]
     ordinals: dict[str, int]
+    ordinal_suffixes: frozenset[str]
     months: frozenset[str]
     year_words: frozenset[str]
     birth_cues: frozenset[str]
+    birth_cue_stems: tuple[str, ...]
+    birth_cue_heads: frozenset[str]
+    birth_year_subjects: frozenset[str]
+    birth_year_forms: frozenset[str]
+    date_prepositions: frozenset[str]
     number_cues: dict[str, str]  # cue lemma → kind
+    number_fillers: _Phrases
+    number_corrections: _Phrases
+    amount_words: frozenset[str]
     at_words: frozenset[str]
     dot_words: frozenset[str]
     joiner_words: frozenset[str]
@@ -88,6 +119,13 @@ class _Rules:
     tld_words: frozenset[str]
     email_stop_words: frozenset[str]
     name_cues: frozenset[str]
+    capital_name_cues: frozenset[str]
+    surname_cues: frozenset[str]
+    weak_name_cues: frozenset[str]
+    name_cue_stop_words: frozenset[str]
+    address_words: frozenset[str]
+    locative_prepositions: frozenset[str]
+    locative_endings: tuple[str, ...]
     name_blockers: frozenset[str]
     name_blocker_forms: frozenset[str]
 
@@ -100,6 +138,14 @@ def _words(items: Sequence[str]) -> frozenset[str]:
     return frozenset(_plain(item) for item in items)
 
 
+def _phrases(items: Sequence[str]) -> _Phrases:
+    """Phrases by their first word, longest first (so «а дальше» is tried before a shorter «а …»)."""
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in sorted({tuple(_plain(item).split()) for item in items}, key=len, reverse=True):
+        by_first.setdefault(phrase[0], []).append(phrase)
+    return {first: tuple(phrases) for first, phrases in by_first.items()}
+
+
 @cache
 def load_rules(path: Path = _DATA_PATH) -> _Rules:
     """The redaction word lists, read once per path."""
@@ -110,12 +156,22 @@ def load_rules(path: Path = _DATA_PATH) -> _Rules:
         placeholders=dict(data["placeholders"]),
         number_words=number_words,
         thousand=_words(data["thousand"]),
+        million=_words(data["million"]),
         plus=_words(data["plus"]),
         ordinals={_plain(k): int(v) for k, v in data["ordinals"].items()},
+        ordinal_suffixes=_words(data["ordinal_suffixes"]),
         months=_words(data["months"]),
         year_words=_words(data["year_words"]),
         birth_cues=_words(data["birth_cues"]),
+        birth_cue_stems=tuple(_words(data["birth_cue_stems"])),
+        birth_cue_heads=_words(data["birth_cue_heads"]),
+        birth_year_subjects=_words(data["birth_year_subjects"]),
+        birth_year_forms=_words(data["birth_year_forms"]),
+        date_prepositions=_words(data["date_prepositions"]),
         number_cues={_plain(cue): kind for kind, cues in data["number_cues"].items() for cue in cues},
+        number_fillers=_phrases(data["number_fillers"]),
+        number_corrections=_phrases(data["number_corrections"]),
+        amount_words=_words(data["amount_words"]),
         at_words=_words(email["at_words"]),
         dot_words=_words(email["dot_words"]),
         joiner_words=_words(email["joiner_words"]),
@@ -123,6 +179,13 @@ def load_rules(path: Path = _DATA_PATH) -> _Rules:
         tld_words=_words(email["tld_words"]),
         email_stop_words=_words(email["stop_words"]),
         name_cues=_words(data["name_cues"]),
+        capital_name_cues=_words(data["capital_name_cues"]),
+        surname_cues=_words(data["surname_cues"]),
+        weak_name_cues=_words(data["weak_name_cues"]),
+        name_cue_stop_words=_words(data["name_cue_stop_words"]),
+        address_words=_words(data["address_words"]),
+        locative_prepositions=_words(data["locative_prepositions"]),
+        locative_endings=tuple(_words(data["locative_endings"])),
         name_blockers=_words(data["name_blockers"]),
         name_blocker_forms=_words(data["name_blocker_forms"]),
     )
@@ -130,7 +193,7 @@ def load_rules(path: Path = _DATA_PATH) -> _Rules:
 
 @dataclass(frozen=True, slots=True)
 class _Token:
-    kind: str  # num | word | punct | date (a numeric date «12.03.1985» taken as one token)
+    kind: str  # num | word | punct | date (a numeric date «12.03.1985») | ordinal (a digit ordinal «85-го»)
     text: str
     norm: str
     lemma: str
@@ -142,10 +205,13 @@ class _Token:
 class _NumberRun:
     first: int  # token indices, inclusive
     last: int
-    digits: str
+    digits: str  # what was said, from the last self-correction on
     layout: tuple[int, ...]  # digit counts of the written digit groups, () when words were spoken
     plus: bool
-    quantity: bool  # holds «тысяча»: an amount or a year unless it is long
+    quantity: bool  # holds «тысяча» or «миллион»: an amount or a year unless it is long
+    millions: bool  # holds «миллион»: an amount unless a cue says otherwise
+    dictated: bool  # said digit by digit («1, 2, 3, 9, 8, 7»): a code even when short
+    pieces: tuple[_NumberRun, ...] = ()  # its parts read apart, when only fillers joined them
 
 
 class Redactor:
@@ -179,9 +245,8 @@ class Redactor:
             claim("birth_date", first, last)
         runs = self._number_runs(tokens, taken)
         for run in runs:
-            kind = self._classify(tokens, run, runs)
-            if kind is not None:
-                claim(kind, run.first, run.last)
+            for piece, kind in self._classified(tokens, run, runs):
+                claim(kind, piece.first, piece.last)
         for first, last in self._names(tokens, taken):
             claim("name", first, last)
         spans.sort(key=lambda span: span.start)
@@ -218,7 +283,26 @@ class Redactor:
             if date:
                 tokens.append(_Token("date", date.group(), date.group(), date.group(), date.start(), date.end()))
                 position = date.end()
-        return tokens
+        return self._merge_digit_ordinals(text, tokens)
+
+    def _merge_digit_ordinals(self, text: str, tokens: list[_Token]) -> list[_Token]:
+        """«85-го» as one ``ordinal`` token: a year or day in digits with a case ending is no digit run."""
+        if not any(token.text == "-" for token in tokens):
+            return tokens
+        merged: list[_Token] = []
+        index = 0
+        while index < len(tokens):
+            number, *rest = tokens[index:index + 3]
+            if (len(rest) == 2 and number.kind == "num" and rest[0].text == "-" and rest[1].kind == "word"
+                    and number.end == rest[0].start and rest[0].end == rest[1].start
+                    and rest[1].norm in self._rules.ordinal_suffixes):
+                merged.append(_Token("ordinal", text[number.start:rest[1].end], number.text, number.text,
+                                     number.start, rest[1].end))
+                index += 3
+            else:
+                merged.append(number)
+                index += 1
+        return merged
 
     # ---- e-mail ------------------------------------------------------------------------------------------
 
@@ -293,7 +377,7 @@ class Redactor:
 
     def _is_date_part(self, token: _Token) -> bool:
         rules = self._rules
-        if token.kind == "date" or (token.kind == "num" and len(token.text) <= 4):
+        if token.kind in ("date", "ordinal") or (token.kind == "num" and len(token.text) <= 4):
             return True
         if token.kind != "word":
             return False
@@ -317,7 +401,8 @@ class Redactor:
         """A month, a numeric date, a year word after a number, an ordinal or a four-digit year is there."""
         rules = self._rules
         for index, token in enumerate(parts):
-            if token.kind == "date" or (token.kind == "num" and len(token.text) == 4 and token.text[:2] in _CENTURIES):
+            if token.kind in ("date", "ordinal") or (
+                    token.kind == "num" and len(token.text) == 4 and token.text[:2] in _CENTURIES):
                 return True
             if token.kind == "word" and (token.lemma in rules.months or token.lemma in rules.ordinals):
                 return True
@@ -325,67 +410,226 @@ class Redactor:
                 return True
         return False
 
+    def _is_birth_cue(self, token: _Token) -> bool:
+        """«родилась», «рождения», and a cue Whisper glued or misspelt («Датрождение»)."""
+        rules = self._rules
+        return token.kind == "word" and (
+            token.lemma in rules.birth_cues or any(stem in token.norm for stem in rules.birth_cue_stems))
+
     def _birth_dates(self, tokens: list[_Token], taken: list[bool]) -> list[tuple[int, int]]:
         rules = self._rules
         found: list[tuple[int, int]] = []
         words = [i for i, t in enumerate(tokens) if t.kind != "punct" or t.text in _SENTENCE_END]
         for position, index in enumerate(words):
-            if tokens[index].kind != "word" or tokens[index].lemma not in rules.birth_cues:
-                continue
-            # the date after the cue, maybe past a word or two («родилась в …»)
-            for skip in range(_BIRTH_SKIP + 1):
-                if position + 1 + skip >= len(words):
-                    break
-                start = words[position + 1 + skip]
-                between = tokens[words[position + skip] + 1:start]
-                if tokens[start].text in _SENTENCE_END or any(t.text not in _DATE_LEAD_PUNCT for t in between):
-                    break
-                run = self._date_run(tokens, start, 1)
-                if run:
-                    found.append(run)
-                    break
-            # the date before the cue («1985 года рождения»)
-            if position > 0:
-                run = self._date_run(tokens, words[position - 1], -1)
-                if run:
-                    found.append(run)
+            if self._is_birth_cue(tokens[index]):
+                after = self._date_after_cue(tokens, words, position)
+                if after:
+                    found.append(after)
+                    found.extend(self._year_apart(tokens, after[1]))
+                # the date before the cue («1985 года рождения»); past «дата» only when the cue closes the
+                # sentence («1 января 1970, дата рождения.»), since a date before «дата рождения не …» is another
+                closes = position + 1 == len(words) or tokens[words[position + 1]].text in _SENTENCE_END
+                before = self._date_before_cue(tokens, words, position, past_head=after is None and closes)
+                if before:
+                    found.append(before)
+            elif tokens[index].norm in rules.birth_year_subjects:
+                year = self._genitive_year(tokens, index)
+                if year:
+                    found.append(year)
         return [run for run in _disjoint(found) if not any(taken[run[0]:run[1] + 1])]
+
+    def _date_after_cue(self, tokens: list[_Token], words: list[int], position: int) -> tuple[int, int] | None:
+        """The date after the cue at ``words[position]``, maybe past a word or two («родилась в …») or past the
+        cue asked back as a question («Дату рождения? Седьмое ноября …»)."""
+        for skip in range(_BIRTH_SKIP + 1):
+            if position + 1 + skip >= len(words):
+                break
+            start = words[position + 1 + skip]
+            between = tokens[words[position + skip] + 1:start]
+            if any(t.text not in _DATE_LEAD_PUNCT for t in between):
+                break
+            if tokens[start].text in _SENTENCE_END:
+                if tokens[start].text == _QUESTION and skip == 0:
+                    continue
+                break
+            run = self._date_run(tokens, start, 1)
+            if run:
+                return self._with_preposition(tokens, run, words[position])
+        return None
+
+    def _with_preposition(self, tokens: list[_Token], run: tuple[int, int], cue: int) -> tuple[int, int]:
+        """The date with the preposition before it when one stands between it and the cue («в 1983 году»)."""
+        first, last = run
+        if first - 1 > cue and tokens[first - 1].norm in self._rules.date_prepositions:
+            return first - 1, last
+        return run
+
+    def _year_apart(self, tokens: list[_Token], last: int) -> list[tuple[int, int]]:
+        """A year said apart after a birth date: «третьего сентября, год 1992»."""
+        index = last + 1
+        while index < len(tokens) and tokens[index].text in _DATE_TAIL_PUNCT:
+            index += 1
+        if index < len(tokens) and tokens[index].kind == "word" and self._in(tokens[index], self._rules.year_words):
+            run = self._date_run(tokens, index, 1)
+            if run:
+                return [run]
+        return []
+
+    def _date_before_cue(self, tokens: list[_Token], words: list[int], position: int,
+                         past_head: bool) -> tuple[int, int] | None:
+        """The date that ends right before the cue, or (``past_head``) before the word heading it («…, дата»)."""
+        if position == 0:
+            return None
+        index = words[position - 1]
+        if past_head and tokens[index].kind == "word" and tokens[index].lemma in self._rules.birth_cue_heads:
+            index -= 1
+            while index >= 0 and tokens[index].text in _DATE_TAIL_PUNCT:
+                index -= 1
+            if index < 0:
+                return None
+        return self._date_run(tokens, index, -1)
+
+    def _genitive_year(self, tokens: list[_Token], subject: int) -> tuple[int, int] | None:
+        """«я восемьдесят пятого года»: a year in the genitive right after a person is the year they were born."""
+        if subject + 1 >= len(tokens):
+            return None
+        run = self._date_run(tokens, subject + 1, 1)
+        if run and tokens[run[1]].norm in self._rules.birth_year_forms:
+            return run
+        return None
 
     # ---- numbers ---------------------------------------------------------------------------------------------
 
-    def _number_runs(self, tokens: list[_Token], taken: list[bool]) -> list[_NumberRun]:
+    def _is_number_word(self, token: _Token) -> bool:
         rules = self._rules
+        return token.kind == "word" and (
+            token.lemma in rules.number_words or token.lemma in rules.thousand or token.lemma in rules.million)
+
+    def _starts_number(self, token: _Token) -> bool:
+        return token.kind == "num" or self._is_number_word(token) or (
+            token.kind == "word" and token.norm in self._rules.plus)
+
+    def _number_runs(self, tokens: list[_Token], taken: list[bool]) -> list[_NumberRun]:
         runs: list[_NumberRun] = []
         index = 0
         while index < len(tokens):
-            token = tokens[index]
-            starts = token.kind == "num" or (token.kind == "word" and (
-                token.lemma in rules.number_words or token.lemma in rules.thousand or token.norm in rules.plus))
-            if taken[index] or not starts:
+            if taken[index] or not self._starts_number(tokens[index]):
                 index += 1
                 continue
-            members = [index]
-            plus = token.norm in rules.plus or (index > 0 and tokens[index - 1].text == "+")
-            cursor = index + 1
-            while cursor < len(tokens):
-                candidate = tokens[cursor]
-                if candidate.kind == "punct" and candidate.text in _RUN_SEPARATORS:
-                    cursor += 1
-                    continue
-                if taken[cursor] or not (candidate.kind == "num" or (candidate.kind == "word" and (
-                        candidate.lemma in rules.number_words or candidate.lemma in rules.thousand))):
-                    break
-                members.append(cursor)
-                cursor += 1
-            digits, layout = self._read_digits([tokens[i] for i in members])
-            quantity = any(tokens[i].kind == "word" and tokens[i].lemma in rules.thousand for i in members)
-            if digits:
-                runs.append(_NumberRun(members[0], members[-1], digits, layout, plus, quantity))
-            index = members[-1] + 1
+            segments, restart = self._dictation(tokens, taken, index)
+            index = segments[-1][-1] + 1
+            segments = self._without_amount_tail(tokens, segments)
+            if segments:
+                run = self._make_run(tokens, segments, min(restart, len(segments) - 1))
+                if run is not None:
+                    runs.append(run)
         return runs
 
-    def _read_digits(self, tokens: list[_Token]) -> tuple[str, tuple[int, ...]]:
-        """The digit string of a run of digit groups and number words, and the written groups' layout."""
+    def _dictation(self, tokens: list[_Token], taken: list[bool], start: int) -> tuple[list[list[int]], int]:
+        """The number tokens of one dictated number from ``start``, in segments split by fillers or corrections,
+        and the segment the number restarts at after its last self-correction (0 when none)."""
+        segments: list[list[int]] = [[start]]
+        restart = 0
+        cursor = start + 1
+        while cursor < len(tokens):
+            if self._is_run_separator(tokens, cursor):
+                cursor += 1
+                continue
+            if not taken[cursor] and (tokens[cursor].kind == "num" or self._is_number_word(tokens[cursor])):
+                segments[-1].append(cursor)
+                cursor += 1
+                continue
+            gap = self._gap(tokens, taken, cursor)
+            if gap is None:
+                break
+            cursor, corrected = gap
+            segments.append([])
+            if corrected:
+                restart = len(segments) - 1
+        return segments, restart
+
+    def _is_run_separator(self, tokens: list[_Token], index: int) -> bool:
+        """Punctuation inside a written number: «-», «(», «,»… and Whisper's dot before a digit («2 .2 .0»)."""
+        token = tokens[index]
+        if token.kind != "punct":
+            return False
+        if token.text in _RUN_SEPARATORS:
+            return True
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        return (token.text == "." and index > 0 and following is not None and following.kind == "num"
+                and following.start == token.end and tokens[index - 1].end < token.start)
+
+    def _is_hesitation(self, tokens: list[_Token], index: int) -> bool:
+        """An ellipsis («…» or «...»): the speaker pauses, the number may go on."""
+        token = tokens[index]
+        if token.text == "…":
+            return True
+        if token.text != ".":
+            return False
+        glued_before = index > 0 and tokens[index - 1].text == "." and tokens[index - 1].end == token.start
+        glued_after = index + 1 < len(tokens) and tokens[index + 1].text == "." and tokens[index + 1].start == token.end
+        return glued_before or glued_after
+
+    def _gap(self, tokens: list[_Token], taken: list[bool], cursor: int) -> tuple[int, bool] | None:
+        """Where a dictated number goes on past fillers, pauses or a self-correction at ``cursor`` («эээ», «ну»,
+        «и дальше», «нет», «то есть»), and whether a correction was among them; None when the number ends here."""
+        rules = self._rules
+        words, corrected = 0, False
+        while cursor < len(tokens) and words <= MAX_GAP_WORDS:
+            token = tokens[cursor]
+            if token.kind == "punct":
+                if token.text not in _GAP_PUNCT and not self._is_hesitation(tokens, cursor):
+                    return None
+                cursor += 1
+                continue
+            if token.kind == "num" or self._is_number_word(token):
+                return None if taken[cursor] else (cursor, corrected)
+            length = _phrase_at(tokens, cursor, rules.number_corrections)
+            corrected = corrected or length > 0
+            length = length or _phrase_at(tokens, cursor, rules.number_fillers)
+            if not length:
+                return None
+            cursor += length
+            words += length
+        return None
+
+    def _without_amount_tail(self, tokens: list[_Token], segments: list[list[int]]) -> list[list[int]]:
+        """The segments less a last one that an amount, unit or year word follows: «1 500 000 рублей», «в 2015
+        году» and «…, ну, 15 минут» are quantities, not identifiers."""
+        rules = self._rules
+        after = segments[-1][-1] + 1
+        if after < len(tokens) and (tokens[after].norm in rules.amount_words or (
+                tokens[after].kind == "word" and tokens[after].lemma in rules.amount_words)):
+            return segments[:-1]
+        return segments
+
+    def _make_run(self, tokens: list[_Token], segments: list[list[int]], restart: int) -> _NumberRun | None:
+        rules = self._rules
+        members = [index for segment in segments for index in segment]
+        # after a self-correction only the restarted number tells the kind; the span still covers all of it
+        digits, layout, dictated = self._read_digits([tokens[i] for segment in segments[restart:] for i in segment])
+        if not digits:
+            return None
+        first = members[0]
+        words = [tokens[i] for i in members if tokens[i].kind == "word"]
+        # parts read apart, to fall back on when fillers alone joined them (a correction says it is one number)
+        joined_by_fillers = len(segments) > 1 and restart == 0
+        pieces = [self._make_run(tokens, [segment], 0) for segment in segments] if joined_by_fillers else []
+        return _NumberRun(
+            first=first,
+            last=members[-1],
+            digits=digits,
+            layout=layout,
+            plus=tokens[first].norm in rules.plus or (first > 0 and tokens[first - 1].text == "+"),
+            quantity=any(t.lemma in rules.thousand or t.lemma in rules.million for t in words),
+            millions=any(t.lemma in rules.million for t in words),
+            dictated=dictated,
+            pieces=tuple(piece for piece in pieces if piece is not None),
+        )
+
+    def _read_digits(self, tokens: list[_Token]) -> tuple[str, tuple[int, ...], bool]:
+        """The digit string of a run of digit groups and number words, the written groups' layout, and whether
+        it was said digit by digit («1, 2, 3, 9», «один два три»)."""
         rules = self._rules
         parts: list[str] = []
         layout: list[int] = []
@@ -404,16 +648,22 @@ class Redactor:
             spoken = True
             value, index = self._read_group(tokens, index)
             parts.append(str(value) if value is not None else "")
-        return "".join(parts), () if spoken else tuple(layout)
+        dictated = len(parts) > 1 and all(len(part) == 1 for part in parts)
+        return "".join(parts), () if spoken else tuple(layout), dictated
 
     def _read_group(self, tokens: list[_Token], index: int) -> tuple[int | None, int]:
-        """One spoken number: «сто двадцать три», «сорок пять», «ноль», «четыре тысячи двести»."""
-        value, index = self._read_below_thousand(tokens, index)
-        if index < len(tokens) and tokens[index].kind == "word" and tokens[index].lemma in self._rules.thousand:
-            thousands = 1 if value is None else value
-            rest, index = self._read_below_thousand(tokens, index + 1)
-            return thousands * 1000 + (rest or 0), index
-        return value, index
+        """One spoken number: «сто двадцать три», «ноль», «четыре тысячи двести», «сорок пять миллионов сто…»."""
+        rules = self._rules
+        total, scaled = 0, False
+        for scale_words, scale in ((rules.million, 1_000_000), (rules.thousand, 1000)):
+            value, after = self._read_below_thousand(tokens, index)
+            if after < len(tokens) and tokens[after].kind == "word" and tokens[after].lemma in scale_words:
+                total += (1 if value is None else value) * scale
+                index, scaled = after + 1, True
+        rest, index = self._read_below_thousand(tokens, index)
+        if not scaled:
+            return rest, index
+        return total + (rest or 0), index
 
     def _read_below_thousand(self, tokens: list[_Token], index: int) -> tuple[int | None, int]:
         numbers = self._rules.number_words
@@ -438,6 +688,11 @@ class Redactor:
                 total, index = total + following, index + 1
         return total, index
 
+    def _cue_kind(self, token: _Token) -> str | None:
+        if token.kind != "word":
+            return None
+        return self._rules.number_cues.get(token.lemma) or self._rules.number_cues.get(token.norm)
+
     def _cues(self, tokens: list[_Token], before: int) -> list[str]:
         """Kinds named by cue words in the few words before token ``before``, nearest first."""
         kinds: list[str] = []
@@ -447,41 +702,51 @@ class Redactor:
             token = tokens[index]
             if token.kind == "word":
                 seen += 1
-                kind = self._rules.number_cues.get(token.lemma) or self._rules.number_cues.get(token.norm)
+                kind = self._cue_kind(token)
                 if kind and kind not in kinds:
                     kinds.append(kind)
             index -= 1
         return kinds
 
+    def _cues_after(self, tokens: list[_Token], after: int) -> list[str]:
+        """Kinds named by cue words after token ``after`` up to the sentence end or the next number, nearest first
+        («503 212 345 678, это ИНН»)."""
+        kinds: list[str] = []
+        seen = 0
+        for token in tokens[after + 1:]:
+            if token.text in _SENTENCE_END or self._starts_number(token) or seen >= CUE_WINDOW:
+                break
+            if token.kind == "word":
+                seen += 1
+                kind = self._cue_kind(token)
+                if kind and kind not in kinds:
+                    kinds.append(kind)
+        return kinds
+
+    def _classified(self, tokens: list[_Token], run: _NumberRun, runs: list[_NumberRun]) -> list[
+            tuple[_NumberRun, str]]:
+        """The run with its kind, or, when it was joined over fillers and nothing but its length makes it a
+        number («оплатил 3 500, ну, 4 200»), its parts each with their own kind."""
+        kind = self._classify(tokens, run, runs)
+        if kind == "number" and run.pieces and not self._cues(tokens, run.first) + self._cues_after(tokens, run.last):
+            return [pair for piece in run.pieces for pair in self._classified(tokens, piece, runs)]
+        return [(run, kind)] if kind is not None else []
+
     def _classify(self, tokens: list[_Token], run: _NumberRun, runs: list[_NumberRun]) -> str | None:
         """The kind of a digit run, or None to keep it."""
-        digits, length = run.digits, len(run.digits)
+        length = len(run.digits)
         if run.quantity and length < MIN_NUMBER_DIGITS:
             return None
-        cues = self._cues(tokens, run.first)
+        cues = self._cues(tokens, run.first) or self._cues_after(tokens, run.last)
+        if run.millions and not cues:
+            return None  # «два миллиона» is an amount unless a cue says it is a number
+        kind = _kind_by_cue(cues, length)
+        if kind:
+            return kind
         everywhere = self._cues(tokens, len(tokens)) if length in (4, 6) else []
-        for cue in cues:
-            if cue == "inn" and length in (10, 12):
-                return "inn"
-            if cue == "snils" and length == 11:
-                return "snils"
-            if cue == "card" and 13 <= length <= 19:
-                return "card"
-            if cue == "passport" and length in (4, 6, 10):
-                return "passport"
-            if cue == "phone" and MIN_NUMBER_DIGITS <= length <= 12:
-                return "phone"
         if "passport" in everywhere and length in (4, 6) and self._passport_pair(run, runs):
             return "passport"
-        if run.layout == _SNILS_LAYOUT or (run.layout[-4:] == _SNILS_LAYOUT and length == 11):
-            return "snils"
-        if (length == 11 and digits[0] in "78") or (length == 12 and run.plus) or (length == 10 and digits[0] == "9"):
-            return "phone"
-        if 13 <= length <= 19 and "number" not in cues:
-            return "card"
-        if length >= MIN_NUMBER_DIGITS:
-            return "number"
-        return None
+        return _kind_by_shape(run, cues)
 
     @staticmethod
     def _passport_pair(run: _NumberRun, runs: list[_NumberRun]) -> bool:
@@ -492,43 +757,15 @@ class Redactor:
     # ---- names ----------------------------------------------------------------------------------------------
 
     def _names(self, tokens: list[_Token], taken: list[bool]) -> list[tuple[int, int]]:
-        rules = self._rules
         shares: dict[int, float] = {}
         for index, token in enumerate(tokens):
-            if token.kind == "word" and not taken[index] and len(token.text) > 1 and not _is_acronym(token.text):
+            if self._may_be_name(token, taken[index]):
                 share = sum(self._lemmatizer.name_tags(token.norm).values())
                 if share > 0:
                     shares[index] = share
-
-        def previous_word(index: int) -> int | None:
-            index -= 1
-            while index >= 0 and tokens[index].kind == "punct" and tokens[index].text not in _SENTENCE_END:
-                index -= 1
-            return index if index >= 0 and tokens[index].kind != "punct" else None
-
-        def adjacent(index: int, step: int) -> int | None:
-            """The name-like word right beside token ``index`` (only spaces between), if any."""
-            other = index + step
-            return other if other in shares else None
-
-        accepted: set[int] = set()
-        for index, share in shares.items():
-            token = tokens[index]
-            before = previous_word(index)
-            before_token = tokens[before] if before is not None else None
-            if before_token is not None and (
-                    before_token.lemma in rules.name_blockers or before_token.norm in rules.name_blocker_forms):
-                continue
-            sentence_start = before_token is None or before_token.text in _SENTENCE_END
-            cued = any(tokens[i].lemma in rules.name_cues for i in self._words_before(tokens, index, 2))
-            capital_inside = token.text[0].isupper() and not sentence_start
-            neighbours = [shares[other] for other in (adjacent(index, -1), adjacent(index, 1)) if other is not None]
-            # beside a sure name part («Любовь Ивановна») any name reading will do; beside another unsure one,
-            # both must be read as names often enough
-            beside_name = any(
-                other >= STRONG_NAME_SHARE or min(other, share) >= WEAK_NAME_SHARE for other in neighbours)
-            if share >= STRONG_NAME_SHARE or cued or beside_name or (capital_inside and share >= WEAK_NAME_SHARE):
-                accepted.add(index)
+        accepted = {index for index, share in shares.items() if self._reads_as_name(tokens, index, share, shares)}
+        accepted |= self._cued_words(tokens, taken)
+        accepted = self._grow_by_capitals(tokens, taken, accepted)
         # a run of name words («Петров Иван Иванович») is one span
         runs: list[tuple[int, int]] = []
         for index in sorted(accepted):
@@ -537,6 +774,101 @@ class Redactor:
             else:
                 runs.append((index, index))
         return runs
+
+    @staticmethod
+    def _may_be_name(token: _Token, taken: bool) -> bool:
+        return token.kind == "word" and not taken and len(token.text) > 1 and not _is_acronym(token.text)
+
+    @staticmethod
+    def _previous_word(tokens: list[_Token], index: int) -> int | None:
+        """The word or number before token ``index`` past commas and dashes; None at a sentence's start."""
+        index -= 1
+        while index >= 0 and tokens[index].kind == "punct" and tokens[index].text not in _SENTENCE_END:
+            index -= 1
+        return index if index >= 0 and tokens[index].kind != "punct" else None
+
+    def _opens_sentence(self, tokens: list[_Token], index: int) -> bool:
+        return self._previous_word(tokens, index) is None
+
+    def _blocked(self, tokens: list[_Token], index: int) -> bool:
+        """After a street, work or company word («улица Ленина»), or a place in the locative after «в»/«на»
+        («в марине», «на Невском»): not a person's name."""
+        rules = self._rules
+        before = self._previous_word(tokens, index)
+        if before is None:
+            return False
+        previous = tokens[before]
+        if previous.lemma in rules.name_blockers or previous.norm in rules.name_blocker_forms:
+            return True
+        return (before == index - 1 and previous.norm in rules.locative_prepositions
+                and tokens[index].norm.endswith(rules.locative_endings))
+
+    def _reads_as_name(self, tokens: list[_Token], index: int, share: float, shares: dict[int, float]) -> bool:
+        """Whether a word with a name reading (``share`` of its parses) is a name here."""
+        rules = self._rules
+        if self._blocked(tokens, index):
+            return False
+        token = tokens[index]
+        before = self._previous_word(tokens, index)
+        cued = any(tokens[i].lemma in rules.name_cues for i in self._words_before(tokens, index, 2))
+        capital_inside = token.text[0].isupper() and before is not None
+        # «это Слава», «я Рашид»: after an introduction any name reading will do when it is capitalised
+        introduced = capital_inside and tokens[before].lemma in rules.weak_name_cues
+        neighbours = [shares[other] for other in (index - 1, index + 1) if other in shares]
+        # beside a sure name part («Любовь Ивановна») any name reading will do; beside another unsure one,
+        # both must be read as names often enough
+        beside_name = any(
+            other >= STRONG_NAME_SHARE or min(other, share) >= WEAK_NAME_SHARE for other in neighbours)
+        return (share >= STRONG_NAME_SHARE or cued or beside_name or introduced
+                or (capital_inside and share >= WEAK_NAME_SHARE))
+
+    def _cued_words(self, tokens: list[_Token], taken: list[bool]) -> set[int]:
+        """Words right after a name cue that are names whatever pymorphy reads: a capitalised one after «зовут»,
+        «фамилия», «на имя», «разговаривала» («Фамилия Лисица», «разговаривала Мира», a misspelt «Петровую»), a
+        lower-case one in its dictionary form after the surname cue itself («фамилия салавей»)."""
+        rules = self._rules
+        found: set[int] = set()
+        for index, token in enumerate(tokens):
+            if not self._may_be_name(token, taken[index]) or token.norm in rules.name_cue_stop_words:
+                continue
+            before = self._previous_word(tokens, index)
+            if before is None or self._blocked(tokens, index):
+                continue
+            cue = tokens[before]
+            if token.text[0].isupper() and cue.lemma in rules.capital_name_cues:
+                found.add(index)
+            # lower case only a word in its dictionary form: «фамилия кузнец», not «фамилия указана неверно»
+            elif cue.norm in rules.surname_cues and token.lemma == token.norm:
+                found.add(index)
+        return found
+
+    def _grow_by_capitals(self, tokens: list[_Token], taken: list[bool], accepted: set[int]) -> set[int]:
+        """The names with the capitalised words right beside them (only spaces between): the rest of a foreign
+        name («Ким Ен Су», «Ли Вэй») or a surname that is a common word («Белку Марину», «Колесник Богдан»)."""
+        grown = set(accepted)
+        frontier = sorted(accepted)
+        while frontier:
+            index = frontier.pop()
+            for other in (index - 1, index + 1):
+                if other not in grown and 0 <= other < len(tokens) and self._capital_beside_name(
+                        tokens, taken, other, grown):
+                    grown.add(other)
+                    frontier.append(other)
+        return grown
+
+    def _capital_beside_name(self, tokens: list[_Token], taken: list[bool], index: int, names: set[int]) -> bool:
+        token = tokens[index]
+        if (not self._may_be_name(token, taken[index]) or not token.text[0].isupper()
+                or token.norm in self._rules.name_cue_stop_words or self._blocked(tokens, index)):
+            return False
+        if not self._opens_sentence(tokens, index):
+            return True
+        # a capital opening the sentence is only a surname before a full name, all in the nominative (the lemma
+        # is the word itself): «Соловей Игорь Викторович», not «Спросите Олега Игоревича» or «Здравствуйте …»
+        following = tokens[index + 1] if index + 1 < len(tokens) else None
+        return (following is not None and index + 1 in names and index + 2 in names
+                and token.norm not in self._rules.address_words
+                and token.lemma == token.norm and following.lemma == following.norm)
 
     @staticmethod
     def _words_before(tokens: list[_Token], index: int, count: int) -> list[int]:
@@ -549,6 +881,59 @@ class Redactor:
                 break
             index -= 1
         return found
+
+
+def _kind_by_cue(cues: list[str], length: int) -> str | None:
+    """The first cue whose kind fits the digit count («ИНН» and 10 or 12 digits), nearest cue first."""
+    for cue in cues:
+        if cue == "inn" and length in (10, 12):
+            return "inn"
+        if cue == "snils" and length == 11:
+            return "snils"
+        if cue == "card" and 13 <= length <= 19:
+            return "card"
+        if cue == "passport" and length in (4, 6, 10):
+            return "passport"
+        if cue == "phone" and MIN_NUMBER_DIGITS <= length <= 12:
+            return "phone"
+    return None
+
+
+def _looks_like_phone(run: _NumberRun) -> bool:
+    digits, length = run.digits, len(run.digits)
+    if (length == 11 and digits[0] in "78") or (length == 12 and run.plus) or (length == 10 and digits[0] == "9"):
+        return True
+    # a spoken mobile number read a digit too long («… сто ноль ноль ноль ноль один»)
+    return not run.layout and length == 12 and digits[:2] in _SPOKEN_MOBILE_STARTS
+
+
+def _kind_by_shape(run: _NumberRun, cues: list[str]) -> str | None:
+    """The kind of a digit run without a fitting cue: by its written layout, length and first digits."""
+    length, layout = len(run.digits), run.layout
+    if layout in _PASSPORT_LAYOUTS:
+        return "passport"
+    if layout == _SNILS_LAYOUT or (layout[-4:] == _SNILS_LAYOUT and length == 11):
+        return "snils"
+    if layout == _LOCAL_PHONE_LAYOUT or _looks_like_phone(run):
+        return "phone"
+    long_enough = length >= MIN_NUMBER_DIGITS or (run.dictated and length >= DICTATED_MIN_DIGITS)
+    if "number" in cues:
+        return "number" if long_enough else None
+    if length == 11:
+        return "snils"  # eleven digits that are no phone: the only 11-digit document number
+    if 13 <= length <= 19:
+        return "card"
+    return "number" if long_enough else None
+
+
+def _phrase_at(tokens: list[_Token], index: int, phrases: _Phrases) -> int:
+    """How many word tokens from ``index`` spell one of ``phrases`` (longest first); 0 when none does."""
+    for phrase in phrases.get(tokens[index].norm, ()):
+        window = tokens[index:index + len(phrase)]
+        if len(window) == len(phrase) and all(
+                t.kind == "word" and t.norm == word for t, word in zip(window, phrase, strict=True)):
+            return len(phrase)
+    return 0
 
 
 def _is_acronym(text: str) -> bool:
