@@ -125,17 +125,16 @@ def conversations(db: str | Path, filters: Filters = Filters(), sort: str = "sco
     where, params = _conversation_where(filters)
     order = f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, v.conversation_id"
     narrow = _NARROW.format(findings=_FINDINGS_COUNT if sort == "findings" else "NULL")
-    [(_, picked), (columns, rows)] = run_queries(db, [
-        (f"SELECT v.conversation_id, count(*) OVER () FROM ({narrow}) v WHERE {where} ORDER BY {order} "
-         "LIMIT ? OFFSET ?", [*params, limit, offset]),
-        (f"SELECT * FROM ({_CONVERSATIONS}) v WHERE v.conversation_id IN "
-         f"(SELECT v.conversation_id FROM ({narrow}) v WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?)",
-         [*params, limit, offset]),
-    ])
-    total = picked[0][1] if picked else _count(db, where, params)
-    position = {row[0]: i for i, row in enumerate(picked)}
-    rows = sorted((r for r in rows if r[0] in position), key=lambda r: position[r[0]])
-    return Page(columns, rows, total, limit, offset)
+    sql = f"""
+        WITH page AS (
+            SELECT v.conversation_id, count(*) OVER () AS _total, row_number() OVER (ORDER BY {order}) AS _position
+            FROM ({narrow}) v WHERE {where} ORDER BY _position LIMIT ? OFFSET ?
+        )
+        SELECT v.*, page._total FROM page JOIN ({_CONVERSATIONS}) v USING (conversation_id) ORDER BY page._position
+    """
+    columns, rows = query(db, sql, [*params, limit, offset])
+    total = rows[0][-1] if rows else _count(db, where, params)
+    return Page(columns[:-1], [row[:-1] for row in rows], total, limit, offset)
 
 
 def _count(db: str | Path, where: str, params: list[Any]) -> int:
@@ -150,30 +149,31 @@ def conversation(db: str | Path, conversation_id: str) -> dict[str, Any] | None:
     if not page.rows:
         return None
     out = page.dicts()[0]
-    _, detail = query(db, "SELECT details, metadata, transcription FROM latest_scores JOIN conversations "
-                          "USING (conversation_id) WHERE conversation_id = ?", [conversation_id])
-    details, metadata, transcription = detail[0]
+    detail, turns, found, verdict = run_queries(db, [
+        ("SELECT details, metadata, transcription FROM latest_scores JOIN conversations USING (conversation_id) "
+         "WHERE conversation_id = ?", [conversation_id]),
+        ("SELECT idx, speaker, start_s, end_s, text, words FROM utterances WHERE conversation_id = ? ORDER BY idx",
+         [conversation_id]),
+        ("SELECT finding_key, rule_id, category, kind, severity, speaker, start_s, end_s, quote, message, "
+         "utterance_idx, details, verdict, review_comment, reviewer, reviewed_at FROM reviewed_findings "
+         f"WHERE conversation_id = ? ORDER BY start_s, {SEVERITY_ORDER}", [conversation_id]),
+        ("SELECT verdict, comment, reviewer, created_at FROM latest_reviews "
+         "WHERE conversation_id = ? AND finding_key IS NULL", [conversation_id]),
+    ])
+    details, metadata, transcription = detail[1][0]
     details = json.loads(details) if details else {}
     out["script"] = details.get("script", [])
     out["metrics"] = details.get("metrics", {})
     out["metadata"] = json.loads(metadata) if metadata else {}
     out["transcription"] = json.loads(transcription) if transcription else {}
     out["reasons"] = json.loads(out["reasons"]) if out["reasons"] else []
-    cols, rows = query(db, "SELECT idx, speaker, start_s, end_s, text, words FROM utterances "
-                           "WHERE conversation_id = ? ORDER BY idx", [conversation_id])
-    out["utterances"] = [dict(zip(cols, r, strict=True)) for r in rows]
+    out["utterances"] = [dict(zip(turns[0], r, strict=True)) for r in turns[1]]
     for u in out["utterances"]:
         u["words"] = json.loads(u["words"]) if u["words"] else []
-    cols, rows = query(db, "SELECT finding_key, rule_id, category, kind, severity, speaker, start_s, end_s, quote, "
-                           "message, utterance_idx, details, verdict, review_comment, reviewer, reviewed_at "
-                           f"FROM reviewed_findings WHERE conversation_id = ? ORDER BY start_s, {SEVERITY_ORDER}",
-                       [conversation_id])
-    out["findings"] = [dict(zip(cols, r, strict=True)) for r in rows]
+    out["findings"] = [dict(zip(found[0], r, strict=True)) for r in found[1]]
     for finding in out["findings"]:
         finding["details"] = json.loads(finding["details"]) if finding["details"] else {}
-    cols, rows = query(db, "SELECT verdict, comment, reviewer, created_at FROM latest_reviews "
-                           "WHERE conversation_id = ? AND finding_key IS NULL", [conversation_id])
-    out["review"] = dict(zip(cols, rows[0], strict=True)) if rows else None
+    out["review"] = dict(zip(verdict[0], verdict[1][0], strict=True)) if verdict[1] else None
     return out
 
 
@@ -250,15 +250,14 @@ def rule_precision(db: str | Path) -> tuple[list[str], list]:
 
 def filter_options(db: str | Path) -> dict[str, list[str]]:
     """Distinct teams, operators, rules and categories, for filter menus."""
-    out = {}
-    for key, sql in {
+    menus = {
         "teams": "SELECT DISTINCT team FROM conversations WHERE team IS NOT NULL ORDER BY 1",
         "operators": "SELECT DISTINCT operator_id FROM conversations WHERE operator_id IS NOT NULL ORDER BY 1",
         "rules": "SELECT DISTINCT rule_id FROM latest_findings ORDER BY 1",
         "categories": "SELECT DISTINCT category FROM latest_findings ORDER BY 1",
-    }.items():
-        out[key] = [r[0] for r in query(db, sql)[1]]
-    return out
+    }
+    results = run_queries(db, [(sql, []) for sql in menus.values()])
+    return {key: [r[0] for r in rows] for key, (_, rows) in zip(menus, results, strict=True)}
 
 
 def findings(db: str | Path, filters: Filters = Filters(flagged=None), limit: int = 100) -> list[dict[str, Any]]:
@@ -282,10 +281,6 @@ def findings(db: str | Path, filters: Filters = Filters(flagged=None), limit: in
         finding["details"] = json.loads(finding["details"]) if finding["details"] else {}
     return out
 
-
-def with_flagged(filters: Filters, flagged: bool | None) -> Filters:
-    """A copy of the filters with another flagged setting."""
-    return replace(filters, flagged=flagged)
 
 
 FLAGGED_COLUMNS = ["conversation_id", "channel", "team", "operator_id", "started_at", "total", "escalation",
@@ -311,9 +306,7 @@ def good_examples(db: str | Path, filters: Filters = Filters(flagged=None), limi
     ``filters.rule`` matches the script rule or ``rule.step``, ``filters.category`` the step's category and
     ``filters.verdict`` the verdict on the whole conversation.
     """
-    from dataclasses import replace as copy_with
-
-    where, params = _conversation_where(copy_with(filters, rule=None, category=None, verdict=None))
+    where, params = _conversation_where(replace(filters, rule=None, category=None, verdict=None))
     sql = f"""
         SELECT v.conversation_id, v.channel, v.team, v.operator_id, v.started_at, v.total, s.details,
                r.verdict, r.comment AS review_comment
