@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,27 +24,14 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from make_samples import check_tools, run_tool  # noqa: E402  (tools/ is the script's folder)
+
 from qa.audio import decode_audio, encode_audio  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "tools" / "pii_speech.yml"
-INSTALL_HINT = "install them with: sudo apt-get install -y festival festvox-ru sox"
-REQUIRED_TOOLS = ("text2wave", "sox")
 PAD_S = 0.2
 TEMPO = 1.2  # festival's voice is slow; a little faster keeps the clips small and still natural
 SIZE_LIMIT = 600_000
-
-
-def check_tools() -> None:
-    """Exit with an install hint when festival's text2wave or sox is missing."""
-    missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
-    if missing:
-        sys.exit(f"make_pii_speech: missing {', '.join(missing)}; {INSTALL_HINT}")
-
-
-def _run(cmd: list[str]) -> None:
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        sys.exit(f"make_pii_speech: {' '.join(cmd)} failed:\n{result.stderr}")
 
 
 def synthesise(text: str, voice: str, rate: int, work_dir: Path, stem: str) -> Path:
@@ -55,11 +40,11 @@ def synthesise(text: str, voice: str, rate: int, work_dir: Path, stem: str) -> P
     raw = work_dir / f"{stem}.raw.wav"
     done = work_dir / f"{stem}.wav"
     text_file.write_text(text + "\n", encoding="utf-8")
-    _run(["text2wave", "-eval", f"({voice})", str(text_file), "-o", str(raw)])
+    run_tool(["text2wave", "-eval", f"({voice})", str(text_file), "-o", str(raw)])
     trim = ["silence", "1", "0.02", "1%"]
     # leading and trailing silence cut; pauses inside longer than 0.3 s shortened to it
     inner = ["silence", "-l", "1", "0.02", "1%", "-1", "0.3", "1%"]
-    _run(["sox", "-D", "-R", str(raw), "-b", "16", "-c", "1", str(done), "norm", "-1", "tempo", "-s", str(TEMPO),
+    run_tool(["sox", "-D", "-R", str(raw), "-b", "16", "-c", "1", str(done), "norm", "-1", "tempo", "-s", str(TEMPO),
           "rate", str(rate), *inner, "reverse", *trim, "reverse", "pad", str(PAD_S), str(PAD_S)])
     return done
 

@@ -32,17 +32,23 @@ INSTALL_HINT = "install them with: sudo apt-get install -y festival festvox-ru s
 REQUIRED_TOOLS = ("text2wave", "sox")
 
 
+def _program() -> str:
+    """The name of the running generator (this one, or another tool that borrows these helpers)."""
+    return Path(sys.argv[0]).stem or "make_samples"
+
+
 def check_tools() -> None:
     """Exit with an install hint when festival's text2wave or sox is missing."""
     missing = [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
     if missing:
-        sys.exit(f"make_samples: missing {', '.join(missing)}; {INSTALL_HINT}")
+        sys.exit(f"{_program()}: missing {', '.join(missing)}; {INSTALL_HINT}")
 
 
-def _run(cmd: list[str]) -> None:
+def run_tool(cmd: list[str]) -> None:
+    """Run text2wave or sox; exit with its error output when it fails."""
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        sys.exit(f"make_samples: {' '.join(cmd)} failed:\n{result.stderr}")
+        sys.exit(f"{_program()}: {' '.join(cmd)} failed:\n{result.stderr}")
 
 
 def _read_wav(path: Path) -> tuple[array, int]:
@@ -108,7 +114,7 @@ class Synthesiser:
             raw = self.work_dir / f"{stem}.raw.wav"
             text_file.write_text(text + "\n", encoding="utf-8")
             voice_cmd = f"({self.config['festival_voice']})"
-            _run(["text2wave", "-eval", voice_cmd, str(text_file), "-o", str(raw)])
+            run_tool(["text2wave", "-eval", voice_cmd, str(text_file), "-o", str(raw)])
             effects: list[str] = []
             if voice.get("pitch_cents"):
                 effects += ["pitch", str(voice["pitch_cents"])]
@@ -116,7 +122,7 @@ class Synthesiser:
                 effects += ["tempo", "-s", str(voice["tempo"])]
             effects += ["norm", str(self.config["normalise_db"]), "rate", str(self.sample_rate)]
             # -D: no dither, -R: repeatable; output stays 16-bit mono
-            _run(["sox", "-D", "-R", str(raw), "-b", "16", "-c", "1", str(done), *effects])
+            run_tool(["sox", "-D", "-R", str(raw), "-b", "16", "-c", "1", str(done), *effects])
         samples, rate = _read_wav(done)
         if rate != self.sample_rate:
             sys.exit(f"make_samples: {done}: sample rate {rate}, expected {self.sample_rate}")
@@ -129,7 +135,7 @@ def encode(tracks: list[array], sample_rate: int, out: Path, work_dir: Path) -> 
     tmp = work_dir / f"_encode{len(tracks)}.wav"
     _write_wav(tmp, tracks, sample_rate)
     quality = {".flac": ["-C", "8"], ".ogg": ["-C", "4"], ".wav": []}[out.suffix]
-    _run(["sox", "-D", "-R", str(tmp), *quality, str(out)])
+    run_tool(["sox", "-D", "-R", str(tmp), *quality, str(out)])
     tmp.unlink()
 
 
