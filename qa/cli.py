@@ -153,11 +153,12 @@ def _filters(since: str | None, until: str | None, team: str | None, operator: s
              category: str | None, channel: str | None, min_score: float | None, max_score: float | None,
              flagged: bool | None, verdict: str | None = None):
     from qa.queries import Filters
+    from qa.store import VERDICTS
 
     if channel not in (None, "call", "chat"):
         raise typer.BadParameter("--channel: call or chat")
-    if verdict not in (None, "confirmed", "false_positive", "disputed", "unreviewed"):
-        raise typer.BadParameter("--verdict: confirmed, false_positive, disputed or unreviewed")
+    if verdict not in (None, *VERDICTS, "unreviewed"):
+        raise typer.BadParameter(f"--verdict: {', '.join(VERDICTS)} or unreviewed")
     return Filters(since=_date(since, "--since"), until=_date(until, "--until"), team=team, operator=operator,
                    rule=rule, category=category, channel=channel, min_score=min_score, max_score=max_score,
                    flagged=flagged, verdict=verdict)
