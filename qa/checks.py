@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from qa.analysis import LemmatizerLike
 from qa.matching import Hit, Matcher, Pattern, compile_phrase
 from qa.metrics import chat_replies, silence_gaps
+from qa.negation import denial
 from qa.records import Conversation, Finding, StepResult, Utterance
 from qa.ruleset import Rule, RuleSet, Step, Window
 
@@ -199,6 +200,8 @@ def _phrase_findings(rule: Rule, conv: Conversation, hits: _ConversationHits, du
         if loc.hit.first <= last_kept.get(loc.utterance_idx, -1):
             continue  # overlaps a hit already reported
         if _cancelled(rule, loc, unless):
+            continue
+        if rule.negation_scope and denial(utt.text, utt.tokens, loc.hit.first, loc.hit.last) is not None:
             continue
         last_kept[loc.utterance_idx] = loc.hit.last
         findings.append(_finding(rule, conv, loc))

@@ -147,10 +147,18 @@ class Rule(_Strict):
     window: Window | None = None
     match: Match | None = None
     unless: Unless | None = None
+    negation: bool | None = None  # negation/hypothetical scope cancels a hit; None = on for escalation triggers
     steps: list[Step] | None = None
     enforce_order: bool = False
     silence: SilenceParams | None = None
     metric: MetricParams | None = None
+
+    @property
+    def negation_scope(self) -> bool:
+        """Whether a negated or hypothetical hit is dropped (the ``negation`` field, else on for escalations)."""
+        if self.negation is not None:
+            return self.negation
+        return self.kind == "trigger" and self.category == "escalation"
 
     @field_validator("id")
     @classmethod
