@@ -51,16 +51,18 @@ def _expand(phrases: Sequence[str], company_names: Sequence[str]) -> list[str]:
 
 
 def _rule_patterns(rule: Rule, company: Sequence[str], lemmatizer: LemmatizerLike) -> list[Pattern]:
-    def comp(phrases: Sequence[str], role: str, max_gap: int, ordered: bool, fuzzy: int | None) -> list[Pattern]:
+    def comp(phrases: Sequence[str], role: str, max_gap: int, ordered: bool, fuzzy: int | None,
+             phrase_fuzzy: int | None = None) -> list[Pattern]:
         return [
-            compile_phrase(p, lemmatizer, owner=rule.id, role=role, max_gap=max_gap, ordered=ordered, fuzzy=fuzzy)
+            compile_phrase(p, lemmatizer, owner=rule.id, role=role, max_gap=max_gap, ordered=ordered, fuzzy=fuzzy,
+                           phrase_fuzzy=phrase_fuzzy)
             for p in _expand(phrases, company)
         ]
 
     patterns: list[Pattern] = []
     if rule.match is not None:
         m = rule.match
-        patterns += comp(m.phrases, "match", m.max_gap, m.ordered, m.fuzzy)
+        patterns += comp(m.phrases, "match", m.max_gap, m.ordered, m.fuzzy, m.phrase_fuzzy)
         if rule.unless is not None:
             patterns += comp(rule.unless.phrases, "unless", max(m.max_gap, 1), m.ordered, m.fuzzy)
     for step in rule.steps or ():
@@ -151,6 +153,8 @@ def _finding(rule: Rule, conv: Conversation, loc: _Located, **details: object) -
     info: dict[str, object] = {"phrase": loc.hit.pattern.phrase, "matched": matched}
     if loc.hit.fuzzy:
         info["fuzzy_score"] = round(loc.hit.score, 1)
+    if loc.hit.via != "words":
+        info["match"] = loc.hit.via
     if utt.speaker == "unknown":
         info["speaker_uncertain"] = True
     info.update(details)

@@ -70,6 +70,7 @@ class Match(_Strict):
     max_gap: int = Field(default=0, ge=0, le=10)
     ordered: bool = True
     fuzzy: int | None = Field(default=90, ge=50, le=100)
+    phrase_fuzzy: int | None = Field(default=None, ge=70, le=100)  # phrase-level second pass (docs/rules.md)
 
 
 class Unless(_Strict):
