@@ -130,6 +130,8 @@ class Matcher:
         self._fuzzy_keys = sorted(k for k in lemma_keys if len(k) >= FUZZY_MIN_LEN)
         self._fuzzy_floor = fuzzy_floor
         self._phrase_patterns = tuple(p for p in self.patterns if p.phrase_fuzzy is not None)
+        self._phrase_texts = [p.text for p in self._phrase_patterns]
+        self._phrase_floor = min((p.phrase_fuzzy or 100.0 for p in self._phrase_patterns), default=100.0)
         self._cache: dict[tuple[str, str], dict[str, float]] = {}
 
     def token_keys(self, token: Token) -> dict[str, float]:
@@ -184,22 +186,29 @@ class Matcher:
         Catches slips that split or merge words («расстаргнуть до говоры», «ниже не могу помочь»); the hit's
         score is rapidfuzz's partial-ratio alignment score and its ``via`` is ``fuzzy_phrase``.
         """
-        text, owner = "", []
-        for i, tok in enumerate(tokens):
-            if text:
-                text += " "
-                owner.append(i)
-            text += tok.norm
-            owner.extend([i] * len(tok.norm))
+        text = " ".join(tok.norm for tok in tokens)
         have = {id(h.pattern) for h in found}
+        candidates = process.extract(
+            text, self._phrase_texts, scorer=fuzz.partial_ratio, score_cutoff=self._phrase_floor, limit=None
+        )
         extra: list[Hit] = []
-        for pattern in self._phrase_patterns:
+        owner: list[int] = []
+        for _text, _score, index in candidates:
+            pattern = self._phrase_patterns[index]
             if id(pattern) in have or len(text) < len(pattern.text) * 0.7:
                 continue
             aligned = fuzz.partial_ratio_alignment(pattern.text, text, score_cutoff=pattern.phrase_fuzzy)
             if aligned is None or aligned.dest_end <= aligned.dest_start:
                 continue
-            first, last = owner[aligned.dest_start], owner[aligned.dest_end - 1]
+            if not owner:
+                for i, tok in enumerate(tokens):
+                    owner.extend([i] * (len(tok.norm) + 1))  # the word and the space after it
+            lo, hi = aligned.dest_start, aligned.dest_end - 1
+            while lo < hi and text[lo] == " ":
+                lo += 1
+            while hi > lo and text[hi] == " ":
+                hi -= 1
+            first, last = owner[lo], owner[hi]
             if _negated(pattern.text.split()) != _negated([t.norm for t in tokens[first : last + 1]]):
                 continue  # an alignment may not add or drop a negation («чем могу помочь» ≠ «ничем не могу помочь»)
             extra.append(Hit(pattern, first, last, round(float(aligned.score), 1), "fuzzy_phrase"))
