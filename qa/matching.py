@@ -20,6 +20,7 @@ from qa.normalize import split_normalized
 from qa.records import Token
 
 FUZZY_MIN_LEN = 5
+PHRASE_WORD_FLOOR = 75.0  # word score that counts a word as seen for the phrase pass's prefilter
 WILDCARD = "*"
 _PHRASE_PART = re.compile(r'"[^"]+"|\S+')
 _CACHE_LIMIT = 200_000
@@ -130,8 +131,8 @@ class Matcher:
         self._fuzzy_keys = sorted(k for k in lemma_keys if len(k) >= FUZZY_MIN_LEN)
         self._fuzzy_floor = fuzzy_floor
         self._phrase_patterns = tuple(p for p in self.patterns if p.phrase_fuzzy is not None)
-        self._phrase_texts = [p.text for p in self._phrase_patterns]
-        self._phrase_floor = min((p.phrase_fuzzy or 100.0 for p in self._phrase_patterns), default=100.0)
+        if self._phrase_patterns:  # the phrase pass's prefilter wants slipped words seen, if only faintly
+            self._fuzzy_floor = min(fuzzy_floor, PHRASE_WORD_FLOOR)
         self._cache: dict[tuple[str, str], dict[str, float]] = {}
 
     def token_keys(self, token: Token) -> dict[str, float]:
@@ -176,26 +177,28 @@ class Matcher:
                         seen.add((id(pattern), i))
                         hits.append(hit)
         if self._phrase_patterns:
-            hits += self._phrase_pass(tokens, hits)
+            hits += self._phrase_pass(tokens, hits, present)
         hits.sort(key=lambda h: (h.first, h.last))
         return hits
 
-    def _phrase_pass(self, tokens: Sequence[Token], found: list[Hit]) -> list[Hit]:
+    def _phrase_pass(self, tokens: Sequence[Token], found: list[Hit], present: set[str]) -> list[Hit]:
         """Phrases the word pass missed, aligned character by character over the normalised utterance.
 
         Catches slips that split or merge words («расстаргнуть до говоры», «ниже не могу помочь»); the hit's
-        score is rapidfuzz's partial-ratio alignment score and its ``via`` is ``fuzzy_phrase``.
+        score is rapidfuzz's partial-ratio alignment score and its ``via`` is ``fuzzy_phrase``. Only phrases
+        with at least half of their words seen by the word pass (exactly or fuzzily) are aligned.
         """
-        text = " ".join(tok.norm for tok in tokens)
         have = {id(h.pattern) for h in found}
-        candidates = process.extract(
-            text, self._phrase_texts, scorer=fuzz.partial_ratio, score_cutoff=self._phrase_floor, limit=None
-        )
+        candidates = [
+            p for p in self._phrase_patterns if id(p) not in have and 2 * len(p.required & present) >= len(p.required)
+        ]
+        if not candidates:
+            return []
+        text = " ".join(tok.norm for tok in tokens)
         extra: list[Hit] = []
         owner: list[int] = []
-        for _text, _score, index in candidates:
-            pattern = self._phrase_patterns[index]
-            if id(pattern) in have or len(text) < len(pattern.text) * 0.7:
+        for pattern in candidates:
+            if len(text) < len(pattern.text) * 0.7:
                 continue
             aligned = fuzz.partial_ratio_alignment(pattern.text, text, score_cutoff=pattern.phrase_fuzzy)
             if aligned is None or aligned.dest_end <= aligned.dest_start:
