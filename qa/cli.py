@@ -67,10 +67,34 @@ def _date(value: str | None, name: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.astimezone()
 
 
+def _check_device(device: str | None) -> None:
+    """Fail at once on a device the model cannot run on (instead of failing every call inside the flow)."""
+    from qa.errors import ModelError
+    from qa.transcribe import check_device
+
+    try:
+        check_device(device)
+    except ModelError as exc:
+        raise _fail(str(exc)) from exc
+
+
 @app.callback()
-def main() -> None:
+def main(ctx: typer.Context) -> None:
     """Offline speech and chat QA for Russian contact centers."""
+    from qa.config import ConfigError, cli_defaults, load_config
+
     apply_defaults(quiet_prefect=True)
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    if config.timezone:
+        import os
+
+        os.environ.setdefault("QA_TIMEZONE", config.timezone)
+    # qa.toml fills in what neither a flag nor its environment variable gave (click's default_map).
+    defaults = cli_defaults(config)
+    ctx.default_map = {name: defaults for name in ctx.command.commands}  # type: ignore[attr-defined]
 
 
 @app.command()
@@ -82,7 +106,8 @@ def run(
     device: DeviceOpt = None,
     channels: ChannelsOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Conversations per Prefect task.")] = 4,
-    cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).")] = DEFAULT_CACHE,
+    cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).", envvar="QA_CACHE_DIR")]
+    = DEFAULT_CACHE,
 ) -> None:
     """Run the nightly flow over INBOX, then print the flagged conversations."""
     from qa import pipeline, queries, report
@@ -90,6 +115,7 @@ def run(
 
     if not inbox.is_dir():
         raise _fail(f"{inbox}: inbox folder not found")
+    _check_device(device)
     from flows.nightly import nightly_qa
 
     try:
@@ -133,6 +159,7 @@ def score(
     from qa.inputs import discover_file
     from qa.serialize import scored_to_dict
 
+    _check_device(device)
     settings = pipeline.PipelineSettings(rules_dir=str(rules), transcription={"model": model, "device": device},
                                          channels=_channels(channels))
     try:
@@ -157,8 +184,8 @@ def _filters(since: str | None, until: str | None, team: str | None, operator: s
 
     if channel not in (None, "call", "chat"):
         raise typer.BadParameter("--channel: call or chat")
-    if verdict not in (None, *VERDICTS, "unreviewed"):
-        raise typer.BadParameter(f"--verdict: {', '.join(VERDICTS)} or unreviewed")
+    if verdict not in (None, *VERDICTS, "unreviewed", "all"):
+        raise typer.BadParameter(f"--verdict: {', '.join(VERDICTS)}, unreviewed or all")
     return Filters(since=_date(since, "--since"), until=_date(until, "--until"), team=team, operator=operator,
                    rule=rule, category=category, channel=channel, min_score=min_score, max_score=max_score,
                    flagged=flagged, verdict=verdict)
@@ -390,7 +417,8 @@ def export(
     since: SinceOpt = None,
     until: UntilOpt = None,
     verdict: Annotated[str | None, typer.Option(
-        help="Only findings with this verdict: confirmed | false_positive | disputed | unreviewed.")] = None,
+        help="Only findings with this verdict: confirmed | false_positive | disputed | unreviewed | all "
+             "(default: all but false_positive).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many examples.")] = 20,
     context: Annotated[float, typer.Option(help="Seconds of context turns (and audio) around each finding.")] = 10.0,
     clip_format: Annotated[str, typer.Option(help="ogg (Opus) | mp3.")] = "ogg",
@@ -399,7 +427,8 @@ def export(
     redact: Annotated[bool, typer.Option("--redact/--no-redact", help="Replace personal data in text and beep it "
                                          "in clips (on by default; --no-redact exports it as spoken).")] = True,
     audio_root: Annotated[Path | None, typer.Option(
-        help="Folder that relative call paths are resolved against (default: the current one).")] = None,
+        help="Folder that relative call paths are resolved against (default: qa.toml's audio_root, else the "
+             "current one).", envvar="QA_AUDIO_ROOT")] = None,
     good: Annotated[bool, typer.Option("--good", help="Good examples: script steps done well (greeting, "
                                        "farewell…) from the best-scored conversations, instead of findings. --rule "
                                        "takes a script rule or rule.step, --category a step category, --verdict "
@@ -447,7 +476,8 @@ def serve(
     "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.", envvar="QA_PORT")] = 8765,
     audio_root: Annotated[Path | None, typer.Option(
-        help="Folder that relative call paths in the database are resolved against (default: the current one).")]
+        help="Folder that relative call paths in the database are resolved against (default: qa.toml's "
+             "audio_root, else the current one).", envvar="QA_AUDIO_ROOT")]
     = None,
 ) -> None:
     """The review web page: flagged list, conversation pages with audio, verdicts, dashboard, rule precision."""
@@ -458,6 +488,24 @@ def serve(
         raise _fail(f"{db}: database not found (run `qa run` first)")
     report.console.print(f"Review page on http://{host}:{port}/ (database {db}); Ctrl+C stops it.")
     serve_app(db, host=host, port=port, audio_root=audio_root or Path.cwd())
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder for qa.toml, an editable rules/ copy, inbox/ and data/.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing qa.toml and rules/.")] = False,
+) -> None:
+    """Start a working folder: qa.toml (db, rules, inbox, cache, model, audio root, time zone) and the default rules."""
+    from qa import report
+    from qa.config import CONFIG_ENV, init_project
+
+    try:
+        written = init_project(folder, force=force)
+    except FileExistsError as exc:
+        raise _fail(str(exc)) from exc
+    for path in written:
+        report.console.print(f"wrote {path}", highlight=False)
+    report.console.print(f"Run `qa` inside {folder} or set {CONFIG_ENV}={written[0].resolve()}", highlight=False)
 
 
 @app.command("prepare-model")
@@ -483,6 +531,11 @@ def schedule(
 ) -> None:
     """Serve the scheduled `nightly` deployment (needs a Prefect server: see README)."""
     from flows.nightly import serve_nightly
+
+    if not inbox.is_dir():
+        raise _fail(f"{inbox}: inbox folder not found")
+    if not rules.is_dir():
+        raise _fail(f"{rules}: rule set folder not found")
 
     serve_nightly(str(inbox.resolve()), str(db.resolve()), str(rules.resolve()), cron)
 

@@ -15,7 +15,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -30,6 +30,8 @@ from qa.records import Word
 
 ExportFormat = Literal["jsonl", "csv", "html"]
 FORMATS: tuple[str, ...] = ("jsonl", "csv", "html")
+NOT_FALSE_POSITIVE = "not_false_positive"  # the default verdict filter of a findings export
+ALL_VERDICTS = "all"  # --verdict all: false positives too
 CLIP_MIME = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}
 MAX_CLIP_S = 60.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -173,6 +175,10 @@ def export_examples(
     out_dir = Path(options.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pick = queries.good_examples if options.good else queries.findings
+    if not options.good and filters.verdict is None:  # findings marked false positive teach nothing
+        filters = replace(filters, verdict=NOT_FALSE_POSITIVE)
+    elif filters.verdict == ALL_VERDICTS:
+        filters = replace(filters, verdict=None)
     found = pick(db, filters, limit=options.limit)
     details: dict[str, dict[str, Any]] = {}
     audio: dict[str, DecodedAudio | str] = {}

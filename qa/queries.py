@@ -32,7 +32,7 @@ class Filters:
     min_score: float | None = None
     max_score: float | None = None
     flagged: bool | None = True  # True: flagged only; None: all
-    verdict: str | None = None  # findings: confirmed | false_positive | disputed | unreviewed
+    verdict: str | None = None  # findings: confirmed | false_positive | disputed | unreviewed | not_false_positive
     conversation_id: str | None = None
 
 
@@ -263,18 +263,19 @@ def filter_options(db: str | Path) -> dict[str, list[str]]:
 def findings(db: str | Path, filters: Filters = Filters(flagged=None), limit: int = 100) -> list[dict[str, Any]]:
     """Current findings (with verdicts) of the filtered conversations, most severe first: the trainer's pick."""
     where, params = _conversation_where(filters)
-    verdict = filters.verdict
+    verdict = None if filters.verdict == "all" else filters.verdict
     sql = f"""
         SELECT f.* FROM reviewed_findings f JOIN ({_CONVERSATIONS}) v USING (conversation_id)
         WHERE {where}
           AND (?::VARCHAR IS NULL OR f.rule_id = ?::VARCHAR)
           AND (?::VARCHAR IS NULL OR f.category = ?::VARCHAR)
-          AND (?::VARCHAR IS NULL OR (?::VARCHAR = 'unreviewed' AND f.verdict IS NULL) OR f.verdict = ?::VARCHAR)
+          AND (?::VARCHAR IS NULL OR (?::VARCHAR = 'unreviewed' AND f.verdict IS NULL) OR f.verdict = ?::VARCHAR
+               OR (?::VARCHAR = 'not_false_positive' AND f.verdict IS DISTINCT FROM 'false_positive'))
         ORDER BY f.rule_id, {SEVERITY_ORDER.replace('severity', 'f.severity')}, f.conversation_id, f.start_s
         LIMIT ?
     """
     params = [*params, filters.rule, filters.rule, filters.category, filters.category, verdict, verdict, verdict,
-              int(limit)]
+              verdict, int(limit)]
     cols, rows = query(db, sql, params)
     out = [dict(zip(cols, r, strict=True)) for r in rows]
     for finding in out:

@@ -1,0 +1,108 @@
+"""qa.toml and qa init: paths from one config file, flags over it; unusable devices and inboxes refused at once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa import queries, store
+from qa.cli import app
+from qa.config import ConfigError, default_rules_dir, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples"
+runner = CliRunner()
+
+
+def has(output: str, text: str) -> bool:
+    """Whether ``text`` is in the CLI output, ignoring the line breaks rich adds to long lines."""
+    return "".join(text.split()) in "".join(output.split())
+
+
+def test_default_rules_are_found_without_a_working_folder():
+    assert (default_rules_dir() / "ruleset.yml").is_file()
+
+
+def test_init_writes_a_config_and_an_editable_rule_copy(tmp_path):
+    result = runner.invoke(app, ["init", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "work" / "qa.toml")
+    assert config.rules == tmp_path / "work" / "rules" and (config.rules / "ruleset.yml").is_file()
+    assert config.db == tmp_path / "work" / "data" / "qa.duckdb" and config.timezone == "Europe/Moscow"
+    again = runner.invoke(app, ["init", str(tmp_path / "work")])
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_the_config_file_sets_paths_and_a_flag_overrides_it(tmp_path):
+    runner.invoke(app, ["init", str(tmp_path / "work")])
+    env = {"QA_CONFIG": str(tmp_path / "work" / "qa.toml"), "QA_DB": None, "QA_RULES": None}
+    # the editable copy is what `check-rules` reads: a broken rule there fails it
+    (tmp_path / "work" / "rules" / "broken.yml").write_text("id: [", encoding="utf-8")
+    broken = runner.invoke(app, ["check-rules", "--no-tests"], env=env)
+    assert broken.exit_code == 2 and has(broken.output, "broken.yml")
+    missing = runner.invoke(app, ["flagged"], env=env)
+    assert missing.exit_code == 2 and has(missing.output, str(tmp_path / "work" / "data" / "qa.duckdb"))
+    flag = runner.invoke(app, ["flagged", "--db", str(tmp_path / "other.duckdb")], env=env)
+    assert flag.exit_code == 2 and has(flag.output, "other.duckdb")
+
+
+def test_an_unknown_config_key_names_the_nearest_known_one(tmp_path):
+    path = tmp_path / "qa.toml"
+    path.write_text('[qa]\nrulse = "r"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"rulse.*did you mean 'rules'"):
+        load_config(path)
+    path.write_text('[qa]\ntimezone = "Europe/Moskva"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("device", ["gpu", "tpu"])
+def test_an_unknown_device_fails_at_once(tmp_path, device):
+    result = runner.invoke(app, ["run", str(SAMPLES), "--db", str(tmp_path / "qa.duckdb"), "--device", device])
+    assert result.exit_code == 2 and has(result.output, f"device {device!r}")
+    assert not (tmp_path / "qa.duckdb").exists()
+
+
+def test_cuda_without_a_gpu_fails_at_once(tmp_path):
+    from qa.transcribe import cuda_available
+
+    if cuda_available():
+        pytest.skip("this machine has a GPU")
+    result = runner.invoke(app, ["run", str(SAMPLES), "--db", str(tmp_path / "qa.duckdb"), "--device", "cuda"])
+    assert result.exit_code == 2 and has(result.output, "no CUDA GPU")
+
+
+def test_schedule_refuses_a_missing_inbox(tmp_path):
+    result = runner.invoke(app, ["schedule", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and has(result.output, "inbox folder not found")
+
+
+@pytest.mark.slow
+def test_the_coaching_export_leaves_out_false_positives(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("chat_slow.chat.json", "transcript_example.transcript.json"):
+        shutil.copy(SAMPLES / name, inbox / name)
+    db = tmp_path / "qa.duckdb"
+    ran = runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""])
+    assert ran.exit_code == 0, ran.output
+    found = queries.findings(db, queries.Filters(flagged=None), limit=1000)
+    assert len(found) >= 2
+    wrong = found[0]
+    store.add_review(db, store.Review(wrong["conversation_id"], "false_positive", "тренер", wrong["finding_key"]))
+
+    def exported(*args: str) -> list[tuple[str, str]]:
+        out = tmp_path / f"out{len(args)}"
+        result = runner.invoke(app, ["export", "--db", str(db), "--out", str(out), "--limit", "1000", *args])
+        assert result.exit_code == 0, result.output
+        lines = (out / "examples.jsonl").read_text(encoding="utf-8").splitlines()
+        return [(e["conversation_id"], e["finding_key"]) for e in map(json.loads, lines)]
+
+    key = (wrong["conversation_id"], wrong["finding_key"])
+    assert key not in exported() and len(exported()) == len(found) - 1
+    assert key in exported("--verdict", "all")
+    assert exported("--verdict", "false_positive") == [key]
