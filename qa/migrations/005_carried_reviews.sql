@@ -1,0 +1,3 @@
+-- 005: a verdict carried over to a finding whose key changed (a rule edit shifted its start time) remembers the
+-- key it was given on.
+ALTER TABLE reviews ADD COLUMN carried_from VARCHAR;
