@@ -191,6 +191,18 @@ def _filters(since: str | None, until: str | None, team: str | None, operator: s
                    flagged=flagged, verdict=verdict)
 
 
+def _warn_typos(db: Path, filters, skip: tuple[str, ...] = ()) -> bool:
+    """Warn about filter values that match nothing stored, naming the nearest known one; whether any did."""
+    from qa import queries, report
+
+    if not Path(db).exists():
+        return False
+    warnings = queries.unknown_filter_values(db, filters, skip)
+    for warning in warnings:
+        report.err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    return bool(warnings)
+
+
 SinceOpt = Annotated[str | None, typer.Option(help="From this date (ISO, e.g. 2026-11-27).")]
 UntilOpt = Annotated[str | None, typer.Option(help="Before this date (ISO).")]
 TeamOpt = Annotated[str | None, typer.Option(help="Only this team.")]
@@ -234,7 +246,10 @@ def flagged(
         columns, rows = queries.flagged(db, filters)
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
+    typo = _warn_typos(db, filters)
     _print_rows(columns, rows, fmt, title=f"Flagged conversations ({len(rows)})")
+    if typo and not rows:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -261,7 +276,10 @@ def stats(
             raise typer.BadParameter(f"--by: one of {', '.join([*queries.STATS_GROUPS, 'rule'])}")
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
+    typo = _warn_typos(db, filters)
     _print_rows(columns, rows, fmt, title=f"Scores by {by}")
+    if typo and not rows:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -310,8 +328,11 @@ def findings(
         found = queries.findings(db, filters, limit=limit)
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
+    typo = _warn_typos(db, filters)
     columns = ["conversation_id", "finding_key", "rule_id", "severity", "speaker", "start_s", "quote", "verdict"]
     _print_rows(columns, [[f[c] for c in columns] for f in found], fmt, title=f"Findings ({len(found)})")
+    if typo and not found:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -459,6 +480,7 @@ def export(
         result = exporter.export_examples(db, filters, options, redactor)
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
+    typo = _warn_typos(db, filters, skip=("rule", "category") if good else ())
     for example in result.examples:
         if example.clip_error:
             report.err_console.print(f"[yellow]no clip[/] {example.conversation_id}: {example.clip_error}",
@@ -467,6 +489,8 @@ def export(
     report.console.print(
         f"Exported {len(result.examples)} examples to {result.out_file} with {len(result.clips)} clips; "
         + (f"redacted: {redacted}." if result.redaction else "[bold red]NOT redacted[/]."), highlight=False)
+    if typo and not result.examples:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -7,6 +7,7 @@ and those are looked up in fixed tables here, never pasted in.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -348,3 +349,30 @@ def good_examples(db: str | Path, filters: Filters = Filters(flagged=None), limi
             if examples and len(picked) < limit:
                 picked.append(examples.pop(0))
     return sorted(picked, key=lambda e: (e["rule_id"], -e["total"], e["conversation_id"], e["start_s"]))
+
+
+_FILTER_MENUS = (("team", "--team", "teams"), ("operator", "--operator", "operators"), ("rule", "--rule", "rules"),
+                 ("category", "--category", "categories"))
+
+
+def unknown_filter_values(db: str | Path, filters: Filters, skip: Sequence[str] = ()) -> list[str]:
+    """Warnings for filter values that match nothing stored (a typo), each naming the nearest known value.
+
+    ``skip`` lists filter fields not to check (e.g. ``rule`` for good examples, whose rules are ``rule.step``).
+    """
+    from qa.matching import nearest_name
+
+    wanted = [(field, flag, menu) for field, flag, menu in _FILTER_MENUS
+              if getattr(filters, field) is not None and field not in skip]
+    if not wanted:
+        return []
+    options = filter_options(db)
+    warnings = []
+    for field, flag, menu in wanted:
+        value, known = getattr(filters, field), options[menu]
+        if value in known:
+            continue
+        hint = nearest_name(value, known)
+        warnings.append(f"{flag} {value!r} matches nothing stored"
+                        + (f"; did you mean {hint!r}?" if hint else f" (known: {', '.join(known[:10]) or 'none'})"))
+    return warnings

@@ -106,3 +106,30 @@ def test_the_coaching_export_leaves_out_false_positives(tmp_path):
     assert key not in exported() and len(exported()) == len(found) - 1
     assert key in exported("--verdict", "all")
     assert exported("--verdict", "false_positive") == [key]
+
+
+def test_a_sidecar_key_typo_is_warned_with_the_nearest_key(tmp_path, caplog):
+    from qa.inputs import read_sidecar
+
+    sidecar = tmp_path / "call.json"
+    sidecar.write_text('{"id": "c1", "teem": "team-south", "queue": "vip"}', encoding="utf-8")
+    info = read_sidecar(tmp_path / "call.flac", sidecar)
+    assert info.team is None and info.metadata == {"teem": "team-south", "queue": "vip"}
+    assert "'teem'" in caplog.text and "did you mean 'team'" in caplog.text and "queue" not in caplog.text
+
+
+@pytest.mark.slow
+def test_a_filter_typo_names_the_nearest_stored_value(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "chat_slow.chat.json", inbox / "chat_slow.chat.json")
+    db = tmp_path / "qa.duckdb"
+    assert runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""]).exit_code == 0
+    for args, hint in ((["flagged", "--team", "team-suoth"], "did you mean 'team-south'"),
+                       (["findings", "--operator", "op-igr"], "did you mean 'op-igor'"),
+                       (["findings", "--rule", "slow_replly"], "did you mean 'slow_reply'"),
+                       (["stats", "--team", "team-suoth"], "did you mean 'team-south'")):
+        result = runner.invoke(app, [*args, "--db", str(db)])
+        assert result.exit_code == 1 and has(result.output, hint), (args, result.output)
+    good = runner.invoke(app, ["flagged", "--team", "team-south", "--db", str(db)])
+    assert good.exit_code == 0 and "warning" not in good.output
