@@ -75,7 +75,7 @@ def _sha256(*paths: Path) -> str:
 
 def discover_inbox(folder: str | Path) -> list[InboxItem]:
     """Every conversation file under ``folder`` (recursively), sidecars attached to their calls."""
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # one spelling per file: absolute, links and ../ resolved
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: inbox folder not found")
     files = sorted(

@@ -189,6 +189,23 @@ def stored_hashes(db_path: str | Path) -> set[str]:
         return {r[0] for r in con.execute("SELECT content_sha256 FROM conversations").fetchall()}
 
 
+PERMANENT_STAGES = ("input", "discover", "decode", "parse")  # the file itself is bad: retrying cannot help
+
+
+def permanently_failed_hashes(db_path: str | Path) -> set[str]:
+    """Content hashes of inputs that failed because the file is bad (truncated audio, broken JSON): a file is
+    tried again only once its content (and so its hash) changes."""
+    if not Path(db_path).exists():
+        return set()
+    with connect(db_path, read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "failures" not in tables:
+            return set()
+        rows = con.execute("SELECT DISTINCT content_sha256 FROM failures WHERE content_sha256 IS NOT NULL AND stage "
+                           "IN (SELECT unnest(?::VARCHAR[]))", [list(PERMANENT_STAGES)]).fetchall()
+        return {r[0] for r in rows}
+
+
 def start_run(db_path: str | Path, run: RunInfo) -> None:
     """Record a run as running."""
     with connect(db_path) as con:
