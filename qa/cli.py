@@ -532,6 +532,26 @@ def init(
     report.console.print(f"Run `qa` inside {folder} or set {CONFIG_ENV}={written[0].resolve()}", highlight=False)
 
 
+@app.command()
+def purge(
+    older_than: Annotated[str, typer.Option("--older-than", help="Retention period, e.g. 180d or 26w.")],
+    db: DbOpt = Path(DEFAULT_DB),
+) -> None:
+    """Remove audio paths, transcripts and quotes of conversations past the retention period; keep scores."""
+    from qa import report, store
+    from qa.retention import parse_age
+    from qa.retention import purge as purge_old
+
+    try:
+        result = purge_old(db, parse_age(older_than))
+    except ValueError as exc:
+        raise typer.BadParameter(f"--older-than: {exc}") from exc
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
+    report.console.print(f"Purged {result.conversations} conversations that started before "
+                         f"{result.cutoff:%Y-%m-%d %H:%M} UTC; scores and aggregates kept.", highlight=False)
+
+
 @app.command("prepare-model")
 def prepare_model(model: ModelOpt = None) -> None:
     """Prepare (join and verify) the embedded Whisper model, or check a local model folder."""

@@ -396,9 +396,10 @@ def load_conversations(db_path: str | Path, ids: Sequence[str] | None = None) ->
     """Stored conversations with their utterances (and word timings), for re-scoring."""
     with connect(db_path, read_only=True) as con:
         where, params = ("WHERE conversation_id IN (SELECT unnest(?))", [list(ids)]) if ids else ("", [])
+        kept = f"{where} AND purged_at IS NULL" if where else "WHERE purged_at IS NULL"  # purged: nothing to score
         convs = con.execute(
             "SELECT conversation_id, channel, source_path, content_sha256, operator_id, team, started_at, "
-            f"duration_s, speaker_mode, metadata, transcription FROM conversations {where} ORDER BY conversation_id",
+            f"duration_s, speaker_mode, metadata, transcription FROM conversations {kept} ORDER BY conversation_id",
             params,
         ).fetchall()
         utts = con.execute(

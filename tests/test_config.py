@@ -133,3 +133,41 @@ def test_a_filter_typo_names_the_nearest_stored_value(tmp_path):
         assert result.exit_code == 1 and has(result.output, hint), (args, result.output)
     good = runner.invoke(app, ["flagged", "--team", "team-south", "--db", str(db)])
     assert good.exit_code == 0 and "warning" not in good.output
+
+
+def test_parse_age():
+    from datetime import timedelta
+
+    from qa.retention import parse_age
+
+    assert parse_age("180d") == timedelta(days=180) and parse_age("2w") == timedelta(days=14)
+    with pytest.raises(ValueError, match="180d"):
+        parse_age("half a year")
+
+
+@pytest.mark.slow
+def test_purge_removes_transcripts_and_quotes_and_keeps_scores(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("chat_slow.chat.json", "chat_good.chat.json"):
+        shutil.copy(SAMPLES / name, inbox / name)
+    db = tmp_path / "qa.duckdb"
+    assert runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""]).exit_code == 0
+    found = queries.findings(db, queries.Filters(flagged=None, conversation_id="chat-0002"))
+    store.add_review(db, store.Review("chat-0002", "confirmed", "тренер", found[0]["finding_key"], "клиент Смирнова"))
+    _, before = store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")
+    _, daily_before = store.query(db, "SELECT * FROM daily_scores ORDER BY ALL")
+    # the samples are from 2026-11-27: a 1-day retention purges them, a 100-year one nothing
+    assert "Purged 0" in runner.invoke(app, ["purge", "--older-than", "36500d", "--db", str(db)]).output
+    result = runner.invoke(app, ["purge", "--older-than", "1d", "--db", str(db)])
+    assert result.exit_code == 0 and "Purged 2" in result.output, result.output
+    assert store.query(db, "SELECT count(*) FROM utterances")[1] == [(0,)]
+    assert store.query(db, "SELECT DISTINCT source_path FROM conversations")[1] == [("",)]
+    assert store.query(db, "SELECT count(*) FROM findings WHERE quote <> ''")[1] == [(0,)]
+    _, details = store.query(db, "SELECT details FROM scores")
+    assert all("Здравствуйте" not in (d or "") for (d,) in details)
+    assert "Смирнова" not in str(store.query(db, "SELECT * FROM reviews")[1])
+    assert store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")[1] == before
+    assert store.query(db, "SELECT * FROM daily_scores ORDER BY ALL")[1] == daily_before
+    assert runner.invoke(app, ["rescore", "--db", str(db)]).exit_code == 0
+    assert store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")[1] == before
