@@ -58,13 +58,14 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _date(value: str | None, name: str) -> datetime | None:
+    from qa.queries import day_bound
+
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return day_bound(value, end=name == "--until")
     except ValueError as exc:
         raise typer.BadParameter(f"{name}: expected an ISO date like 2026-11-27") from exc
-    return parsed if parsed.tzinfo else parsed.astimezone()
 
 
 def _check_device(device: str | None) -> None:
@@ -204,7 +205,8 @@ def _warn_typos(db: Path, filters, skip: tuple[str, ...] = ()) -> bool:
 
 
 SinceOpt = Annotated[str | None, typer.Option(help="From this date (ISO, e.g. 2026-11-27).")]
-UntilOpt = Annotated[str | None, typer.Option(help="Before this date (ISO).")]
+UntilOpt = Annotated[str | None, typer.Option(help="Through this date (ISO, inclusive; dates in qa.toml's time zone, "
+                                                   "default Europe/Moscow).")]
 TeamOpt = Annotated[str | None, typer.Option(help="Only this team.")]
 OperatorOpt = Annotated[str | None, typer.Option(help="Only this operator id.")]
 RuleOpt = Annotated[str | None, typer.Option(help="Only conversations with a finding of this rule.")]

@@ -376,3 +376,27 @@ def unknown_filter_values(db: str | Path, filters: Filters, skip: Sequence[str] 
         warnings.append(f"{flag} {value!r} matches nothing stored"
                         + (f"; did you mean {hint!r}?" if hint else f" (known: {', '.join(known[:10]) or 'none'})"))
     return warnings
+
+
+DEFAULT_TIMEZONE = "Europe/Moscow"
+
+
+def day_bound(value: str, end: bool = False, timezone: str | None = None) -> datetime:
+    """A ``since``/``until`` bound from an ISO date or date-time, read in ``timezone`` (``QA_TIMEZONE``, default
+    Europe/Moscow) when it names none. ``end`` makes it an inclusive until: a date means through that whole day.
+
+    The CLI and the review page both go through this, so a date means the same day everywhere (as ``day`` does).
+    ``ValueError`` when ``value`` is not ISO.
+    """
+    import os
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone or os.environ.get("QA_TIMEZONE") or DEFAULT_TIMEZONE)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    if end:
+        date_only = len(value.strip()) <= 10
+        parsed += timedelta(days=1) if date_only else timedelta(microseconds=1)
+    return parsed

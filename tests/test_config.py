@@ -171,3 +171,16 @@ def test_purge_removes_transcripts_and_quotes_and_keeps_scores(tmp_path):
     assert store.query(db, "SELECT * FROM daily_scores ORDER BY ALL")[1] == daily_before
     assert runner.invoke(app, ["rescore", "--db", str(db)]).exit_code == 0
     assert store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")[1] == before
+
+
+@pytest.mark.parametrize(("value", "end", "expected"), [
+    ("2026-11-27", False, "2026-11-27T00:00:00+03:00"),
+    ("2026-11-27", True, "2026-11-28T00:00:00+03:00"),  # --until a date: through that whole day
+    ("2026-11-27T12:00:00+00:00", False, "2026-11-27T12:00:00+00:00"),
+])
+def test_a_date_bound_is_read_in_the_configured_time_zone(value, end, expected):
+    from datetime import datetime
+
+    from qa.queries import day_bound
+
+    assert day_bound(value, end=end, timezone="Europe/Moscow") == datetime.fromisoformat(expected)

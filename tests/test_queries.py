@@ -39,7 +39,7 @@ def test_stats_per_operator_team_and_day(sample_db):
     assert by_operator["op-igor"]["flagged"] == 3 and by_operator["op-igor"]["escalations"] == 2
     by_team = {r["team"]: r for r in cli_json("stats", "--by", "team", "--db", str(sample_db))}
     assert by_team["team-south"]["conversations"] == 4
-    days = cli_json("stats", "--by", "day", "--db", str(sample_db), "--since", "2026-11-27", "--until", "2026-11-28")
+    days = cli_json("stats", "--by", "day", "--db", str(sample_db), "--since", "2026-11-27", "--until", "2026-11-27")
     assert [(d["day"], d["conversations"]) for d in days] == [("2026-11-27", 6)]
     rules = {r["rule_id"]: r for r in cli_json("stats", "--by", "rule", "--db", str(sample_db))}
     assert rules["silence_dead_air"]["conversations"] == 1
