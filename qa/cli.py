@@ -68,6 +68,12 @@ def _date(value: str | None, name: str) -> datetime | None:
         raise typer.BadParameter(f"{name}: expected an ISO date like 2026-11-27") from exc
 
 
+def _audio_root(given: Path | None) -> Path:
+    from qa.audio_paths import audio_root
+
+    return audio_root(given)
+
+
 def _check_device(device: str | None) -> None:
     """Fail at once on a device the model cannot run on (instead of failing every call inside the flow)."""
     from qa.errors import ModelError
@@ -477,16 +483,19 @@ def export(
 
         redactor = get_redactor()
     options = exporter.ExportOptions(out_dir=out, fmt=fmt, context_s=context, clips=clips, clip_format=clip_format,
-                                     redact=redact, audio_root=audio_root or Path.cwd(), limit=limit, good=good)
+                                     redact=redact, audio_root=_audio_root(audio_root), limit=limit, good=good)
     try:
         result = exporter.export_examples(db, filters, options, redactor)
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
     typo = _warn_typos(db, filters, skip=("rule", "category") if good else ())
-    for example in result.examples:
-        if example.clip_error:
-            report.err_console.print(f"[yellow]no clip[/] {example.conversation_id}: {example.clip_error}",
-                                     highlight=False)
+    no_clip = [e for e in result.examples if e.clip_error]
+    for example in no_clip:
+        report.err_console.print(f"[yellow]no clip[/] {example.conversation_id}: {example.clip_error}",
+                                 highlight=False)
+    if no_clip:
+        report.err_console.print(f"[bold yellow]warning:[/] {len(no_clip)} call examples have no audio clip "
+                                 "(see above)", highlight=False)
     redacted = ", ".join(f"{k} {v}" for k, v in sorted(result.redacted.items())) or "none found"
     report.console.print(
         f"Exported {len(result.examples)} examples to {result.out_file} with {len(result.clips)} clips; "
@@ -513,7 +522,7 @@ def serve(
     if not db.exists():
         raise _fail(f"{db}: database not found (run `qa run` first)")
     report.console.print(f"Review page on http://{host}:{port}/ (database {db}); Ctrl+C stops it.")
-    serve_app(db, host=host, port=port, audio_root=audio_root or Path.cwd())
+    serve_app(db, host=host, port=port, audio_root=_audio_root(audio_root))
 
 
 @app.command()

@@ -151,8 +151,9 @@ class _Scrubber:
 
 
 def _audio_path(source_path: str, audio_root: Path) -> Path:
-    path = Path(source_path)
-    return path if path.is_absolute() else audio_root / path
+    from qa.audio_paths import resolve_audio
+
+    return resolve_audio(source_path, audio_root)
 
 
 def export_examples(

@@ -184,3 +184,14 @@ def test_a_date_bound_is_read_in_the_configured_time_zone(value, end, expected):
     from qa.queries import day_bound
 
     assert day_bound(value, end=end, timezone="Europe/Moscow") == datetime.fromisoformat(expected)
+
+
+def test_audio_problem_names_the_missing_file_and_relative_paths_use_the_root(tmp_path):
+    from qa.audio_paths import audio_problem, resolve_audio
+
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / "a.flac").write_bytes(b"x")
+    assert resolve_audio("calls/a.flac", tmp_path) == tmp_path / "calls" / "a.flac"
+    assert audio_problem("calls/a.flac", tmp_path) is None
+    assert "b.flac: audio file not found" in audio_problem("calls/b.flac", tmp_path)
+    assert "retention purge" in audio_problem("", tmp_path)
