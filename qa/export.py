@@ -32,6 +32,7 @@ ExportFormat = Literal["jsonl", "csv", "html"]
 FORMATS: tuple[str, ...] = ("jsonl", "csv", "html")
 NOT_FALSE_POSITIVE = "not_false_positive"  # the default verdict filter of a findings export
 ALL_VERDICTS = "all"  # --verdict all: false positives too
+INTRODUCTION = "introduction"  # the script step category whose good examples keep the operator's own name
 CLIP_MIME = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}
 MAX_CLIP_S = 60.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -133,16 +134,19 @@ def _words(u: dict[str, Any]) -> list[Word]:
 class _Scrubber:
     """Redacts the texts of one example, counting what it replaced and collecting the times to beep."""
 
-    def __init__(self, redactor: RedactorLike | None) -> None:
+    def __init__(self, redactor: RedactorLike | None, keep_own_name: bool = False) -> None:
         self.redactor = redactor
+        self.keep_own_name = keep_own_name  # a good introduction: the operator saying their own name is the point
         self.counts: Counter[str] = Counter()
         self.mute: list[tuple[float, float]] = []
 
     def __call__(self, text: str | None, words: Sequence[Word] = (), start: float = 0.0,
-                 end: float = 0.0) -> str | None:
+                 end: float = 0.0, own: bool = False) -> str | None:
         if text is None or self.redactor is None:
             return text
         redaction = self.redactor.redact(text)
+        if own and self.keep_own_name and redaction.spans and {s.kind for s in redaction.spans} == {"name"}:
+            return text
         if redaction.spans:
             self.counts.update(span.kind for span in redaction.spans)
             ranges = self.redactor.silence_ranges(text, words) if words else []
@@ -192,10 +196,12 @@ def export_examples(
             details[cid] = queries.conversation(db, cid) or {}
         conv = details[cid]
         turns = _context(conv.get("utterances", []), finding, options.context_s)
-        scrub = _Scrubber(redactor if options.redact else None)
+        scrub = _Scrubber(redactor if options.redact else None,
+                          keep_own_name=options.good and finding["category"] == INTRODUCTION)
         context = [
             {"speaker": u["speaker"], "start_s": u["start_s"], "end_s": u["end_s"],
-             "text": scrub(u["text"], _words(u), u["start_s"], u["end_s"]),
+             "text": scrub(u["text"], _words(u), u["start_s"], u["end_s"],
+                           own=u["idx"] == finding.get("utterance_idx") and u["speaker"] == "operator"),
              "is_finding": u["idx"] == finding.get("utterance_idx")}
             for u in turns
         ]

@@ -195,3 +195,24 @@ def test_audio_problem_names_the_missing_file_and_relative_paths_use_the_root(tm
     assert audio_problem("calls/a.flac", tmp_path) is None
     assert "b.flac: audio file not found" in audio_problem("calls/b.flac", tmp_path)
     assert "retention purge" in audio_problem("", tmp_path)
+
+
+@pytest.mark.slow
+def test_a_good_introduction_keeps_the_operators_own_name(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "transcript_example.transcript.json", inbox / "t.transcript.json")
+    db = tmp_path / "qa.duckdb"
+    assert runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""]).exit_code == 0
+
+    def context(category: str) -> list[dict]:
+        out = tmp_path / category
+        result = runner.invoke(app, ["export", "--db", str(db), "--out", str(out), "--good", "--category", category])
+        assert result.exit_code == 0, result.output
+        [example] = [json.loads(line) for line in (out / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
+        return example["context"]
+
+    [own] = [c for c in context("introduction") if c["is_finding"]]
+    assert "меня зовут Олег" in own["text"]
+    greeting = context("greeting")  # the same turn seen as another step still hides the name
+    assert all("Олег" not in c["text"] for c in greeting) and any("[ИМЯ]" in c["text"] for c in greeting)
