@@ -90,7 +90,8 @@ def main(ctx: typer.Context) -> None:
     """Offline speech and chat QA for Russian contact centers."""
     from qa.config import ConfigError, cli_defaults, load_config
 
-    apply_defaults(quiet_prefect=True)
+    # a served schedule keeps Prefect's INFO logs: they are the flow-run logs the UI shows
+    apply_defaults(quiet_prefect=ctx.invoked_subcommand != "schedule")
     try:
         config = load_config()
     except ConfigError as exc:
