@@ -146,7 +146,9 @@ def test_cli_flagged_filters_with_bound_parameters(nightly):
                                  "silence_dead_air"])
     assert {r["conversation_id"] for r in json.loads(result.stdout)} == {"call-0002"}
     result = runner.invoke(app, ["flagged", "--db", str(nightly["db"]), "--format", "csv", "--team", "x' OR 1=1 --"])
-    assert result.exit_code == 0 and result.stdout.strip().count("\n") == 0  # header only
+    # header only, with a warning that the team matches nothing stored (an empty result after a typo exits 1)
+    assert result.exit_code == 1 and result.stdout.strip().count("\n") == 0
+    assert "matches nothing stored" in result.output
 
 
 def test_rescore_keeps_the_old_versions_results(nightly, tmp_path):
