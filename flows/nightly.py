@@ -27,8 +27,8 @@ NIGHTLY_TIMEZONE = "Europe/Moscow"
 
 @task(name="discover")
 def discover(inbox: str, db: str) -> tuple[list[InboxItem], list[InboxItem]]:
-    """New inbox items, and those already stored with the same content hash."""
-    return pipeline.plan_items(discover_inbox(inbox), store.stored_hashes(db))
+    """New inbox items, and those already stored (or failed as bad files) with the same content hash."""
+    return pipeline.plan_items(discover_inbox(inbox), store.stored_hashes(db) | store.permanently_failed_hashes(db))
 
 
 @task(name="transcribe-chunk", retries=2, retry_delay_seconds=5)

@@ -58,19 +58,51 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _date(value: str | None, name: str) -> datetime | None:
+    from qa.queries import day_bound
+
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return day_bound(value, end=name == "--until")
     except ValueError as exc:
         raise typer.BadParameter(f"{name}: expected an ISO date like 2026-11-27") from exc
-    return parsed if parsed.tzinfo else parsed.astimezone()
+
+
+def _audio_root(given: Path | None) -> Path:
+    from qa.audio_paths import audio_root
+
+    return audio_root(given)
+
+
+def _check_device(device: str | None) -> None:
+    """Fail at once on a device the model cannot run on (instead of failing every call inside the flow)."""
+    from qa.errors import ModelError
+    from qa.transcribe import check_device
+
+    try:
+        check_device(device)
+    except ModelError as exc:
+        raise _fail(str(exc)) from exc
 
 
 @app.callback()
-def main() -> None:
+def main(ctx: typer.Context) -> None:
     """Offline speech and chat QA for Russian contact centers."""
-    apply_defaults(quiet_prefect=True)
+    from qa.config import ConfigError, cli_defaults, load_config
+
+    # a served schedule keeps Prefect's INFO logs: they are the flow-run logs the UI shows
+    apply_defaults(quiet_prefect=ctx.invoked_subcommand != "schedule")
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    if config.timezone:
+        import os
+
+        os.environ.setdefault("QA_TIMEZONE", config.timezone)
+    # qa.toml fills in what neither a flag nor its environment variable gave (click's default_map).
+    defaults = cli_defaults(config)
+    ctx.default_map = {name: defaults for name in ctx.command.commands}  # type: ignore[attr-defined]
 
 
 @app.command()
@@ -82,7 +114,8 @@ def run(
     device: DeviceOpt = None,
     channels: ChannelsOpt = None,
     chunk_size: Annotated[int, typer.Option(help="Conversations per Prefect task.")] = 4,
-    cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).")] = DEFAULT_CACHE,
+    cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).", envvar="QA_CACHE_DIR")]
+    = DEFAULT_CACHE,
 ) -> None:
     """Run the nightly flow over INBOX, then print the flagged conversations."""
     from qa import pipeline, queries, report
@@ -90,6 +123,7 @@ def run(
 
     if not inbox.is_dir():
         raise _fail(f"{inbox}: inbox folder not found")
+    _check_device(device)
     from flows.nightly import nightly_qa
 
     try:
@@ -133,6 +167,7 @@ def score(
     from qa.inputs import discover_file
     from qa.serialize import scored_to_dict
 
+    _check_device(device)
     settings = pipeline.PipelineSettings(rules_dir=str(rules), transcription={"model": model, "device": device},
                                          channels=_channels(channels))
     try:
@@ -157,15 +192,28 @@ def _filters(since: str | None, until: str | None, team: str | None, operator: s
 
     if channel not in (None, "call", "chat"):
         raise typer.BadParameter("--channel: call or chat")
-    if verdict not in (None, *VERDICTS, "unreviewed"):
-        raise typer.BadParameter(f"--verdict: {', '.join(VERDICTS)} or unreviewed")
+    if verdict not in (None, *VERDICTS, "unreviewed", "all"):
+        raise typer.BadParameter(f"--verdict: {', '.join(VERDICTS)}, unreviewed or all")
     return Filters(since=_date(since, "--since"), until=_date(until, "--until"), team=team, operator=operator,
                    rule=rule, category=category, channel=channel, min_score=min_score, max_score=max_score,
                    flagged=flagged, verdict=verdict)
 
 
+def _warn_typos(db: Path, filters, skip: tuple[str, ...] = ()) -> bool:
+    """Warn about filter values that match nothing stored, naming the nearest known one; whether any did."""
+    from qa import queries, report
+
+    if not Path(db).exists():
+        return False
+    warnings = queries.unknown_filter_values(db, filters, skip)
+    for warning in warnings:
+        report.err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+    return bool(warnings)
+
+
 SinceOpt = Annotated[str | None, typer.Option(help="From this date (ISO, e.g. 2026-11-27).")]
-UntilOpt = Annotated[str | None, typer.Option(help="Before this date (ISO).")]
+UntilOpt = Annotated[str | None, typer.Option(help="Through this date (ISO, inclusive; dates in qa.toml's time zone, "
+                                                   "default Europe/Moscow).")]
 TeamOpt = Annotated[str | None, typer.Option(help="Only this team.")]
 OperatorOpt = Annotated[str | None, typer.Option(help="Only this operator id.")]
 RuleOpt = Annotated[str | None, typer.Option(help="Only conversations with a finding of this rule.")]
@@ -207,7 +255,10 @@ def flagged(
         columns, rows = queries.flagged(db, filters)
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
+    typo = _warn_typos(db, filters)
     _print_rows(columns, rows, fmt, title=f"Flagged conversations ({len(rows)})")
+    if typo and not rows:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -234,7 +285,10 @@ def stats(
             raise typer.BadParameter(f"--by: one of {', '.join([*queries.STATS_GROUPS, 'rule'])}")
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
+    typo = _warn_typos(db, filters)
     _print_rows(columns, rows, fmt, title=f"Scores by {by}")
+    if typo and not rows:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -283,8 +337,11 @@ def findings(
         found = queries.findings(db, filters, limit=limit)
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
+    typo = _warn_typos(db, filters)
     columns = ["conversation_id", "finding_key", "rule_id", "severity", "speaker", "start_s", "quote", "verdict"]
     _print_rows(columns, [[f[c] for c in columns] for f in found], fmt, title=f"Findings ({len(found)})")
+    if typo and not found:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -390,7 +447,8 @@ def export(
     since: SinceOpt = None,
     until: UntilOpt = None,
     verdict: Annotated[str | None, typer.Option(
-        help="Only findings with this verdict: confirmed | false_positive | disputed | unreviewed.")] = None,
+        help="Only findings with this verdict: confirmed | false_positive | disputed | unreviewed | all "
+             "(default: all but false_positive).")] = None,
     limit: Annotated[int, typer.Option(help="At most this many examples.")] = 20,
     context: Annotated[float, typer.Option(help="Seconds of context turns (and audio) around each finding.")] = 10.0,
     clip_format: Annotated[str, typer.Option(help="ogg (Opus) | mp3.")] = "ogg",
@@ -399,7 +457,8 @@ def export(
     redact: Annotated[bool, typer.Option("--redact/--no-redact", help="Replace personal data in text and beep it "
                                          "in clips (on by default; --no-redact exports it as spoken).")] = True,
     audio_root: Annotated[Path | None, typer.Option(
-        help="Folder that relative call paths are resolved against (default: the current one).")] = None,
+        help="Folder that relative call paths are resolved against (default: qa.toml's audio_root, else the "
+             "current one).", envvar="QA_AUDIO_ROOT")] = None,
     good: Annotated[bool, typer.Option("--good", help="Good examples: script steps done well (greeting, "
                                        "farewell…) from the best-scored conversations, instead of findings. --rule "
                                        "takes a script rule or rule.step, --category a step category, --verdict "
@@ -425,19 +484,25 @@ def export(
 
         redactor = get_redactor()
     options = exporter.ExportOptions(out_dir=out, fmt=fmt, context_s=context, clips=clips, clip_format=clip_format,
-                                     redact=redact, audio_root=audio_root or Path.cwd(), limit=limit, good=good)
+                                     redact=redact, audio_root=_audio_root(audio_root), limit=limit, good=good)
     try:
         result = exporter.export_examples(db, filters, options, redactor)
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
-    for example in result.examples:
-        if example.clip_error:
-            report.err_console.print(f"[yellow]no clip[/] {example.conversation_id}: {example.clip_error}",
-                                     highlight=False)
+    typo = _warn_typos(db, filters, skip=("rule", "category") if good else ())
+    no_clip = [e for e in result.examples if e.clip_error]
+    for example in no_clip:
+        report.err_console.print(f"[yellow]no clip[/] {example.conversation_id}: {example.clip_error}",
+                                 highlight=False)
+    if no_clip:
+        report.err_console.print(f"[bold yellow]warning:[/] {len(no_clip)} call examples have no audio clip "
+                                 "(see above)", highlight=False)
     redacted = ", ".join(f"{k} {v}" for k, v in sorted(result.redacted.items())) or "none found"
     report.console.print(
         f"Exported {len(result.examples)} examples to {result.out_file} with {len(result.clips)} clips; "
         + (f"redacted: {redacted}." if result.redaction else "[bold red]NOT redacted[/]."), highlight=False)
+    if typo and not result.examples:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -447,7 +512,8 @@ def serve(
     "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.", envvar="QA_PORT")] = 8765,
     audio_root: Annotated[Path | None, typer.Option(
-        help="Folder that relative call paths in the database are resolved against (default: the current one).")]
+        help="Folder that relative call paths in the database are resolved against (default: qa.toml's "
+             "audio_root, else the current one).", envvar="QA_AUDIO_ROOT")]
     = None,
 ) -> None:
     """The review web page: flagged list, conversation pages with audio, verdicts, dashboard, rule precision."""
@@ -457,7 +523,45 @@ def serve(
     if not db.exists():
         raise _fail(f"{db}: database not found (run `qa run` first)")
     report.console.print(f"Review page on http://{host}:{port}/ (database {db}); Ctrl+C stops it.")
-    serve_app(db, host=host, port=port, audio_root=audio_root or Path.cwd())
+    serve_app(db, host=host, port=port, audio_root=_audio_root(audio_root))
+
+
+@app.command()
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder for qa.toml, an editable rules/ copy, inbox/ and data/.")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing qa.toml and rules/.")] = False,
+) -> None:
+    """Start a working folder: qa.toml (db, rules, inbox, cache, model, audio root, time zone) and the default rules."""
+    from qa import report
+    from qa.config import CONFIG_ENV, init_project
+
+    try:
+        written = init_project(folder, force=force)
+    except FileExistsError as exc:
+        raise _fail(str(exc)) from exc
+    for path in written:
+        report.console.print(f"wrote {path}", highlight=False)
+    report.console.print(f"Run `qa` inside {folder} or set {CONFIG_ENV}={written[0].resolve()}", highlight=False)
+
+
+@app.command()
+def purge(
+    older_than: Annotated[str, typer.Option("--older-than", help="Retention period, e.g. 180d or 26w.")],
+    db: DbOpt = Path(DEFAULT_DB),
+) -> None:
+    """Remove audio paths, transcripts and quotes of conversations past the retention period; keep scores."""
+    from qa import report, store
+    from qa.retention import parse_age
+    from qa.retention import purge as purge_old
+
+    try:
+        result = purge_old(db, parse_age(older_than))
+    except ValueError as exc:
+        raise typer.BadParameter(f"--older-than: {exc}") from exc
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
+    report.console.print(f"Purged {result.conversations} conversations that started before "
+                         f"{result.cutoff:%Y-%m-%d %H:%M} UTC; scores and aggregates kept.", highlight=False)
 
 
 @app.command("prepare-model")
@@ -483,6 +587,11 @@ def schedule(
 ) -> None:
     """Serve the scheduled `nightly` deployment (needs a Prefect server: see README)."""
     from flows.nightly import serve_nightly
+
+    if not inbox.is_dir():
+        raise _fail(f"{inbox}: inbox folder not found")
+    if not rules.is_dir():
+        raise _fail(f"{rules}: rule set folder not found")
 
     serve_nightly(str(inbox.resolve()), str(db.resolve()), str(rules.resolve()), cron)
 

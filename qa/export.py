@@ -15,7 +15,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -30,6 +30,9 @@ from qa.records import Word
 
 ExportFormat = Literal["jsonl", "csv", "html"]
 FORMATS: tuple[str, ...] = ("jsonl", "csv", "html")
+NOT_FALSE_POSITIVE = "not_false_positive"  # the default verdict filter of a findings export
+ALL_VERDICTS = "all"  # --verdict all: false positives too
+INTRODUCTION = "introduction"  # the script step category whose good examples keep the operator's own name
 CLIP_MIME = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}
 MAX_CLIP_S = 60.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -131,16 +134,19 @@ def _words(u: dict[str, Any]) -> list[Word]:
 class _Scrubber:
     """Redacts the texts of one example, counting what it replaced and collecting the times to beep."""
 
-    def __init__(self, redactor: RedactorLike | None) -> None:
+    def __init__(self, redactor: RedactorLike | None, keep_own_name: bool = False) -> None:
         self.redactor = redactor
+        self.keep_own_name = keep_own_name  # a good introduction: the operator saying their own name is the point
         self.counts: Counter[str] = Counter()
         self.mute: list[tuple[float, float]] = []
 
     def __call__(self, text: str | None, words: Sequence[Word] = (), start: float = 0.0,
-                 end: float = 0.0) -> str | None:
+                 end: float = 0.0, own: bool = False) -> str | None:
         if text is None or self.redactor is None:
             return text
         redaction = self.redactor.redact(text)
+        if own and self.keep_own_name and redaction.spans and {s.kind for s in redaction.spans} == {"name"}:
+            return text
         if redaction.spans:
             self.counts.update(span.kind for span in redaction.spans)
             ranges = self.redactor.silence_ranges(text, words) if words else []
@@ -149,8 +155,9 @@ class _Scrubber:
 
 
 def _audio_path(source_path: str, audio_root: Path) -> Path:
-    path = Path(source_path)
-    return path if path.is_absolute() else audio_root / path
+    from qa.audio_paths import resolve_audio
+
+    return resolve_audio(source_path, audio_root)
 
 
 def export_examples(
@@ -173,6 +180,10 @@ def export_examples(
     out_dir = Path(options.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pick = queries.good_examples if options.good else queries.findings
+    if not options.good and filters.verdict is None:  # findings marked false positive teach nothing
+        filters = replace(filters, verdict=NOT_FALSE_POSITIVE)
+    elif filters.verdict == ALL_VERDICTS:
+        filters = replace(filters, verdict=None)
     found = pick(db, filters, limit=options.limit)
     details: dict[str, dict[str, Any]] = {}
     audio: dict[str, DecodedAudio | str] = {}
@@ -185,10 +196,12 @@ def export_examples(
             details[cid] = queries.conversation(db, cid) or {}
         conv = details[cid]
         turns = _context(conv.get("utterances", []), finding, options.context_s)
-        scrub = _Scrubber(redactor if options.redact else None)
+        scrub = _Scrubber(redactor if options.redact else None,
+                          keep_own_name=options.good and finding["category"] == INTRODUCTION)
         context = [
             {"speaker": u["speaker"], "start_s": u["start_s"], "end_s": u["end_s"],
-             "text": scrub(u["text"], _words(u), u["start_s"], u["end_s"]),
+             "text": scrub(u["text"], _words(u), u["start_s"], u["end_s"],
+                           own=u["idx"] == finding.get("utterance_idx") and u["speaker"] == "operator"),
              "is_finding": u["idx"] == finding.get("utterance_idx")}
             for u in turns
         ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -74,7 +75,7 @@ def _sha256(*paths: Path) -> str:
 
 def discover_inbox(folder: str | Path) -> list[InboxItem]:
     """Every conversation file under ``folder`` (recursively), sidecars attached to their calls."""
-    folder = Path(folder)
+    folder = Path(folder).resolve()  # one spelling per file: absolute, links and ../ resolved
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: inbox folder not found")
     files = sorted(
@@ -156,8 +157,17 @@ def _seconds(path: Path, value: Any, where: str) -> float:
     return float(value)
 
 
-def _metadata(data: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in known}
+def _metadata(data: dict[str, Any], known: tuple[str, ...], path: Path | None = None) -> dict[str, Any]:
+    """The keys beyond ``known`` (kept as metadata); one that looks like a typo of a known key gets a warning."""
+    from qa.matching import nearest_name
+
+    extra = {k: v for k, v in data.items() if k not in known}
+    for key in extra:
+        hint = nearest_name(key, known, cutoff=75)
+        if hint and hint not in data:
+            logging.getLogger(__name__).warning(
+                "%s: unknown key %r kept as metadata; did you mean %r?", path or "input", key, hint)
+    return extra
 
 
 def _stem(path: Path, suffix: str = "") -> str:
@@ -184,7 +194,7 @@ def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
     raw = data.get("raw_format")
     if raw is not None and not isinstance(raw, dict):
         raise ConversationFormatError(path, "field 'raw_format' must be an object {codec, sample_rate, channels}")
-    meta = _metadata(data, _SIDECAR_KEYS)
+    meta = _metadata(data, _SIDECAR_KEYS, path)
     if data.get("direction") is not None:
         meta["direction"] = data["direction"]
     return CallInfo(
@@ -237,7 +247,7 @@ def read_chat(item: InboxItem) -> Conversation:
         started_at=t0,
         duration_s=utterances[-1].start,
         speaker_mode="chat",
-        metadata=_metadata(data, ("id", "operator_id", "team", "messages")),
+        metadata=_metadata(data, ("id", "operator_id", "team", "messages"), path),
     )
 
 
@@ -283,7 +293,7 @@ def read_transcript(item: InboxItem) -> Conversation:
         started_at=_timestamp(path, started, "field 'started_at': ") if started is not None else None,
         duration_s=max(u.end for u in utterances),
         speaker_mode="transcript",
-        metadata=_metadata(data, ("id", "operator_id", "team", "turns", "started_at")),
+        metadata=_metadata(data, ("id", "operator_id", "team", "turns", "started_at"), path),
     )
 
 

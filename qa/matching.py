@@ -274,3 +274,12 @@ def _match_unordered(pattern: Pattern, keys: list[dict[str, float]], start: int)
     if start not in used:
         return None
     return Hit(pattern, start, last, worst)
+
+
+def nearest_name(value: str, known: Sequence[str], cutoff: float = 60.0) -> str | None:
+    """The known name closest to a mistyped ``value`` (case and ё ignored), or ``None`` when none is close."""
+    if not value or not known:
+        return None
+    fold = {k: k.casefold().replace("ё", "е") for k in known}
+    hit = process.extractOne(value.casefold().replace("ё", "е"), fold, scorer=fuzz.WRatio, score_cutoff=cutoff)
+    return hit[2] if hit else None

@@ -7,6 +7,7 @@ and those are looked up in fixed tables here, never pasted in.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ class Filters:
     min_score: float | None = None
     max_score: float | None = None
     flagged: bool | None = True  # True: flagged only; None: all
-    verdict: str | None = None  # findings: confirmed | false_positive | disputed | unreviewed
+    verdict: str | None = None  # findings: confirmed | false_positive | disputed | unreviewed | not_false_positive
     conversation_id: str | None = None
 
 
@@ -263,18 +264,19 @@ def filter_options(db: str | Path) -> dict[str, list[str]]:
 def findings(db: str | Path, filters: Filters = Filters(flagged=None), limit: int = 100) -> list[dict[str, Any]]:
     """Current findings (with verdicts) of the filtered conversations, most severe first: the trainer's pick."""
     where, params = _conversation_where(filters)
-    verdict = filters.verdict
+    verdict = None if filters.verdict == "all" else filters.verdict
     sql = f"""
         SELECT f.* FROM reviewed_findings f JOIN ({_CONVERSATIONS}) v USING (conversation_id)
         WHERE {where}
           AND (?::VARCHAR IS NULL OR f.rule_id = ?::VARCHAR)
           AND (?::VARCHAR IS NULL OR f.category = ?::VARCHAR)
-          AND (?::VARCHAR IS NULL OR (?::VARCHAR = 'unreviewed' AND f.verdict IS NULL) OR f.verdict = ?::VARCHAR)
+          AND (?::VARCHAR IS NULL OR (?::VARCHAR = 'unreviewed' AND f.verdict IS NULL) OR f.verdict = ?::VARCHAR
+               OR (?::VARCHAR = 'not_false_positive' AND f.verdict IS DISTINCT FROM 'false_positive'))
         ORDER BY f.rule_id, {SEVERITY_ORDER.replace('severity', 'f.severity')}, f.conversation_id, f.start_s
         LIMIT ?
     """
     params = [*params, filters.rule, filters.rule, filters.category, filters.category, verdict, verdict, verdict,
-              int(limit)]
+              verdict, int(limit)]
     cols, rows = query(db, sql, params)
     out = [dict(zip(cols, r, strict=True)) for r in rows]
     for finding in out:
@@ -347,3 +349,54 @@ def good_examples(db: str | Path, filters: Filters = Filters(flagged=None), limi
             if examples and len(picked) < limit:
                 picked.append(examples.pop(0))
     return sorted(picked, key=lambda e: (e["rule_id"], -e["total"], e["conversation_id"], e["start_s"]))
+
+
+_FILTER_MENUS = (("team", "--team", "teams"), ("operator", "--operator", "operators"), ("rule", "--rule", "rules"),
+                 ("category", "--category", "categories"))
+
+
+def unknown_filter_values(db: str | Path, filters: Filters, skip: Sequence[str] = ()) -> list[str]:
+    """Warnings for filter values that match nothing stored (a typo), each naming the nearest known value.
+
+    ``skip`` lists filter fields not to check (e.g. ``rule`` for good examples, whose rules are ``rule.step``).
+    """
+    from qa.matching import nearest_name
+
+    wanted = [(field, flag, menu) for field, flag, menu in _FILTER_MENUS
+              if getattr(filters, field) is not None and field not in skip]
+    if not wanted:
+        return []
+    options = filter_options(db)
+    warnings = []
+    for field, flag, menu in wanted:
+        value, known = getattr(filters, field), options[menu]
+        if value in known:
+            continue
+        hint = nearest_name(value, known)
+        warnings.append(f"{flag} {value!r} matches nothing stored"
+                        + (f"; did you mean {hint!r}?" if hint else f" (known: {', '.join(known[:10]) or 'none'})"))
+    return warnings
+
+
+DEFAULT_TIMEZONE = "Europe/Moscow"
+
+
+def day_bound(value: str, end: bool = False, timezone: str | None = None) -> datetime:
+    """A ``since``/``until`` bound from an ISO date or date-time, read in ``timezone`` (``QA_TIMEZONE``, default
+    Europe/Moscow) when it names none. ``end`` makes it an inclusive until: a date means through that whole day.
+
+    The CLI and the review page both go through this, so a date means the same day everywhere (as ``day`` does).
+    ``ValueError`` when ``value`` is not ISO.
+    """
+    import os
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(timezone or os.environ.get("QA_TIMEZONE") or DEFAULT_TIMEZONE)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=zone)
+    if end:
+        date_only = len(value.strip()) <= 10
+        parsed += timedelta(days=1) if date_only else timedelta(microseconds=1)
+    return parsed

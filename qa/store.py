@@ -189,6 +189,23 @@ def stored_hashes(db_path: str | Path) -> set[str]:
         return {r[0] for r in con.execute("SELECT content_sha256 FROM conversations").fetchall()}
 
 
+PERMANENT_STAGES = ("input", "discover", "decode", "parse")  # the file itself is bad: retrying cannot help
+
+
+def permanently_failed_hashes(db_path: str | Path) -> set[str]:
+    """Content hashes of inputs that failed because the file is bad (truncated audio, broken JSON): a file is
+    tried again only once its content (and so its hash) changes."""
+    if not Path(db_path).exists():
+        return set()
+    with connect(db_path, read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if "failures" not in tables:
+            return set()
+        rows = con.execute("SELECT DISTINCT content_sha256 FROM failures WHERE content_sha256 IS NOT NULL AND stage "
+                           "IN (SELECT unnest(?::VARCHAR[]))", [list(PERMANENT_STAGES)]).fetchall()
+        return {r[0] for r in rows}
+
+
 def start_run(db_path: str | Path, run: RunInfo) -> None:
     """Record a run as running."""
     with connect(db_path) as con:
@@ -249,6 +266,67 @@ def _score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list
     return findings, [score]
 
 
+def _reviewed_now(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The current findings of these conversations that carry a verdict, with the verdict."""
+    con.register("_reviewed_ids", pa.table({"conversation_id": list(ids)}))
+    try:
+        cur = con.execute(
+            "SELECT r.conversation_id, r.finding_key, r.rule_id, r.verdict, r.comment, r.reviewer, r.created_at, "
+            "f.utterance_idx, f.start_s, f.end_s FROM latest_reviews r JOIN latest_findings f "
+            "ON f.conversation_id = r.conversation_id AND f.finding_key = r.finding_key "
+            "WHERE r.conversation_id IN (SELECT conversation_id FROM _reviewed_ids)")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        con.unregister("_reviewed_ids")
+
+
+def _overlap(a: dict[str, Any], b: dict[str, Any]) -> tuple[float, float]:
+    """Sort key for a finding's likeness to its reviewed ancestor: time overlap, then nearness of start."""
+    shared = min(a["end_s"], b["end_s"]) - max(a["start_s"], b["start_s"])
+    return shared, -abs(a["start_s"] - b["start_s"])
+
+
+def carry_reviews(con: duckdb.DuckDBPyConnection, before: Sequence[dict[str, Any]]) -> int:
+    """Re-attach verdicts whose finding key vanished (a rule edit moved the finding's start) to the new finding of
+    the same rule on the same utterance, the one overlapping the old one most; returns how many were carried.
+
+    ``before`` is :func:`_reviewed_now` taken before the findings were replaced.
+    """
+    ids = sorted({r["conversation_id"] for r in before})
+    if not ids:
+        return 0
+    con.register("_carry_ids", pa.table({"conversation_id": ids}))
+    try:
+        cur = con.execute("SELECT conversation_id, finding_key, rule_id, utterance_idx, start_s, end_s "
+                          "FROM latest_findings WHERE conversation_id IN (SELECT conversation_id FROM _carry_ids)")
+        cols = [d[0] for d in cur.description]
+        current = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        taken = set(con.execute("SELECT conversation_id, finding_key FROM latest_reviews WHERE finding_key IS NOT "
+                                "NULL AND conversation_id IN (SELECT conversation_id FROM _carry_ids)").fetchall())
+    finally:
+        con.unregister("_carry_ids")
+    keys = {(f["conversation_id"], f["finding_key"]) for f in current}
+    carried = 0
+    for old in before:
+        if (old["conversation_id"], old["finding_key"]) in keys:
+            continue  # the same key: the verdict is still attached
+        heirs = [f for f in current if f["conversation_id"] == old["conversation_id"]
+                 and f["rule_id"] == old["rule_id"] and f["utterance_idx"] == old["utterance_idx"]
+                 and (f["conversation_id"], f["finding_key"]) not in taken]
+        if not heirs:
+            continue
+        heir = max(heirs, key=lambda f: _overlap(f, old))
+        con.execute(
+            "INSERT INTO reviews (review_id, conversation_id, finding_key, rule_id, verdict, comment, reviewer, "
+            "created_at, carried_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [str(uuid.uuid4()), heir["conversation_id"], heir["finding_key"], heir["rule_id"], old["verdict"],
+             old["comment"], old["reviewer"], old["created_at"], old["finding_key"]])
+        taken.add((heir["conversation_id"], heir["finding_key"]))
+        carried += 1
+    return carried
+
+
 def _replace_scores(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation], run_id: str,
                     now: datetime) -> None:
     keys = pa.table({
@@ -280,6 +358,7 @@ def write_results(db_path: str | Path, run_id: str, scored: Sequence[ScoredConve
         con.execute("BEGIN")
         try:
             if scored:
+                before = _reviewed_now(con, [s.conversation.conversation_id for s in scored])
                 ids = pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]})
                 con.register("_ids", ids)
                 for table in ("findings", "scores", "utterances", "conversations"):
@@ -288,6 +367,7 @@ def write_results(db_path: str | Path, run_id: str, scored: Sequence[ScoredConve
                 _insert(con, "conversations", [_conversation_row(s.conversation, run_id, now) for s in scored])
                 _insert(con, "utterances", [r for s in scored for r in _utterance_rows(s.conversation)])
                 _replace_scores(con, scored, run_id, now)
+                carry_reviews(con, before)
             _insert(con, "failures", [
                 {"source_path": f.source_path, "run_id": run_id, "stage": f.stage, "error": f.error,
                  "content_sha256": f.content_sha256, "failed_at": now} for f in failures
@@ -303,7 +383,9 @@ def write_rescored(db_path: str | Path, run_id: str, scored: Sequence[ScoredConv
     with connect(db_path) as con:
         con.execute("BEGIN")
         try:
+            before = _reviewed_now(con, [s.conversation.conversation_id for s in scored])
             _replace_scores(con, scored, run_id, _now())
+            carry_reviews(con, before)
             con.execute("COMMIT")
         except Exception:
             con.execute("ROLLBACK")
@@ -314,9 +396,10 @@ def load_conversations(db_path: str | Path, ids: Sequence[str] | None = None) ->
     """Stored conversations with their utterances (and word timings), for re-scoring."""
     with connect(db_path, read_only=True) as con:
         where, params = ("WHERE conversation_id IN (SELECT unnest(?))", [list(ids)]) if ids else ("", [])
+        kept = f"{where} AND purged_at IS NULL" if where else "WHERE purged_at IS NULL"  # purged: nothing to score
         convs = con.execute(
             "SELECT conversation_id, channel, source_path, content_sha256, operator_id, team, started_at, "
-            f"duration_s, speaker_mode, metadata, transcription FROM conversations {where} ORDER BY conversation_id",
+            f"duration_s, speaker_mode, metadata, transcription FROM conversations {kept} ORDER BY conversation_id",
             params,
         ).fetchall()
         utts = con.execute(
@@ -391,7 +474,8 @@ def add_review(db_path: str | Path, review: Review) -> str:
             what = f"finding {review.finding_key}" if review.finding_key else "conversation"
             raise LookupError(f"{review.conversation_id}: {what} not found")
         con.execute(
-            "INSERT INTO reviews VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reviews (review_id, conversation_id, finding_key, rule_id, verdict, comment, reviewer, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [review_id, review.conversation_id, review.finding_key, found[0], review.verdict,
              (review.comment or "").strip() or None, review.reviewer.strip(), _now()],
         )

@@ -53,6 +53,21 @@ def cuda_available() -> bool:
         return False
 
 
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_device(device: str | None) -> None:
+    """Raise :class:`ModelError` unless ``device`` (``None`` means ``QA_DEVICE`` or auto) can run the model."""
+    from qa.errors import ModelError
+
+    device = device or os.environ.get("QA_DEVICE") or "auto"
+    if device not in DEVICES:
+        raise ModelError(f"device {device!r} is not one of {', '.join(DEVICES)}"
+                         + (" (for a GPU use cuda)" if device.lower() in ("gpu", "cuda:0", "nvidia") else ""))
+    if device == "cuda" and not cuda_available():
+        raise ModelError("device 'cuda': CTranslate2 sees no CUDA GPU here; use --device cpu or auto")
+
+
 def _default_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))

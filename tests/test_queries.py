@@ -39,11 +39,12 @@ def test_stats_per_operator_team_and_day(sample_db):
     assert by_operator["op-igor"]["flagged"] == 3 and by_operator["op-igor"]["escalations"] == 2
     by_team = {r["team"]: r for r in cli_json("stats", "--by", "team", "--db", str(sample_db))}
     assert by_team["team-south"]["conversations"] == 4
-    days = cli_json("stats", "--by", "day", "--db", str(sample_db), "--since", "2026-11-27", "--until", "2026-11-28")
+    days = cli_json("stats", "--by", "day", "--db", str(sample_db), "--since", "2026-11-27", "--until", "2026-11-27")
     assert [(d["day"], d["conversations"]) for d in days] == [("2026-11-27", 6)]
     rules = {r["rule_id"]: r for r in cli_json("stats", "--by", "rule", "--db", str(sample_db))}
     assert rules["silence_dead_air"]["conversations"] == 1
-    assert cli_json("stats", "--db", str(sample_db), "--team", "x' OR 1=1 --") == []
+    injected = runner.invoke(app, ["stats", "--db", str(sample_db), "--team", "x' OR 1=1 --", "--format", "json"])
+    assert injected.exit_code == 1 and json.loads(injected.stdout) == [] and "matches nothing" in injected.output
 
 
 def test_flagged_filters_by_category_channel_and_score(sample_db):
@@ -148,4 +149,5 @@ def test_an_older_database_is_upgraded_when_first_read(tmp_path):
     columns, rows = store.query(db, "SELECT * FROM rule_precision")
     assert "false_positive_share" in columns and rows == []
     versions = store.query(db, "SELECT version FROM schema_migrations ORDER BY 1")[1]
-    assert [v[0] for v in versions] == [1, 2, 3]
+    shipped = sorted(int(e.name.split("_", 1)[0]) for e in folder.iterdir() if e.name.endswith(".sql"))
+    assert [v[0] for v in versions] == shipped and shipped[:3] == [1, 2, 3]

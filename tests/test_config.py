@@ -1,0 +1,218 @@
+"""qa.toml and qa init: paths from one config file, flags over it; unusable devices and inboxes refused at once."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa import queries, store
+from qa.cli import app
+from qa.config import ConfigError, default_rules_dir, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "data" / "samples"
+runner = CliRunner()
+
+
+def has(output: str, text: str) -> bool:
+    """Whether ``text`` is in the CLI output, ignoring the line breaks rich adds to long lines."""
+    return "".join(text.split()) in "".join(output.split())
+
+
+def test_default_rules_are_found_without_a_working_folder():
+    assert (default_rules_dir() / "ruleset.yml").is_file()
+
+
+def test_init_writes_a_config_and_an_editable_rule_copy(tmp_path):
+    result = runner.invoke(app, ["init", str(tmp_path / "work")])
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "work" / "qa.toml")
+    assert config.rules == tmp_path / "work" / "rules" and (config.rules / "ruleset.yml").is_file()
+    assert config.db == tmp_path / "work" / "data" / "qa.duckdb" and config.timezone == "Europe/Moscow"
+    again = runner.invoke(app, ["init", str(tmp_path / "work")])
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_the_config_file_sets_paths_and_a_flag_overrides_it(tmp_path):
+    runner.invoke(app, ["init", str(tmp_path / "work")])
+    env = {"QA_CONFIG": str(tmp_path / "work" / "qa.toml"), "QA_DB": None, "QA_RULES": None}
+    # the editable copy is what `check-rules` reads: a broken rule there fails it
+    (tmp_path / "work" / "rules" / "broken.yml").write_text("id: [", encoding="utf-8")
+    broken = runner.invoke(app, ["check-rules", "--no-tests"], env=env)
+    assert broken.exit_code == 2 and has(broken.output, "broken.yml")
+    missing = runner.invoke(app, ["flagged"], env=env)
+    assert missing.exit_code == 2 and has(missing.output, str(tmp_path / "work" / "data" / "qa.duckdb"))
+    flag = runner.invoke(app, ["flagged", "--db", str(tmp_path / "other.duckdb")], env=env)
+    assert flag.exit_code == 2 and has(flag.output, "other.duckdb")
+
+
+def test_an_unknown_config_key_names_the_nearest_known_one(tmp_path):
+    path = tmp_path / "qa.toml"
+    path.write_text('[qa]\nrulse = "r"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"rulse.*did you mean 'rules'"):
+        load_config(path)
+    path.write_text('[qa]\ntimezone = "Europe/Moskva"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown time zone"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("device", ["gpu", "tpu"])
+def test_an_unknown_device_fails_at_once(tmp_path, device):
+    result = runner.invoke(app, ["run", str(SAMPLES), "--db", str(tmp_path / "qa.duckdb"), "--device", device])
+    assert result.exit_code == 2 and has(result.output, f"device {device!r}")
+    assert not (tmp_path / "qa.duckdb").exists()
+
+
+def test_cuda_without_a_gpu_fails_at_once(tmp_path):
+    from qa.transcribe import cuda_available
+
+    if cuda_available():
+        pytest.skip("this machine has a GPU")
+    result = runner.invoke(app, ["run", str(SAMPLES), "--db", str(tmp_path / "qa.duckdb"), "--device", "cuda"])
+    assert result.exit_code == 2 and has(result.output, "no CUDA GPU")
+
+
+def test_schedule_refuses_a_missing_inbox(tmp_path):
+    result = runner.invoke(app, ["schedule", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and has(result.output, "inbox folder not found")
+
+
+@pytest.mark.slow
+def test_the_coaching_export_leaves_out_false_positives(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("chat_slow.chat.json", "transcript_example.transcript.json"):
+        shutil.copy(SAMPLES / name, inbox / name)
+    db = tmp_path / "qa.duckdb"
+    ran = runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""])
+    assert ran.exit_code == 0, ran.output
+    found = queries.findings(db, queries.Filters(flagged=None), limit=1000)
+    assert len(found) >= 2
+    wrong = found[0]
+    store.add_review(db, store.Review(wrong["conversation_id"], "false_positive", "тренер", wrong["finding_key"]))
+
+    def exported(*args: str) -> list[tuple[str, str]]:
+        out = tmp_path / f"out{len(args)}"
+        result = runner.invoke(app, ["export", "--db", str(db), "--out", str(out), "--limit", "1000", *args])
+        assert result.exit_code == 0, result.output
+        lines = (out / "examples.jsonl").read_text(encoding="utf-8").splitlines()
+        return [(e["conversation_id"], e["finding_key"]) for e in map(json.loads, lines)]
+
+    key = (wrong["conversation_id"], wrong["finding_key"])
+    assert key not in exported() and len(exported()) == len(found) - 1
+    assert key in exported("--verdict", "all")
+    assert exported("--verdict", "false_positive") == [key]
+
+
+def test_a_sidecar_key_typo_is_warned_with_the_nearest_key(tmp_path, caplog):
+    from qa.inputs import read_sidecar
+
+    sidecar = tmp_path / "call.json"
+    sidecar.write_text('{"id": "c1", "teem": "team-south", "queue": "vip"}', encoding="utf-8")
+    info = read_sidecar(tmp_path / "call.flac", sidecar)
+    assert info.team is None and info.metadata == {"teem": "team-south", "queue": "vip"}
+    assert "'teem'" in caplog.text and "did you mean 'team'" in caplog.text and "queue" not in caplog.text
+
+
+@pytest.mark.slow
+def test_a_filter_typo_names_the_nearest_stored_value(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "chat_slow.chat.json", inbox / "chat_slow.chat.json")
+    db = tmp_path / "qa.duckdb"
+    assert runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""]).exit_code == 0
+    for args, hint in ((["flagged", "--team", "team-suoth"], "did you mean 'team-south'"),
+                       (["findings", "--operator", "op-igr"], "did you mean 'op-igor'"),
+                       (["findings", "--rule", "slow_replly"], "did you mean 'slow_reply'"),
+                       (["stats", "--team", "team-suoth"], "did you mean 'team-south'")):
+        result = runner.invoke(app, [*args, "--db", str(db)])
+        assert result.exit_code == 1 and has(result.output, hint), (args, result.output)
+    good = runner.invoke(app, ["flagged", "--team", "team-south", "--db", str(db)])
+    assert good.exit_code == 0 and "warning" not in good.output
+
+
+def test_parse_age():
+    from datetime import timedelta
+
+    from qa.retention import parse_age
+
+    assert parse_age("180d") == timedelta(days=180) and parse_age("2w") == timedelta(days=14)
+    with pytest.raises(ValueError, match="180d"):
+        parse_age("half a year")
+
+
+@pytest.mark.slow
+def test_purge_removes_transcripts_and_quotes_and_keeps_scores(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("chat_slow.chat.json", "chat_good.chat.json"):
+        shutil.copy(SAMPLES / name, inbox / name)
+    db = tmp_path / "qa.duckdb"
+    assert runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""]).exit_code == 0
+    found = queries.findings(db, queries.Filters(flagged=None, conversation_id="chat-0002"))
+    store.add_review(db, store.Review("chat-0002", "confirmed", "тренер", found[0]["finding_key"], "клиент Смирнова"))
+    _, before = store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")
+    _, daily_before = store.query(db, "SELECT * FROM daily_scores ORDER BY ALL")
+    # the samples are from 2026-11-27: a 1-day retention purges them, a 100-year one nothing
+    assert "Purged 0" in runner.invoke(app, ["purge", "--older-than", "36500d", "--db", str(db)]).output
+    result = runner.invoke(app, ["purge", "--older-than", "1d", "--db", str(db)])
+    assert result.exit_code == 0 and "Purged 2" in result.output, result.output
+    assert store.query(db, "SELECT count(*) FROM utterances")[1] == [(0,)]
+    assert store.query(db, "SELECT DISTINCT source_path FROM conversations")[1] == [("",)]
+    assert store.query(db, "SELECT count(*) FROM findings WHERE quote <> ''")[1] == [(0,)]
+    _, details = store.query(db, "SELECT details FROM scores")
+    assert all("Здравствуйте" not in (d or "") for (d,) in details)
+    assert "Смирнова" not in str(store.query(db, "SELECT * FROM reviews")[1])
+    assert store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")[1] == before
+    assert store.query(db, "SELECT * FROM daily_scores ORDER BY ALL")[1] == daily_before
+    assert runner.invoke(app, ["rescore", "--db", str(db)]).exit_code == 0
+    assert store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")[1] == before
+
+
+@pytest.mark.parametrize(("value", "end", "expected"), [
+    ("2026-11-27", False, "2026-11-27T00:00:00+03:00"),
+    ("2026-11-27", True, "2026-11-28T00:00:00+03:00"),  # --until a date: through that whole day
+    ("2026-11-27T12:00:00+00:00", False, "2026-11-27T12:00:00+00:00"),
+])
+def test_a_date_bound_is_read_in_the_configured_time_zone(value, end, expected):
+    from datetime import datetime
+
+    from qa.queries import day_bound
+
+    assert day_bound(value, end=end, timezone="Europe/Moscow") == datetime.fromisoformat(expected)
+
+
+def test_audio_problem_names_the_missing_file_and_relative_paths_use_the_root(tmp_path):
+    from qa.audio_paths import audio_problem, resolve_audio
+
+    (tmp_path / "calls").mkdir()
+    (tmp_path / "calls" / "a.flac").write_bytes(b"x")
+    assert resolve_audio("calls/a.flac", tmp_path) == tmp_path / "calls" / "a.flac"
+    assert audio_problem("calls/a.flac", tmp_path) is None
+    assert "b.flac: audio file not found" in audio_problem("calls/b.flac", tmp_path)
+    assert "retention purge" in audio_problem("", tmp_path)
+
+
+@pytest.mark.slow
+def test_a_good_introduction_keeps_the_operators_own_name(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "transcript_example.transcript.json", inbox / "t.transcript.json")
+    db = tmp_path / "qa.duckdb"
+    assert runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""]).exit_code == 0
+
+    def context(category: str) -> list[dict]:
+        out = tmp_path / category
+        result = runner.invoke(app, ["export", "--db", str(db), "--out", str(out), "--good", "--category", category])
+        assert result.exit_code == 0, result.output
+        [example] = [json.loads(line) for line in (out / "examples.jsonl").read_text(encoding="utf-8").splitlines()]
+        return example["context"]
+
+    [own] = [c for c in context("introduction") if c["is_finding"]]
+    assert "меня зовут Олег" in own["text"]
+    greeting = context("greeting")  # the same turn seen as another step still hides the name
+    assert all("Олег" not in c["text"] for c in greeting) and any("[ИМЯ]" in c["text"] for c in greeting)
