@@ -156,6 +156,17 @@ def _seconds(path: Path, value: Any, where: str) -> float:
     return float(value)
 
 
+SCRIPT_FIELDS = ("company", "operator_name")  # read by the script checks (docs/rules.md «Бренды», «Имена»)
+
+
+def _script_fields(path: Path, data: dict[str, Any]) -> None:
+    """``company`` and ``operator_name`` must be strings when given."""
+    for key in SCRIPT_FIELDS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConversationFormatError(path, f"field {key!r} must be a string, not {type(value).__name__}")
+
+
 def _metadata(data: dict[str, Any], known: tuple[str, ...]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k not in known}
 
@@ -184,6 +195,7 @@ def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
     raw = data.get("raw_format")
     if raw is not None and not isinstance(raw, dict):
         raise ConversationFormatError(path, "field 'raw_format' must be an object {codec, sample_rate, channels}")
+    _script_fields(path, data)
     meta = _metadata(data, _SIDECAR_KEYS)
     if data.get("direction") is not None:
         meta["direction"] = data["direction"]
@@ -221,6 +233,7 @@ def read_chat(item: InboxItem) -> Conversation:
         parsed.sort(key=lambda m: m[0])
     except TypeError as exc:
         raise ConversationFormatError(path, "messages mix timestamps with and without a time zone") from exc
+    _script_fields(path, data)
     t0 = parsed[0][0]
     utterances = []
     for at, role, text in parsed:
