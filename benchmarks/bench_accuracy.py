@@ -20,7 +20,43 @@ if str(REPO_ROOT) not in sys.path:
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from qa.evalset import HALVES, EvalItem, load_eval_set, verdicts  # noqa: E402
+from qa.records import Conversation  # noqa: E402
 from qa.scoring import Scorer, build_scorer  # noqa: E402
+
+AUDIO_CACHE = REPO_ROOT / "data" / "cache" / "eval_transcripts"  # git-ignored: reruns skip Whisper
+AUDIO_VARIANTS = {"16k": ".ogg", "8k": ".8k.ogg"}
+
+
+def audio_conversation(item: EvalItem, path: Path, transcriber) -> Conversation:
+    """The item's voiced call transcribed by the real transcriber (cached), with the item's metadata."""
+    channels = {"mono": "unknown"} if item.mono else {"left": "operator", "right": "client"}
+    transcript = transcriber.transcribe(path, channels=channels, cache_dir=AUDIO_CACHE)
+    conv = item.conversation()
+    return Conversation(
+        conversation_id=item.id, channel="call", source_path=str(path), content_sha256=transcript.audio_sha256,
+        utterances=transcript.utterances, team=item.team, duration_s=transcript.duration_s,
+        speaker_mode=transcript.speaker_mode, metadata=conv.metadata,
+    )
+
+
+def evaluate_audio(items: list[EvalItem], scorer: Scorer, audio_dir: Path, variant: str,
+                   halves: tuple[str, ...]) -> list[tuple[EvalItem, frozenset[str]]]:
+    """Calls from their voiced audio (chats from their text, as they have no audio)."""
+    from qa.transcribe import TranscriptionOptions, get_transcriber
+
+    transcriber = get_transcriber(TranscriptionOptions(), scorer.rules.ruleset.asr_vocabulary())
+    out = []
+    for item in items:
+        if item.half not in halves:
+            continue
+        path = audio_dir / f"{item.id}{AUDIO_VARIANTS[variant]}"
+        if item.channel == "chat":
+            out.append((item, verdicts(scorer.score(item.conversation()))))
+        elif path.is_file():
+            out.append((item, verdicts(scorer.score(audio_conversation(item, path, transcriber)))))
+        else:
+            print(f"  (no audio for {item.id}: {path.name}; run tools/make_eval_audio.py)")
+    return out
 
 
 def evaluate(items: list[EvalItem], scorer: Scorer) -> list[tuple[EvalItem, frozenset[str]]]:
@@ -70,13 +106,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval", default=str(REPO_ROOT / "tests" / "fixtures" / "eval"))
     parser.add_argument("--errors", action="store_true", help="list wrong verdicts of the tune half")
     parser.add_argument("--show-holdout", action="store_true", help="with --errors, the holdout half too")
+    parser.add_argument("--audio", choices=["none", "16k", "8k", "both"], default="both",
+                        help="also score the voiced calls through Whisper (cached in data/cache/eval_transcripts)")
+    parser.add_argument("--halves", default=",".join(HALVES), help="halves to score from audio (tune,holdout)")
     args = parser.parse_args(argv)
     items = load_eval_set(args.eval)
-    results = evaluate(items, build_scorer(args.rules))
+    scorer = build_scorer(args.rules)
+    results = evaluate(items, scorer)
     calls = sum(i.channel == "call" for i in items)
-    print(f"evaluation set: {calls} calls, {len(items) - calls} chats; from transcripts; rules {args.rules}")
+    print(f"evaluation set: {calls} calls, {len(items) - calls} chats; rules {args.rules}")
     for half in HALVES:
         print_summary(f"{half} half, transcripts", summary(results, half))
+    variants = [] if args.audio == "none" else list(AUDIO_VARIANTS) if args.audio == "both" else [args.audio]
+    halves = tuple(h for h in args.halves.split(",") if h)
+    for variant in variants:
+        audio_results = evaluate_audio(items, scorer, Path(args.eval) / "audio", variant, halves)
+        for half in halves:
+            print_summary(f"{half} half, audio {variant} (chats from text)", summary(audio_results, half))
     if args.errors:
         print("\nwrong verdicts (+ = found but not gold, - = gold but not found):")
         for item, got in results:
