@@ -13,7 +13,7 @@ from qa.analysis import LemmatizerLike
 from qa.brands import Brand, BrandBook, brand_book, named_organisation
 from qa.matching import Hit, Matcher, Pattern, compile_phrase
 from qa.metrics import chat_replies, silence_gaps
-from qa.names import NameTagger, load_diminutives, name_after, same_person
+from qa.names import NameTagger, load_diminutives, name_after, own_forms, same_person
 from qa.normalize import normalize_text
 from qa.records import Conversation, Finding, StepResult, Utterance
 from qa.ruleset import Rule, RuleSet, Step, Window
@@ -365,9 +365,10 @@ def _introduction_step(rule, step, conv, hits, located, compiled, passed, usable
                         key=lambda c: (c[0].start, c[0].utterance_idx))
     other: str | None = None
     unverified: _Located | None = None
+    forms = own_forms(own, compiled.diminutives)
     for loc, is_phrase in candidates:
         utt = conv.utterances[loc.utterance_idx]
-        name = name_after(utt.tokens, loc.hit.last, compiled.tagger)
+        name = name_after(utt.tokens, loc.hit.last, compiled.tagger, forms)
         if name is None:
             if is_phrase and unverified is None:
                 unverified = loc

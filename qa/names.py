@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +18,7 @@ from qa.records import Token
 DIMINUTIVES_PATH = Path(__file__).parent / "data" / "diminutives.json"
 NAME_SHARE_MIN = 0.3  # share of a word's readings that are a first name («вера» 0.3, «анна» 1.0)
 NAME_LOOKAHEAD = 2  # words after a cue a name may come («меня зовут, э, Анна»)
+SLIP_MIN_RATIO = 0.65  # a capitalised word this close to one of the operator's own name forms is that name
 
 
 class NameTagger(Protocol):
@@ -50,17 +52,38 @@ def load_diminutives(path: Path = DIMINUTIVES_PATH) -> dict[str, frozenset[str]]
     return {k: frozenset(v) for k, v in groups.items()}
 
 
-def name_after(tokens: Sequence[Token], last: int, tagger: NameTagger | None) -> HeardName | None:
-    """The first name among the ``NAME_LOOKAHEAD`` tokens after index ``last``, or None."""
+def name_after(
+    tokens: Sequence[Token], last: int, tagger: NameTagger | None, own_forms: frozenset[str] = frozenset()
+) -> HeardName | None:
+    """The first name among the ``NAME_LOOKAHEAD`` tokens after index ``last``, or None.
+
+    ``own_forms`` (the operator's name and its diminutives) also accepts an ASR slip of that name: a
+    capitalised word at least ``SLIP_MIN_RATIO`` similar («Макцем» for «Максим»).
+    """
     if tagger is None:
         return None
-    for i in range(last + 1, min(len(tokens), last + 1 + NAME_LOOKAHEAD)):
+    window = range(last + 1, min(len(tokens), last + 1 + NAME_LOOKAHEAD))
+    for i in window:
         tok = tokens[i]
         share = tagger.name_tags(tok.norm).get("Name", 0.0)
         capital = tok.text[:1].isupper()
         if share >= 1.0 or (share >= NAME_SHARE_MIN and capital):
             return HeardName(i, tok.text.strip(",.!?«»\"'"), tok.lemma)
+    for i in window:
+        tok = tokens[i]
+        if tok.text[:1].isupper() and any(SequenceMatcher(None, tok.norm, f).ratio() >= SLIP_MIN_RATIO
+                                          for f in own_forms):
+            return HeardName(i, tok.text.strip(",.!?«»\"'"), max(own_forms, key=lambda f: SequenceMatcher(
+                None, tok.norm, f).ratio()))
     return None
+
+
+def own_forms(name: str | None, diminutives: dict[str, frozenset[str]]) -> frozenset[str]:
+    """The operator's first name and every diminutive of it (empty without a name)."""
+    if not name or not name.strip():
+        return frozenset()
+    first = _plain(name.split()[0])
+    return frozenset({first, *diminutives.get(first, frozenset())})
 
 
 def same_person(heard: str, expected: str, diminutives: dict[str, frozenset[str]]) -> bool:

@@ -58,3 +58,19 @@ def test_a_gold_check_with_a_typo_is_refused(tmp_path):
     (tmp_path / "chats.yml").write_text("chats: []\n", encoding="utf-8")
     with pytest.raises(ConversationFormatError, match="unknown checks"):
         load_eval_set(tmp_path)
+
+
+def test_a_voiced_bank_call_through_real_whisper(scorer, transcript_cache):
+    """e01 (team-bank, «банк Северный, оператор Максим») voiced by festival, transcribed by the real model."""
+    bench = _bench()
+    from qa.transcribe import TranscriptionOptions, get_transcriber
+
+    [item] = [i for i in load_eval_set(EVAL) if i.id == "e01"]
+    path = EVAL / "audio" / "e01.ogg"
+    transcriber = get_transcriber(TranscriptionOptions(), scorer.rules.ruleset.asr_vocabulary())
+    bench.AUDIO_CACHE = transcript_cache
+    scored = scorer.score(bench.audio_conversation(item, path, transcriber))
+    steps = {s.step: s for s in scored.steps}
+    assert steps["company"].passed and "Северн" in steps["company"].reason
+    assert steps["introduction"].passed and steps["introduction"].reason.startswith("name heard: «Ма")
+    assert steps["company"].quote and steps["company"].start_s is not None and steps["company"].start_s < 5
