@@ -66,3 +66,7 @@ samples: install
 
 clean:
 	rm -rf data/qa.duckdb data/qa.duckdb.wal data/cache .pytest_cache .ruff_cache
+
+.PHONY: bench-fuzzy
+bench-fuzzy: install
+	$(BIN)/python benchmarks/bench_phrase_fuzzy.py

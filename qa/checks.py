@@ -14,6 +14,7 @@ from qa.brands import Brand, BrandBook, brand_book, named_organisation
 from qa.matching import Hit, Matcher, Pattern, compile_phrase
 from qa.metrics import chat_replies, silence_gaps
 from qa.names import NameTagger, load_diminutives, name_after, own_forms, same_person
+from qa.negation import denial
 from qa.normalize import normalize_text
 from qa.records import Conversation, Finding, StepResult, Utterance
 from qa.ruleset import Rule, RuleSet, Step, Window
@@ -57,16 +58,18 @@ def _expand(phrases: Sequence[str], company_names: Sequence[str]) -> list[str]:
 
 
 def _rule_patterns(rule: Rule, company: Sequence[str], lemmatizer: LemmatizerLike) -> list[Pattern]:
-    def comp(phrases: Sequence[str], role: str, max_gap: int, ordered: bool, fuzzy: int | None) -> list[Pattern]:
+    def comp(phrases: Sequence[str], role: str, max_gap: int, ordered: bool, fuzzy: int | None,
+             phrase_fuzzy: int | None = None) -> list[Pattern]:
         return [
-            compile_phrase(p, lemmatizer, owner=rule.id, role=role, max_gap=max_gap, ordered=ordered, fuzzy=fuzzy)
+            compile_phrase(p, lemmatizer, owner=rule.id, role=role, max_gap=max_gap, ordered=ordered, fuzzy=fuzzy,
+                           phrase_fuzzy=phrase_fuzzy)
             for p in _expand(phrases, company)
         ]
 
     patterns: list[Pattern] = []
     if rule.match is not None:
         m = rule.match
-        patterns += comp(m.phrases, "match", m.max_gap, m.ordered, m.fuzzy)
+        patterns += comp(m.phrases, "match", m.max_gap, m.ordered, m.fuzzy, m.phrase_fuzzy)
         if rule.unless is not None:
             patterns += comp(rule.unless.phrases, "unless", max(m.max_gap, 1), m.ordered, m.fuzzy)
     for step in rule.steps or ():
@@ -169,6 +172,8 @@ def _finding(rule: Rule, conv: Conversation, loc: _Located, **details: object) -
     info: dict[str, object] = {"phrase": loc.hit.pattern.phrase, "matched": matched}
     if loc.hit.fuzzy:
         info["fuzzy_score"] = round(loc.hit.score, 1)
+    if loc.hit.via != "words":
+        info["match"] = loc.hit.via
     if utt.speaker == "unknown":
         info["speaker_uncertain"] = True
     info.update(details)
@@ -218,6 +223,8 @@ def _phrase_findings(rule: Rule, conv: Conversation, hits: _ConversationHits, du
         if loc.hit.first <= last_kept.get(loc.utterance_idx, -1):
             continue  # overlaps a hit already reported
         if _cancelled(rule, loc, unless):
+            continue
+        if rule.negation_scope and denial(utt.text, utt.tokens, loc.hit.first, loc.hit.last) is not None:
             continue
         last_kept[loc.utterance_idx] = loc.hit.last
         findings.append(_finding(rule, conv, loc))

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz, process
 
 from qa.analysis import LemmatizerLike
+from qa.negation import default_cues
 from qa.normalize import split_normalized
 from qa.records import Token
 
 FUZZY_MIN_LEN = 5
+PHRASE_WORD_FLOOR = 75.0  # word score that counts a word as seen for the phrase pass's prefilter
 WILDCARD = "*"
 _PHRASE_PART = re.compile(r'"[^"]+"|\S+')
 _CACHE_LIMIT = 200_000
@@ -49,6 +51,8 @@ class Pattern:
     fuzzy: int | None = 90
     threshold: float = 90.0  # lowest word score accepted (100 = exact only)
     required: frozenset[str] = frozenset()  # keys that must all occur in an utterance for a hit
+    phrase_fuzzy: float | None = None  # second pass: character alignment of the whole phrase (multi-word only)
+    text: str = ""  # the phrase's normalised words joined by spaces (what the second pass aligns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +63,7 @@ class Hit:
     first: int
     last: int
     score: float
+    via: str = "words"  # words | fuzzy_phrase (found only by the character-level second pass)
 
     @property
     def fuzzy(self) -> bool:
@@ -74,8 +79,12 @@ def compile_phrase(
     max_gap: int = 0,
     ordered: bool = True,
     fuzzy: int | None = 90,
+    phrase_fuzzy: int | None = None,
 ) -> Pattern:
-    """Compile a phrase written in ordinary Russian. ``"quoted"`` words match their exact form only."""
+    """Compile a phrase written in ordinary Russian. ``"quoted"`` words match their exact form only.
+
+    ``phrase_fuzzy`` turns on the phrase-level second pass for phrases of two or more words without ``*``.
+    """
     words: list[PatternWord] = []
     for part in _PHRASE_PART.findall(phrase):
         if part == WILDCARD:
@@ -91,7 +100,10 @@ def compile_phrase(
         raise ValueError(f"phrase {phrase!r} may not start or end with {WILDCARD}")
     required = frozenset(w.key for w in words if w.key is not None)
     threshold = 100.0 if fuzzy is None else float(fuzzy)
-    return Pattern(owner, role, phrase, tuple(words), max_gap, ordered, fuzzy, threshold, required)
+    multi = len(words) >= 2 and all(w.key is not None and not w.exact for w in words)  # quoted = exact only
+    text = " ".join(w.display for w in words)
+    second = float(phrase_fuzzy) if phrase_fuzzy is not None and multi else None
+    return Pattern(owner, role, phrase, tuple(words), max_gap, ordered, fuzzy, threshold, required, second, text)
 
 
 class Matcher:
@@ -118,6 +130,9 @@ class Matcher:
         self._exact_keys = frozenset(exact_keys)
         self._fuzzy_keys = sorted(k for k in lemma_keys if len(k) >= FUZZY_MIN_LEN)
         self._fuzzy_floor = fuzzy_floor
+        self._phrase_patterns = tuple(p for p in self.patterns if p.phrase_fuzzy is not None)
+        if self._phrase_patterns:  # the phrase pass's prefilter wants slipped words seen, if only faintly
+            self._fuzzy_floor = min(fuzzy_floor, PHRASE_WORD_FLOOR)
         self._cache: dict[tuple[str, str], dict[str, float]] = {}
 
     def token_keys(self, token: Token) -> dict[str, float]:
@@ -161,8 +176,51 @@ class Matcher:
                     if hit is not None:
                         seen.add((id(pattern), i))
                         hits.append(hit)
+        if self._phrase_patterns:
+            hits += self._phrase_pass(tokens, hits, present)
         hits.sort(key=lambda h: (h.first, h.last))
         return hits
+
+    def _phrase_pass(self, tokens: Sequence[Token], found: list[Hit], present: set[str]) -> list[Hit]:
+        """Phrases the word pass missed, aligned character by character over the normalised utterance.
+
+        Catches slips that split or merge words («расстаргнуть до говоры», «ниже не могу помочь»); the hit's
+        score is rapidfuzz's partial-ratio alignment score and its ``via`` is ``fuzzy_phrase``. Only phrases
+        with at least half of their words seen by the word pass (exactly or fuzzily) are aligned.
+        """
+        have = {id(h.pattern) for h in found}
+        candidates = [
+            p for p in self._phrase_patterns if id(p) not in have and 2 * len(p.required & present) >= len(p.required)
+        ]
+        if not candidates:
+            return []
+        text = " ".join(tok.norm for tok in tokens)
+        extra: list[Hit] = []
+        owner: list[int] = []
+        for pattern in candidates:
+            if len(text) < len(pattern.text) * 0.7:
+                continue
+            aligned = fuzz.partial_ratio_alignment(pattern.text, text, score_cutoff=pattern.phrase_fuzzy)
+            if aligned is None or aligned.dest_end <= aligned.dest_start:
+                continue
+            if not owner:
+                for i, tok in enumerate(tokens):
+                    owner.extend([i] * (len(tok.norm) + 1))  # the word and the space after it
+            lo, hi = aligned.dest_start, aligned.dest_end - 1
+            while lo < hi and text[lo] == " ":
+                lo += 1
+            while hi > lo and text[hi] == " ":
+                hi -= 1
+            first, last = owner[lo], owner[hi]
+            if _negated(pattern.text.split()) != _negated([t.norm for t in tokens[first : last + 1]]):
+                continue  # an alignment may not add or drop a negation («чем могу помочь» ≠ «ничем не могу помочь»)
+            extra.append(Hit(pattern, first, last, round(float(aligned.score), 1), "fuzzy_phrase"))
+        return extra
+
+
+def _negated(words: Sequence[str]) -> bool:
+    negators = default_cues().negators_before
+    return any(w in negators for w in words)
 
 
 def _word_score(word: PatternWord, token_keys: dict[str, float], threshold: float) -> float | None:

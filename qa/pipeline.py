@@ -16,7 +16,6 @@ from typing import Any
 
 from qa.errors import QAInputError
 from qa.inputs import (
-    DEFAULT_CHANNELS,
     InboxItem,
     read_chat,
     read_sidecar,
@@ -90,7 +89,8 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
             raw = RawFormat(**info.raw_format)
         except (TypeError, ValueError) as exc:
             raise QAInputError(item.sidecar or item.path, f"bad raw_format: {exc}") from exc
-    channels = info.channels or settings.channels or DEFAULT_CHANNELS
+    # no mapping anywhere: the transcriber reads a one-channel file as mono, two channels as DEFAULT_CHANNELS
+    channels = info.channels or settings.channels or None
     scorer = get_scorer(settings.rules_dir)
     transcriber = get_transcriber(transcription_options(settings), scorer.rules.ruleset.asr_vocabulary())
     cache = Path(settings.cache_dir) if settings.cache_dir else None

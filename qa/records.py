@@ -115,6 +115,7 @@ class Score:
     escalation: bool
     auto_failed: bool = False
     reasons: tuple[str, ...] = ()
+    speaker_uncertain: int = 0  # operator-rule findings on unknown-speaker turns: not deducted, flagged for review
 
 
 @dataclass(slots=True)

@@ -70,6 +70,7 @@ class Match(_Strict):
     max_gap: int = Field(default=0, ge=0, le=10)
     ordered: bool = True
     fuzzy: int | None = Field(default=90, ge=50, le=100)
+    phrase_fuzzy: int | None = Field(default=None, ge=70, le=100)  # phrase-level second pass (docs/rules.md)
 
 
 class Unless(_Strict):
@@ -148,10 +149,18 @@ class Rule(_Strict):
     window: Window | None = None
     match: Match | None = None
     unless: Unless | None = None
+    negation: bool | None = None  # negation/hypothetical scope cancels a hit; None = on for escalation triggers
     steps: list[Step] | None = None
     enforce_order: bool = False
     silence: SilenceParams | None = None
     metric: MetricParams | None = None
+
+    @property
+    def negation_scope(self) -> bool:
+        """Whether a negated or hypothetical hit is dropped (the ``negation`` field, else on for escalations)."""
+        if self.negation is not None:
+            return self.negation
+        return self.kind == "trigger" and self.category == "escalation"
 
     @field_validator("id")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import replace
 
 from qa.records import Finding, Score, StepResult
 from qa.ruleset import SEVERITIES, RuleSet
@@ -13,6 +14,34 @@ def _severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else 0
 
 
+def dedupe_findings(findings: Sequence[Finding]) -> list[Finding]:
+    """One finding per rule per matched sentence: later hits of the same rule with the same quote in the same
+    turn, or in a turn overlapping it in time (both channels heard one sentence), fold into the first; their
+    phrases are listed in ``details["also_matched"]``."""
+    kept: list[Finding] = []
+    for f in findings:
+        for i, k in enumerate(kept):
+            same_turn = f.utterance_idx is not None and f.utterance_idx == k.utterance_idx
+            overlap = f.start_s < k.end_s and k.start_s < f.end_s
+            if k.rule_id == f.rule_id and f.quote == k.quote and (same_turn or overlap):
+                also = list(k.details.get("also_matched", ()))
+                phrase = f.details.get("phrase")
+                if phrase and phrase != k.details.get("phrase") and phrase not in also:
+                    also.append(phrase)
+                if also:
+                    kept[i] = replace(k, details={**k.details, "also_matched": also})
+                break
+        else:
+            kept.append(f)
+    return kept
+
+
+def speaker_uncertain(finding: Finding, ruleset: RuleSet) -> bool:
+    """An operator rule's finding on a turn whose speaker is unknown (a mono call): not the operator's for sure."""
+    rule = next((r for r in ruleset.rules if r.id == finding.rule_id), None)
+    return finding.speaker == "unknown" and rule is not None and rule.speaker == "operator"
+
+
 def penalties_by_rule(findings: Sequence[Finding], ruleset: RuleSet) -> dict[str, float]:
     """Points off per rule: each finding's penalty (rule's own, else by severity), capped per rule."""
     settings = ruleset.settings
@@ -20,7 +49,7 @@ def penalties_by_rule(findings: Sequence[Finding], ruleset: RuleSet) -> dict[str
     raw: dict[str, float] = defaultdict(float)
     for f in findings:
         rule = rules.get(f.rule_id)
-        if rule is None or rule.status != "active":
+        if rule is None or rule.status != "active" or speaker_uncertain(f, ruleset):
             continue
         if rule.penalty is None and rule.kind not in settings.penalised_kinds:
             continue
@@ -43,7 +72,11 @@ def score(findings: Sequence[Finding], steps: Sequence[StepResult], ruleset: Rul
     total = round(min(100.0, max(0.0, base - sum(penalties.values()))), 1)
 
     live = [f for f in findings if rules.get(f.rule_id) is not None and rules[f.rule_id].status == "active"]
-    auto_fail_hits = sorted({f.rule_id for f in live if f.rule_id in settings.auto_fail})
+    uncertain = [f for f in live if speaker_uncertain(f, ruleset)]
+    auto_fail_hits = sorted({f.rule_id for f in live if f.rule_id in settings.auto_fail and f not in uncertain})
+    uncertain_auto_fail = sorted(
+        {f.rule_id for f in uncertain if f.rule_id in settings.auto_fail} - set(auto_fail_hits)
+    )
     auto_failed = bool(auto_fail_hits)
     passed = total >= settings.pass_mark and not auto_failed
     escalation = any(f.category in settings.escalation_categories for f in live)
@@ -63,9 +96,14 @@ def score(findings: Sequence[Finding], steps: Sequence[StepResult], ruleset: Rul
         severe = [r for r in severe if r not in flagged_categories]
         if severe:
             reasons.append(f"severity ≥ {flag.min_severity}: " + ", ".join(severe))
+    if uncertain:
+        rules_text = ", ".join(sorted({f.rule_id for f in uncertain}))
+        reasons.append(f"speaker unknown: {len(uncertain)} operator finding(s) not deducted ({rules_text})")
+    if uncertain_auto_fail:
+        reasons.append("auto-fail uncertain (speaker unknown): " + ", ".join(uncertain_auto_fail))
     for s in counted:
         if not s.passed:
             reasons.append(f"missed step: {s.step}")
     flagged = any(not r.startswith("missed step") for r in reasons)
     return Score(total=total, passed=passed, flagged=flagged, escalation=escalation, auto_failed=auto_failed,
-                 reasons=tuple(reasons))
+                 reasons=tuple(reasons), speaker_uncertain=len(uncertain))

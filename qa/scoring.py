@@ -10,7 +10,7 @@ from qa.checks import CompiledRuleSet, compile_ruleset, run_checks
 from qa.metrics import conversation_metrics
 from qa.records import Conversation, ScoredConversation
 from qa.ruleset import load_ruleset
-from qa.scorecard import score
+from qa.scorecard import dedupe_findings, score
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class Scorer:
             analyse_conversation(conversation, self.lemmatizer)
         metrics = conversation_metrics(conversation)
         findings, steps = run_checks(conversation, self.rules, metrics)
+        findings = dedupe_findings(findings)
         return ScoredConversation(
             conversation=conversation,
             ruleset_version=self.rules.version,

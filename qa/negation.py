@@ -1,0 +1,103 @@
+"""Negation and hypothetical scope: is a phrase hit denied («жаловаться я не собираюсь») or only supposed («если бы»)?
+
+The cue words live in ``qa/data/negation.json`` (data, not code). A hit is *negated* when a negator (не/нет/ни/без…)
+stands within ``words_before`` words before it or ``words_after`` words after it, inside the same clause: a clause
+ends at a punctuation mark in the utterance's text or at a contrasting conjunction («но», «а»). A hit is
+*hypothetical* when a subjunctive cue («бы») stands before it in its clause. Negators inside the hit's own span
+(the phrase «ничем не могу помочь» itself) do not count.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from qa.records import Token
+
+_DATA = Path(__file__).with_name("data") / "negation.json"
+
+
+@dataclass(frozen=True, slots=True)
+class NegationCues:
+    """The cue words and window sizes, read from a JSON file."""
+
+    negators_before: frozenset[str]
+    negators_after: frozenset[str]  # «без» after a trigger governs the next noun («компенсацию … без связи»)
+    hypothetical: frozenset[str]
+    clause_conjunctions: frozenset[str]
+    clause_marks: frozenset[str]
+    words_before: int
+    words_after: int
+    hypothetical_words_before: int
+
+
+def load_cues(path: str | Path = _DATA) -> NegationCues:
+    """Read negation cues from ``path``; a missing or malformed field is an error naming the file and field."""
+    path = Path(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return NegationCues(
+            negators_before=frozenset(w.replace("ё", "е") for w in data["negators_before"]),
+            negators_after=frozenset(w.replace("ё", "е") for w in data["negators_after"]),
+            hypothetical=frozenset(w.replace("ё", "е") for w in data["hypothetical"]),
+            clause_conjunctions=frozenset(w.replace("ё", "е") for w in data["clause_conjunctions"]),
+            clause_marks=frozenset(data["clause_marks"]),
+            words_before=int(data["words_before"]),
+            words_after=int(data["words_after"]),
+            hypothetical_words_before=int(data["hypothetical_words_before"]),
+        )
+    except KeyError as exc:
+        raise ValueError(f"{path}: field {exc.args[0]!r} is missing") from exc
+
+
+@lru_cache(maxsize=1)
+def default_cues() -> NegationCues:
+    """The packaged cues (read on first use, not at import)."""
+    return load_cues()
+
+
+def clause_ids(text: str, tokens: Sequence[Token], cues: NegationCues) -> list[int]:
+    """A clause number per token: it grows at punctuation between tokens and at a contrasting conjunction."""
+    ids: list[int] = []
+    clause, cursor = 0, 0
+    for tok in tokens:
+        found = text.find(tok.text, cursor) if tok.text else -1
+        if found >= 0:
+            if any(ch in cues.clause_marks for ch in text[cursor:found]) and ids:
+                clause += 1
+            cursor = found + len(tok.text)
+        if tok.norm in cues.clause_conjunctions and ids:
+            clause += 1
+        ids.append(clause)
+    return ids
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Why a hit does not count: the cue word and its kind («negated» or «hypothetical»)."""
+
+    kind: str
+    cue: str
+
+
+def denial(text: str, tokens: Sequence[Token], first: int, last: int, cues: NegationCues | None = None) -> Scope | None:
+    """The negation or hypothetical cue that scopes over tokens ``first..last``, or None."""
+    cues = cues or default_cues()
+    ids = clause_ids(text, tokens, cues)
+    lo_clause, hi_clause = ids[first], ids[last]
+    for j in range(first - 1, max(-1, first - 1 - cues.hypothetical_words_before), -1):
+        if ids[j] != lo_clause:
+            break
+        if tokens[j].norm in cues.hypothetical:
+            return Scope("hypothetical", tokens[j].text)
+        if first - j <= cues.words_before and tokens[j].norm in cues.negators_before:
+            return Scope("negated", tokens[j].text)
+    for j in range(last + 1, min(len(tokens), last + 1 + cues.words_after)):
+        if ids[j] != hi_clause:
+            break
+        if tokens[j].norm in cues.negators_after:
+            return Scope("negated", tokens[j].text)
+    return None

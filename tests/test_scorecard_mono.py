@@ -1,0 +1,46 @@
+"""The scorecard on mono calls (unknown speaker) and duplicate hits of one sentence, with the real rule set."""
+
+from __future__ import annotations
+
+from qa.records import Conversation, Utterance
+
+
+def call(*turns: tuple[str, float, float, str], mode: str = "stereo") -> Conversation:
+    return Conversation("c", "call", "c.ogg", "0", [Utterance(*t) for t in turns], speaker_mode=mode)
+
+
+def test_unknown_speaker_profanity_is_neither_deducted_nor_auto_fail(scorer):
+    said = "Блядь, опять система упала."
+    sure = scorer.score(call(("operator", 0, 3, said)))
+    mono = scorer.score(call(("unknown", 0, 3, said), mode="mono"))
+    assert any(f.rule_id == "stop_word_profanity" for f in sure.findings), sure.findings
+    assert sure.score.auto_failed and sure.score.speaker_uncertain == 0
+    assert any(f.rule_id == "stop_word_profanity" and f.details["speaker_uncertain"] for f in mono.findings)
+    assert not mono.score.auto_failed
+    assert mono.score.speaker_uncertain >= 1 and mono.score.flagged
+    assert any(r.startswith("auto-fail uncertain (speaker unknown): stop_word_profanity") for r in mono.score.reasons)
+    assert any(r.startswith("speaker unknown:") for r in mono.score.reasons)
+    assert mono.score.total >= sure.score.total
+
+
+def test_client_escalation_on_unknown_speaker_still_escalates(scorer):
+    mono = scorer.score(call(("unknown", 0, 3, "Я подам на вас в суд."), mode="mono"))
+    assert mono.score.escalation and mono.score.speaker_uncertain == 0
+
+
+def test_one_card_per_rule_per_sentence(scorer):
+    scored = scorer.score(call(("client", 0, 4, "Я хочу оставить жалобу, это официальная претензия.")))
+    cards = [f for f in scored.findings if f.rule_id == "escalation_complaint"]
+    assert len(cards) == 1
+    assert cards[0].details["also_matched"] == ["претензия"]
+
+
+def test_same_sentence_heard_on_both_channels_is_one_card(scorer):
+    text = "Позовите руководителя, немедленно."
+    scored = scorer.score(call(("client", 0.0, 3.0, text), ("unknown", 0.2, 3.1, text)))
+    assert len([f for f in scored.findings if f.rule_id == "escalation_manager_request"]) == 1
+
+
+def test_two_sentences_keep_two_cards(scorer):
+    scored = scorer.score(call(("client", 0, 3, "Я хочу оставить жалобу."), ("client", 5, 8, "И ещё одна претензия.")))
+    assert len([f for f in scored.findings if f.rule_id == "escalation_complaint"]) == 2
