@@ -266,8 +266,7 @@ class RuleSet:
 
     def asr_vocabulary(self) -> list[str]:
         """Words the transcriber should be primed with: company names and the set's vocabulary."""
-        brands = [n for b in self.settings.company.brands.values() for n in b.names]
-        words = [*self.settings.company.names, *brands, *self.settings.vocabulary]
+        words = [*self.settings.company.names, *self.settings.vocabulary]
         return list(dict.fromkeys(w for w in words if w.strip()))
 
 
