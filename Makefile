@@ -55,6 +55,11 @@ bench-queries: model
 bench-redact: install
 	$(BIN)/python benchmarks/bench_redact.py
 
+# Accuracy of the checks on tests/fixtures/eval (tune and untouched holdout halves).
+.PHONY: bench-accuracy
+bench-accuracy: install
+	$(BIN)/python benchmarks/bench_accuracy.py
+
 # Regenerates the bundled samples and fixtures (needs Debian's festival, festvox-ru and sox).
 samples: install
 	$(BIN)/python tools/make_samples.py

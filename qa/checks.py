@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qa.analysis import LemmatizerLike
+from qa.brands import Brand, BrandBook, brand_book, named_organisation
 from qa.matching import Hit, Matcher, Pattern, compile_phrase
 from qa.metrics import chat_replies, silence_gaps
+from qa.names import NameTagger, load_diminutives, name_after, own_forms, same_person
 from qa.negation import denial
+from qa.normalize import normalize_text
 from qa.records import Conversation, Finding, StepResult, Utterance
 from qa.ruleset import Rule, RuleSet, Step, Window
 
@@ -28,6 +31,10 @@ class CompiledRuleSet:
 
     ruleset: RuleSet
     matcher: Matcher
+    brands: BrandBook | None = None
+    phrase_brand: dict[str, str] = field(default_factory=dict)  # expanded phrase -> brand name in it
+    tagger: NameTagger | None = None
+    diminutives: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def version(self) -> str:
@@ -67,6 +74,8 @@ def _rule_patterns(rule: Rule, company: Sequence[str], lemmatizer: LemmatizerLik
             patterns += comp(rule.unless.phrases, "unless", max(m.max_gap, 1), m.ordered, m.fuzzy)
     for step in rule.steps or ():
         patterns += comp(step.phrases, f"step:{step.id}", step.max_gap, True, step.fuzzy)
+        if step.name_cues:
+            patterns += comp(step.name_cues, f"cue:{step.id}", 0, True, step.fuzzy)
     if rule.silence is not None and rule.silence.hold_phrases:
         patterns += comp(rule.silence.hold_phrases, "hold", 1, True, 90)
     return patterns
@@ -74,7 +83,10 @@ def _rule_patterns(rule: Rule, company: Sequence[str], lemmatizer: LemmatizerLik
 
 def compile_ruleset(ruleset: RuleSet, lemmatizer: LemmatizerLike) -> CompiledRuleSet:
     """Compile every phrase of the active rules with the transcripts' own normaliser and lemmatiser."""
-    company = ruleset.settings.company.names
+    book = brand_book(ruleset.settings.company, lemmatizer)
+    name_brand = book.brand_of_phrase()
+    company = list(name_brand)
+    phrase_brand: dict[str, str] = {}
     patterns: list[Pattern] = []
     for rule in ruleset.active_rules():
         try:
@@ -83,7 +95,14 @@ def compile_ruleset(ruleset: RuleSet, lemmatizer: LemmatizerLike) -> CompiledRul
             from qa.errors import RuleFileError
 
             raise RuleFileError(ruleset.sources.get(rule.id, ruleset.path), str(exc)) from exc
-    return CompiledRuleSet(ruleset, Matcher(patterns))
+        for step in rule.steps or ():
+            for phrase in step.phrases:
+                if COMPANY_PLACEHOLDER in phrase:
+                    for name in name_brand:
+                        phrase_brand.setdefault(phrase.replace(COMPANY_PLACEHOLDER, name), name)
+    tagger = lemmatizer if hasattr(lemmatizer, "name_tags") else None
+    return CompiledRuleSet(ruleset, Matcher(patterns), book, phrase_brand, tagger,  # type: ignore[arg-type]
+                           load_diminutives())
 
 
 # --- evaluation -------------------------------------------------------------------------------------
@@ -220,15 +239,18 @@ def _window_text(window: Window | None) -> str:
     return f"in the last {window.last_s:g} s"
 
 
-def _script_steps(rule: Rule, conv: Conversation, hits: _ConversationHits, duration: float) -> list[StepResult]:
+def _script_steps(
+    rule: Rule, conv: Conversation, hits: _ConversationHits, duration: float, compiled: CompiledRuleSet
+) -> tuple[list[StepResult], list[Finding]]:
     results: list[StepResult] = []
+    findings: list[Finding] = []
     found_at: dict[str, float] = {}
     order_floor = float("-inf")
     for step in rule.steps or ():
-        results.append(_step_result(rule, step, conv, hits, duration, found_at, order_floor))
+        results.append(_step_result(rule, step, conv, hits, duration, found_at, order_floor, compiled, findings))
         if step.id in found_at and rule.enforce_order:
             order_floor = found_at[step.id]
-    return results
+    return results, findings
 
 
 def _step_result(
@@ -239,6 +261,8 @@ def _step_result(
     duration: float,
     found_at: dict[str, float],
     order_floor: float,
+    compiled: CompiledRuleSet | None = None,
+    findings: list[Finding] | None = None,
 ) -> StepResult:
     base = {"rule_id": rule.id, "step": step.id, "title": step.title, "category": step.category,
             "weight": step.weight}
@@ -251,19 +275,121 @@ def _step_result(
                               reason=f"not applicable: step {step.applies_after!r} not found")
         floor = max(floor, found_at[step.applies_after])
     window = step.window or rule.window
-    for loc in sorted(hits.get(rule.id, f"step:{step.id}"), key=lambda x: (x.start, x.utterance_idx)):
+
+    def usable(loc: _Located) -> bool:
         utt = conv.utterances[loc.utterance_idx]
-        if not _speaker_ok(rule.speaker, utt.speaker) or loc.start < floor:
-            continue
-        if not _in_window(window, loc.start, loc.end, duration):
-            continue
+        return _speaker_ok(rule.speaker, utt.speaker) and loc.start >= floor and _in_window(
+            window, loc.start, loc.end, duration)
+
+    def passed(loc: _Located, reason: str = "") -> StepResult:
         found_at[step.id] = loc.start
-        return StepResult(**base, passed=True, quote=_quote(utt, loc.hit), start_s=round(loc.start, 2),
-                          end_s=round(loc.end, 2), utterance_idx=loc.utterance_idx)
+        return StepResult(**base, passed=True, quote=_quote(conv.utterances[loc.utterance_idx], loc.hit),
+                          start_s=round(loc.start, 2), end_s=round(loc.end, 2), utterance_idx=loc.utterance_idx,
+                          reason=reason)
+
+    located = [x for x in sorted(hits.get(rule.id, f"step:{step.id}"), key=lambda x: (x.start, x.utterance_idx))
+               if usable(x)]
+    if compiled is not None and any(COMPANY_PLACEHOLDER in p for p in step.phrases):
+        return _company_step(rule, step, conv, located, compiled, findings, passed, usable, base, window)
+    if compiled is not None and step.name_cues:
+        return _introduction_step(rule, step, conv, hits, located, compiled, passed, usable, base, window)
+    for loc in located:
+        return passed(loc)
     reason = f"not said by the {rule.speaker} {_window_text(window)}"
     if step.optional:
         return StepResult(**base, passed=False, applicable=False, reason="optional: " + reason)
     return StepResult(**base, passed=False, reason=reason)
+
+
+def _not_found(rule: Rule, step: Step, base: dict[str, object], window: Window | None, why: str = "") -> StepResult:
+    reason = why or f"not said by the {rule.speaker} {_window_text(window)}"
+    if step.optional:
+        return StepResult(**base, passed=False, applicable=False, reason="optional: " + reason)  # type: ignore[arg-type]
+    return StepResult(**base, passed=False, reason=reason)  # type: ignore[arg-type]
+
+
+def _says(text: str, name: str) -> bool:
+    return f" {normalize_text(name)} " in f" {normalize_text(text)} "
+
+
+def _company_step(rule, step, conv, located, compiled, findings, passed, usable, base, window) -> StepResult:
+    """The company step: the expected brand named passes; another configured brand is a finding."""
+    book = compiled.brands
+    expected: Brand | None = book.expected(conv) if book is not None else None
+    known = {b.key for b in book.brands} if book is not None else set()
+    wrong: list[tuple[_Located, str]] = []
+    result: StepResult | None = None
+    if expected is not None and expected.key not in known:  # a sidecar's own company, not in the rule set
+        for idx, utt in enumerate(conv.utterances):
+            if any(_says(utt.text, n) for n in expected.names) and utt.tokens:
+                loc = _Located(idx, Hit(Pattern(rule.id, f"step:{step.id}", expected.names[0], ()), 0,
+                                        len(utt.tokens) - 1, 100.0), utt.start, utt.end)
+                if usable(loc):
+                    result = passed(loc, f"brand heard: «{expected.names[0]}»")
+                    break
+    for loc in located:
+        name = compiled.phrase_brand.get(loc.hit.pattern.phrase, "")
+        heard = " ".join(dict.fromkeys(
+            t.text.strip(",.!?«»") for t in conv.utterances[loc.utterance_idx].tokens[loc.hit.first:loc.hit.last + 1]))
+        if expected is None or normalize_text(name) in {normalize_text(n) for n in expected.names}:
+            if result is None:
+                result = passed(loc, f"brand heard: «{heard}»")
+        else:
+            wrong.append((loc, heard))
+    for loc, heard in wrong:
+        if findings is not None:
+            findings.append(_finding(rule, conv, loc, step=step.id, brand_heard=heard,
+                                     brand_expected=expected.names[0] if expected else None,
+                                     problem="named another brand"))
+    if result is not None:
+        return result
+    if wrong:
+        return _not_found(rule, step, base, window,
+                          f"named another brand «{wrong[0][1]}», not «{expected.names[0]}»")  # type: ignore[union-attr]
+    if expected is None and book is not None and book.org_types:
+        for idx, utt in enumerate(conv.utterances):
+            found = named_organisation(utt.tokens, book.org_types)
+            if found is None:
+                continue
+            first, last, name = found
+            loc = _Located(idx, Hit(Pattern(rule.id, f"step:{step.id}", name, ()), first, last, 100.0),
+                           utt.tokens[first].start, utt.tokens[last].end)
+            if usable(loc):
+                return passed(loc, f"organisation heard: «{name}»")
+    if expected is not None:
+        return _not_found(rule, step, base, window,
+                          f"«{expected.names[0]}» not said by the {rule.speaker} {_window_text(window)}")
+    return _not_found(rule, step, base, window)
+
+
+def _introduction_step(rule, step, conv, hits, located, compiled, passed, usable, base, window) -> StepResult:
+    """The introduction step: a cue phrase, or a role noun / cue followed by a first name; the sidecar's
+    ``operator_name`` must be the name heard (diminutives count)."""
+    own = conv.metadata.get("operator_name")
+    own = own if isinstance(own, str) and own.strip() else None
+    cues = [x for x in hits.get(rule.id, f"cue:{step.id}") if usable(x)]
+    candidates = sorted([(x, True) for x in located] + [(x, False) for x in cues],
+                        key=lambda c: (c[0].start, c[0].utterance_idx))
+    other: str | None = None
+    unverified: _Located | None = None
+    forms = own_forms(own, compiled.diminutives)
+    for loc, is_phrase in candidates:
+        utt = conv.utterances[loc.utterance_idx]
+        name = name_after(utt.tokens, loc.hit.last, compiled.tagger, forms)
+        if name is None:
+            if is_phrase and unverified is None:
+                unverified = loc
+            continue
+        if own is not None and not same_person(name.lemma, own, compiled.diminutives) and not same_person(
+                name.surface, own, compiled.diminutives):
+            other = other or name.surface
+            continue
+        return passed(loc, f"name heard: «{name.surface}»")
+    if other is not None:
+        return _not_found(rule, step, base, window, f"introduced as «{other}», not «{own}»")
+    if unverified is not None:
+        return passed(unverified, "name not heard" if own is not None else "")
+    return _not_found(rule, step, base, window)
 
 
 def _silence_findings(rule: Rule, conv: Conversation, hits: _ConversationHits) -> list[Finding]:
@@ -359,7 +485,9 @@ def run_checks(
         if rule.kind in ("stopword", "trigger"):
             findings += _phrase_findings(rule, conversation, hits, duration)
         elif rule.kind == "script":
-            steps += _script_steps(rule, conversation, hits, duration)
+            rule_steps, step_findings = _script_steps(rule, conversation, hits, duration, compiled)
+            steps += rule_steps
+            findings += step_findings
         elif rule.kind == "silence":
             if conversation.channel == "call":
                 findings += _silence_findings(rule, conversation, hits)

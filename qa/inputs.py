@@ -157,13 +157,28 @@ def _seconds(path: Path, value: Any, where: str) -> float:
     return float(value)
 
 
+SCRIPT_FIELDS = ("company", "operator_name")  # read by the script checks (docs/rules.md «Бренды», «Имена»)
+_ROUTING_FIELDS = ("line", "queue")  # pick a brand when the team does not (docs/rules.md «Бренды»)
+
+
+def _script_fields(path: Path, data: dict[str, Any]) -> None:
+    """``company`` and ``operator_name`` must be strings when given."""
+    for key in SCRIPT_FIELDS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ConversationFormatError(path, f"field {key!r} must be a string, not {type(value).__name__}")
+
+
 def _metadata(data: dict[str, Any], known: tuple[str, ...], path: Path | None = None) -> dict[str, Any]:
     """The keys beyond ``known`` (kept as metadata); one that looks like a typo of a known key gets a warning."""
     from qa.matching import nearest_name
 
     extra = {k: v for k, v in data.items() if k not in known}
+    understood = (*known, *SCRIPT_FIELDS, *_ROUTING_FIELDS)
     for key in extra:
-        hint = nearest_name(key, known, cutoff=75)
+        if key in understood:
+            continue
+        hint = nearest_name(key, understood, cutoff=75)
         if hint and hint not in data:
             logging.getLogger(__name__).warning(
                 "%s: unknown key %r kept as metadata; did you mean %r?", path or "input", key, hint)
@@ -194,6 +209,7 @@ def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
     raw = data.get("raw_format")
     if raw is not None and not isinstance(raw, dict):
         raise ConversationFormatError(path, "field 'raw_format' must be an object {codec, sample_rate, channels}")
+    _script_fields(path, data)
     meta = _metadata(data, _SIDECAR_KEYS, path)
     if data.get("direction") is not None:
         meta["direction"] = data["direction"]
@@ -231,6 +247,7 @@ def read_chat(item: InboxItem) -> Conversation:
         parsed.sort(key=lambda m: m[0])
     except TypeError as exc:
         raise ConversationFormatError(path, "messages mix timestamps with and without a time zone") from exc
+    _script_fields(path, data)
     t0 = parsed[0][0]
     utterances = []
     for at, role, text in parsed:

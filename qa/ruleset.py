@@ -95,6 +95,7 @@ class Step(_Strict):
     channels: list[ChannelName] | None = None
     max_gap: int = Field(default=1, ge=0, le=10)
     fuzzy: int | None = Field(default=90, ge=50, le=100)
+    name_cues: list[str] = Field(default_factory=list)  # role nouns and cues a person's name follows
 
 
 class SilenceParams(_Strict):
@@ -187,8 +188,41 @@ class Rule(_Strict):
         return self
 
 
+class Brand(_Strict):
+    """One brand of ``company.brands``: how it is spoken, and which teams and lines speak for it."""
+
+    names: list[str] = Field(min_length=1)
+    teams: list[str] = Field(default_factory=list)
+    lines: list[str] = Field(default_factory=list)
+
+    @field_validator("names")
+    @classmethod
+    def _not_blank(cls, v: list[str]) -> list[str]:
+        if any(not n.strip() for n in v):
+            raise ValueError("a brand name must not be blank")
+        return v
+
+
 class Company(_Strict):
+    """Who the operator speaks for: a default (``names``), brands per team / line, and organisation nouns.
+
+    See docs/rules.md, «Бренды»: a sidecar or chat ``company`` overrides the team's brand.
+    """
+
     names: list[str] = Field(default_factory=list)
+    brands: dict[str, Brand] = Field(default_factory=dict)
+    org_types: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_brand_per_team(self) -> Company:
+        for kind in ("teams", "lines"):
+            owner: dict[str, str] = {}
+            for key, brand in self.brands.items():
+                for item in getattr(brand, kind):
+                    if item in owner:
+                        raise ValueError(f"brands.{key}.{kind}: {item!r} already speaks for brand {owner[item]!r}")
+                    owner[item] = key
+        return self
 
 
 class FlagPolicy(_Strict):

@@ -1,0 +1,138 @@
+"""Accuracy of the checks on the evaluation set (tests/fixtures/eval): per check, per half, from transcripts.
+
+Run ``python benchmarks/bench_accuracy.py`` (``make bench-accuracy``). Prints, for the ``tune`` and the untouched
+``holdout`` half: the share of all checks right, and per check the accuracy, precision and recall, and the
+escalation false-positive rate on neutral conversations (gold: no escalation). ``--rules`` and ``--eval`` pick
+another rule set or set; ``--errors`` lists every wrong verdict (tune half only unless ``--show-holdout``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+from qa.evalset import HALVES, EvalItem, load_eval_set, verdicts  # noqa: E402
+from qa.records import Conversation  # noqa: E402
+from qa.scoring import Scorer, build_scorer  # noqa: E402
+
+AUDIO_CACHE = REPO_ROOT / "data" / "cache" / "eval_transcripts"  # git-ignored: reruns skip Whisper
+AUDIO_VARIANTS = {"16k": ".ogg", "8k": ".8k.ogg"}
+
+
+def audio_conversation(item: EvalItem, path: Path, transcriber) -> Conversation:
+    """The item's voiced call transcribed by the real transcriber (cached), with the item's metadata."""
+    channels = {"mono": "unknown"} if item.mono else {"left": "operator", "right": "client"}
+    transcript = transcriber.transcribe(path, channels=channels, cache_dir=AUDIO_CACHE)
+    conv = item.conversation()
+    return Conversation(
+        conversation_id=item.id, channel="call", source_path=str(path), content_sha256=transcript.audio_sha256,
+        utterances=transcript.utterances, team=item.team, duration_s=transcript.duration_s,
+        speaker_mode=transcript.speaker_mode, metadata=conv.metadata,
+    )
+
+
+def evaluate_audio(items: list[EvalItem], scorer: Scorer, audio_dir: Path, variant: str,
+                   halves: tuple[str, ...]) -> list[tuple[EvalItem, frozenset[str]]]:
+    """Calls from their voiced audio (chats from their text, as they have no audio)."""
+    from qa.transcribe import TranscriptionOptions, get_transcriber
+
+    transcriber = get_transcriber(TranscriptionOptions(), scorer.rules.ruleset.asr_vocabulary())
+    out = []
+    for item in items:
+        if item.half not in halves:
+            continue
+        path = audio_dir / f"{item.id}{AUDIO_VARIANTS[variant]}"
+        if item.channel == "chat":
+            out.append((item, verdicts(scorer.score(item.conversation()))))
+        elif path.is_file():
+            out.append((item, verdicts(scorer.score(audio_conversation(item, path, transcriber)))))
+        else:
+            print(f"  (no audio for {item.id}: {path.name}; run tools/make_eval_audio.py)")
+    return out
+
+
+def evaluate(items: list[EvalItem], scorer: Scorer) -> list[tuple[EvalItem, frozenset[str]]]:
+    """Each item with the checks the scorer found true, from its transcript."""
+    return [(item, verdicts(scorer.score(item.conversation()))) for item in items]
+
+
+def summary(results: list[tuple[EvalItem, frozenset[str]]], half: str) -> dict[str, object]:
+    """Share of checks right, per-check counts (tp, fp, fn, tn), escalation false positives on neutral items."""
+    counts: dict[str, Counter[str]] = {}
+    right = total = 0
+    neutral = esc_fp = 0
+    for item, got in results:
+        if item.half != half:
+            continue
+        for check in item.checks():
+            g, p = check in item.gold, check in got
+            c = counts.setdefault(check, Counter())
+            c["tp" if g and p else "fp" if p else "fn" if g else "tn"] += 1
+            right += g == p
+            total += 1
+        if "escalation" not in item.gold:
+            neutral += 1
+            esc_fp += "escalation" in got
+    return {"right": right, "total": total, "counts": counts, "neutral": neutral, "esc_fp": esc_fp}
+
+
+def _ratio(a: int, b: int) -> str:
+    return f"{a / b:.3f}" if b else "  -  "
+
+
+def print_summary(label: str, s: dict[str, object]) -> None:
+    counts: dict[str, Counter[str]] = s["counts"]  # type: ignore[assignment]
+    print(f"\n{label}: {s['right']}/{s['total']} checks right = {_ratio(s['right'], s['total'])}")  # type: ignore[arg-type]
+    print(f"  {'check':<20} {'acc':>6} {'prec':>6} {'recall':>6}   tp  fp  fn  tn")
+    for check, c in counts.items():
+        n = sum(c.values())
+        print(f"  {check:<20} {_ratio(c['tp'] + c['tn'], n):>6} {_ratio(c['tp'], c['tp'] + c['fp']):>6} "
+              f"{_ratio(c['tp'], c['tp'] + c['fn']):>6}  {c['tp']:3} {c['fp']:3} {c['fn']:3} {c['tn']:3}")
+    print(f"  escalation false positives on neutral: {s['esc_fp']}/{s['neutral']} = "
+          f"{_ratio(s['esc_fp'], s['neutral'])}")  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rules", default=str(REPO_ROOT / "scripts_rules"))
+    parser.add_argument("--eval", default=str(REPO_ROOT / "tests" / "fixtures" / "eval"))
+    parser.add_argument("--errors", action="store_true", help="list wrong verdicts of the tune half")
+    parser.add_argument("--show-holdout", action="store_true", help="with --errors, the holdout half too")
+    parser.add_argument("--audio", choices=["none", "16k", "8k", "both"], default="both",
+                        help="also score the voiced calls through Whisper (cached in data/cache/eval_transcripts)")
+    parser.add_argument("--halves", default=",".join(HALVES), help="halves to score from audio (tune,holdout)")
+    args = parser.parse_args(argv)
+    items = load_eval_set(args.eval)
+    scorer = build_scorer(args.rules)
+    results = evaluate(items, scorer)
+    calls = sum(i.channel == "call" for i in items)
+    print(f"evaluation set: {calls} calls, {len(items) - calls} chats; rules {args.rules}")
+    for half in HALVES:
+        print_summary(f"{half} half, transcripts", summary(results, half))
+    variants = [] if args.audio == "none" else list(AUDIO_VARIANTS) if args.audio == "both" else [args.audio]
+    halves = tuple(h for h in args.halves.split(",") if h)
+    for variant in variants:
+        audio_results = evaluate_audio(items, scorer, Path(args.eval) / "audio", variant, halves)
+        for half in halves:
+            print_summary(f"{half} half, audio {variant} (chats from text)", summary(audio_results, half))
+    if args.errors:
+        print("\nwrong verdicts (+ = found but not gold, - = gold but not found):")
+        for item, got in results:
+            if item.half == "holdout" and not args.show_holdout:
+                continue
+            wrong = [("+" if c in got else "-") + c for c in item.checks() if (c in got) != (c in item.gold)]
+            if wrong:
+                print(f"  {item.half:<7} {item.id}: {' '.join(wrong)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
