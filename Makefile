@@ -61,3 +61,8 @@ samples: install
 
 clean:
 	rm -rf data/qa.duckdb data/qa.duckdb.wal data/cache .pytest_cache .ruff_cache
+
+.PHONY: bench-timing
+# Call timing vs truth, ours beside hotato and call-ai-metrics (each installed into .bench-venvs/ by the script).
+bench-timing: model
+	$(BIN)/python benchmarks/bench_timing.py

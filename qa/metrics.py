@@ -9,8 +9,8 @@ external transcript, a mono call) falls back to its turn spans.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 from qa.records import Conversation, Utterance
 

@@ -2,9 +2,11 @@
 
 Reads ``../shared/data/synthetic_call_ru/call_stereo.flac`` and its ``call_truth.json``, keeps the first
 ``KEEP_S`` seconds, shifts the client (right) channel ``shift`` seconds earlier (digital silence fills the
-end), and writes ``tests/fixtures/audio/overlap_shift<ms>.ogg`` with the shifted truth turns beside it in
+end), trims each truth turn to its signal (the source truth keeps the synthesiser's ~0.2 s of
+silence at both ends; ``qa.timing_truth.trim_to_signal``) and writes
+``tests/fixtures/audio/overlap_shift<ms>.ogg`` with the shifted truth turns beside it in
 ``tests/fixtures/truth/overlap_shift<ms>.json`` (same turn format as ``call_truth.json``, plus the
-expected overlaps). The TTS call has digital silence between turns, so the truth turns stay exact.
+expected overlaps). The TTS call has digital silence between turns, so the shifted turns stay exact.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.audio import TARGET_RATE, decode_audio, encode_audio
+from qa.timing_truth import load_truth, trim_to_signal
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "synthetic_call_ru"
@@ -36,17 +39,18 @@ def overlaps(turns: list[dict]) -> list[dict]:
 
 def make(shift: float) -> None:
     audio = decode_audio(SOURCE / "call_stereo.flac")
-    truth = json.loads((SOURCE / "call_truth.json").read_text(encoding="utf-8"))
+    exact = trim_to_signal(load_truth(SOURCE / "call_truth.json"),
+                           {"operator": audio.channels[0], "client": audio.channels[1]})
     n = int(KEEP_S * TARGET_RATE)
     left = audio.channels[0][:n]
-    k = int(round(shift * TARGET_RATE))
+    k = round(shift * TARGET_RATE)
     right = np.concatenate([audio.channels[1][k:n], np.zeros(k, dtype=np.float32)])
     turns = []
-    for t in truth["turns"]:
-        moved = shift if t["speaker"] == "client" else 0.0
-        start, end = round(t["start"] - moved, 3), round(t["end"] - moved, 3)
+    for k, t in enumerate(exact.utterances):
+        moved = shift if t.speaker == "client" else 0.0
+        start, end = round(t.start - moved, 3), round(t.end - moved, 3)
         if end <= KEEP_S:
-            turns.append({**t, "start": start, "end": end})
+            turns.append({"turn": k, "speaker": t.speaker, "start": start, "end": end, "text": t.text})
     name = f"overlap_shift{int(shift * 1000)}"
     (ROOT / "tests/fixtures/audio" / f"{name}.ogg").write_bytes(encode_audio([left, right], TARGET_RATE, "ogg"))
     record = {
