@@ -208,9 +208,12 @@ def _longest_run(utterances: Sequence[Utterance], speaker: str | None) -> float:
     return best
 
 
-def interruptions(utterances: Sequence[Utterance], by: str, of: str) -> int:
-    """Turns of ``by`` that start while ``of`` is speaking and overlap it by at least half a second."""
-    theirs = speech_intervals(utterances, of)
+def interruptions(
+    utterances: Sequence[Utterance], by: str, of: str, theirs: Sequence[Interval] | None = None
+) -> int:
+    """Turns of ``by`` that start while ``of`` is speaking and overlap it by at least half a second;
+    ``theirs`` is the talk of ``of`` (by default, from its words)."""
+    theirs = speech_intervals(utterances, of) if theirs is None else theirs
     count = 0
     for u in utterances:
         if u.speaker != by:
@@ -259,7 +262,7 @@ def call_metrics(conversation: Conversation) -> dict[str, float | None]:
         "talk_listen_ratio": round(op_talk / cl_talk, 3) if cl_talk > 0 else None,
         "overtalk_count": float(len([b for b in both if b[1] - b[0] >= 0.2])),
         "overtalk_s": round(total(both), 2),
-        "operator_interruptions": float(interruptions(utts, "operator", "client")),
+        "operator_interruptions": float(interruptions(utts, "operator", "client", cl)),
         "operator_speech_rate_wpm": _rate_wpm(utts, "operator"),
         "client_speech_rate_wpm": _rate_wpm(utts, "client"),
         "longest_operator_monologue_s": round(_longest_run(utts, "operator"), 2),
