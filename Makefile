@@ -70,3 +70,8 @@ clean:
 .PHONY: bench-fuzzy
 bench-fuzzy: install
 	$(BIN)/python benchmarks/bench_phrase_fuzzy.py
+
+.PHONY: bench-timing
+# Call timing vs truth, ours beside hotato and call-ai-metrics (each installed into .bench-venvs/ by the script).
+bench-timing: model
+	$(BIN)/python benchmarks/bench_timing.py

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from qa.analysis import LemmatizerLike
 from qa.brands import Brand, BrandBook, brand_book, named_organisation
 from qa.matching import Hit, Matcher, Pattern, compile_phrase
-from qa.metrics import chat_replies, silence_gaps
+from qa.metrics import call_gaps, call_talk, chat_replies, replies
 from qa.names import NameTagger, load_diminutives, name_after, own_forms, same_person
 from qa.negation import denial
 from qa.normalize import normalize_text
@@ -399,7 +399,7 @@ def _silence_findings(rule: Rule, conv: Conversation, hits: _ConversationHits) -
         h for h in hits.get(rule.id, "hold") if conv.utterances[h.utterance_idx].speaker in ("operator", "unknown")
     ]
     findings: list[Finding] = []
-    for gap in silence_gaps(conv.utterances, params.min_gap_s):
+    for gap in call_gaps(conv, params.min_gap_s):
         if params.max_gap_s is not None and gap.duration > params.max_gap_s:
             continue
         hold = next(
@@ -457,6 +457,21 @@ def _metric_findings(rule: Rule, conv: Conversation, metrics: dict[str, float | 
                     **common, speaker=utt.speaker, start_s=round(utt.start - reply.waited_s, 2),
                     end_s=round(utt.start, 2), quote=_quote(utt), utterance_idx=reply.utterance_idx,
                     details={"metric": params.name, "value": round(reply.waited_s, 1), **threshold},
+                ))
+        return findings
+    if params.name == "reply_latency_s":
+        if conv.channel == "chat":
+            return []
+        them = "client" if rule.speaker == "operator" else "operator"
+        findings = []
+        for reply in replies(call_talk(conv), conv.utterances, rule.speaker, them):
+            if _breaches(reply.latency_s, params.above, params.below):
+                utt = conv.utterances[reply.utterance_idx] if reply.utterance_idx is not None else None
+                findings.append(Finding(
+                    **common, speaker=reply.speaker, start_s=round(reply.after, 2), end_s=round(reply.start, 2),
+                    quote=_quote(utt) if utt is not None else "", utterance_idx=reply.utterance_idx,
+                    details={"metric": params.name, "value": round(reply.latency_s, 2),
+                             "after_s": round(reply.after, 2), "reply_s": round(reply.start, 2), **threshold},
                 ))
         return findings
     value = metrics.get(params.name)

@@ -1,14 +1,22 @@
-"""Conversation metrics from utterance timings: talk/listen, overtalk, silence, speech rate, response times."""
+"""Conversation metrics from utterance timings: talk/listen, overtalk, silence, speech rate, response times.
+
+For calls, speaking time comes from voice activity: the Silero VAD regions of each channel that the
+transcriber stores in ``transcription["stats"]["voice"]``, with the pauses inside a recognised turn
+filled in. Word times are kept for quotes and speech rate. A transcript without voice regions (an
+external transcript, a mono call) falls back to its turn spans.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from qa.records import Conversation, Utterance
 
 Interval = tuple[float, float]
 INTERRUPTION_MIN_OVERLAP_S = 0.5
+SLOW_CALL_REPLY_S = 4.5  # the count of slow replies in call metrics (rule slow_call_reply uses the same)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +40,20 @@ class Reply:
     utterance_idx: int
     waited_s: float
     first: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallReply:
+    """A reply in a call: ``speaker`` starts at ``start`` after the other one stopped at ``after``."""
+
+    speaker: str
+    after: float
+    start: float
+    utterance_idx: int | None
+
+    @property
+    def latency_s(self) -> float:
+        return self.start - self.after
 
 
 def merge_intervals(intervals: Sequence[Interval]) -> list[Interval]:
@@ -77,6 +99,84 @@ def speech_intervals(utterances: Sequence[Utterance], speaker: str | None = None
     return merge_intervals(spans)
 
 
+def voice_of(conversation: Conversation) -> dict[str, list[Interval]]:
+    """The stored voice regions per speaker (empty when the transcriber recorded none)."""
+    stats = conversation.transcription.get("stats") or {}
+    voice = stats.get("voice") or {}
+    return {str(k): [(float(a), float(b)) for a, b in v] for k, v in voice.items()}
+
+
+def talk_intervals(
+    utterances: Sequence[Utterance], voice: Sequence[Interval] | None, speaker: str
+) -> list[Interval]:
+    """Merged speaking time of one speaker from voice activity, pauses inside a turn filled in.
+
+    Each turn is clipped to the voice regions it overlaps (its edges then follow the voice, not the
+    word timestamps) and kept whole where no voice region overlaps it; voice regions outside every
+    turn (a word ASR dropped) count as well. Without ``voice`` this is the union of the turn spans.
+    """
+    turns = [(u.start, max(u.end, u.start)) for u in utterances if u.speaker == speaker]
+    if voice is None:
+        return merge_intervals(turns)
+    regions = merge_intervals(voice)
+    spans: list[Interval] = list(regions)
+    for start, end in turns:
+        inside = [r for r in regions if r[0] < end and r[1] > start]
+        spans.append((inside[0][0], inside[-1][1]) if inside else (start, end))
+    return merge_intervals(spans)
+
+
+def call_talk(conversation: Conversation) -> dict[str, list[Interval]]:
+    """Talk intervals of the operator and the client (or ``unknown``) of a call."""
+    voice = voice_of(conversation)
+    utts = conversation.utterances
+    speakers = dict.fromkeys([*voice, *(u.speaker for u in utts)])
+    return {s: talk_intervals(utts, voice.get(s) if voice else None, s) for s in speakers}
+
+
+def gaps_between(talk: Sequence[Interval], utterances: Sequence[Utterance], min_gap_s: float) -> list[Gap]:
+    """Mutual silences of at least ``min_gap_s`` between merged speech ``talk`` (of everyone), each
+    with the utterance that ends last before it and the one that starts first after it."""
+    merged = merge_intervals(talk)
+    gaps: list[Gap] = []
+    for (_, end), (start, _) in pairwise(merged):
+        if start - end < min_gap_s or start <= end:
+            continue
+        before = [k for k, u in enumerate(utterances) if u.start < end + 1e-6]
+        after = [k for k, u in enumerate(utterances) if u.end > start - 1e-6]
+        if not before or not after:
+            continue
+        b = max(before, key=lambda k: (utterances[k].end, k))
+        a = min(after, key=lambda k: (utterances[k].start, k))
+        gaps.append(Gap(end, start, b, a))
+    return gaps
+
+
+def call_gaps(conversation: Conversation, min_gap_s: float = 0.0) -> list[Gap]:
+    """Mutual silences of a call, edged by voice activity where it was recorded."""
+    if not voice_of(conversation):
+        return silence_gaps(conversation.utterances, min_gap_s)
+    talk = [iv for ivs in call_talk(conversation).values() for iv in ivs]
+    return gaps_between(talk, conversation.utterances, min_gap_s)
+
+
+def replies(talk: dict[str, list[Interval]], utterances: Sequence[Utterance], by: str, to: str) -> list[CallReply]:
+    """Each time ``by`` starts speaking after ``to`` was the last to speak (no overlap): a reply."""
+    events = sorted([(s, e, by) for s, e in talk.get(by, [])] + [(s, e, to) for s, e in talk.get(to, [])])
+    out: list[CallReply] = []
+    last_by = last_to = float("-inf")
+    for start, end, who in events:
+        if who == by:
+            if last_to > last_by and start > last_to:
+                idx = next((k for k, u in enumerate(utterances) if u.speaker == by and u.end > start - 1e-6
+                            and u.start < end + 1e-6), None)
+                out.append(CallReply(by, last_to, start, idx))
+            last_by = max(last_by, end)
+        else:
+            last_to = max(last_to, end)
+    return out
+
+
 def silence_gaps(utterances: Sequence[Utterance], min_gap_s: float = 0.0) -> list[Gap]:
     """Mutual silences between speech (not before the first or after the last utterance)."""
     order = sorted(range(len(utterances)), key=lambda k: (utterances[k].start, utterances[k].end))
@@ -108,9 +208,12 @@ def _longest_run(utterances: Sequence[Utterance], speaker: str | None) -> float:
     return best
 
 
-def interruptions(utterances: Sequence[Utterance], by: str, of: str) -> int:
-    """Turns of ``by`` that start while ``of`` is speaking and overlap it by at least half a second."""
-    theirs = speech_intervals(utterances, of)
+def interruptions(
+    utterances: Sequence[Utterance], by: str, of: str, theirs: Sequence[Interval] | None = None
+) -> int:
+    """Turns of ``by`` that start while ``of`` is speaking and overlap it by at least half a second;
+    ``theirs`` is the talk of ``of`` (by default, from its words)."""
+    theirs = speech_intervals(utterances, of) if theirs is None else theirs
     count = 0
     for u in utterances:
         if u.speaker != by:
@@ -128,33 +231,46 @@ def _rate_wpm(utterances: Sequence[Utterance], speaker: str) -> float | None:
     return round(words / (talk / 60.0), 1) if talk > 0 else None
 
 
+def _latency_figures(prefix: str, found: Sequence[CallReply]) -> dict[str, float | None]:
+    waits = [r.latency_s for r in found]
+    return {
+        f"{prefix}_reply_latency_mean_s": round(sum(waits) / len(waits), 2) if waits else None,
+        f"{prefix}_reply_latency_max_s": round(max(waits), 2) if waits else None,
+        f"{prefix}_replies": float(len(waits)),
+        f"{prefix}_slow_replies": float(sum(w > SLOW_CALL_REPLY_S for w in waits)),
+    }
+
+
 def call_metrics(conversation: Conversation) -> dict[str, float | None]:
     """Metrics of a call (or of an external transcript)."""
     utts = conversation.utterances
     end = max((u.end for u in utts), default=0.0)
     duration = conversation.duration_s or end
-    op = speech_intervals(utts, "operator")
-    cl = speech_intervals(utts, "client")
+    talk = call_talk(conversation)
+    op = talk.get("operator", [])
+    cl = talk.get("client", [])
     op_talk, cl_talk = total(op), total(cl)
     both = intersect(op, cl)
-    gaps = silence_gaps(utts)
+    gaps = call_gaps(conversation)
     silence = total([(g.start, g.end) for g in gaps])
-    talk = op_talk + cl_talk
+    spoken = op_talk + cl_talk
     return {
         "duration_s": round(duration, 2),
         "operator_talk_s": round(op_talk, 2),
         "client_talk_s": round(cl_talk, 2),
-        "operator_talk_share": round(op_talk / talk, 3) if talk > 0 else None,
+        "operator_talk_share": round(op_talk / spoken, 4) if spoken > 0 else None,
         "talk_listen_ratio": round(op_talk / cl_talk, 3) if cl_talk > 0 else None,
         "overtalk_count": float(len([b for b in both if b[1] - b[0] >= 0.2])),
         "overtalk_s": round(total(both), 2),
-        "operator_interruptions": float(interruptions(utts, "operator", "client")),
+        "operator_interruptions": float(interruptions(utts, "operator", "client", cl)),
         "operator_speech_rate_wpm": _rate_wpm(utts, "operator"),
         "client_speech_rate_wpm": _rate_wpm(utts, "client"),
         "longest_operator_monologue_s": round(_longest_run(utts, "operator"), 2),
         "longest_monologue_s": round(_longest_run(utts, None), 2),
         "silence_share": round(silence / duration, 3) if duration > 0 else None,
         "longest_silence_s": round(max((g.duration for g in gaps), default=0.0), 2),
+        **_latency_figures("operator", replies(talk, utts, "operator", "client")),
+        **_latency_figures("client", replies(talk, utts, "client", "operator")),
     }
 
 

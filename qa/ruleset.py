@@ -38,9 +38,17 @@ CALL_METRICS = (
     "longest_monologue_s",
     "silence_share",
     "longest_silence_s",
+    "operator_reply_latency_mean_s",
+    "operator_reply_latency_max_s",
+    "operator_replies",
+    "operator_slow_replies",
+    "client_reply_latency_mean_s",
+    "client_reply_latency_max_s",
+    "client_replies",
+    "client_slow_replies",
 )
 CHAT_METRICS = ("first_response_s", "mean_response_s", "max_response_s")
-PER_REPLY_METRICS = ("response_s",)
+PER_REPLY_METRICS = ("response_s", "reply_latency_s")
 KNOWN_METRICS = CALL_METRICS + CHAT_METRICS + PER_REPLY_METRICS
 
 _ID = re.compile(r"^[a-z0-9_]+$")

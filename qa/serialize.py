@@ -33,7 +33,9 @@ def scored_to_dict(scored: ScoredConversation) -> dict[str, Any]:
         "ruleset_version": scored.ruleset_version,
         "utterances": [
             {"idx": i, "speaker": u.speaker, "start_s": round(u.start, 2), "end_s": round(u.end, 2), "text": u.text,
-             "lemmas": u.lemmas}
+             "lemmas": u.lemmas,
+             "words": [{"text": w.text, "start_s": round(w.start, 3), "end_s": round(w.end, 3),
+                        "probability": round(w.probability, 4)} for w in u.words]}
             for i, u in enumerate(conv.utterances)
         ],
         "findings": [asdict(f) for f in scored.findings],
