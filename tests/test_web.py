@@ -158,7 +158,7 @@ def test_conversation_page_shows_turns_and_the_highlighted_complaint(client, sam
     assert "жалоб" in mark.group(2).lower()
     assert '<audio id="player"' in page and 'src="/audio/call-0003"' in page
     assert "Приветствие" in page  # the script checklist
-    assert "operator_talk_share" in page  # metrics
+    assert "Доля речи оператора" in page and "<th>operator_talk_share" not in page  # metrics, in Russian
 
 
 def test_chat_page_highlights_the_matched_text(client):

@@ -180,6 +180,22 @@ def _same_origin(request: Request) -> bool:
     return request.headers.get("sec-fetch-site") not in ("cross-site", "same-site")
 
 
+@lru_cache(maxsize=1)
+def _labels() -> dict[str, dict[str, str]]:
+    """Russian names of metrics and categories (qa/data/web_labels.json)."""
+    from importlib import resources
+
+    return json.loads((resources.files("qa") / "data" / "web_labels.json").read_text(encoding="utf-8"))
+
+
+def _metric_label(key: str) -> str:
+    return _labels()["metrics"].get(key, key)
+
+
+def _category_label(key: str | None) -> str:
+    return _labels()["categories"].get(key or "", key or "—")
+
+
 @lru_cache(maxsize=4)
 def _decoded_wav(path: str, _mtime_ns: int, _size: int) -> bytes:
     """A file Chromium cannot play (e.g. headerless A-law), decoded and encoded as WAV (cached per version)."""
@@ -252,7 +268,7 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
     app = FastAPI(title="ru-contact-qa review", docs_url=None, redoc_url=None, openapi_url=None)
     env = Environment(loader=PackageLoader("qa.web", "templates"), autoescape=True, trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(when=_when, clock=_clock)
+    env.filters.update(when=_when, clock=_clock, metric=_metric_label, category=_category_label)
     env.globals.update(page_sizes=PAGE_SIZES, auth_mode=auth_mode)
     templates = Jinja2Templates(env=env)
     app.mount("/static", StaticFiles(packages=[("qa.web", "static")]), name="static")
