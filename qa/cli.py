@@ -515,6 +515,15 @@ def serve(
         help="Folder that relative call paths in the database are resolved against (default: qa.toml's "
              "audio_root, else the current one).", envvar="QA_AUDIO_ROOT")]
     = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Loopback only: serve without sign-in when the "
+                                          "database has no account.")] = False,
+    insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="Serve any address without "
+                                                   "sign-in (warns loudly).")] = False,
+    trust_proxy_header: Annotated[str | None, typer.Option(help="Trust this header (e.g. X-Remote-User) as the "
+                                                           "signed-in user, set by an authenticating reverse proxy; "
+                                                           "the user needs an account here.")] = None,
+    secure_cookies: Annotated[bool, typer.Option("--secure-cookies/--no-secure-cookies", help="Mark session "
+                                                 "cookies Secure (set when served over https).")] = False,
 ) -> None:
     """The review web page: flagged list, conversation pages with audio, verdicts, dashboard, rule precision."""
     from qa import report
@@ -522,8 +531,10 @@ def serve(
 
     if not db.exists():
         raise _fail(f"{db}: database not found (run `qa run` first)")
+    mode = _serve_auth_mode(db, host, no_auth, insecure_no_auth, trust_proxy_header)
     report.console.print(f"Review page on http://{host}:{port}/ (database {db}); Ctrl+C stops it.")
-    serve_app(db, host=host, port=port, audio_root=_audio_root(audio_root))
+    serve_app(db, host=host, port=port, audio_root=_audio_root(audio_root), auth_mode=mode,
+              proxy_header=trust_proxy_header, secure_cookies=secure_cookies)
 
 
 @app.command()
@@ -564,6 +575,27 @@ def purge(
                          f"{result.cutoff:%Y-%m-%d %H:%M} UTC; scores and aggregates kept.", highlight=False)
 
 
+def _serve_auth_mode(db: Path, host: str, no_auth: bool, insecure: bool, proxy_header: str | None) -> str:
+    """accounts / proxy / none; refuses to serve without accounts unless told to (loudly off loopback)."""
+    from qa import auth, report
+
+    if proxy_header:
+        return "proxy"
+    if auth.count_users(db):
+        return "accounts"
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    if insecure or (no_auth and loopback):
+        if not loopback:
+            report.err_console.print(f"[bold red]WARNING: serving {host} with NO SIGN-IN: anyone who can reach it "
+                                     "sees every conversation and can give verdicts.[/]")
+        return "none"
+    hint = f"add the first account: qa users add NAME --db {db} --role supervisor"
+    if loopback:
+        raise _fail(f"{db}: no accounts yet; {hint} (or pass --no-auth for a local look without sign-in)")
+    raise _fail(f"{db}: refusing to serve {host} without any account; {hint} "
+                "(or --insecure-no-auth, not recommended)")
+
+
 @app.command("prepare-model")
 def prepare_model(model: ModelOpt = None) -> None:
     """Prepare (join and verify) the embedded Whisper model, or check a local model folder."""
@@ -595,6 +627,10 @@ def schedule(
 
     serve_nightly(str(inbox.resolve()), str(db.resolve()), str(rules.resolve()), cron)
 
+
+from qa.cli_users import users_app  # noqa: E402
+
+app.add_typer(users_app, name="users")
 
 if __name__ == "__main__":
     app()

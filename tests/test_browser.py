@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import queries
+from qa import auth, queries
 from qa.store import query
 
 pytestmark = pytest.mark.slow
@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+REVIEWER, PASSWORD = "Анна Петрова", "correct horse battery"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
 
@@ -33,7 +34,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def server(sample_db):
-    """`qa serve` on a copy of the samples' database; yields (base URL, database path)."""
+    """`qa serve` on a copy of the samples' database with one supervisor account; yields (base URL, database
+    path)."""
+    auth.add_user(sample_db, REVIEWER, PASSWORD, "supervisor", pii=True)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "qa.cli", "serve", "--db", str(sample_db), "--port", str(port),
@@ -45,7 +48,7 @@ def server(sample_db):
         deadline = time.monotonic() + 60
         while True:
             try:
-                with urllib.request.urlopen(url + "/rules", timeout=2) as response:
+                with urllib.request.urlopen(url + "/login", timeout=2) as response:
                     if response.status == 200:
                         break
             except OSError:
@@ -80,6 +83,16 @@ def browser():
             chromium.close()
 
 
+def _sign_in(page, url: str, name: str = "", shot: bool = False) -> None:
+    page.goto(url + "/login")
+    page.fill('input[name="username"]', REVIEWER)
+    page.fill('input[name="password"]', PASSWORD)
+    if shot:
+        _shot(page, "login")
+    page.click('.login button[type="submit"]')
+    page.wait_for_url(url + "/")
+
+
 def _shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
@@ -98,6 +111,15 @@ def test_review_an_escalated_call_in_the_browser(server, browser):
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # Without signing in, the page sends you to the login form; a wrong password is refused in Russian.
+    page.goto(url + "/rules")
+    assert "/login?next=%2Frules" in page.url
+    page.fill('input[name="username"]', REVIEWER)
+    page.fill('input[name="password"]', "wrong password")
+    page.click('.login button[type="submit"]')
+    assert "Неверное имя пользователя или пароль" in page.locator(".error-message").inner_text()
+    _sign_in(page, url, shot=True)
 
     # Before: the complaint rule has no false positive.
     page.goto(url + "/rules")
@@ -124,8 +146,8 @@ def test_review_an_escalated_call_in_the_browser(server, browser):
     assert page.locator(f'mark[data-finding="{finding["finding_key"]}"]').inner_text().lower().startswith("жалоб")
     _shot(page, "conversation")
 
-    # A false-positive verdict with a comment: shown in place and stored.
-    page.fill("#reviewer", "Анна Петрова")
+    # A false-positive verdict with a comment: shown in place and stored under the signed-in name.
+    assert page.locator("#reviewer").count() == 0
     card.locator("input.comment").fill("клиент не жаловался, это цитата")
     card.locator('button[data-verdict="false_positive"]').click()
     card.locator(".verdict.v-false_positive").wait_for(timeout=10000)
@@ -136,15 +158,15 @@ def test_review_an_escalated_call_in_the_browser(server, browser):
                      "клиент не жаловался, это цитата", "Анна Петрова")]
     _shot(page, "after-verdict")
 
-    # A bad verdict request shows the server's message on the page.
-    page.fill("#reviewer", "")
+    # A refused verdict (a forged CSRF token) shows the server's message on the page and stores nothing.
+    page.evaluate("document.querySelector('meta[name=csrf-token]').content = 'forged'")
     card.locator('button[data-verdict="confirmed"]').click()
-    assert card.locator(".review-error").is_visible()
-    page.fill("#reviewer", "Анна Петрова")
+    card.locator(".review-error").wait_for(state="visible", timeout=10000)
+    assert "CSRF" in card.locator(".review-error").inner_text()
+    assert query(db, "SELECT count(*) FROM reviews")[1][0][0] == 1
 
-    # The reviewer's name is remembered; the verdict is there after a reload.
+    # The verdict is there after a reload.
     page.reload()
-    assert page.input_value("#reviewer") == "Анна Петрова"
     assert page.locator(f'.finding[data-key="{finding["finding_key"]}"] .verdict.v-false_positive').count() == 1
 
     # Rule precision now counts it.
@@ -159,13 +181,19 @@ def test_review_an_escalated_call_in_the_browser(server, browser):
         assert page.locator(f"#{chart} svg.chart rect").count() > 0, chart
     assert page.locator("#chart-trend svg polyline.line").count() == 1
     _shot(page, "dashboard")
+
+    # Logging out ends the session.
+    page.click("button.logout")
+    page.wait_for_url("**/login")
+    page.goto(url + "/dashboard")
+    assert "/login" in page.url
     assert errors == []
 
 
 def test_filters_and_sorting_in_the_browser(server, browser):
     url, _ = server
     page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(url + "/")
+    _sign_in(page, url)
     page.select_option('select[name="channel"]', "chat")
     page.click("form.filters button[type=submit]")
     page.wait_for_url("**/?channel=chat*")

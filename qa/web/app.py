@@ -8,31 +8,35 @@ process can write in between.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa import queries
+from qa import auth, queries
+from qa.auth import User
 from qa.errors import QAInputError
 from qa.inputs import AUDIO_SUFFIXES
 from qa.queries import Filters
-from qa.store import Review, StoreError, add_review
+from qa.store import Review, StoreError, add_review, query
 from qa.web import charts
 from qa.web.transcript import dialogue
 
@@ -44,8 +48,20 @@ PLAYABLE = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".o
             ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".webm": "audio/webm"}
 
 
+SESSION_COOKIE = "qa_session"
+LOGIN_CSRF_COOKIE = "qa_login_csrf"
+AUTH_MODES = ("accounts", "proxy", "none")
+FAILURES_SQL = ("SELECT source_path, stage, error, failed_at FROM failures "
+                "QUALIFY row_number() OVER (PARTITION BY source_path ORDER BY failed_at DESC) = 1 "
+                "ORDER BY failed_at DESC LIMIT 500")
+
+
 class BadRequest(ValueError):
     """A query parameter the page cannot use (answered 400 with the message)."""
+
+
+class NotSignedIn(Exception):
+    """A request without a live session: HTML pages go to the login form, JSON gets 401."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +180,22 @@ def _same_origin(request: Request) -> bool:
     return request.headers.get("sec-fetch-site") not in ("cross-site", "same-site")
 
 
+@lru_cache(maxsize=1)
+def _labels() -> dict[str, dict[str, str]]:
+    """Russian names of metrics and categories (qa/data/web_labels.json)."""
+    from importlib import resources
+
+    return json.loads((resources.files("qa") / "data" / "web_labels.json").read_text(encoding="utf-8"))
+
+
+def _metric_label(key: str) -> str:
+    return _labels()["metrics"].get(key, key)
+
+
+def _category_label(key: str | None) -> str:
+    return _labels()["categories"].get(key or "", key or "—")
+
+
 @lru_cache(maxsize=4)
 def _decoded_wav(path: str, _mtime_ns: int, _size: int) -> bytes:
     """A file Chromium cannot play (e.g. headerless A-law), decoded and encoded as WAV (cached per version)."""
@@ -198,19 +230,123 @@ def _ranged(data: bytes, range_header: str | None, media_type: str) -> Response:
     return Response(data[start:end + 1], status_code=206, media_type=media_type, headers=headers)
 
 
-def create_app(db_path: str | Path, audio_root: str | Path | None = None) -> FastAPI:
-    """The web application over one database file; relative call paths resolve against ``audio_root``."""
+def _masked(redactor: Any, text: str | None) -> str | None:
+    return redactor.redact(text).text if text else text
+
+
+def mask_conversation(c: dict[str, Any], redactor: Any) -> dict[str, Any]:
+    """The conversation with personal data replaced by placeholders in every text shown (word timings dropped:
+    they hold the words themselves)."""
+    c = dict(c)
+    c["utterances"] = [{**u, "text": _masked(redactor, u.get("text")), "words": None} for u in c["utterances"]]
+    c["findings"] = [{**f, "quote": _masked(redactor, f.get("quote")),
+                      "details": {**(f.get("details") or {}),
+                                  "matched": _masked(redactor, (f.get("details") or {}).get("matched"))}}
+                     for f in c["findings"]]
+    c["script"] = [{**s, "quote": _masked(redactor, s.get("quote"))} for s in c.get("script", [])]
+    c["reasons"] = [_masked(redactor, r) for r in c.get("reasons", [])]
+    c.pop("transcription", None)
+    return c
+
+
+def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_mode: str = "accounts",
+               proxy_header: str | None = None, secure_cookies: bool = False, redactor: Any = None) -> FastAPI:
+    """The web application over one database file; relative call paths resolve against ``audio_root``.
+
+    ``auth_mode``: ``accounts`` (sign-in form, sessions in cookies), ``proxy`` (trust the user name an
+    authenticating reverse proxy puts in ``proxy_header``; the user must still have an account here) or ``none``
+    (no sign-in: everyone is a supervisor without the PII permission; loopback only, see ``qa serve --no-auth``).
+    """
+    if auth_mode not in AUTH_MODES:
+        raise ValueError(f"auth_mode: one of {', '.join(AUTH_MODES)}, not {auth_mode!r}")
+    if auth_mode == "proxy" and not proxy_header:
+        raise ValueError("auth_mode proxy needs proxy_header")
     db = Path(db_path)
     root = Path(audio_root) if audio_root is not None else Path.cwd()
+    secret = secrets.token_bytes(32)
+    throttle = auth.ClientThrottle()
     app = FastAPI(title="ru-contact-qa review", docs_url=None, redoc_url=None, openapi_url=None)
     env = Environment(loader=PackageLoader("qa.web", "templates"), autoescape=True, trim_blocks=True,
                       lstrip_blocks=True)
-    env.filters.update(when=_when, clock=_clock)
-    env.globals.update(page_sizes=PAGE_SIZES)
+    env.filters.update(when=_when, clock=_clock, metric=_metric_label, category=_category_label)
+    env.globals.update(page_sizes=PAGE_SIZES, auth_mode=auth_mode)
     templates = Jinja2Templates(env=env)
     app.mount("/static", StaticFiles(packages=[("qa.web", "static")]), name="static")
+    state: dict[str, Any] = {"redactor": redactor}
+
+    def get_redactor() -> Any:
+        if state["redactor"] is None:
+            from qa.redaction import Redactor
+
+            state["redactor"] = Redactor()
+        return state["redactor"]
+
+    def derived_csrf(name: str) -> str:
+        return hmac.new(secret, name.encode(), hashlib.sha256).hexdigest()
+
+    def client_of(request: Request) -> str:
+        return request.client.host if request.client else "-"
+
+    def current(request: Request) -> tuple[User, str]:
+        """The user of the request and the CSRF token their forms must send back."""
+        if auth_mode == "none":
+            return User("—", "supervisor"), derived_csrf("none")
+        if auth_mode == "proxy":
+            name = (request.headers.get(proxy_header or "") or "").strip()
+            user = auth.get_user(db, name) if name else None
+            if user is None:
+                raise HTTPException(403, "Прокси не передал известного пользователя")
+            return user, derived_csrf("user:" + name)
+        found = auth.session(db, request.cookies.get(SESSION_COOKIE))
+        if found is None:
+            raise NotSignedIn
+        return found.user, found.csrf_token
+
+    def need(request: Request, allowed: bool) -> None:
+        if not allowed:
+            raise HTTPException(403, "Недостаточно прав для этой страницы")
+
+    def check_csrf(request: Request, sent: str | None, expected: str) -> None:
+        if not _same_origin(request):
+            raise HTTPException(403, "Запрос с другого сайта отклонён")
+        if not sent or not hmac.compare_digest(sent, expected):
+            raise HTTPException(403, "Неверный CSRF-токен: обновите страницу и повторите")
+
+    def scoped(user: User, filters: Filters) -> Filters:
+        """Filters narrowed to the teams the user may see (403 for another team)."""
+        if user.all_teams:
+            return filters
+        if filters.team is not None:
+            if filters.team not in user.teams:
+                raise HTTPException(403, "Эта команда вам недоступна")
+            return filters
+        from dataclasses import replace
+
+        return replace(filters, team=user.teams[0])
+
+    def scoped_options(user: User) -> dict[str, list[str]]:
+        options = queries.filter_options(db)
+        if not user.all_teams:
+            options["teams"] = [t for t in options["teams"] if t in user.teams]
+            cols, rows = queries.stats(db, "operator", Filters(flagged=None, team=user.teams[0]))
+            at = cols.index("operator_id") if "operator_id" in cols else None
+            options["operators"] = sorted({r[at] for r in rows if r[at]}) if at is not None else []
+        return options
+
+    def open_conversation(user: User, conversation_id: str) -> dict[str, Any]:
+        c = queries.conversation(db, conversation_id)
+        if c is None:
+            raise HTTPException(404, f"Разговор {conversation_id!r} не найден")
+        if not user.sees_team(c.get("team")):
+            raise HTTPException(403, f"Разговор {conversation_id!r} другой команды вам недоступен")
+        return c
 
     def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        if "user" not in context:
+            try:
+                context["user"], context["csrf_token"] = current(request)
+            except (NotSignedIn, HTTPException):
+                context["user"], context["csrf_token"] = None, ""
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
     def problem(request: Request, status: int, message: str) -> Response:
@@ -218,13 +354,25 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None) -> Fas
             return JSONResponse({"detail": message}, status_code=status)
         return page(request, "error.html", status, status=status, message=message)
 
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": "Войдите в систему"}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+
     @app.exception_handler(BadRequest)
     async def bad_request(request: Request, exc: BadRequest) -> Response:
         return problem(request, 400, str(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        return problem(request, exc.status_code, str(exc.detail))
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = "Такой страницы нет"
+        elif exc.status_code == 405:
+            message = "Этот метод здесь не поддерживается"
+        return problem(request, exc.status_code, message)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -234,39 +382,117 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None) -> Fas
     async def store_error(request: Request, exc: StoreError) -> Response:
         return problem(request, 503, str(exc))
 
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        return problem(request, 500, "Внутренняя ошибка сервера; подробности в журнале qa serve")
+
     def links(params: Mapping[str, str]):
         def link(**changes: Any) -> str:
             merged = {**params, **{k: str(v) for k, v in changes.items() if v is not None}}
             return "?" + urlencode({k: v for k, v in merged.items() if v not in ("", None)})
         return link
 
+    def safe_next(target: str | None) -> str:
+        return target if target and target.startswith("/") and not target.startswith("//") and "\\" not in target \
+            else "/"
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request) -> Response:
+        if auth_mode != "accounts":
+            return RedirectResponse("/", status_code=303)
+        token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+        response = page(request, "login.html", user=None, csrf_token=token,
+                        next=safe_next(request.query_params.get("next")), error=None)
+        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies)
+        return response
+
+    @app.post("/login")
+    async def login_submit(request: Request) -> Response:
+        if auth_mode != "accounts":
+            raise HTTPException(404, "Вход по паролю выключен")
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        expected = request.cookies.get(LOGIN_CSRF_COOKIE) or ""
+        check_csrf(request, form.get("csrf_token"), expected or secrets.token_urlsafe(8))
+        client, target = client_of(request), safe_next(form.get("next"))
+
+        def again(message: str, status: int) -> Response:
+            return page(request, "login.html", status, user=None, csrf_token=expected, next=target, error=message)
+
+        if throttle.blocked(client):
+            return again("Слишком много неудачных попыток входа с этого адреса; попробуйте позже", 429)
+        try:
+            found = await run_in_threadpool(auth.login, db, form.get("username", "").strip(),
+                                            form.get("password", ""), client)
+        except auth.LockedOut:
+            throttle.failed(client)
+            return again("Учётная запись временно заблокирована после неудачных попыток входа", 429)
+        if found is None:
+            throttle.failed(client)
+            return again("Неверное имя пользователя или пароль", 401)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(SESSION_COOKIE, found.token, httponly=True, samesite="strict", secure=secure_cookies,
+                            max_age=int(auth.SESSION_LIFETIME.total_seconds()))
+        response.delete_cookie(LOGIN_CSRF_COOKIE)
+        return response
+
+    @app.post("/logout")
+    async def logout(request: Request) -> Response:
+        user, csrf = current(request)
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+        check_csrf(request, form.get("csrf_token") or request.headers.get("x-csrf-token"), csrf)
+        if auth_mode == "accounts":
+            await run_in_threadpool(auth.logout, db, request.cookies.get(SESSION_COOKIE, ""), user.username,
+                                    client_of(request))
+        response = RedirectResponse("/login" if auth_mode == "accounts" else "/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
+
     @app.get("/", response_class=HTMLResponse)
     def conversation_list(request: Request) -> Response:
+        user, _ = current(request)
+        if user.role == "admin":
+            return RedirectResponse("/users", status_code=303)
+        need(request, user.sees_conversations)
         q = parse_list_query(request.query_params)
-        result = queries.conversations(db, q.filters, q.sort, q.descending, q.size, (q.page - 1) * q.size)
-        return page(request, "list.html", rows=result.dicts(), total=result.total, q=q,
+        filters = scoped(user, q.filters)
+        result = queries.conversations(db, filters, q.sort, q.descending, q.size, (q.page - 1) * q.size)
+        rows = result.dicts()
+        redactor = get_redactor()
+        for r in rows:
+            r["top_quote"] = _masked(redactor, r.get("top_quote"))
+        return page(request, "list.html", rows=rows, total=result.total, q=q,
                     pages=max(1, math.ceil(result.total / q.size)), params=dict(request.query_params),
-                    link=links(dict(request.query_params)), options=queries.filter_options(db))
+                    link=links(dict(request.query_params)), options=scoped_options(user))
 
     @app.get("/conversations/{conversation_id}", response_class=HTMLResponse)
     def conversation_page(request: Request, conversation_id: str) -> Response:
-        c = queries.conversation(db, conversation_id)
-        if c is None:
-            raise HTTPException(404, f"conversation {conversation_id!r} not found")
+        user, _ = current(request)
+        need(request, user.sees_conversations)
+        c = open_conversation(user, conversation_id)
+        clear = request.query_params.get("pii") == "1"
+        if clear:
+            need(request, user.may_show_pii)
+            auth.audit(db, user.username, "pii_shown", conversation_id, client=client_of(request))
+        else:
+            c = mask_conversation(c, get_redactor())
         source = c.get("source_path") or ""
-        has_audio = c["channel"] == "call" and Path(source).suffix.lower() in AUDIO_SUFFIXES
+        has_audio = user.hears_audio and c["channel"] == "call" and Path(source).suffix.lower() in AUDIO_SUFFIXES
+        audio_missing = has_audio and not (root / source).is_file()
+        history = queries.reviews(db, conversation_id)
         return page(request, "conversation.html", c=c, turns=dialogue(c["utterances"], c["findings"]),
                     findings_by_key={f["finding_key"]: f for f in c["findings"]}, has_audio=has_audio,
-                    history=queries.reviews(db, conversation_id))
+                    audio_missing=audio_missing, source=source, history=history, clear=clear)
 
     @app.get("/dashboard", response_class=HTMLResponse)
     def dashboard(request: Request) -> Response:
-        filters = parse_filters(request.query_params, flagged_only=False)
+        user, _ = current(request)
+        need(request, user.sees_stats)
+        filters = scoped(user, parse_filters(request.query_params, flagged_only=False))
         _, day_rows = queries.daily_trend(db, filters)
         cols, operator_rows = queries.stats(db, "operator", filters)
         _, hits = queries.rule_hits(db, filters, limit=10)
         days = [str(r[0]) for r in day_rows]
-        return page(request, "dashboard.html", params=dict(request.query_params), options=queries.filter_options(db),
+        return page(request, "dashboard.html", params=dict(request.query_params), options=scoped_options(user),
                     histogram=charts.histogram(queries.score_histogram(db, filters)),
                     top_rules=charts.bars([(r[0], r[2]) for r in hits]),
                     trend=charts.trend(days, [r[6] for r in day_rows], [r[2] for r in day_rows]),
@@ -274,21 +500,41 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None) -> Fas
 
     @app.get("/rules", response_class=HTMLResponse)
     def rules_page(request: Request) -> Response:
+        user, _ = current(request)
+        need(request, user.all_teams and user.sees_stats)  # precision counts every team's findings
         cols, rows = queries.rule_precision(db)
         return page(request, "rules.html", rules=[dict(zip(cols, r, strict=True)) for r in rows])
 
+    @app.get("/failures", response_class=HTMLResponse)
+    def failures_page(request: Request) -> Response:
+        user, _ = current(request)
+        need(request, user.sees_failures)
+        cols, rows = query(db, FAILURES_SQL)
+        return page(request, "failures.html", failures=[dict(zip(cols, r, strict=True)) for r in rows])
+
+    @app.get("/users", response_class=HTMLResponse)
+    def users_page(request: Request) -> Response:
+        user, _ = current(request)
+        need(request, user.sees_users)
+        return page(request, "users.html", accounts=auth.list_users(db))
+
     @app.get("/audio/{conversation_id}")
     def audio(request: Request, conversation_id: str) -> Response:
+        user, _ = current(request)
+        need(request, user.hears_audio)
         source = queries.conversation_source(db, conversation_id)
         if source is None:
-            raise HTTPException(404, f"conversation {conversation_id!r} not found")
+            raise HTTPException(404, f"Разговор {conversation_id!r} не найден")
+        c = queries.conversation(db, conversation_id)
+        if c is None or not user.sees_team(c.get("team")):
+            raise HTTPException(403, f"Разговор {conversation_id!r} другой команды вам недоступен")
         channel, stored = source
         if channel != "call" or not stored or Path(stored).suffix.lower() not in AUDIO_SUFFIXES:
-            raise HTTPException(404, f"conversation {conversation_id!r} has no recording (chat or imported "
-                                     "transcript)")
+            raise HTTPException(404, f"У разговора {conversation_id!r} нет записи (чат или импортированная "
+                                     "расшифровка)")
         path = root / stored
         if not path.is_file():
-            raise HTTPException(404, f"recording of {conversation_id!r} is gone: {stored} not found under {root}")
+            raise HTTPException(404, f"Запись разговора {conversation_id!r} пропала: {stored} не найден в {root}")
         media_type = PLAYABLE.get(path.suffix.lower())
         if media_type:
             return FileResponse(path, media_type=media_type)
@@ -296,44 +542,62 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None) -> Fas
         try:
             data = _decoded_wav(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
         except (QAInputError, TypeError, ValueError) as exc:  # undecodable audio, bad sidecar raw_format
-            raise HTTPException(422, f"recording of {conversation_id!r} could not be decoded: {exc}") from exc
+            raise HTTPException(422, f"Запись разговора {conversation_id!r} не удалось декодировать: {exc}") from exc
         return _ranged(data, request.headers.get("range"), "audio/wav")
 
     @app.get("/api/conversations")
     def api_conversations(request: Request) -> JSONResponse:
+        user, _ = current(request)
+        need(request, user.sees_conversations)
         q = parse_list_query(request.query_params)
-        result = queries.conversations(db, q.filters, q.sort, q.descending, q.size, (q.page - 1) * q.size)
+        result = queries.conversations(db, scoped(user, q.filters), q.sort, q.descending, q.size,
+                                       (q.page - 1) * q.size)
+        rows = result.dicts()
+        redactor = get_redactor()
+        for r in rows:
+            r["top_quote"] = _masked(redactor, r.get("top_quote"))
         return JSONResponse({"total": result.total, "page": q.page, "size": q.size,
-                             "conversations": _jsonable(result.dicts())})
+                             "conversations": _jsonable(rows)})
 
     @app.get("/api/conversations/{conversation_id}")
-    def api_conversation(conversation_id: str) -> JSONResponse:
-        c = queries.conversation(db, conversation_id)
-        if c is None:
-            raise HTTPException(404, f"conversation {conversation_id!r} not found")
+    def api_conversation(request: Request, conversation_id: str) -> JSONResponse:
+        user, _ = current(request)
+        need(request, user.sees_conversations)
+        c = open_conversation(user, conversation_id)
+        if request.query_params.get("pii") == "1":
+            need(request, user.may_show_pii)
+            auth.audit(db, user.username, "pii_shown", conversation_id, detail="api", client=client_of(request))
+        else:
+            c = mask_conversation(c, get_redactor())
         return JSONResponse(_jsonable(c))
 
     @app.post("/api/reviews", status_code=201)
     async def post_review(request: Request) -> JSONResponse:
-        if not _same_origin(request):
-            raise HTTPException(403, "cross-site request refused")
+        user, csrf = current(request)
+        check_csrf(request, request.headers.get("x-csrf-token"), csrf)
+        need(request, user.may_review)
         media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type != "application/json":
-            raise HTTPException(415, "send the verdict as application/json")
+            raise HTTPException(415, "Вердикт отправляется как application/json")
         try:
             body = json.loads(await request.body())
         except ValueError:
-            raise HTTPException(400, "the body is not valid JSON") from None
+            raise HTTPException(400, "Тело запроса — не JSON") from None
         if not isinstance(body, dict):
-            raise HTTPException(400, "the body must be a JSON object")
-        for key in ("conversation_id", "verdict", "reviewer"):
+            raise HTTPException(400, "Тело запроса должно быть JSON-объектом")
+        keys = ("conversation_id", "verdict") if auth_mode != "none" else ("conversation_id", "verdict", "reviewer")
+        for key in keys:
             if not isinstance(body.get(key), str):
                 raise HTTPException(400, f"{key} is required (a string)")
         for key in ("finding_key", "comment"):
             if body.get(key) is not None and not isinstance(body[key], str):
                 raise HTTPException(400, f"{key} must be a string or null")
+        c = await run_in_threadpool(queries.conversation, db, body["conversation_id"])
+        if c is not None and not user.sees_team(c.get("team")):
+            raise HTTPException(403, "Разговор другой команды вам недоступен")
+        reviewer = body["reviewer"] if auth_mode == "none" else user.username
         review = Review(conversation_id=body["conversation_id"], verdict=body["verdict"],
-                        reviewer=body["reviewer"], finding_key=body.get("finding_key") or None,
+                        reviewer=reviewer, finding_key=body.get("finding_key") or None,
                         comment=body.get("comment"))
         try:
             review_id = await run_in_threadpool(add_review, db, review)
@@ -341,6 +605,8 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None) -> Fas
             raise HTTPException(400, str(exc)) from exc
         except LookupError as exc:
             raise HTTPException(404, str(exc).strip("'\"")) from exc
+        await run_in_threadpool(auth.audit, db, user.username, "verdict", review.conversation_id,
+                                f"{review.finding_key or 'весь разговор'}: {review.verdict}", client_of(request))
         return JSONResponse({"review_id": review_id, "conversation_id": review.conversation_id,
                              "finding_key": review.finding_key, "verdict": review.verdict,
                              "comment": (review.comment or "").strip() or None,
@@ -349,8 +615,10 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None) -> Fas
     return app
 
 
-def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8765, audio_root: str | Path | None = None) -> None:
+def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8765, audio_root: str | Path | None = None,
+          auth_mode: str = "accounts", proxy_header: str | None = None, secure_cookies: bool = False) -> None:
     """Serve the review page until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(db_path, audio_root), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(db_path, audio_root, auth_mode, proxy_header, secure_cookies), host=host, port=port,
+                log_level="warning")

@@ -59,6 +59,10 @@ function setupSeeking() {
   });
 }
 
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]')?.content || "";
+}
+
 function showError(box, message) {
   const error = box.querySelector(".review-error");
   error.textContent = message;
@@ -71,14 +75,15 @@ function templateText(id) {
 }
 
 async function sendVerdict(box, verdict) {
-  const reviewer = (document.getElementById("reviewer")?.value || "").trim();
+  const reviewerInput = document.getElementById("reviewer");
+  const reviewer = (reviewerInput?.value || "").trim();
   const comment = box.querySelector(".comment").value.trim();
   const body = {
     conversation_id: box.dataset.conversation,
     finding_key: box.dataset.findingKey || null,
     verdict, comment: comment || null, reviewer,
   };
-  if (!reviewer) {
+  if (reviewerInput && !reviewer) {
     showError(box, templateText("error-reviewer"));
     document.getElementById("reviewer")?.focus();
     return;
@@ -86,7 +91,8 @@ async function sendVerdict(box, verdict) {
   let response;
   try {
     response = await fetch("/api/reviews", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+      method: "POST", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
     });
   } catch (e) {
     showError(box, templateText("error-network"));

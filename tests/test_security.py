@@ -1,0 +1,297 @@
+"""Security of the review page through the real app (TestClient) on a database made by the real nightly flow:
+sign-in, CSRF, team scoping (IDOR), stored XSS, path traversal, SQL injection, brute-force lockout, PII masking
+and the audit trail."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from fastapi.testclient import TestClient
+from test_web import PASSWORD, REPO, signed_in
+from typer.testing import CliRunner
+
+from qa import auth
+from qa.cli import app as cli_app
+from qa.store import connect, query
+from qa.web.app import create_app
+
+NORTH = {"call-0001", "call-0004", "chat-0001"}  # team-north's conversations in the samples
+PHONE = "+7 916 123-45-67"
+
+
+def audit_actions(db: Path) -> list[tuple]:
+    return query(db, "SELECT username, action, conversation_id FROM audit ORDER BY logged_at")[1]
+
+
+def listed(client: TestClient, **params) -> set[str]:
+    response = client.get("/", params=params)
+    assert response.status_code == 200, response.text
+    return set(re.findall(r'<tr data-id="([^"]+)"', response.text))
+
+
+def test_nothing_is_served_without_signing_in(sample_db):
+    auth.add_user(sample_db, "boss", PASSWORD, "supervisor")
+    anonymous = TestClient(create_app(sample_db, REPO))
+    page = anonymous.get("/conversations/call-0003", follow_redirects=False)
+    assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
+    for path in ("/api/conversations", "/api/conversations/call-0003", "/audio/call-0003"):
+        assert anonymous.get(path).status_code == 401, path
+    anonymous.cookies.set("qa_session", "guessed-token")
+    forged = anonymous.get("/", follow_redirects=False)
+    assert forged.status_code == 303
+
+
+def test_session_cookie_is_http_only_and_same_site(sample_db):
+    auth.add_user(sample_db, "boss", PASSWORD, "supervisor")
+    client = TestClient(create_app(sample_db, REPO, secure_cookies=True), base_url="https://testserver")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    response = client.post("/login", data={"username": "boss", "password": PASSWORD, "csrf_token": token},
+                           follow_redirects=False)
+    cookie = response.headers["set-cookie"].lower()
+    assert "qa_session=" in cookie and "httponly" in cookie and "samesite=strict" in cookie and "secure" in cookie
+    assert ("boss", "login", None) in audit_actions(sample_db)
+
+
+def test_wrong_passwords_lock_the_account(sample_db):
+    auth.add_user(sample_db, "boss", PASSWORD, "supervisor")
+    client = TestClient(create_app(sample_db, REPO))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+
+    def attempt(password: str) -> int:
+        return client.post("/login", data={"username": "boss", "password": password, "csrf_token": token},
+                           follow_redirects=False).status_code
+
+    statuses = [attempt(f"guess-{i}-wrong") for i in range(auth.MAX_FAILED_LOGINS)]
+    assert statuses[:-1] == [401] * (auth.MAX_FAILED_LOGINS - 1) and statuses[-1] == 429
+    assert attempt(PASSWORD) == 429  # the right password does not help while locked
+    assert "qa_session" not in client.cookies
+    actions = [a for u, a, _ in audit_actions(sample_db) if u == "boss"]
+    assert actions.count("login_failed") == auth.MAX_FAILED_LOGINS and "login_locked" in actions
+    auth.set_password(sample_db, "boss", PASSWORD)  # an admin unlocks it
+    assert attempt(PASSWORD) == 303
+
+
+def test_many_account_names_from_one_client_are_throttled(sample_db):
+    client = TestClient(create_app(sample_db, REPO))
+    auth.add_user(sample_db, "boss", PASSWORD, "supervisor")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    statuses = [client.post("/login", data={"username": f"user{i}", "password": "x" * 12, "csrf_token": token}
+                            ).status_code for i in range(21)]
+    assert statuses[-1] == 429 and statuses[0] == 401
+
+
+def test_csrf_is_required_on_every_state_changing_route(sample_db):
+    client = signed_in(sample_db, "boss")
+    body = {"conversation_id": "call-0003", "verdict": "confirmed"}
+    good = client.headers.pop("X-CSRF-Token")
+    assert client.post("/api/reviews", json=body).status_code == 403
+    assert client.post("/api/reviews", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
+    cross = client.post("/api/reviews", json=body, headers={"X-CSRF-Token": good, "Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+    assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 403
+    assert client.get("/api/conversations").status_code == 200  # still signed in
+    fresh = TestClient(create_app(sample_db, REPO))
+    no_token = fresh.post("/login", data={"username": "boss", "password": PASSWORD}, follow_redirects=False)
+    assert no_token.status_code == 403 and "qa_session" not in fresh.cookies
+    assert client.post("/api/reviews", json=body, headers={"X-CSRF-Token": good}).status_code == 201
+    assert client.post("/logout", data={"csrf_token": good}, follow_redirects=False).status_code == 303
+    assert client.get("/api/conversations").status_code == 401  # the session is gone on the server too
+
+
+def test_team_lead_sees_only_their_team(sample_db):
+    lead = signed_in(sample_db, "north-lead", "team_lead", ("team-north",))
+    assert listed(lead, all="1") == NORTH
+    assert lead.get("/", params={"team": "team-south"}).status_code == 403
+    for path in ("/conversations/call-0003", "/api/conversations/call-0003", "/audio/call-0003"):
+        response = lead.get(path)
+        assert response.status_code == 403, path
+        assert "жалоб" not in response.text
+    assert lead.get("/conversations/call-0001").status_code == 200
+    api = lead.get("/api/conversations", params={"all": "1"}).json()
+    assert {c["conversation_id"] for c in api["conversations"]} == NORTH
+    dashboard = lead.get("/dashboard").text
+    assert "op-igor" not in dashboard  # team-south's operator
+    assert lead.get("/dashboard", params={"team": "team-south"}).status_code == 403
+    review = lead.post("/api/reviews", json={"conversation_id": "call-0003", "verdict": "confirmed"})
+    assert review.status_code == 403
+    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+    assert lead.get("/failures").status_code == 403 and lead.get("/users").status_code == 403
+
+
+def test_trainer_gets_masked_text_and_no_recordings(sample_db):
+    with connect(sample_db) as con:
+        con.execute("UPDATE utterances SET text = ?, words = NULL WHERE conversation_id = 'call-0003' AND idx = 0",
+                    [f"Мой номер {PHONE}, запишите"])
+    trainer = signed_in(sample_db, "coach", "trainer")
+    page = trainer.get("/conversations/call-0003")
+    assert page.status_code == 200
+    assert "916" not in page.text and "[ТЕЛЕФОН]" in page.text
+    assert "<audio" not in page.text
+    assert trainer.get("/audio/call-0003").status_code == 403
+    assert trainer.get("/dashboard").status_code == 403
+    assert trainer.get("/conversations/call-0003", params={"pii": "1"}).status_code == 403
+    assert trainer.post("/api/reviews", json={"conversation_id": "call-0003", "verdict": "confirmed"}
+                        ).status_code == 403
+    assert "916" not in trainer.get("/api/conversations/call-0003").text
+
+
+def test_showing_personal_data_needs_the_permission_and_is_audited(sample_db):
+    with connect(sample_db) as con:
+        con.execute("UPDATE utterances SET text = ?, words = NULL WHERE conversation_id = 'call-0003' AND idx = 0",
+                    [f"Мой номер {PHONE}, запишите"])
+    plain = signed_in(sample_db, "boss", "supervisor")
+    assert PHONE not in plain.get("/conversations/call-0003").text
+    assert plain.get("/conversations/call-0003", params={"pii": "1"}).status_code == 403
+    cleared = signed_in(sample_db, "dpo", "supervisor", pii=True)
+    masked = cleared.get("/conversations/call-0003").text
+    assert PHONE not in masked and 'href="?pii=1"' in masked
+    assert ("dpo", "pii_shown", "call-0003") not in audit_actions(sample_db)
+    assert PHONE in cleared.get("/conversations/call-0003", params={"pii": "1"}).text
+    assert ("dpo", "pii_shown", "call-0003") in audit_actions(sample_db)
+
+
+def test_verdicts_are_audited_with_the_signed_in_name(sample_db):
+    client = signed_in(sample_db, "boss")
+    response = client.post("/api/reviews", json={"conversation_id": "chat-0002", "verdict": "confirmed",
+                                                 "reviewer": "someone else"})
+    assert response.status_code == 201 and response.json()["reviewer"] == "boss"
+    assert query(sample_db, "SELECT reviewer FROM reviews")[1] == [("boss",)]
+    assert ("boss", "verdict", "chat-0002") in audit_actions(sample_db)
+
+
+EVIL = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+EVIL_ID = '"><img src=x onerror=alert(1)>'  # no slash: it travels in the address
+
+
+def test_stored_xss_through_text_operator_team_and_id_is_escaped(sample_db):
+    with connect(sample_db) as con:
+        con.execute("UPDATE utterances SET text = ?, words = NULL WHERE conversation_id = 'call-0003'", [EVIL])
+        con.execute("UPDATE findings SET quote = ? WHERE conversation_id = 'call-0003'", [EVIL])
+        con.execute("UPDATE conversations SET team = ?, operator_id = ? WHERE conversation_id = 'call-0003'",
+                    [EVIL, EVIL])
+        for table in ("conversations", "scores"):
+            con.execute(f"INSERT INTO {table} SELECT * REPLACE (? AS conversation_id) FROM {table} "
+                        "WHERE conversation_id = 'call-0002'", [EVIL_ID])
+    client = signed_in(sample_db, "boss")
+    pages = [client.get("/", params={"all": "1"}), client.get("/conversations/call-0003"),
+             client.get("/dashboard"), client.get(f"/conversations/{quote(EVIL_ID)}")]
+    api = client.get(f"/api/conversations/{quote(EVIL_ID)}")
+    for response in pages:
+        assert "<script>alert" not in response.text and "<img src=x" not in response.text, response.url
+    assert "&lt;script&gt;" in pages[0].text and "&lt;script&gt;" in pages[1].text
+    assert pages[3].status_code == 200 and "&lt;img src=x" in pages[3].text  # a real conversation, escaped
+    assert api.headers["content-type"] == "application/json" and api.json()["conversation_id"] == EVIL_ID
+
+
+@pytest.mark.parametrize("path", [
+    "/audio/..%2F..%2F..%2Fetc%2Fpasswd", "/audio/../../etc/passwd", "/static/..%2F..%2Fauth.py",
+    "/static/../../qa/auth.py", "/audio/%2e%2e%2fpyproject.toml", "/conversations/..%2F..%2Fetc%2Fpasswd",
+])
+def test_path_traversal_reads_no_file(sample_db, path):
+    client = signed_in(sample_db, "boss")
+    response = client.get(path)
+    assert response.status_code in (403, 404), (path, response.status_code)
+    assert "root:" not in response.text and "argon2" not in response.text and "[project]" not in response.text
+
+
+def test_stored_source_path_outside_the_audio_root_is_not_a_way_out(sample_db):
+    # source_path comes from the nightly flow, not from the request; a request can only name a conversation.
+    client = signed_in(sample_db, "boss")
+    response = client.get("/audio/call-0003%2F..%2F..%2Fpyproject.toml")
+    assert response.status_code == 404 and "[project]" not in response.text
+
+
+@pytest.mark.parametrize("evil", ["x' OR '1'='1", "'; DROP TABLE users; --", "team-north' OR team <> '",
+                                  "%' OR 1=1 --"])
+def test_sql_injection_through_every_filter(sample_db, evil):
+    lead = signed_in(sample_db, "north-lead", "team_lead", ("team-north",))
+    boss = signed_in(sample_db, "boss")
+    for key in ("operator", "rule", "category"):
+        assert listed(boss, **{key: evil, "all": "1"}) == set(), key
+        assert listed(lead, **{key: evil, "all": "1"}) == set(), key
+        assert boss.get("/dashboard", params={key: evil}).status_code == 200
+    assert boss.get("/", params={"team": evil, "all": "1"}).status_code == 200
+    assert listed(boss, team=evil, all="1") == set()
+    assert lead.get("/", params={"team": evil}).status_code == 403
+    for key in ("since", "until", "min_score", "max_score", "sort", "order", "page", "size", "channel", "all"):
+        assert boss.get("/api/conversations", params={key: evil}).status_code == 400, key
+    assert query(sample_db, "SELECT count(*) FROM users")[1][0][0] == 2
+    assert query(sample_db, "SELECT count(*) FROM conversations")[1][0][0] == 7
+
+
+def test_admin_manages_accounts_but_reads_no_conversation(sample_db):
+    admin = signed_in(sample_db, "root", "admin")
+    assert "root" in admin.get("/users").text
+    for path in ("/conversations/call-0003", "/api/conversations", "/dashboard", "/audio/call-0003"):
+        assert admin.get(path).status_code == 403, path
+
+
+def test_proxy_header_is_trusted_only_for_known_users(sample_db):
+    auth.add_user(sample_db, "north-lead", PASSWORD, "team_lead", ("team-north",))
+    client = TestClient(create_app(sample_db, REPO, auth_mode="proxy", proxy_header="X-Remote-User"))
+    assert client.get("/").status_code == 403
+    assert client.get("/", headers={"X-Remote-User": "stranger"}).status_code == 403
+    response = client.get("/", params={"all": "1"}, headers={"X-Remote-User": "north-lead"})
+    assert set(re.findall(r'<tr data-id="([^"]+)"', response.text)) == NORTH
+    assert client.get("/conversations/call-0003", headers={"X-Remote-User": "north-lead"}).status_code == 403
+
+
+def test_error_pages_speak_russian(sample_db):
+    client = signed_in(sample_db, "boss")
+    missing = client.get("/conversations/call-9999")
+    assert missing.status_code == 404 and "Не найдено" in missing.text and "не найден" in missing.text
+    assert "Такой страницы нет" in client.get("/no-such-page").text
+    lead = signed_in(sample_db, "north-lead", "team_lead", ("team-north",))
+    assert "Доступ запрещён" in lead.get("/conversations/call-0003").text
+
+
+def test_missing_recording_is_said_on_the_page(sample_db, tmp_path):
+    with connect(sample_db) as con:
+        con.execute("UPDATE conversations SET source_path = ? WHERE conversation_id = 'call-0003'",
+                    [str(tmp_path / "gone.flac")])
+    page = signed_in(sample_db, "boss").get("/conversations/call-0003").text
+    assert "Файл записи не найден" in page and "gone.flac" in page and "<audio" not in page
+
+
+def test_failures_are_listed_for_supervisors(sample_db):
+    with connect(sample_db) as con:
+        con.execute("INSERT INTO failures VALUES ('inbox/broken.json', 'r1', 'read', 'bad JSON', NULL, now())")
+    page = signed_in(sample_db, "boss").get("/failures").text
+    assert 'data-source="inbox/broken.json"' in page and "bad JSON" in page
+
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--host", "0.0.0.0"], "refusing to serve 0.0.0.0 without any account"),
+    ([], "no accounts yet"),
+])
+def test_serve_refuses_without_accounts(sample_db, args, words):
+    result = runner.invoke(cli_app, ["serve", "--db", str(sample_db), *args])
+    assert result.exit_code == 2
+    assert words in " ".join(result.output.split())
+
+
+def test_users_commands_add_list_passwd_remove(sample_db):
+    db = str(sample_db)
+    assert runner.invoke(cli_app, ["users", "add", "lead", "--db", db, "--role", "team_lead", "--team", "team-north",
+                                   "--password", PASSWORD]).exit_code == 0
+    weak = runner.invoke(cli_app, ["users", "add", "weak", "--db", db, "--password", "123"])
+    assert weak.exit_code == 2 and "at least" in weak.output
+    no_team = runner.invoke(cli_app, ["users", "add", "x", "--db", db, "--role", "team_lead", "--password", PASSWORD])
+    assert no_team.exit_code == 2 and "team" in no_team.output
+    listing = runner.invoke(cli_app, ["users", "list", "--db", db]).output
+    assert "lead" in listing and "team-north" in listing
+    hash_ = query(sample_db, "SELECT password_hash FROM users")[1][0][0]
+    assert hash_.startswith("$argon2") and PASSWORD not in hash_
+    assert runner.invoke(cli_app, ["users", "passwd", "lead", "--db", db, "--password", "another long one"]
+                         ).exit_code == 0
+    assert auth.login(sample_db, "lead", PASSWORD) is None
+    assert auth.login(sample_db, "lead", "another long one") is not None
+    assert runner.invoke(cli_app, ["users", "remove", "lead", "--db", db]).exit_code == 0
+    assert auth.count_users(sample_db) == 0
