@@ -4,6 +4,8 @@ A stereo call is transcribed channel by channel (operator and client apart, VAD 
 of both channels are merged into turns by their own timestamps, so overtalk stays visible as
 overlapping utterances. Known Whisper inventions on silence (subtitle credits, repetition loops,
 segments the model itself marks as non-speech) are removed and counted in ``Transcript.stats``.
+Each speaker channel's Silero voice regions go to ``Transcript.stats["voice"]`` for the timing metrics
+(:mod:`qa.metrics`): talk time, silences and reply latency follow the voice, not the word timestamps.
 Models are loaded once per process and shared; transcripts can be cached by audio content hash.
 """
 
@@ -31,7 +33,7 @@ from qa.errors import AudioError
 from qa.records import Utterance, Word
 from qa.whisper_model import resolve_model
 
-CACHE_VERSION = 4  # 3: per-channel voice regions in stats["voice"]
+CACHE_VERSION = 4  # 4: per-channel voice regions (Silero, 50 ms pad) in stats["voice"]
 DEFAULT_STEREO = {"left": "operator", "right": "client"}
 _CHANNEL_NAMES = {"left": 0, "right": 1, "mono": 0}
 _VOCABULARY_LIMIT = 60  # Whisper's prompt holds ~220 tokens; faster-whisper keeps only the tail
