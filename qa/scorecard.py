@@ -21,9 +21,8 @@ def dedupe_findings(findings: Sequence[Finding]) -> list[Finding]:
     kept: list[Finding] = []
     for f in findings:
         for i, k in enumerate(kept):
-            same_turn = f.utterance_idx is not None and f.utterance_idx == k.utterance_idx
-            overlap = f.start_s < k.end_s and k.start_s < f.end_s
-            if k.rule_id == f.rule_id and f.quote == k.quote and (same_turn or overlap):
+            overlap = f.start_s < k.end_s and k.start_s < f.end_s  # the same span, not just the same turn
+            if k.rule_id == f.rule_id and f.quote == k.quote and overlap:
                 also = list(k.details.get("also_matched", ()))
                 phrase = f.details.get("phrase")
                 if phrase and phrase != k.details.get("phrase") and phrase not in also:
