@@ -107,6 +107,19 @@ def check_timezone(name: str, where: str = "timezone") -> None:
         raise ConfigError(f"{where}: unknown time zone {name!r} (e.g. Europe/Moscow)") from exc
 
 
+TIMEZONE_ENV = "QA_TIMEZONE"
+
+
+def configured_timezone() -> str:
+    """The one time zone of dates (``--since``/``--until``, ``day`` in daily views, display): ``$QA_TIMEZONE``,
+    else ``qa.toml``'s ``timezone``, else Europe/Moscow."""
+    named = os.environ.get(TIMEZONE_ENV)
+    if named:
+        check_timezone(named, TIMEZONE_ENV)
+        return named
+    return load_config().timezone or DEFAULT_TIMEZONE
+
+
 def cli_defaults(config: Config) -> dict[str, Any]:
     """Defaults for command options, by parameter name: the config's values, the packaged rules otherwise."""
     values: dict[str, Any] = {"rules": str(default_rules_dir()), "folder": str(default_rules_dir())}

@@ -38,41 +38,40 @@ class Filters:
 
 
 def _conversation_where(f: Filters, alias: str = "v") -> tuple[str, list[Any]]:
-    """WHERE clause over a row source with conversation columns (``started_at``, ``scored_at``, ``total``…)."""
+    """WHERE clause over ``current_scores`` (as ``alias``): only the filters that are set, so the planner sees
+    plain comparisons it can push into the scan (zone maps) instead of ``? IS NULL OR ...``."""
     a = alias
-    clauses = [
-        f"(?::TIMESTAMPTZ IS NULL OR coalesce({a}.started_at, {a}.scored_at) >= ?::TIMESTAMPTZ)",
-        f"(?::TIMESTAMPTZ IS NULL OR coalesce({a}.started_at, {a}.scored_at) < ?::TIMESTAMPTZ)",
-        f"(?::VARCHAR IS NULL OR {a}.team = ?::VARCHAR)",
-        f"(?::VARCHAR IS NULL OR {a}.operator_id = ?::VARCHAR)",
-        f"(?::VARCHAR IS NULL OR {a}.channel = ?::VARCHAR)",
-        f"(?::DOUBLE IS NULL OR {a}.total >= ?::DOUBLE)",
-        f"(?::DOUBLE IS NULL OR {a}.total <= ?::DOUBLE)",
-        f"(?::BOOLEAN IS NULL OR {a}.flagged = ?::BOOLEAN)",
-        f"(?::VARCHAR IS NULL OR {a}.conversation_id = ?::VARCHAR)",
-        f"(?::VARCHAR IS NULL OR EXISTS (SELECT 1 FROM latest_findings l WHERE l.conversation_id = {a}.conversation_id"
-        " AND l.rule_id = ?::VARCHAR))",
-        f"(?::VARCHAR IS NULL OR EXISTS (SELECT 1 FROM latest_findings l WHERE l.conversation_id = {a}.conversation_id"
-        " AND l.category = ?::VARCHAR))",
+    checks = [
+        (f.since, f"{a}.dated_at >= ?::TIMESTAMPTZ"),
+        (f.until, f"{a}.dated_at < ?::TIMESTAMPTZ"),
+        (f.team, f"{a}.team = ?::VARCHAR"),
+        (f.operator, f"{a}.operator_id = ?::VARCHAR"),
+        (f.channel, f"{a}.channel = ?::VARCHAR"),
+        (f.min_score, f"{a}.total >= ?::DOUBLE"),
+        (f.max_score, f"{a}.total <= ?::DOUBLE"),
+        (f.flagged, f"{a}.flagged = ?::BOOLEAN"),
+        (f.conversation_id, f"{a}.conversation_id = ?::VARCHAR"),
+        (f.rule, f"{a}.conversation_id IN (SELECT l.conversation_id FROM current_findings l "
+                 "WHERE l.rule_id = ?::VARCHAR)"),
+        (f.category, f"{a}.conversation_id IN (SELECT l.conversation_id FROM current_findings l "
+                     "WHERE l.category = ?::VARCHAR)"),
     ]
-    values = [f.since, f.until, f.team, f.operator, f.channel, f.min_score, f.max_score, f.flagged,
-              f.conversation_id, f.rule, f.category]
-    params = [v for value in values for v in (value, value)]
-    return " AND ".join(clauses), params
+    active = [(value, clause) for value, clause in checks if value is not None]
+    if not active:
+        return "TRUE", []
+    return " AND ".join(clause for _, clause in active), [value for value, _ in active]
 
 
-_CONVERSATIONS = f"""
-    SELECT c.conversation_id, c.channel, c.team, c.operator_id, c.started_at, c.duration_s, c.source_path,
+# The columns of a conversation list row; `{where}` narrows current_scores `s` (e.g. to one page of ids).
+_CONVERSATIONS = """
+    SELECT s.conversation_id, s.channel, s.team, s.operator_id, s.started_at, s.duration_s, c.source_path,
            c.speaker_mode, s.total, s.passed, s.flagged, s.escalation, s.auto_failed, s.reasons, s.scored_at,
-           s.ruleset_version, coalesce(fa.findings, 0) AS findings, fa.rules, fa.top_quote,
+           s.ruleset_version, s.findings, s.rules, s.top_quote,
            coalesce(rv.reviews, 0) AS reviews
-    FROM latest_scores s JOIN conversations c USING (conversation_id)
-    LEFT JOIN (SELECT conversation_id, count(*) AS findings,
-                      string_agg(DISTINCT rule_id, ', ' ORDER BY rule_id) AS rules,
-                      first(quote ORDER BY {SEVERITY_ORDER}, start_s) AS top_quote
-               FROM latest_findings GROUP BY conversation_id) fa USING (conversation_id)
+    FROM current_scores s JOIN conversations c ON c.conversation_id = s.conversation_id
     LEFT JOIN (SELECT conversation_id, count(*) AS reviews FROM latest_reviews GROUP BY conversation_id) rv
-           USING (conversation_id)
+           ON rv.conversation_id = s.conversation_id
+    WHERE {where}
 """
 
 # Sortable columns of the conversation list: public name -> SQL expression.
@@ -104,63 +103,55 @@ class Page:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-# The columns filters and sorting need, without the wide ones: a page is picked from these first.
-_NARROW = """
-    SELECT c.conversation_id, c.channel, c.team, c.operator_id, c.started_at, c.duration_s, s.total, s.flagged,
-           s.escalation, s.scored_at, {findings} AS findings
-    FROM latest_scores s JOIN conversations c USING (conversation_id)
-"""
-_FINDINGS_COUNT = "(SELECT count(*) FROM latest_findings l WHERE l.conversation_id = c.conversation_id)"
+def _page_statements(filters: Filters, sort: str, descending: bool, limit: int,
+                     offset: int) -> list[tuple[str, list[Any]]]:
+    """The page's rows (ids picked by a top-N over ``current_scores``, then only those rows widened) and the
+    total count: two plain statements, no window over every match."""
+    where, params = _conversation_where(filters)
+    order = f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, v.conversation_id"
+    picked = (f"s.conversation_id IN (SELECT v.conversation_id FROM current_scores v WHERE {where} "
+              f"ORDER BY {order} LIMIT ? OFFSET ?)")
+    rows = f"SELECT v.* FROM ({_CONVERSATIONS.format(where=picked)}) v ORDER BY {order}"
+    count = f"SELECT count(*) FROM current_scores v WHERE {where}"
+    return [(rows, [*params, limit, offset]), (count, params)]
 
 
 def conversations(db: str | Path, filters: Filters = Filters(), sort: str = "score", descending: bool = False,
                   limit: int = 50, offset: int = 0) -> Page:
     """Conversations (flagged only by default) matching the filters, sorted and paginated.
 
-    The page's ids are chosen over narrow columns, then only those rows get their rules, quotes and counts.
+    The page's ids are chosen over ``current_scores`` first, then only those rows get their paths and verdicts.
     """
     if sort not in SORT_COLUMNS:
         raise ValueError(f"sort must be one of {', '.join(SORT_COLUMNS)}, not {sort!r}")
     limit = max(1, min(int(limit), 1000))
     offset = max(0, int(offset))
-    where, params = _conversation_where(filters)
-    order = f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, v.conversation_id"
-    narrow = _NARROW.format(findings=_FINDINGS_COUNT if sort == "findings" else "NULL")
-    sql = f"""
-        WITH page AS (
-            SELECT v.conversation_id, count(*) OVER () AS _total, row_number() OVER (ORDER BY {order}) AS _position
-            FROM ({narrow}) v WHERE {where} ORDER BY _position LIMIT ? OFFSET ?
-        )
-        SELECT v.*, page._total FROM page JOIN ({_CONVERSATIONS}) v USING (conversation_id) ORDER BY page._position
-    """
-    columns, rows = query(db, sql, [*params, limit, offset])
-    total = rows[0][-1] if rows else _count(db, where, params)
-    return Page(columns[:-1], [row[:-1] for row in rows], total, limit, offset)
-
-
-def _count(db: str | Path, where: str, params: list[Any]) -> int:
-    _, rows = query(db, f"SELECT count(*) FROM ({_NARROW.format(findings='NULL')}) v WHERE {where}", params)
-    return rows[0][0]
+    (columns, rows), (_, total) = run_queries(db, _page_statements(filters, sort, descending, limit, offset))
+    return Page(columns, rows, total[0][0], limit, offset)
 
 
 def conversation(db: str | Path, conversation_id: str) -> dict[str, Any] | None:
     """Everything the conversation page shows: metadata, score, script checklist, metrics, turns, findings
     with their verdicts, and the conversation-level verdict. ``None`` when the id is unknown."""
-    page = conversations(db, Filters(flagged=None, conversation_id=conversation_id), limit=1)
-    if not page.rows:
-        return None
-    out = page.dicts()[0]
-    detail, turns, found, verdict = run_queries(db, [
-        ("SELECT details, metadata, transcription FROM latest_scores JOIN conversations USING (conversation_id) "
-         "WHERE conversation_id = ?", [conversation_id]),
+    row, detail, turns, found, verdict = run_queries(db, [
+        (_CONVERSATIONS.format(where="s.conversation_id = ?"), [conversation_id]),
+        ("SELECT s.details, c.metadata, c.transcription FROM current_scores s "
+         "JOIN conversations c ON c.conversation_id = s.conversation_id WHERE s.conversation_id = ?",
+         [conversation_id]),
         ("SELECT idx, speaker, start_s, end_s, text, words FROM utterances WHERE conversation_id = ? ORDER BY idx",
          [conversation_id]),
-        ("SELECT finding_key, rule_id, category, kind, severity, speaker, start_s, end_s, quote, message, "
-         "utterance_idx, details, verdict, review_comment, reviewer, reviewed_at FROM reviewed_findings "
-         f"WHERE conversation_id = ? ORDER BY start_s, {SEVERITY_ORDER}", [conversation_id]),
+        ("SELECT f.finding_key, f.rule_id, f.category, f.kind, f.severity, f.speaker, f.start_s, f.end_s, f.quote, "
+         "f.message, f.utterance_idx, f.details, r.verdict, r.comment AS review_comment, r.reviewer, "
+         "r.created_at AS reviewed_at FROM current_findings f LEFT JOIN latest_reviews r "
+         "ON r.conversation_id = f.conversation_id AND r.finding_key = f.finding_key "
+         f"WHERE f.conversation_id = ? ORDER BY f.start_s, {SEVERITY_ORDER.replace('severity', 'f.severity')}",
+         [conversation_id]),
         ("SELECT verdict, comment, reviewer, created_at FROM latest_reviews "
          "WHERE conversation_id = ? AND finding_key IS NULL", [conversation_id]),
     ])
+    if not row[1]:
+        return None
+    out = dict(zip(row[0], row[1][0], strict=True))
     details, metadata, transcription = detail[1][0]
     details = json.loads(details) if details else {}
     out["script"] = details.get("script", [])
@@ -206,7 +197,7 @@ def stats(db: str | Path, by: str = "operator", filters: Filters = Filters(flagg
                count(*) FILTER (WHERE v.escalation) AS escalations,
                count(*) FILTER (WHERE v.auto_failed) AS auto_failed,
                round(avg(v.total), 1) AS avg_score, min(v.total) AS min_score, sum(v.findings) AS findings
-        FROM ({_CONVERSATIONS}) v WHERE {where}
+        FROM current_scores v WHERE {where}
         GROUP BY {group} ORDER BY {group}
     """
     return query(db, sql, params)
@@ -215,16 +206,26 @@ def stats(db: str | Path, by: str = "operator", filters: Filters = Filters(flagg
 def rule_hits(db: str | Path, filters: Filters = Filters(flagged=None), limit: int = 20) -> tuple[list[str], list]:
     """The most frequent rules over the filtered conversations, with their precision from verdicts."""
     where, params = _conversation_where(filters)
+    narrowed = "" if where == "TRUE" else \
+        f"WHERE f.conversation_id IN (SELECT v.conversation_id FROM current_scores v WHERE {where})"
     sql = f"""
-        SELECT f.rule_id, any_value(f.category) AS category, count(*) AS hits,
-               count(DISTINCT f.conversation_id) AS conversations,
-               count(f.verdict) AS reviewed,
-               count(*) FILTER (WHERE f.verdict = 'false_positive') AS false_positive
-        FROM reviewed_findings f JOIN ({_CONVERSATIONS}) v USING (conversation_id)
-        WHERE {where}
-        GROUP BY f.rule_id ORDER BY hits DESC, f.rule_id LIMIT ?
+        WITH hits AS (
+            SELECT f.rule_id, any_value(f.category) AS category, count(*) AS hits,
+                   count(DISTINCT f.conversation_id) AS conversations
+            FROM current_findings f {narrowed} GROUP BY f.rule_id
+        ), verdicts AS (
+            SELECT f.rule_id, count(*) AS reviewed,
+                   count(*) FILTER (WHERE r.verdict = 'false_positive') AS false_positive
+            FROM latest_reviews r JOIN current_findings f
+                 ON f.conversation_id = r.conversation_id AND f.finding_key = r.finding_key
+            {narrowed} GROUP BY f.rule_id
+        )
+        SELECT h.rule_id, h.category, h.hits, h.conversations, coalesce(v.reviewed, 0) AS reviewed,
+               coalesce(v.false_positive, 0) AS false_positive
+        FROM hits h LEFT JOIN verdicts v ON v.rule_id = h.rule_id
+        ORDER BY h.hits DESC, h.rule_id LIMIT ?
     """
-    return query(db, sql, [*params, int(limit)])
+    return query(db, sql, [*params, *params, int(limit)])
 
 
 def daily_trend(db: str | Path, filters: Filters = Filters(flagged=None)) -> tuple[list[str], list]:
@@ -235,7 +236,7 @@ def daily_trend(db: str | Path, filters: Filters = Filters(flagged=None)) -> tup
 def score_histogram(db: str | Path, filters: Filters = Filters(flagged=None), bucket: int = 10) -> list[int]:
     """Counts of conversations per score bucket (0–9, 10–19, …, 90–100)."""
     where, params = _conversation_where(filters)
-    _, rows = query(db, f"SELECT least(floor(v.total / ?)::INTEGER, ?) AS b, count(*) FROM ({_CONVERSATIONS}) v "
+    _, rows = query(db, f"SELECT least(floor(v.total / ?)::INTEGER, ?) AS b, count(*) FROM current_scores v "
                         f"WHERE {where} GROUP BY b", [bucket, 100 // bucket - 1, *params])
     counts = [0] * (100 // bucket)
     for b, n in rows:
@@ -254,8 +255,8 @@ def filter_options(db: str | Path) -> dict[str, list[str]]:
     menus = {
         "teams": "SELECT DISTINCT team FROM conversations WHERE team IS NOT NULL ORDER BY 1",
         "operators": "SELECT DISTINCT operator_id FROM conversations WHERE operator_id IS NOT NULL ORDER BY 1",
-        "rules": "SELECT DISTINCT rule_id FROM latest_findings ORDER BY 1",
-        "categories": "SELECT DISTINCT category FROM latest_findings ORDER BY 1",
+        "rules": "SELECT DISTINCT rule_id FROM current_findings ORDER BY 1",
+        "categories": "SELECT DISTINCT category FROM current_findings ORDER BY 1",
     }
     results = run_queries(db, [(sql, []) for sql in menus.values()])
     return {key: [r[0] for r in rows] for key, (_, rows) in zip(menus, results, strict=True)}
@@ -266,8 +267,8 @@ def findings(db: str | Path, filters: Filters = Filters(flagged=None), limit: in
     where, params = _conversation_where(filters)
     verdict = None if filters.verdict == "all" else filters.verdict
     sql = f"""
-        SELECT f.* FROM reviewed_findings f JOIN ({_CONVERSATIONS}) v USING (conversation_id)
-        WHERE {where}
+        SELECT f.* FROM reviewed_findings f
+        WHERE f.conversation_id IN (SELECT v.conversation_id FROM current_scores v WHERE {where})
           AND (?::VARCHAR IS NULL OR f.rule_id = ?::VARCHAR)
           AND (?::VARCHAR IS NULL OR f.category = ?::VARCHAR)
           AND (?::VARCHAR IS NULL OR (?::VARCHAR = 'unreviewed' AND f.verdict IS NULL) OR f.verdict = ?::VARCHAR
@@ -310,9 +311,9 @@ def good_examples(db: str | Path, filters: Filters = Filters(flagged=None), limi
     """
     where, params = _conversation_where(replace(filters, rule=None, category=None, verdict=None))
     sql = f"""
-        SELECT v.conversation_id, v.channel, v.team, v.operator_id, v.started_at, v.total, s.details,
+        SELECT v.conversation_id, v.channel, v.team, v.operator_id, v.started_at, v.total, v.details,
                r.verdict, r.comment AS review_comment
-        FROM ({_CONVERSATIONS}) v JOIN latest_scores s USING (conversation_id)
+        FROM current_scores v
         LEFT JOIN latest_reviews r ON r.conversation_id = v.conversation_id AND r.finding_key IS NULL
         WHERE {where}
           AND (?::VARCHAR IS NULL OR (?::VARCHAR = 'unreviewed' AND r.verdict IS NULL) OR r.verdict = ?::VARCHAR)
@@ -382,17 +383,19 @@ DEFAULT_TIMEZONE = "Europe/Moscow"
 
 
 def day_bound(value: str, end: bool = False, timezone: str | None = None) -> datetime:
-    """A ``since``/``until`` bound from an ISO date or date-time, read in ``timezone`` (``QA_TIMEZONE``, default
-    Europe/Moscow) when it names none. ``end`` makes it an inclusive until: a date means through that whole day.
+    """A ``since``/``until`` bound from an ISO date or date-time, read in ``timezone`` (default: the configured one,
+    see :func:`qa.config.configured_timezone`) when it names none. ``end`` makes it an inclusive until: a date
+    means through that whole day.
 
     The CLI and the review page both go through this, so a date means the same day everywhere (as ``day`` does).
     ``ValueError`` when ``value`` is not ISO.
     """
-    import os
     from datetime import timedelta
     from zoneinfo import ZoneInfo
 
-    zone = ZoneInfo(timezone or os.environ.get("QA_TIMEZONE") or DEFAULT_TIMEZONE)
+    from qa.config import configured_timezone
+
+    zone = ZoneInfo(timezone or configured_timezone())
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)

@@ -68,6 +68,7 @@ def purge(db_path: str | Path, older_than: timedelta, now: datetime | None = Non
                     cond = " AND ".join(f"{k.strip()} = ?" for k in ["conversation_id", *keys.split(",")])
                     con.execute(f"UPDATE {table} SET details = ? WHERE {cond}", [scrubbed, *key])
             con.execute(f"UPDATE findings SET quote = '' WHERE {where}")
+            store.refresh_current(con, ids)  # the current results carry quotes and details too
             con.execute("DROP TABLE _purge")
             con.execute("COMMIT")
         except Exception:

@@ -127,6 +127,7 @@ def connect(db_path: str | Path, read_only: bool = False, wait_s: float = LOCK_R
             _open(db_path, False, deadline).close()
             con = _open(db_path, True, deadline)
         try:
+            define_day(con)
             yield con
         finally:
             con.close()
@@ -327,6 +328,71 @@ def carry_reviews(con: duckdb.DuckDBPyConnection, before: Sequence[dict[str, Any
     return carried
 
 
+def define_day(con: duckdb.DuckDBPyConnection, timezone: str | None = None) -> None:
+    """(Re)define ``qa_day`` for this connection in ``timezone`` (default: the configured one), so ``day`` in every
+    daily view and ``qa stats --by day`` falls on the same calendar day as ``--since``/``--until`` and the display.
+
+    Days are computed when read, never stored, so a changed setting needs no re-scoring.
+    """
+    from qa.config import check_timezone, configured_timezone
+
+    zone = timezone or configured_timezone()
+    check_timezone(zone)  # an IANA name: safe to quote into the macro's text
+    con.execute("CREATE OR REPLACE TEMP MACRO qa_day(started_at, scored_at) AS "
+                f"CAST(timezone('{zone}', coalesce(started_at, scored_at)) AS DATE)")
+
+
+# The current results of some conversations, rebuilt from the base tables (scores, findings, conversations).
+# Migration 006 runs the same statements for every conversation. `{ids}` is a relation of conversation ids.
+_CURRENT_SCORES_SQL = """
+INSERT INTO current_scores
+WITH chosen AS (
+    SELECT * FROM scores WHERE conversation_id IN (SELECT conversation_id FROM {ids})
+    QUALIFY row_number() OVER (PARTITION BY conversation_id ORDER BY scored_at DESC, ruleset_version) = 1
+), found AS (
+    SELECT f.conversation_id, count(*) AS findings, string_agg(DISTINCT f.rule_id, ', ' ORDER BY f.rule_id) AS rules,
+           first(f.quote ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
+                                  WHEN 'low' THEN 3 ELSE 4 END, f.start_s) AS top_quote
+    FROM findings f JOIN chosen s ON s.conversation_id = f.conversation_id AND s.ruleset_version = f.ruleset_version
+    GROUP BY f.conversation_id
+)
+SELECT s.conversation_id, s.ruleset_version, s.total, s.passed, s.flagged, s.escalation, s.auto_failed, s.reasons,
+       s.details, s.scored_at, s.run_id, c.channel, c.team, c.operator_id, c.started_at, c.duration_s,
+       coalesce(c.started_at, s.scored_at), coalesce(found.findings, 0), found.rules, found.top_quote
+FROM chosen s JOIN conversations c ON c.conversation_id = s.conversation_id
+LEFT JOIN found ON found.conversation_id = s.conversation_id
+ORDER BY coalesce(c.started_at, s.scored_at), s.conversation_id
+"""
+_CURRENT_FINDINGS_SQL = """
+INSERT INTO current_findings
+SELECT f.*, f.rule_id || '@' || coalesce(f.utterance_idx::VARCHAR, '-') || '@' || printf('%.1f', f.start_s)
+FROM findings f JOIN current_scores s ON s.conversation_id = f.conversation_id
+                                     AND s.ruleset_version = f.ruleset_version
+WHERE f.conversation_id IN (SELECT conversation_id FROM {ids})
+ORDER BY s.dated_at, f.conversation_id, f.finding_idx
+"""
+
+
+def refresh_current(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = None) -> None:
+    """Rewrite ``current_scores`` and ``current_findings`` for these conversations (all when ``None``) from the
+    base tables: DELETE then INSERT, inside the caller's transaction. Every write path of the store calls it;
+    so must anything that edits scores, findings or conversations by hand."""
+    if ids is None:
+        relation = "conversations"
+    else:
+        con.register("_current_ids", pa.table({"conversation_id": pa.array(list(ids), pa.string())}))
+        relation = "_current_ids"
+    try:
+        for table in ("current_findings", "current_scores"):
+            where = "" if ids is None else f" WHERE conversation_id IN (SELECT conversation_id FROM {relation})"
+            con.execute(f"DELETE FROM {table}{where}")
+        con.execute(_CURRENT_SCORES_SQL.format(ids=relation))
+        con.execute(_CURRENT_FINDINGS_SQL.format(ids=relation))
+    finally:
+        if ids is not None:
+            con.unregister("_current_ids")
+
+
 def _replace_scores(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation], run_id: str,
                     now: datetime) -> None:
     keys = pa.table({
@@ -348,6 +414,7 @@ def _replace_scores(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConve
         scores += sc
     _insert(con, "findings", findings)
     _insert(con, "scores", scores)
+    refresh_current(con, sorted({s.conversation.conversation_id for s in scored}))
 
 
 def write_results(db_path: str | Path, run_id: str, scored: Sequence[ScoredConversation],

@@ -134,6 +134,7 @@ def test_hostile_ids_cannot_write_outside_the_output_folder(sample_db, tmp_path)
     with store.connect(sample_db) as con:
         for table in ("conversations", "utterances", "findings", "scores"):
             con.execute(f"UPDATE {table} SET conversation_id = ? WHERE conversation_id = 'call-0002'", [evil])
+        store.refresh_current(con)  # hand edits of the base tables: rebuild the current results
     out = tmp_path / "out"
     examples, _ = export(sample_db, out, "--rule", "silence_dead_air")
     assert examples[0]["conversation_id"] == evil

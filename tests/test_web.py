@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qa import auth, queries
-from qa.store import connect, query
+from qa.store import connect, query, refresh_current
 from qa.web.app import create_app
 from qa.web.transcript import dialogue, find_span
 
@@ -119,6 +119,7 @@ def test_page_size_splits_the_list(client, sample_db):
             for table in ("conversations", "scores"):
                 con.execute(f"INSERT INTO {table} SELECT * REPLACE ('copy-' || ? AS conversation_id) FROM {table} "
                             "WHERE conversation_id = 'call-0002'", [str(i)])
+        refresh_current(con)  # hand edits of the base tables: rebuild the current results
     first = listed(client, sort="id", size="10")
     second = listed(client, sort="id", size="10", page="2")
     assert len(first) == 10 and len(second) == 2
@@ -302,6 +303,7 @@ def test_quotes_are_html_escaped(client, sample_db):
         con.execute("UPDATE utterances SET text = ?, words = NULL WHERE conversation_id = 'call-0003' AND idx = 0",
                     [evil])
         con.execute("UPDATE conversations SET team = ? WHERE conversation_id = 'call-0003'", [evil])
+        refresh_current(con)
     for path in ("/", "/conversations/call-0003", "/dashboard"):
         page = client.get(path, params={"all": "1"} if path == "/" else None).text
         assert evil not in page, path
