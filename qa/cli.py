@@ -88,7 +88,7 @@ def _check_device(device: str | None) -> None:
 @app.callback()
 def main(ctx: typer.Context) -> None:
     """Offline speech and chat QA for Russian contact centers."""
-    from qa.config import ConfigError, cli_defaults, load_config
+    from qa.config import ConfigError, cli_defaults, configured_timezone, load_config
 
     # a served schedule keeps Prefect's INFO logs: they are the flow-run logs the UI shows
     apply_defaults(quiet_prefect=ctx.invoked_subcommand != "schedule")
@@ -100,6 +100,10 @@ def main(ctx: typer.Context) -> None:
         import os
 
         os.environ.setdefault("QA_TIMEZONE", config.timezone)
+    try:
+        configured_timezone()  # a bad QA_TIMEZONE fails here, not inside a query
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
     # qa.toml fills in what neither a flag nor its environment variable gave (click's default_map).
     defaults = cli_defaults(config)
     ctx.default_map = {name: defaults for name in ctx.command.commands}  # type: ignore[attr-defined]
