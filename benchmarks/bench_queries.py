@@ -1,10 +1,17 @@
-"""How the read side scales: team-lead queries and review pages on a database of many conversations.
+"""How the read side scales: the team lead's queries on a large store, beside the old view-based reads.
 
-Run ``python benchmarks/bench_queries.py [--copies 3000]``. The seed is the database of the bundled samples
-(``data/qa.duckdb`` from ``make demo``; made with the real flow into a temporary folder when absent). Its 7
-conversations are copied N times with new ids, operators, teams and days over two months, in SQL, so the
-copies keep real utterances, findings and scores. Each query is timed as the median of 5 runs, each run
-opening the file read-only as the web page does per request.
+``python benchmarks/bench_queries.py --conversations 1000000`` generates a store in SQL (see
+``benchmarks/store_at_scale.py``: 20 teams, 400 operators, 365 days, 3 rule set versions, ~10 findings per
+flagged conversation), builds its current results as migration 006 does, and times the team lead's queries
+(flagged list of one team for 7 days with its total, per-operator daily stats for 30 days, rule hit counts, one
+conversation's page): median and p95, each run opening the file read-only as the web page does per request,
+beside the same questions asked the old way (window-function views, ``benchmarks/baseline_reads.py``) and their
+ratio. ``--db PATH`` keeps the generated store there and reuses it on the next run.
+
+``--copies N`` is the older mode: the bundled samples' database (``data/qa.duckdb`` from ``make demo``; made with
+the real flow when absent) with its 7 conversations copied N times in SQL.
+
+``--store ducklake`` is pending the DuckLake connection option of qa.store; until then only ``duckdb`` runs.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +71,15 @@ def seed_database(work: Path) -> Path:
     return db
 
 
+def _grow_copies(db: Path, copies: int) -> None:
+    """Grow the seed database by copies, then rebuild its current results (the copies went in by hand)."""
+    grow(db, copies)
+    with store.connect(db) as con:
+        con.execute("BEGIN")
+        store.refresh_current(con)
+        con.execute("COMMIT")
+
+
 def grow(db: Path, copies: int) -> dict[str, int]:
     """Copy every seed conversation ``copies`` times; returns the row counts."""
     with store.connect(db) as con:
@@ -76,24 +93,112 @@ def grow(db: Path, copies: int) -> dict[str, int]:
 
 def timed(fn: Callable[[], object], runs: int = 5) -> float:
     """Median wall time of ``runs`` calls, in milliseconds."""
+    return percentiles(fn, runs)[0]
+
+
+def percentiles(fn: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median and p95 wall time of ``runs`` calls (after one warm-up call), in milliseconds."""
+    fn()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--copies", type=int, default=3000, help="copies of each seed conversation")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="qa-bench-queries-"))
+def _comparable(result: object) -> object:
+    """A query result as plain values (the old module has its own ``Page`` class)."""
+    if hasattr(result, "rows") and hasattr(result, "total"):
+        return result.columns, [tuple(r) for r in result.rows], result.total  # type: ignore[attr-defined]
+    return result
+
+
+def team_lead_cases(db: Path, last_day: date) -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
+    """(name, today's query, the same question asked the old way) for the team lead's four questions."""
+    import baseline_reads as old
+
+    def bounds(days: int) -> dict[str, object]:
+        first = (last_day - timedelta(days=days - 1)).isoformat()
+        return {"since": queries.day_bound(first), "until": queries.day_bound(last_day.isoformat(), end=True)}
+
+    team = "team-07"
+    week, month = bounds(7), bounds(30)
+    page = queries.conversations(db, queries.Filters(team=team, **week), sort="priority", limit=50)
+    one = page.rows[0][0]
+
+    def both_pages(module):  # the conversation page: its record, findings with verdicts, verdict history
+        return lambda: (module.conversation(db, one), module.reviews(db, one))
+
+    return [
+        ("flagged list: one team, 7 days, first page of 50 + total",
+         lambda: queries.conversations(db, queries.Filters(team=team, **week), sort="priority", limit=50),
+         lambda: old.conversations(db, old.Filters(team=team, **week), sort="priority", limit=50)),
+        ("per-operator daily stats, 30 days",
+         lambda: queries.stats(db, "day-operator", queries.Filters(flagged=None, **month)),
+         lambda: old.stats(db, "day-operator", old.Filters(flagged=None, **month))),
+        ("rule hit counts, whole store",
+         lambda: queries.rule_hits(db, queries.Filters(flagged=None)),
+         lambda: old.rule_hits(db, old.Filters(flagged=None))),
+        ("rule hit counts, one team, 30 days",
+         lambda: queries.rule_hits(db, queries.Filters(flagged=None, team=team, **month)),
+         lambda: old.rule_hits(db, old.Filters(flagged=None, team=team, **month))),
+        ("one conversation's page (record, findings, verdicts, history)", both_pages(queries), both_pages(old)),
+    ]
+
+
+def run_generated(args: argparse.Namespace) -> None:
+    """Generate (or reuse) a store of ``args.conversations`` and time the team lead's queries, new beside old."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from store_at_scale import END_DAY, generate
+
+    work = None
+    if args.db:
+        db = Path(args.db)
+    else:
+        work = Path(tempfile.mkdtemp(prefix="qa-bench-queries-", dir=args.tmp))
+        db = work / "qa.duckdb"
+    try:
+        if db.exists():
+            print(f"reusing {db}")
+        else:
+            print(f"generating {args.conversations:,} conversations into {db} ...")
+            made = generate(db, args.conversations)
+            print(f"generated in {made.generate_s:.0f} s, current results backfilled in {made.backfill_s:.0f} s; "
+                  f"{made.size_mb:,.0f} MiB")
+        counts = store.run_queries(db, [(f"SELECT count(*) FROM {t}", []) for t in (
+            "conversations", "utterances", "scores", "findings", "current_findings", "reviews")])
+        print("rows: " + ", ".join(f"{name} {rows[0][0]:,}" for name, (_, rows) in zip(
+            ("conversations", "utterances", "scores", "findings", "current findings", "reviews"), counts,
+            strict=True)))
+        print(f"store: {args.store}; {args.runs} runs each (old way: {args.baseline_runs}), each opening the file "
+              "read-only\n")
+        print("| query | median ms | p95 ms | old way median ms | old / new | same answer |")
+        print("|---|---|---|---|---|---|")
+        for name, new, old in team_lead_cases(db, date.fromisoformat(END_DAY)):
+            median, p95 = percentiles(new, args.runs)
+            if args.baseline_runs:
+                old_median, _ = percentiles(old, args.baseline_runs)
+                same = "yes" if _comparable(new()) == _comparable(old()) else "NO"
+                print(f"| {name} | {median:.0f} | {p95:.0f} | {old_median:.0f} | {old_median / median:.1f}x | {same} |")
+            else:
+                print(f"| {name} | {median:.0f} | {p95:.0f} | – | – | – |")
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def run_copies(args: argparse.Namespace) -> None:
+    """The older mode: the samples' database grown by copies, a wider set of pages."""
+    work = Path(tempfile.mkdtemp(prefix="qa-bench-queries-", dir=args.tmp))
     try:
         db = seed_database(work)
         start = time.perf_counter()
-        counts = grow(db, args.copies)
+        _grow_copies(db, args.copies)
         grow_s = time.perf_counter() - start
+        counts = {t: store.query(db, f"SELECT count(*) FROM {t}")[1][0][0]
+                  for t in ("conversations", "utterances", "findings")}
         size_mb = os.path.getsize(db) / 2**20
         print(f"database: {counts['conversations']:,} conversations, {counts['utterances']:,} utterances, "
               f"{counts['findings']:,} findings; {size_mb:.0f} MiB; built in {grow_s:.1f} s")
@@ -133,6 +238,25 @@ def main() -> None:
             print(f"| {name} | {timed(fn):.0f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--conversations", type=int, help="generate a store of this many conversations")
+    parser.add_argument("--copies", type=int, default=3000, help="without --conversations: copies of each sample")
+    parser.add_argument("--db", help="with --conversations: keep the generated store here (reused when present)")
+    parser.add_argument("--store", choices=("duckdb", "ducklake"), default="duckdb",
+                        help="store kind (ducklake: pending qa.store's DuckLake connection)")
+    parser.add_argument("--runs", type=int, default=21, help="timed runs of each query")
+    parser.add_argument("--baseline-runs", type=int, default=3, help="timed runs of the old way (0: skip it)")
+    parser.add_argument("--tmp", help="folder for the temporary store (default: the system's)")
+    args = parser.parse_args()
+    if args.store != "duckdb":
+        parser.error("--store ducklake: pending (qa.store has no DuckLake connection on this branch yet)")
+    if args.conversations:
+        run_generated(args)
+    else:
+        run_copies(args)
 
 
 if __name__ == "__main__":
