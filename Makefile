@@ -47,10 +47,12 @@ bench-text: install
 bench-asr: model
 	$(BIN)/python benchmarks/bench_asr.py
 
-# Read-side latency on a database grown from the samples (COPIES copies of each; default 3000 = 21k conversations).
+# Read-side latency on a database grown from the samples (COPIES copies of each; default 3000 = 21k conversations),
+# or with CONVERSATIONS=N on a generated store of N conversations, beside the old view-based reads.
 COPIES ?= 3000
+CONVERSATIONS ?=
 bench-queries: model
-	$(BIN)/python benchmarks/bench_queries.py --copies $(COPIES)
+	nice -n 10 $(BIN)/python benchmarks/bench_queries.py $(if $(CONVERSATIONS),--conversations $(CONVERSATIONS),--copies $(COPIES))
 
 bench-redact: install
 	$(BIN)/python benchmarks/bench_redact.py

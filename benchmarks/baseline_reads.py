@@ -18,6 +18,8 @@ from typing import Any
 
 from qa import store
 
+MEMORY_LIMIT = "6GB"  # a shared machine: the old way spills or fails beyond this
+
 OLD_VIEWS = (
     """CREATE OR REPLACE TEMP VIEW latest_scores AS
     SELECT * EXCLUDE (rn) FROM (
@@ -45,6 +47,7 @@ OLD_VIEWS = (
 @contextmanager
 def _old_connection(db: str | Path) -> Iterator[Any]:
     with store.connect(db, read_only=True) as con:
+        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")  # the old views hold every score's details in memory
         for sql in OLD_VIEWS:
             con.execute(sql)
         yield con

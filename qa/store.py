@@ -346,9 +346,12 @@ def define_day(con: duckdb.DuckDBPyConnection, timezone: str | None = None) -> N
 # Migration 006 runs the same statements for every conversation. `{ids}` is a relation of conversation ids.
 _CURRENT_SCORES_SQL = """
 INSERT INTO current_scores
-WITH chosen AS (
-    SELECT * FROM scores WHERE conversation_id IN (SELECT conversation_id FROM {ids})
+WITH chosen_key AS (  -- ranked on narrow columns only: the wide details stream through the join below
+    SELECT conversation_id, ruleset_version FROM scores WHERE conversation_id IN (SELECT conversation_id FROM {ids})
     QUALIFY row_number() OVER (PARTITION BY conversation_id ORDER BY scored_at DESC, ruleset_version) = 1
+), chosen AS (
+    SELECT s.* FROM scores s JOIN chosen_key k
+    ON k.conversation_id = s.conversation_id AND k.ruleset_version = s.ruleset_version
 ), found AS (
     SELECT f.conversation_id, count(*) AS findings, string_agg(DISTINCT f.rule_id, ', ' ORDER BY f.rule_id) AS rules,
            first(f.quote ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2

@@ -50,9 +50,12 @@ CREATE TABLE current_findings (
 -- Backfill from the stored scores (the same statements as qa.store.refresh_current, for every conversation),
 -- inserted in date order so that date filters skip whole row groups.
 INSERT INTO current_scores
-WITH chosen AS (
-    SELECT * FROM scores
+WITH chosen_key AS (  -- ranked on narrow columns only: the wide details stream through the join below
+    SELECT conversation_id, ruleset_version FROM scores
     QUALIFY row_number() OVER (PARTITION BY conversation_id ORDER BY scored_at DESC, ruleset_version) = 1
+), chosen AS (
+    SELECT s.* FROM scores s JOIN chosen_key k
+    ON k.conversation_id = s.conversation_id AND k.ruleset_version = s.ruleset_version
 ), found AS (
     SELECT f.conversation_id, count(*) AS findings, string_agg(DISTINCT f.rule_id, ', ' ORDER BY f.rule_id) AS rules,
            first(f.quote ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
