@@ -110,12 +110,13 @@ def check_timezone(name: str, where: str = "timezone") -> None:
 TIMEZONE_ENV = "QA_TIMEZONE"
 
 
-def configured_timezone() -> str:
-    """The one time zone of dates (``--since``/``--until``, ``day`` in daily views, display): ``$QA_TIMEZONE``,
-    else ``qa.toml``'s ``timezone``, else Europe/Moscow."""
-    named = os.environ.get(TIMEZONE_ENV)
+def configured_timezone(given: str | None = None) -> str:
+    """The one time zone of dates (``--since``/``--until``, ``day`` in daily views, display): ``given``, else
+    ``$QA_TIMEZONE`` (``qa`` sets it from ``qa.toml``), else ``qa.toml``'s ``timezone`` (for callers that are not
+    ``qa``, e.g. a store opened from Python), else Europe/Moscow. An unknown zone is a :class:`ConfigError`."""
+    named = given or os.environ.get(TIMEZONE_ENV)
     if named:
-        check_timezone(named, TIMEZONE_ENV)
+        check_timezone(named, "timezone" if given else TIMEZONE_ENV)
         return named
     return load_config().timezone or DEFAULT_TIMEZONE
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qa.store import query, run_queries
+from qa.store import connect, query, run_queries
 
 SEVERITY_ORDER = ("CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 "
                   "ELSE 4 END")
@@ -103,52 +103,74 @@ class Page:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-def _page_statements(filters: Filters, sort: str, descending: bool, limit: int,
-                     offset: int) -> list[tuple[str, list[Any]]]:
-    """The page's rows (ids picked by a top-N over ``current_scores``, then only those rows widened) and the
-    total count: two plain statements, no window over every match."""
-    where, params = _conversation_where(filters)
-    order = f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, v.conversation_id"
-    picked = (f"s.conversation_id IN (SELECT v.conversation_id FROM current_scores v WHERE {where} "
-              f"ORDER BY {order} LIMIT ? OFFSET ?)")
-    rows = f"SELECT v.* FROM ({_CONVERSATIONS.format(where=picked)}) v ORDER BY {order}"
-    count = f"SELECT count(*) FROM current_scores v WHERE {where}"
-    return [(rows, [*params, limit, offset]), (count, params)]
+def _order(sort: str, descending: bool) -> str:
+    return f"{SORT_COLUMNS[sort]} {'DESC' if descending else 'ASC'} NULLS LAST, v.conversation_id"
+
+
+def _id_list(ids: Sequence[str], column: str) -> tuple[str, list[Any]]:
+    """``column IN (?, ?, …)``: a literal list the scan can check against zone maps, unlike a join."""
+    return f"{column} IN ({', '.join('?' * len(ids))})", list(ids)
 
 
 def conversations(db: str | Path, filters: Filters = Filters(), sort: str = "score", descending: bool = False,
                   limit: int = 50, offset: int = 0) -> Page:
     """Conversations (flagged only by default) matching the filters, sorted and paginated.
 
-    The page's ids are chosen over ``current_scores`` first, then only those rows get their paths and verdicts.
+    On one connection: the page's ids by a top-N over narrow columns of ``current_scores`` and the total count,
+    then only those ids widened with paths and verdict counts.
     """
     if sort not in SORT_COLUMNS:
         raise ValueError(f"sort must be one of {', '.join(SORT_COLUMNS)}, not {sort!r}")
     limit = max(1, min(int(limit), 1000))
     offset = max(0, int(offset))
-    (columns, rows), (_, total) = run_queries(db, _page_statements(filters, sort, descending, limit, offset))
-    return Page(columns, rows, total[0][0], limit, offset)
+    where, params = _conversation_where(filters)
+    order = _order(sort, descending)
+    with connect(db, read_only=True) as con:
+        ids = [r[0] for r in con.execute(f"SELECT v.conversation_id FROM current_scores v WHERE {where} "
+                                         f"ORDER BY {order} LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()]
+        total = con.execute(f"SELECT count(*) FROM current_scores v WHERE {where}", params).fetchone()[0]
+        columns, rows = _widen(con, ids, order)
+    return Page(columns, rows, total, limit, offset)
+
+
+def _widen(con: Any, ids: Sequence[str], order: str = "v.conversation_id") -> tuple[list[str], list[tuple]]:
+    """The list columns of these conversations, in ``order``."""
+    if not ids:
+        cur = con.execute(f"SELECT * FROM ({_CONVERSATIONS.format(where='FALSE')}) v")
+        return [d[0] for d in cur.description], []
+    in_scores, values = _id_list(ids, "s.conversation_id")
+    in_conversations, _ = _id_list(ids, "c.conversation_id")
+    in_reviews, _ = _id_list(ids, "conversation_id")
+    sql = _CONVERSATIONS.replace("FROM latest_reviews GROUP BY", f"FROM latest_reviews WHERE {in_reviews} GROUP BY")
+    cur = con.execute(f"SELECT v.* FROM ({sql.format(where=f'{in_scores} AND {in_conversations}')}) v "
+                      f"ORDER BY {order}", values * 3)
+    return [d[0] for d in cur.description], cur.fetchall()
+
+
+def _fetch(con: Any, sql: str, params: list[Any]) -> tuple[list[str], list[tuple]]:
+    cur = con.execute(sql, params)
+    return [d[0] for d in cur.description], cur.fetchall()
 
 
 def conversation(db: str | Path, conversation_id: str) -> dict[str, Any] | None:
     """Everything the conversation page shows: metadata, score, script checklist, metrics, turns, findings
     with their verdicts, and the conversation-level verdict. ``None`` when the id is unknown."""
-    row, detail, turns, found, verdict = run_queries(db, [
-        (_CONVERSATIONS.format(where="s.conversation_id = ?"), [conversation_id]),
-        ("SELECT s.details, c.metadata, c.transcription FROM current_scores s "
-         "JOIN conversations c ON c.conversation_id = s.conversation_id WHERE s.conversation_id = ?",
-         [conversation_id]),
-        ("SELECT idx, speaker, start_s, end_s, text, words FROM utterances WHERE conversation_id = ? ORDER BY idx",
-         [conversation_id]),
-        ("SELECT f.finding_key, f.rule_id, f.category, f.kind, f.severity, f.speaker, f.start_s, f.end_s, f.quote, "
-         "f.message, f.utterance_idx, f.details, r.verdict, r.comment AS review_comment, r.reviewer, "
-         "r.created_at AS reviewed_at FROM current_findings f LEFT JOIN latest_reviews r "
-         "ON r.conversation_id = f.conversation_id AND r.finding_key = f.finding_key "
-         f"WHERE f.conversation_id = ? ORDER BY f.start_s, {SEVERITY_ORDER.replace('severity', 'f.severity')}",
-         [conversation_id]),
-        ("SELECT verdict, comment, reviewer, created_at FROM latest_reviews "
-         "WHERE conversation_id = ? AND finding_key IS NULL", [conversation_id]),
-    ])
+    with connect(db, read_only=True) as con:
+        row = _widen(con, [conversation_id])
+        detail, turns, found, verdict = (_fetch(con, sql, [conversation_id]) for sql in (
+            "SELECT s.details, c.metadata, c.transcription FROM current_scores s "
+            "JOIN conversations c ON c.conversation_id = s.conversation_id "
+            "WHERE s.conversation_id = $1 AND c.conversation_id = $1",
+            "SELECT idx, speaker, start_s, end_s, text, words FROM utterances WHERE conversation_id = $1 ORDER BY idx",
+            "SELECT f.finding_key, f.rule_id, f.category, f.kind, f.severity, f.speaker, f.start_s, f.end_s, "
+            "f.quote, f.message, f.utterance_idx, f.details, r.verdict, r.comment AS review_comment, r.reviewer, "
+            "r.created_at AS reviewed_at FROM current_findings f LEFT JOIN "
+            "(SELECT * FROM latest_reviews WHERE conversation_id = $1) r "
+            "ON r.conversation_id = f.conversation_id AND r.finding_key = f.finding_key "
+            f"WHERE f.conversation_id = $1 ORDER BY f.start_s, {SEVERITY_ORDER.replace('severity', 'f.severity')}",
+            "SELECT verdict, comment, reviewer, created_at FROM latest_reviews "
+            "WHERE conversation_id = $1 AND finding_key IS NULL",
+        ))
     if not row[1]:
         return None
     out = dict(zip(row[0], row[1][0], strict=True))
@@ -205,27 +227,16 @@ def stats(db: str | Path, by: str = "operator", filters: Filters = Filters(flagg
 
 def rule_hits(db: str | Path, filters: Filters = Filters(flagged=None), limit: int = 20) -> tuple[list[str], list]:
     """The most frequent rules over the filtered conversations, with their precision from verdicts."""
-    where, params = _conversation_where(filters)
-    narrowed = "" if where == "TRUE" else \
-        f"WHERE f.conversation_id IN (SELECT v.conversation_id FROM current_scores v WHERE {where})"
+    where, params = _conversation_where(filters, alias="f")  # current findings carry the conversation columns
     sql = f"""
-        WITH hits AS (
-            SELECT f.rule_id, any_value(f.category) AS category, count(*) AS hits,
-                   count(DISTINCT f.conversation_id) AS conversations
-            FROM current_findings f {narrowed} GROUP BY f.rule_id
-        ), verdicts AS (
-            SELECT f.rule_id, count(*) AS reviewed,
-                   count(*) FILTER (WHERE r.verdict = 'false_positive') AS false_positive
-            FROM latest_reviews r JOIN current_findings f
-                 ON f.conversation_id = r.conversation_id AND f.finding_key = r.finding_key
-            {narrowed} GROUP BY f.rule_id
-        )
-        SELECT h.rule_id, h.category, h.hits, h.conversations, coalesce(v.reviewed, 0) AS reviewed,
-               coalesce(v.false_positive, 0) AS false_positive
-        FROM hits h LEFT JOIN verdicts v ON v.rule_id = h.rule_id
-        ORDER BY h.hits DESC, h.rule_id LIMIT ?
+        SELECT f.rule_id, any_value(f.category) AS category, count(*) AS hits,
+               count(*) FILTER (WHERE f.first_of_rule) AS conversations,
+               count(f.verdict) AS reviewed,
+               count(*) FILTER (WHERE f.verdict = 'false_positive') AS false_positive
+        FROM current_findings f WHERE {where}
+        GROUP BY f.rule_id ORDER BY hits DESC, f.rule_id LIMIT ?
     """
-    return query(db, sql, [*params, *params, int(limit)])
+    return query(db, sql, [*params, int(limit)])
 
 
 def daily_trend(db: str | Path, filters: Filters = Filters(flagged=None)) -> tuple[list[str], list]:

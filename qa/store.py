@@ -7,6 +7,7 @@ writer holds the file. No connection is ever shared across threads or tasks.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -323,23 +324,65 @@ def carry_reviews(con: duckdb.DuckDBPyConnection, before: Sequence[dict[str, Any
             "created_at, carried_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [str(uuid.uuid4()), heir["conversation_id"], heir["finding_key"], heir["rule_id"], old["verdict"],
              old["comment"], old["reviewer"], old["created_at"], old["finding_key"]])
+        _set_verdict(con, heir["conversation_id"], heir["finding_key"], old["verdict"])
         taken.add((heir["conversation_id"], heir["finding_key"]))
         carried += 1
     return carried
+
+
+@functools.lru_cache(maxsize=16)
+def _fixed_offset_since(zone: str) -> tuple[datetime, int] | None:
+    """``(moment, offset in seconds)`` when ``zone`` keeps one UTC offset from that moment through 2100 (Moscow:
+    +3 since October 2014), found by weekly samples and a bisection; ``None`` for zones that keep changing (DST)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(zone)
+
+    def offset(at: datetime) -> int:
+        return int(at.astimezone(tz).utcoffset().total_seconds())  # type: ignore[union-attr]
+
+    first, last = datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    final = offset(last)
+    at, changed = last, None
+    while at > first:  # the latest week whose start has another offset
+        at -= timedelta(days=7)
+        if offset(at) != final:
+            changed = at
+            break
+    if changed is None:
+        return first, final
+    if changed.year >= 2090:
+        return None  # still changing: daylight saving time
+    low, high = changed, changed + timedelta(days=7)
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        low, high = (middle, high) if offset(middle) != final else (low, middle)
+    return high.replace(microsecond=0), final
 
 
 def define_day(con: duckdb.DuckDBPyConnection, timezone: str | None = None) -> None:
     """(Re)define ``qa_day`` for this connection in ``timezone`` (default: the configured one), so ``day`` in every
     daily view and ``qa stats --by day`` falls on the same calendar day as ``--since``/``--until`` and the display.
 
-    Days are computed when read, never stored, so a changed setting needs no re-scoring.
+    Days are computed when read, never stored, so a changed setting needs no re-scoring. Where the zone has kept
+    one offset (most zones without daylight saving), the day is plain arithmetic on the epoch; before that, and in
+    zones with daylight saving, the ICU conversion.
     """
     from qa.config import check_timezone, configured_timezone
 
     zone = timezone or configured_timezone()
     check_timezone(zone)  # an IANA name: safe to quote into the macro's text
-    con.execute("CREATE OR REPLACE TEMP MACRO qa_day(started_at, scored_at) AS "
-                f"CAST(timezone('{zone}', coalesce(started_at, scored_at)) AS DATE)")
+    exact = f"CAST(timezone('{zone}', coalesce(started_at, scored_at)) AS DATE)"
+    fixed = _fixed_offset_since(zone)
+    if fixed is None:
+        body = exact
+    else:
+        since, seconds = fixed
+        body = (f"CASE WHEN coalesce(started_at, scored_at) >= TIMESTAMPTZ '{since.isoformat()}' THEN DATE "
+                f"'1970-01-01' + CAST((epoch_us(coalesce(started_at, scored_at)) + {seconds * 1_000_000}) "
+                f"// 86400000000 AS INTEGER) ELSE {exact} END")
+    con.execute(f"CREATE OR REPLACE TEMP MACRO qa_day(started_at, scored_at) AS {body}")
 
 
 # The current results of some conversations, rebuilt from the base tables (scores, findings, conversations).
@@ -368,12 +411,23 @@ ORDER BY coalesce(c.started_at, s.scored_at), s.conversation_id
 """
 _CURRENT_FINDINGS_SQL = """
 INSERT INTO current_findings
-SELECT f.*, f.rule_id || '@' || coalesce(f.utterance_idx::VARCHAR, '-') || '@' || printf('%.1f', f.start_s)
-FROM findings f JOIN current_scores s ON s.conversation_id = f.conversation_id
-                                     AND s.ruleset_version = f.ruleset_version
-WHERE f.conversation_id IN (SELECT conversation_id FROM {ids})
+WITH keyed AS (
+    SELECT f.*, f.rule_id || '@' || coalesce(f.utterance_idx::VARCHAR, '-') || '@' || printf('%.1f', f.start_s)
+               AS finding_key
+    FROM findings f WHERE f.conversation_id IN (SELECT conversation_id FROM {ids})
+)
+SELECT f.*, s.channel, s.team, s.operator_id, s.dated_at, s.total, s.flagged,
+       row_number() OVER (PARTITION BY f.conversation_id, f.rule_id ORDER BY f.finding_idx) = 1, r.verdict
+FROM keyed f JOIN current_scores s ON s.conversation_id = f.conversation_id AND s.ruleset_version = f.ruleset_version
+LEFT JOIN latest_reviews r ON r.conversation_id = f.conversation_id AND r.finding_key = f.finding_key
 ORDER BY s.dated_at, f.conversation_id, f.finding_idx
 """
+
+
+def _set_verdict(con: duckdb.DuckDBPyConnection, conversation_id: str, finding_key: str, verdict: str) -> None:
+    """Keep ``current_findings.verdict`` equal to the verdict just recorded (the latest) on that finding."""
+    con.execute("UPDATE current_findings SET verdict = ? WHERE conversation_id = ? AND finding_key = ?",
+                [verdict, conversation_id, finding_key])
 
 
 def refresh_current(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = None) -> None:
@@ -549,4 +603,6 @@ def add_review(db_path: str | Path, review: Review) -> str:
             [review_id, review.conversation_id, review.finding_key, found[0], review.verdict,
              (review.comment or "").strip() or None, review.reviewer.strip(), _now()],
         )
+        if review.finding_key is not None:
+            _set_verdict(con, review.conversation_id, review.finding_key, review.verdict)
     return review_id

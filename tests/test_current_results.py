@@ -120,6 +120,7 @@ def test_a_carried_verdict_points_at_a_current_finding(db):
     assert (finding["finding_key"], finding["verdict"]) == ("rule_1@0@1.2", "false_positive")
     _, hits = queries.rule_hits(db)
     assert {r[0]: r[5] for r in hits}["rule_1"] == 1
+    assert snapshot(db) == rebuilt(db)  # the carried verdict is in current_findings.verdict too
 
 
 def test_an_older_database_gets_its_current_results_backfilled(tmp_path):

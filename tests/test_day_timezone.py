@@ -114,3 +114,15 @@ def test_an_unknown_zone_is_refused_with_its_name(db, monkeypatch):
         store.query(db, "SELECT * FROM daily_scores")
     result = runner.invoke(app, ["stats", "--by", "day", "--db", str(db)])
     assert result.exit_code == 2 and "Europe/Moskva" in result.output
+
+
+@pytest.mark.parametrize("zone", ["Europe/Moscow", "UTC", "Asia/Kolkata", "Asia/Kathmandu", "Europe/Samara",
+                                  "Europe/Berlin", "America/New_York"])
+def test_the_fast_day_agrees_with_the_exact_conversion(db, zone):
+    with store.connect(db, read_only=True) as con:
+        store.define_day(con, zone)
+        wrong = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE qa_day(t, NULL) <> CAST(timezone(?, t) AS DATE)) "
+            "FROM range(TIMESTAMPTZ '1995-01-01 00:00:00+00', TIMESTAMPTZ '2035-01-01 00:00:00+00', "
+            "INTERVAL '7 hours 13 minutes') r(t)", [zone]).fetchone()
+    assert wrong[0] > 40_000 and wrong[1] == 0

@@ -2,7 +2,9 @@
 --
 -- current_scores holds one row per conversation: its score from the most recently scored rule set version, the
 -- conversation columns lists filter and sort on, and its current findings' count, rules and top quote.
--- current_findings holds the findings of those scores with their stable key. Both are derived data: qa.store
+-- current_findings holds the findings of those scores with their stable key, the conversation columns filters
+-- read (so rule counts need no join), whether it is the first finding of its rule in the conversation (so
+-- conversations per rule need no DISTINCT) and the verdict in force on it. Both are derived data: qa.store
 -- rewrites the rows of every conversation it writes (DELETE + INSERT in the write transaction, see
 -- qa.store.refresh_current), so nothing here relies on a key constraint. A hand edit of the base tables is
 -- followed by qa.store.refresh_current.
@@ -44,7 +46,15 @@ CREATE TABLE current_findings (
     message         VARCHAR,
     utterance_idx   INTEGER,
     details         JSON,
-    finding_key     VARCHAR NOT NULL
+    finding_key     VARCHAR NOT NULL,
+    channel         VARCHAR NOT NULL,
+    team            VARCHAR,
+    operator_id     VARCHAR,
+    dated_at        TIMESTAMPTZ NOT NULL,
+    total           DOUBLE NOT NULL,
+    flagged         BOOLEAN NOT NULL,
+    first_of_rule   BOOLEAN NOT NULL,
+    verdict         VARCHAR            -- the latest verdict on this finding (qa.store.add_review keeps it)
 );
 
 -- Backfill from the stored scores (the same statements as qa.store.refresh_current, for every conversation),
@@ -71,9 +81,15 @@ LEFT JOIN found ON found.conversation_id = s.conversation_id
 ORDER BY coalesce(c.started_at, s.scored_at), s.conversation_id;
 
 INSERT INTO current_findings
-SELECT f.*, f.rule_id || '@' || coalesce(f.utterance_idx::VARCHAR, '-') || '@' || printf('%.1f', f.start_s)
-FROM findings f JOIN current_scores s ON s.conversation_id = f.conversation_id
-                                     AND s.ruleset_version = f.ruleset_version
+WITH keyed AS (
+    SELECT f.*, f.rule_id || '@' || coalesce(f.utterance_idx::VARCHAR, '-') || '@' || printf('%.1f', f.start_s)
+               AS finding_key
+    FROM findings f
+)
+SELECT f.*, s.channel, s.team, s.operator_id, s.dated_at, s.total, s.flagged,
+       row_number() OVER (PARTITION BY f.conversation_id, f.rule_id ORDER BY f.finding_idx) = 1, r.verdict
+FROM keyed f JOIN current_scores s ON s.conversation_id = f.conversation_id AND s.ruleset_version = f.ruleset_version
+LEFT JOIN latest_reviews r ON r.conversation_id = f.conversation_id AND r.finding_key = f.finding_key
 ORDER BY s.dated_at, f.conversation_id, f.finding_idx;
 
 -- The old views, now on top of the current tables (same columns as before).
@@ -83,7 +99,9 @@ SELECT conversation_id, ruleset_version, total, passed, flagged, escalation, aut
 FROM current_scores;
 
 CREATE OR REPLACE VIEW latest_findings AS
-SELECT * FROM current_findings;
+SELECT conversation_id, ruleset_version, finding_idx, rule_id, category, kind, severity, speaker, start_s, end_s,
+       quote, message, utterance_idx, details, finding_key
+FROM current_findings;
 
 CREATE OR REPLACE VIEW flagged_conversations AS
 SELECT s.conversation_id, s.channel, s.operator_id, s.team, s.started_at, s.duration_s, c.source_path,
@@ -100,21 +118,20 @@ FROM current_findings f
 JOIN current_scores s ON s.conversation_id = f.conversation_id
 LEFT JOIN latest_reviews r ON r.conversation_id = f.conversation_id AND r.finding_key = f.finding_key;
 
--- Precision needs no conversation columns: current findings and their verdicts only.
+-- Precision needs no join: current findings carry their verdict.
 CREATE OR REPLACE VIEW rule_precision AS
-SELECT f.rule_id, any_value(f.category) AS category,
+SELECT rule_id, any_value(category) AS category,
        count(*) AS findings,
-       count(r.verdict) AS reviewed,
-       count(*) FILTER (WHERE r.verdict = 'confirmed') AS confirmed,
-       count(*) FILTER (WHERE r.verdict = 'false_positive') AS false_positive,
-       count(*) FILTER (WHERE r.verdict = 'disputed') AS disputed,
-       round(count(*) FILTER (WHERE r.verdict = 'false_positive') / nullif(count(r.verdict), 0), 3)
+       count(verdict) AS reviewed,
+       count(*) FILTER (WHERE verdict = 'confirmed') AS confirmed,
+       count(*) FILTER (WHERE verdict = 'false_positive') AS false_positive,
+       count(*) FILTER (WHERE verdict = 'disputed') AS disputed,
+       round(count(*) FILTER (WHERE verdict = 'false_positive') / nullif(count(verdict), 0), 3)
            AS false_positive_share,
-       round(count(*) FILTER (WHERE r.verdict = 'confirmed')
-             / nullif(count(*) FILTER (WHERE r.verdict IN ('confirmed', 'false_positive')), 0), 3) AS precision
-FROM current_findings f
-LEFT JOIN latest_reviews r ON r.conversation_id = f.conversation_id AND r.finding_key = f.finding_key
-GROUP BY f.rule_id;
+       round(count(*) FILTER (WHERE verdict = 'confirmed')
+             / nullif(count(*) FILTER (WHERE verdict IN ('confirmed', 'false_positive')), 0), 3) AS precision
+FROM current_findings
+GROUP BY rule_id;
 
 -- `day` comes from qa_day, which qa.store.connect redefines on every connection in the configured time zone.
 CREATE OR REPLACE VIEW daily_scores AS
@@ -129,10 +146,9 @@ FROM current_scores s
 GROUP BY ALL;
 
 CREATE OR REPLACE VIEW daily_rule_hits AS
-SELECT qa_day(s.started_at, s.scored_at) AS day, s.team, s.operator_id, f.rule_id, f.category,
-       count(*) AS hits, count(DISTINCT f.conversation_id) AS conversations
+SELECT qa_day(f.dated_at, f.dated_at) AS day, f.team, f.operator_id, f.rule_id, f.category,
+       count(*) AS hits, count(*) FILTER (WHERE f.first_of_rule) AS conversations
 FROM current_findings f
-JOIN current_scores s ON s.conversation_id = f.conversation_id
 GROUP BY ALL;
 
 CREATE OR REPLACE VIEW escalations AS
