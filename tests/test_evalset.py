@@ -63,11 +63,10 @@ def test_a_gold_check_with_a_typo_is_refused(tmp_path):
 def test_a_voiced_bank_call_through_real_whisper(scorer, transcript_cache):
     """e01 (team-bank, «банк Северный, оператор Максим») voiced by festival, transcribed by the real model."""
     bench = _bench()
-    from qa.transcribe import TranscriptionOptions, get_transcriber
-
     [item] = [i for i in load_eval_set(EVAL) if i.id == "e01"]
     path = EVAL / "audio" / "e01.ogg"
-    transcriber = get_transcriber(TranscriptionOptions(), scorer.rules.ruleset.asr_vocabulary())
+    transcriber = bench.item_transcriber(item, scorer)  # primed with the bank's names, as the pipeline does
+    assert transcriber.vocabulary[:2] == ("банк Северный", "Северный банк")
     bench.AUDIO_CACHE = transcript_cache
     scored = scorer.score(bench.audio_conversation(item, path, transcriber))
     steps = {s.step: s for s in scored.steps}
