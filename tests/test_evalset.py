@@ -28,8 +28,10 @@ def test_the_set_is_big_enough_and_split_once():
     assert len(calls) >= 40 and len(chats) >= 15
     assert len({i.id for i in items}) == len(items)
     for group in (calls, chats):
-        halves = [i.half for i in group]
+        halves = [i.half for i in group if not i.added_later]  # the split as fixed once
         assert abs(halves.count("tune") - halves.count("holdout")) <= 1
+    assert all(i.half == "tune" for i in items if i.added_later)
+    assert [i.id for i in calls if not i.added_later] == [f"e{n:02d}" for n in range(1, 41)]  # holdout unchanged
     teams = {i.team for i in items} | {i.sidecar.get("company") for i in items}
     assert {"team-bank", "team-shop", "team-insurance", "team-north"} <= teams
     assert any(i.mono for i in calls)
@@ -50,6 +52,14 @@ def test_verdicts_read_the_scorecard(scorer):
     got = verdicts(scorer.score(item.conversation()))
     assert "company" not in got and {"greeting", "introduction", "farewell"} <= got
     assert got <= set(CHECKS)
+
+
+def test_an_item_added_after_the_split_must_be_tune(tmp_path):
+    (tmp_path / "calls.yml").write_text(
+        "calls:\n  - {id: x, half: holdout, added_later: true, turns: [[o, 0, Привет]]}\n", encoding="utf-8")
+    (tmp_path / "chats.yml").write_text("chats: []\n", encoding="utf-8")
+    with pytest.raises(ConversationFormatError, match="added_later"):
+        load_eval_set(tmp_path)
 
 
 def test_a_gold_check_with_a_typo_is_refused(tmp_path):
