@@ -100,19 +100,28 @@ def summary(results: list[tuple[EvalItem, frozenset[str]]], half: str) -> dict[s
     counts: dict[str, Counter[str]] = {}
     right = total = 0
     neutral = esc_fp = 0
+    split_right = split_total = split_neutral = split_fp = added = 0
     for item, got in results:
         if item.half != half:
             continue
+        added += item.added_later
         for check in item.checks():
             g, p = check in item.gold, check in got
             c = counts.setdefault(check, Counter())
             c["tp" if g and p else "fp" if p else "fn" if g else "tn"] += 1
             right += g == p
             total += 1
+            if not item.added_later:
+                split_right += g == p
+                split_total += 1
         if "escalation" not in item.gold:
             neutral += 1
             esc_fp += "escalation" in got
-    return {"right": right, "total": total, "counts": counts, "neutral": neutral, "esc_fp": esc_fp}
+            if not item.added_later:
+                split_neutral += 1
+                split_fp += "escalation" in got
+    return {"right": right, "total": total, "counts": counts, "neutral": neutral, "esc_fp": esc_fp,
+            "added": added, "split": (split_right, split_total, split_fp, split_neutral)}
 
 
 def _ratio(a: int, b: int) -> str:
@@ -129,6 +138,10 @@ def print_summary(label: str, s: dict[str, object]) -> None:
               f"{_ratio(c['tp'], c['tp'] + c['fn']):>6}  {c['tp']:3} {c['fp']:3} {c['fn']:3} {c['tn']:3}")
     print(f"  escalation false positives on neutral: {s['esc_fp']}/{s['neutral']} = "
           f"{_ratio(s['esc_fp'], s['neutral'])}")  # type: ignore[arg-type]
+    if s["added"]:
+        r, t, fp, n = s["split"]  # type: ignore[misc]
+        print(f"  without the {s['added']} items added after the split: {r}/{t} = {_ratio(r, t)}, "
+              f"escalation false positives {fp}/{n} = {_ratio(fp, n)}")
 
 
 def main(argv: list[str] | None = None) -> int:
