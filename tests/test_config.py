@@ -193,8 +193,10 @@ def test_audio_problem_names_the_missing_file_and_relative_paths_use_the_root(tm
     (tmp_path / "calls" / "a.flac").write_bytes(b"x")
     assert resolve_audio("calls/a.flac", tmp_path) == tmp_path / "calls" / "a.flac"
     assert audio_problem("calls/a.flac", tmp_path) is None
-    assert "b.flac: audio file not found" in audio_problem("calls/b.flac", tmp_path)
-    assert "retention purge" in audio_problem("", tmp_path)
+    missing = audio_problem("calls/b.flac", tmp_path)
+    assert missing.kind == "missing" and missing.path == tmp_path / "calls" / "b.flac"
+    assert "b.flac: audio file not found" in str(missing)
+    assert audio_problem("", tmp_path).kind == "purged" and "retention purge" in str(audio_problem("", tmp_path))
 
 
 @pytest.mark.slow
