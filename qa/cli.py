@@ -308,6 +308,7 @@ def review(
         review_id = store.add_review(db, store.Review(conversation_id, verdict, reviewer, finding, comment))
     except (ValueError, LookupError, store.StoreError) as exc:
         raise _fail(str(exc.args[0]) if exc.args else str(exc)) from exc
+    _audit(db, reviewer, "verdict", conversation_id, f"{finding or 'whole conversation'}: {verdict} (qa review)")
     report.console.print(f"Recorded {verdict} on {conversation_id} {finding or '(conversation)'}: {review_id}")
 
 
@@ -509,6 +510,9 @@ def export(
     report.console.print(
         f"Exported {len(result.examples)} examples to {result.out_file} with {len(result.clips)} clips; "
         + (f"redacted: {redacted}." if result.redaction else "[bold red]NOT redacted[/]."), highlight=False)
+    shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(filters).items() if v is not None}
+    _audit(db, None, "export", None, f"{fmt}{', good' if good else ''}, {len(result.examples)} examples, "
+           f"{len(missing)} without clip, {'redacted' if redact else 'NOT redacted'}, to {result.out_file}: {shown}")
     if typo and not result.examples:
         raise typer.Exit(1)
     if missing:
@@ -588,6 +592,18 @@ def purge(
         raise _fail(str(exc)) from exc
     report.console.print(f"Purged {result.conversations} conversations that started before "
                          f"{result.cutoff:%Y-%m-%d %H:%M} UTC; scores and aggregates kept.", highlight=False)
+
+
+def _audit(db: Path, username: str | None, action: str, conversation_id: str | None, detail: str) -> None:
+    """An audit line for a command (exports and verdicts given outside the page); the OS user when no name."""
+    import getpass
+
+    from qa import auth, report, store
+
+    try:
+        auth.audit(db, username or f"{getpass.getuser()} (shell)", action, conversation_id, detail, "cli")
+    except store.StoreError as exc:
+        report.err_console.print(f"[yellow]warning:[/] not written to the audit table: {exc}", highlight=False)
 
 
 def _serve_auth_mode(db: Path, host: str, no_auth: bool, insecure: bool, proxy_header: str | None) -> str:

@@ -295,3 +295,46 @@ def test_users_commands_add_list_passwd_remove(sample_db):
     assert auth.login(sample_db, "lead", "another long one") is not None
     assert runner.invoke(cli_app, ["users", "remove", "lead", "--db", db]).exit_code == 0
     assert auth.count_users(sample_db) == 0
+
+
+def test_the_page_export_is_scoped_redacted_and_audited(sample_db):
+    """The coaching export from the page: a team lead gets only their teams (another team by address is 403),
+    a trainer gets every team with personal data redacted and clips beeped; each export is in the audit table."""
+    lead = signed_in(sample_db, "north-lead", "team_lead", ("team-north",))
+    assert lead.get("/export", params={"team": "team-south"}).status_code == 403
+    own = lead.get("/export", params={"limit": "100", "good": "1"})
+    assert own.status_code == 200 and own.headers["content-disposition"].startswith("attachment")
+    ids = set(re.findall(r"(call-\d{4}|chat-\d{4}|transcript-\d{4})", own.text))
+    assert ids and ids <= NORTH, ids
+    assert "Хорошие примеры" in own.text and "Приветствие" in own.text
+    trainer = signed_in(sample_db, "coach", "trainer")
+    page = trainer.get("/export", params={"rule": "escalation_complaint"})
+    assert page.status_code == 200
+    assert "call-0003" in page.text and "[ИМЯ]" in page.text and "data:audio/ogg;base64," in page.text
+    assert "Клиент хочет пожаловаться" in page.text and "<script" not in page.text
+    admin = signed_in(sample_db, "root", "admin")
+    assert admin.get("/export").status_code == 403
+    anonymous = TestClient(create_app(sample_db, REPO)).get("/export", follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+    for bogus in ({"limit": "0"}, {"limit": "1000"}, {"verdict": "maybe"}, {"since": "../../etc/passwd"}):
+        assert trainer.get("/export", params=bogus).status_code == 400, bogus
+    exports = [r for r in audit_actions(sample_db) if r[1] == "export"]
+    assert [r[0] for r in exports] == ["north-lead", "coach"]
+
+
+def test_cli_exports_and_verdicts_are_audited(sample_db, tmp_path):
+    from qa import queries
+
+    runner = CliRunner()
+    done = runner.invoke(cli_app, ["export", "--db", str(sample_db), "--out", str(tmp_path), "--no-clips"])
+    assert done.exit_code == 0, done.output
+    [finding] = queries.findings(sample_db, queries.Filters(flagged=None, rule="escalation_complaint",
+                                                            conversation_id="call-0003"))
+    reviewed = runner.invoke(cli_app, ["review", "call-0003", "confirmed", "--by", "Анна", "--db", str(sample_db),
+                                       "--finding", finding["finding_key"]])
+    assert reviewed.exit_code == 0, reviewed.output
+    rows = query(sample_db, "SELECT username, action, conversation_id, detail, client FROM audit "
+                            "ORDER BY logged_at")[1]
+    export_row = next(r for r in rows if r[1] == "export")
+    assert export_row[4] == "cli" and "(shell)" in export_row[0] and "examples" in export_row[3]
+    assert ("Анна", "verdict", "call-0003") in [r[:3] for r in rows]

@@ -464,7 +464,9 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
             r["top_quote"] = _masked(redactor, r.get("top_quote"))
         return page(request, "list.html", rows=rows, total=result.total, q=q,
                     pages=max(1, math.ceil(result.total / q.size)), params=dict(request.query_params),
-                    link=links(dict(request.query_params)), options=scoped_options(user))
+                    link=links(dict(request.query_params)), options=scoped_options(user),
+                    export_link="/export?" + urlencode({k: v for k, v in request.query_params.items()
+                                                        if v and k not in ("sort", "order", "size", "page", "all")}))
 
     @app.get("/conversations/{conversation_id}", response_class=HTMLResponse)
     def conversation_page(request: Request, conversation_id: str) -> Response:
@@ -548,6 +550,38 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
         except (QAInputError, TypeError, ValueError) as exc:  # undecodable audio, bad sidecar raw_format
             raise HTTPException(422, f"Запись разговора {conversation_id!r} не удалось декодировать: {exc}") from exc
         return _ranged(data, request.headers.get("range"), "audio/wav")
+
+    @app.get("/export")
+    def export_page(request: Request) -> Response:
+        """Coaching examples of the filtered findings as one self-contained HTML page (a download): personal data
+        always redacted, clips beeped; a team lead gets their teams' only. Audited."""
+        import tempfile
+        from dataclasses import replace
+
+        from qa.export import ExportOptions, export_examples
+        from qa.store import VERDICTS
+
+        user, _ = current(request)
+        need(request, user.sees_conversations)
+        params = request.query_params
+        filters = scoped(user, parse_filters(params, flagged_only=False, timezone=zone_name))
+        verdict = _text(params, "verdict")
+        if verdict not in (None, *VERDICTS, "unreviewed", "all"):
+            raise BadRequest(f"verdict: одно из {', '.join(VERDICTS)}, unreviewed, all, а не {verdict!r}")
+        good = _text(params, "good") == "1"
+        limit = _int(params, "limit", 20)
+        if not 1 <= limit <= 100:
+            raise BadRequest("limit: от 1 до 100")
+        with tempfile.TemporaryDirectory(prefix="qa-export-") as folder:
+            options = ExportOptions(out_dir=Path(folder), fmt="html", audio_root=root, limit=limit, good=good,
+                                    rules_dir=rules_dir, timezone=zone_name)
+            result = export_examples(db, replace(filters, verdict=verdict), options, get_redactor())
+            body = result.out_file.read_text(encoding="utf-8")
+        shown = {k: v for k, v in params.items() if v}
+        auth.audit(db, user.username, "export", None,
+                   f"html, {len(result.examples)} examples, {len(result.missing_clips)} without clip: {shown}",
+                   client_of(request))
+        return HTMLResponse(body, headers={"Content-Disposition": 'attachment; filename="qa-examples.html"'})
 
     @app.get("/api/conversations")
     def api_conversations(request: Request) -> JSONResponse:
