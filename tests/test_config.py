@@ -128,7 +128,9 @@ def test_a_filter_typo_names_the_nearest_stored_value(tmp_path):
     for args, hint in ((["flagged", "--team", "team-suoth"], "did you mean 'team-south'"),
                        (["findings", "--operator", "op-igr"], "did you mean 'op-igor'"),
                        (["findings", "--rule", "slow_replly"], "did you mean 'slow_reply'"),
-                       (["stats", "--team", "team-suoth"], "did you mean 'team-south'")):
+                       (["stats", "--team", "team-suoth"], "did you mean 'team-south'"),
+                       (["flagged", "--category", "escalaton"], "did you mean 'escalation'"),
+                       (["export", "--out", str(tmp_path / "x"), "--operator", "op-igr"], "did you mean 'op-igor'")):
         result = runner.invoke(app, [*args, "--db", str(db)])
         assert result.exit_code == 1 and has(result.output, hint), (args, result.output)
     good = runner.invoke(app, ["flagged", "--team", "team-south", "--db", str(db)])
@@ -218,3 +220,25 @@ def test_a_good_introduction_keeps_the_operators_own_name(tmp_path):
     assert "меня зовут Олег" in own["text"]
     greeting = context("greeting")  # the same turn seen as another step still hides the name
     assert all("Олег" not in c["text"] for c in greeting) and any("[ИМЯ]" in c["text"] for c in greeting)
+
+
+@pytest.mark.slow
+def test_one_file_has_one_path_spelling(tmp_path, monkeypatch):
+    """However the inbox is spelled (relative, with ``..``, absolute), a file is stored under one resolved path,
+    in conversations and in failures, and a second spelling adds nothing."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "chat_slow.chat.json", inbox / "chat_slow.chat.json")
+    (inbox / "broken.chat.json").write_text('{"id": "x", "messages": [', encoding="utf-8")
+    db = tmp_path / "qa.duckdb"
+    monkeypatch.chdir(tmp_path)
+    first = runner.invoke(app, ["run", "inbox", "--db", str(db), "--cache-dir", ""])
+    assert first.exit_code == 0, first.output
+    for spelling in ("./inbox/../inbox", str(inbox)):
+        again = runner.invoke(app, ["run", spelling, "--db", str(db), "--cache-dir", ""])
+        assert again.exit_code == 0 and "0 scored, 0 failed" in again.output, again.output
+    stored = {p for (p,) in store.query(db, "SELECT source_path FROM conversations")[1]}
+    failed = {p for (p,) in store.query(db, "SELECT source_path FROM failures")[1]}
+    assert stored == {str((inbox / "chat_slow.chat.json").resolve())}
+    assert failed == {str((inbox / "broken.chat.json").resolve())}
+    assert store.query(db, "SELECT count(*) FROM failures")[1][0][0] == 1  # not retried under another spelling
