@@ -257,6 +257,23 @@ def test_missing_recording_is_said_on_the_page(sample_db, tmp_path):
     assert "Файл записи не найден" in page and "gone.flac" in page and "<audio" not in page
 
 
+def test_purged_recording_is_said_on_the_page(sample_db):
+    from datetime import timedelta
+
+    from qa.retention import purge
+
+    with connect(sample_db) as con:
+        con.execute("UPDATE conversations SET started_at = TIMESTAMPTZ '2020-01-01 10:00:00+03:00' "
+                    "WHERE conversation_id = 'call-0003'")
+    assert purge(sample_db, timedelta(days=180)).conversations == 1
+    client = signed_in(sample_db, "boss")
+    page = client.get("/conversations/call-0003")
+    assert page.status_code == 200
+    assert "Запись удалена по сроку хранения" in page.text and "<audio" not in page.text
+    audio = client.get("/audio/call-0003")
+    assert audio.status_code == 404 and "retention purge" in audio.json()["detail"]
+
+
 def test_failures_are_listed_for_supervisors(sample_db):
     with connect(sample_db) as con:
         con.execute("INSERT INTO failures VALUES ('inbox/broken.json', 'r1', 'read', 'bad JSON', NULL, now())")

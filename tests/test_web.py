@@ -261,11 +261,12 @@ def test_verdict_on_the_whole_conversation(client, sample_db):
 
 
 @pytest.mark.parametrize(("body", "status", "words"), [
-    ({"conversation_id": "call-0003", "finding_key": None, "verdict": "maybe", "reviewer": "Анна"}, 400, "verdict"),
+    ({"conversation_id": "call-0003", "finding_key": None, "verdict": "maybe", "reviewer": "Анна"}, 400,
+     "verdict: одно из"),
     ({"conversation_id": "call-0003", "finding_key": "nope@1@0.0", "verdict": "confirmed", "reviewer": "Анна"}, 404,
-     "not found"),
+     "находка 'nope@1@0.0' не найден"),
     ({"conversation_id": "call-9999", "finding_key": None, "verdict": "confirmed", "reviewer": "Анна"}, 404,
-     "not found"),
+     "разговор не найден"),
     ({"conversation_id": "call-0003", "reviewer": "Анна"}, 400, "verdict"),
     ({"conversation_id": 3, "verdict": "confirmed", "reviewer": "Анна"}, 400, "conversation_id"),
 ])

@@ -38,7 +38,7 @@ from qa.config import configured_timezone
 from qa.errors import QAInputError
 from qa.inputs import AUDIO_SUFFIXES
 from qa.queries import Filters
-from qa.store import Review, StoreError, add_review, query
+from qa.store import VERDICTS, Review, StoreError, add_review, query
 from qa.web import charts
 from qa.web.transcript import dialogue
 
@@ -100,9 +100,9 @@ def _number(params: Mapping[str, str], key: str, low: float, high: float) -> flo
     try:
         number = float(value)
     except ValueError:
-        raise BadRequest(f"{key}: a number, not {value!r}") from None
+        raise BadRequest(f"{key}: нужно число, а не {value!r}") from None
     if not (low <= number <= high) or math.isnan(number):
-        raise BadRequest(f"{key}: between {low:g} and {high:g}, not {value!r}")
+        raise BadRequest(f"{key}: от {low:g} до {high:g}, а не {value!r}")
     return number
 
 
@@ -111,7 +111,7 @@ def _int(params: Mapping[str, str], key: str, default: int) -> int:
     if value is None:
         return default
     if not value.isdigit():
-        raise BadRequest(f"{key}: a positive whole number, not {value!r}")
+        raise BadRequest(f"{key}: нужно целое положительное число, а не {value!r}")
     return int(value)
 
 
@@ -121,10 +121,10 @@ def parse_filters(params: Mapping[str, str], flagged_only: bool = True, timezone
     since, until = _day(params, "since", timezone), _day(params, "until", timezone)
     channel = _text(params, "channel")
     if channel not in (None, *CHANNELS):
-        raise BadRequest(f"channel: call or chat, not {channel!r}")
+        raise BadRequest(f"channel: call (звонок) или chat (чат), а не {channel!r}")
     show_all = _text(params, "all")
     if show_all not in (None, "0", "1"):
-        raise BadRequest(f"all: 0 or 1, not {show_all!r}")
+        raise BadRequest(f"all: 0 или 1, а не {show_all!r}")
     return Filters(
         since=since, until=until,
         team=_text(params, "team"), operator=_text(params, "operator"), rule=_text(params, "rule"),
@@ -138,16 +138,16 @@ def parse_list_query(params: Mapping[str, str], timezone: str | None = None) -> 
     """The list page's filters, sort column and direction, page and page size."""
     sort = _text(params, "sort") or "priority"
     if sort not in queries.SORT_COLUMNS:
-        raise BadRequest(f"sort: one of {', '.join(queries.SORT_COLUMNS)}, not {sort!r}")
+        raise BadRequest(f"sort: одно из {', '.join(queries.SORT_COLUMNS)}, а не {sort!r}")
     order = _text(params, "order") or "asc"
     if order not in ("asc", "desc"):
-        raise BadRequest(f"order: asc or desc, not {order!r}")
+        raise BadRequest(f"order: asc или desc, а не {order!r}")
     size = _int(params, "size", 25)
     if size not in PAGE_SIZES:
-        raise BadRequest(f"size: one of {', '.join(map(str, PAGE_SIZES))}, not {size}")
+        raise BadRequest(f"size: одно из {', '.join(map(str, PAGE_SIZES))}, а не {size}")
     page = _int(params, "page", 1)
     if page < 1:
-        raise BadRequest("page: 1 or more")
+        raise BadRequest("page: 1 или больше")
     return ListQuery(parse_filters(params, timezone=timezone), sort, order == "desc", page, size)
 
 
@@ -559,7 +559,6 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
         from dataclasses import replace
 
         from qa.export import ExportOptions, export_examples
-        from qa.store import VERDICTS
 
         user, _ = current(request)
         need(request, user.sees_conversations)
@@ -626,10 +625,10 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
         keys = ("conversation_id", "verdict") if auth_mode != "none" else ("conversation_id", "verdict", "reviewer")
         for key in keys:
             if not isinstance(body.get(key), str):
-                raise HTTPException(400, f"{key} is required (a string)")
+                raise HTTPException(400, f"{key}: обязательное поле (строка)")
         for key in ("finding_key", "comment"):
             if body.get(key) is not None and not isinstance(body[key], str):
-                raise HTTPException(400, f"{key} must be a string or null")
+                raise HTTPException(400, f"{key}: строка или null")
         c = await run_in_threadpool(queries.conversation, db, body["conversation_id"])
         if c is not None and not user.sees_team(c.get("team")):
             raise HTTPException(403, "Разговор другой команды вам недоступен")
@@ -639,10 +638,13 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
                         comment=body.get("comment"))
         try:
             review_id = await run_in_threadpool(add_review, db, review)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        except ValueError as exc:  # the store's checks (verdict, reviewer), worded for the page
+            if review.verdict not in VERDICTS:
+                raise HTTPException(400, f"verdict: одно из {', '.join(VERDICTS)}, а не {review.verdict!r}") from exc
+            raise HTTPException(400, f"Вердикт не записан: {exc}") from exc
         except LookupError as exc:
-            raise HTTPException(404, str(exc).strip("'\"")) from exc
+            what = f"находка {review.finding_key!r}" if review.finding_key else "разговор"
+            raise HTTPException(404, f"{review.conversation_id}: {what} не найден(а)") from exc
         await run_in_threadpool(auth.audit, db, user.username, "verdict", review.conversation_id,
                                 f"{review.finding_key or 'весь разговор'}: {review.verdict}", client_of(request))
         return JSONResponse({"review_id": review_id, "conversation_id": review.conversation_id,
