@@ -242,3 +242,38 @@ def test_one_file_has_one_path_spelling(tmp_path, monkeypatch):
     assert stored == {str((inbox / "chat_slow.chat.json").resolve())}
     assert failed == {str((inbox / "broken.chat.json").resolve())}
     assert store.query(db, "SELECT count(*) FROM failures")[1][0][0] == 1  # not retried under another spelling
+
+
+@pytest.mark.slow
+def test_audio_root_timezone_and_device_come_from_the_config_file(sample_db, tmp_path):
+    work = tmp_path / "work"
+    assert runner.invoke(app, ["init", str(work)]).exit_code == 0
+    config = work / "qa.toml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('audio_root = "inbox"', f'audio_root = "{SAMPLES}"')
+    text = text.replace('timezone = "Europe/Moscow"', 'timezone = "UTC"\ndevice = "tpu"')
+    config.write_text(text, encoding="utf-8")
+    env = {"QA_CONFIG": str(config), "QA_DB": None, "QA_RULES": None, "QA_TIMEZONE": None, "QA_AUDIO_ROOT": None,
+           "QA_DEVICE": None}
+    # device: refused at once
+    ran = runner.invoke(app, ["run"], env=env)
+    assert ran.exit_code == 2 and has(ran.output, "tpu"), ran.output
+    # audio_root: a relative stored path is found under it
+    with store.connect(sample_db) as con:
+        con.execute("UPDATE conversations SET source_path = 'call_stopwords.flac', "
+                    "started_at = TIMESTAMPTZ '2026-11-28 01:30:00+03:00' WHERE conversation_id = 'call-0002'")
+    args = ["export", "--db", str(sample_db), "--rule", "silence_dead_air", "--no-redact"]
+    found = runner.invoke(app, [*args, "--out", str(tmp_path / "a")], env=env)
+    assert found.exit_code == 0 and has(found.output, "with 1 clips"), found.output
+    lost = runner.invoke(app, [*args, "--out", str(tmp_path / "b")], env={**env, "QA_CONFIG": None})
+    assert lost.exit_code == 3, lost.output
+    # timezone: 28.11 01:30 Moscow is 27.11 in UTC
+    def flagged_on(day: str, environment: dict) -> set[str]:
+        result = runner.invoke(app, ["flagged", "--db", str(sample_db), "--since", day, "--until", day, "--format",
+                                     "json"], env=environment)
+        assert result.exit_code in (0, 1), result.output
+        return {r["conversation_id"] for r in json.loads(result.stdout or "[]")}
+
+    assert "call-0002" in flagged_on("2026-11-27", env)
+    assert "call-0002" not in flagged_on("2026-11-27", {**env, "QA_CONFIG": None})
+    assert "call-0002" in flagged_on("2026-11-28", {**env, "QA_CONFIG": None})
