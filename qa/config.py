@@ -107,6 +107,12 @@ def check_timezone(name: str, where: str = "timezone") -> None:
         raise ConfigError(f"{where}: unknown time zone {name!r} (e.g. Europe/Moscow)") from exc
 
 
+def configured_timezone(given: str | None = None) -> str:
+    """The time zone dates are read and shown in: ``given``, else ``QA_TIMEZONE`` (``qa`` sets it from
+    ``qa.toml``), else Europe/Moscow."""
+    return given or os.environ.get("QA_TIMEZONE") or DEFAULT_TIMEZONE
+
+
 def cli_defaults(config: Config) -> dict[str, Any]:
     """Defaults for command options, by parameter name: the config's values, the packaged rules otherwise."""
     values: dict[str, Any] = {"rules": str(default_rules_dir()), "folder": str(default_rules_dir())}
