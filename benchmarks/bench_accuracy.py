@@ -39,24 +39,55 @@ def audio_conversation(item: EvalItem, path: Path, transcriber) -> Conversation:
     )
 
 
-def evaluate_audio(items: list[EvalItem], scorer: Scorer, audio_dir: Path, variant: str,
-                   halves: tuple[str, ...]) -> list[tuple[EvalItem, frozenset[str]]]:
-    """Calls from their voiced audio (chats from their text, as they have no audio)."""
+def item_transcriber(item: EvalItem, scorer: Scorer, global_priming: bool = False):
+    """The transcriber the pipeline would use for this call: primed with its own brand (``global_priming``:
+    with the rule set's default names, as before per-conversation priming)."""
+    from qa.brands import priming_terms
     from qa.transcribe import TranscriptionOptions, get_transcriber
 
-    transcriber = get_transcriber(TranscriptionOptions(), scorer.rules.ruleset.asr_vocabulary())
+    if global_priming:
+        vocabulary = scorer.rules.ruleset.asr_vocabulary()
+    else:
+        conv = item.conversation()
+        vocabulary = priming_terms(scorer.rules.brands, scorer.rules.ruleset.settings.vocabulary, conv.team,
+                                   conv.metadata)
+    return get_transcriber(TranscriptionOptions(), vocabulary)
+
+
+def audio_conversations(items: list[EvalItem], scorer: Scorer, audio_dir: Path, variant: str,
+                        halves: tuple[str, ...], global_priming: bool = False) -> list[tuple[EvalItem, Conversation]]:
+    """Calls from their voiced audio (chats from their text, as they have no audio)."""
     out = []
     for item in items:
         if item.half not in halves:
             continue
         path = audio_dir / f"{item.id}{AUDIO_VARIANTS[variant]}"
         if item.channel == "chat":
-            out.append((item, verdicts(scorer.score(item.conversation()))))
+            out.append((item, item.conversation()))
         elif path.is_file():
-            out.append((item, verdicts(scorer.score(audio_conversation(item, path, transcriber)))))
+            out.append((item, audio_conversation(item, path, item_transcriber(item, scorer, global_priming))))
         else:
             print(f"  (no audio for {item.id}: {path.name}; run tools/make_eval_audio.py)")
     return out
+
+
+def evaluate_audio(items: list[EvalItem], scorer: Scorer, audio_dir: Path, variant: str,
+                   halves: tuple[str, ...], global_priming: bool = False) -> list[tuple[EvalItem, frozenset[str]]]:
+    """Each item with the checks found true, calls from their voiced audio (chats from their text)."""
+    return [(item, verdicts(scorer.score(conv)))
+            for item, conv in audio_conversations(items, scorer, audio_dir, variant, halves, global_priming)]
+
+
+def print_names_comparison(label: str, pairs: list[tuple[EvalItem, Conversation]], plain: Scorer,
+                           natasha: Scorer, halves: tuple[str, ...]) -> None:
+    """Introduction accuracy with pymorphy3's Name tags alone and with natasha PER added, per half."""
+    for half in halves:
+        row = []
+        for scorer in (plain, natasha):
+            got = [("introduction" in verdicts(scorer.score(conv))) == ("introduction" in item.gold)
+                   for item, conv in pairs if item.half == half]
+            row.append(f"{sum(got)}/{len(got)} = {_ratio(sum(got), len(got))}")
+        print(f"  {label:<12} {half:<8} pymorphy3 alone {row[0]:<16} + natasha PER {row[1]}")
 
 
 def evaluate(items: list[EvalItem], scorer: Scorer) -> list[tuple[EvalItem, frozenset[str]]]:
@@ -69,19 +100,28 @@ def summary(results: list[tuple[EvalItem, frozenset[str]]], half: str) -> dict[s
     counts: dict[str, Counter[str]] = {}
     right = total = 0
     neutral = esc_fp = 0
+    split_right = split_total = split_neutral = split_fp = added = 0
     for item, got in results:
         if item.half != half:
             continue
+        added += item.added_later
         for check in item.checks():
             g, p = check in item.gold, check in got
             c = counts.setdefault(check, Counter())
             c["tp" if g and p else "fp" if p else "fn" if g else "tn"] += 1
             right += g == p
             total += 1
+            if not item.added_later:
+                split_right += g == p
+                split_total += 1
         if "escalation" not in item.gold:
             neutral += 1
             esc_fp += "escalation" in got
-    return {"right": right, "total": total, "counts": counts, "neutral": neutral, "esc_fp": esc_fp}
+            if not item.added_later:
+                split_neutral += 1
+                split_fp += "escalation" in got
+    return {"right": right, "total": total, "counts": counts, "neutral": neutral, "esc_fp": esc_fp,
+            "added": added, "split": (split_right, split_total, split_fp, split_neutral)}
 
 
 def _ratio(a: int, b: int) -> str:
@@ -98,6 +138,10 @@ def print_summary(label: str, s: dict[str, object]) -> None:
               f"{_ratio(c['tp'], c['tp'] + c['fn']):>6}  {c['tp']:3} {c['fp']:3} {c['fn']:3} {c['tn']:3}")
     print(f"  escalation false positives on neutral: {s['esc_fp']}/{s['neutral']} = "
           f"{_ratio(s['esc_fp'], s['neutral'])}")  # type: ignore[arg-type]
+    if s["added"]:
+        r, t, fp, n = s["split"]  # type: ignore[misc]
+        print(f"  without the {s['added']} items added after the split: {r}/{t} = {_ratio(r, t)}, "
+              f"escalation false positives {fp}/{n} = {_ratio(fp, n)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-holdout", action="store_true", help="with --errors, the holdout half too")
     parser.add_argument("--audio", choices=["none", "16k", "8k", "both"], default="both",
                         help="also score the voiced calls through Whisper (cached in data/cache/eval_transcripts)")
+    parser.add_argument("--global-priming", action="store_true",
+                        help="prime Whisper with the default brand for every call (the state before #10's priming)")
+    parser.add_argument("--no-natasha", action="store_true", help="skip the natasha comparison of introductions")
     parser.add_argument("--halves", default=",".join(HALVES), help="halves to score from audio (tune,holdout)")
     args = parser.parse_args(argv)
     items = load_eval_set(args.eval)
@@ -119,10 +166,22 @@ def main(argv: list[str] | None = None) -> int:
         print_summary(f"{half} half, transcripts", summary(results, half))
     variants = [] if args.audio == "none" else list(AUDIO_VARIANTS) if args.audio == "both" else [args.audio]
     halves = tuple(h for h in args.halves.split(",") if h)
+    sources: dict[str, list[tuple[EvalItem, Conversation]]] = {
+        "transcripts": [(item, item.conversation()) for item in items]}
     for variant in variants:
-        audio_results = evaluate_audio(items, scorer, Path(args.eval) / "audio", variant, halves)
+        pairs = audio_conversations(items, scorer, Path(args.eval) / "audio", variant, halves,
+                                    args.global_priming)
+        sources[f"audio {variant}"] = pairs
+        audio_results = [(item, verdicts(scorer.score(conv))) for item, conv in pairs]
         for half in halves:
             print_summary(f"{half} half, audio {variant} (chats from text)", summary(audio_results, half))
+    if not args.no_natasha:
+        from qa.person_ner import PersonFinder
+
+        natasha = build_scorer(args.rules, scorer.lemmatizer, PersonFinder())
+        print("\nintroduction right: pymorphy3 Name tags alone vs with natasha PER on the cased text")
+        for label, pairs in sources.items():
+            print_names_comparison(label, pairs, scorer, natasha, HALVES if label == "transcripts" else halves)
     if args.errors:
         print("\nwrong verdicts (+ = found but not gold, - = gold but not found):")
         for item, got in results:

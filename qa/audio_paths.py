@@ -4,7 +4,9 @@ against the configured audio root (``audio_root`` in qa.toml, ``--audio-root``, 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 
 def audio_root(given: str | Path | None = None) -> Path:
@@ -19,12 +21,27 @@ def resolve_audio(source_path: str, root: str | Path | None = None) -> Path:
     return path if path.is_absolute() else audio_root(root) / path
 
 
-def audio_problem(source_path: str | None, root: str | Path | None = None) -> str | None:
+@dataclass(frozen=True)
+class AudioProblem:
+    """Why a call's audio cannot be played or cut: ``purged`` (the retention purge removed its path) or
+    ``missing`` (no file at ``path``). ``str()`` is the message for the CLI and the export; the page words it
+    in Russian by ``kind``."""
+
+    kind: Literal["purged", "missing"]
+    path: Path | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "purged":
+            return "the audio was removed by the retention purge"
+        return f"{self.path}: audio file not found (set audio_root in qa.toml or --audio-root)"
+
+
+def audio_problem(source_path: str | None, root: str | Path | None = None) -> AudioProblem | None:
     """Why a call's audio cannot be played (for a message on the page or a warning in an export); ``None`` if it
     can. Purged conversations have an empty path."""
     if not source_path:
-        return "the audio was removed by the retention purge"
+        return AudioProblem("purged")
     path = resolve_audio(source_path, root)
     if not path.is_file():
-        return f"{path}: audio file not found (set audio_root in qa.toml or --audio-root)"
+        return AudioProblem("missing", path)
     return None

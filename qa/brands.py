@@ -8,8 +8,9 @@ capitalised or quoted name («компания Телеком Плюс», «ин
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from qa.analysis import LemmatizerLike
 from qa.normalize import split_normalized
@@ -51,22 +52,36 @@ class BrandBook:
 
     def expected(self, conversation: Conversation) -> Brand | None:
         """The brand this conversation must name, or None when any organisation will do."""
-        company = conversation.metadata.get("company")
+        return self.expected_for(conversation.team, conversation.metadata)
+
+    def expected_for(self, team: str | None, metadata: Mapping[str, Any]) -> Brand | None:
+        """The brand of a conversation's team and sidecar fields (``company``, ``line``, ``queue``), before
+        it is transcribed; None when any organisation will do."""
+        company = metadata.get("company")
         if isinstance(company, str) and company.strip():
             wanted = company.strip().casefold().replace("ё", "е")
             for b in self.brands:
                 if wanted == b.key.casefold() or any(wanted == n.casefold().replace("ё", "е") for n in b.names):
                     return b
             return Brand(company.strip(), (company.strip(),))
-        if conversation.team is not None and conversation.team in self.teams:
-            return self.brand(self.teams[conversation.team])
+        if team is not None and team in self.teams:
+            return self.brand(self.teams[team])
         for key in LINE_KEYS:
-            line = conversation.metadata.get(key)
+            line = metadata.get(key)
             if isinstance(line, str) and line in self.lines:
                 return self.brand(self.lines[line])
         if any(b.key == DEFAULT_BRAND for b in self.brands):
             return self.brand(DEFAULT_BRAND)
         return None
+
+
+def priming_terms(book: BrandBook | None, vocabulary: Sequence[str], team: str | None,
+                  metadata: Mapping[str, Any]) -> list[str]:
+    """Words to prime Whisper with for one conversation: the names of the brand it speaks for (not every
+    brand: a long prompt of other brands garbles the greeting), then the rule set's ``vocabulary``."""
+    expected = book.expected_for(team, metadata) if book is not None else None
+    words = [*(expected.names if expected is not None else ()), *vocabulary]
+    return list(dict.fromkeys(w.strip() for w in words if w.strip()))
 
 
 def brand_book(company: Company, lemmatizer: LemmatizerLike) -> BrandBook:

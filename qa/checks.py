@@ -13,7 +13,7 @@ from qa.analysis import LemmatizerLike
 from qa.brands import Brand, BrandBook, brand_book, named_organisation
 from qa.matching import Hit, Matcher, Pattern, compile_phrase
 from qa.metrics import call_gaps, call_talk, chat_replies, replies
-from qa.names import NameTagger, load_diminutives, name_after, own_forms, same_person
+from qa.names import NameTagger, PersonTagger, load_diminutives, name_after, own_forms, same_person
 from qa.negation import denial
 from qa.normalize import normalize_text
 from qa.records import Conversation, Finding, StepResult, Utterance
@@ -35,6 +35,7 @@ class CompiledRuleSet:
     phrase_brand: dict[str, str] = field(default_factory=dict)  # expanded phrase -> brand name in it
     tagger: NameTagger | None = None
     diminutives: dict[str, frozenset[str]] = field(default_factory=dict)
+    persons: PersonTagger | None = None  # natasha PER for introductions (off by default: docs/accuracy.md)
 
     @property
     def version(self) -> str:
@@ -81,8 +82,10 @@ def _rule_patterns(rule: Rule, company: Sequence[str], lemmatizer: LemmatizerLik
     return patterns
 
 
-def compile_ruleset(ruleset: RuleSet, lemmatizer: LemmatizerLike) -> CompiledRuleSet:
-    """Compile every phrase of the active rules with the transcripts' own normaliser and lemmatiser."""
+def compile_ruleset(ruleset: RuleSet, lemmatizer: LemmatizerLike,
+                    persons: PersonTagger | None = None) -> CompiledRuleSet:
+    """Compile every phrase of the active rules with the transcripts' own normaliser and lemmatiser
+    (``persons``: natasha's PER tagger for introductions, built once by the caller)."""
     book = brand_book(ruleset.settings.company, lemmatizer)
     name_brand = book.brand_of_phrase()
     company = list(name_brand)
@@ -102,7 +105,7 @@ def compile_ruleset(ruleset: RuleSet, lemmatizer: LemmatizerLike) -> CompiledRul
                         phrase_brand.setdefault(phrase.replace(COMPANY_PLACEHOLDER, name), name)
     tagger = lemmatizer if hasattr(lemmatizer, "name_tags") else None
     return CompiledRuleSet(ruleset, Matcher(patterns), book, phrase_brand, tagger,  # type: ignore[arg-type]
-                           load_diminutives())
+                           load_diminutives(), persons)
 
 
 # --- evaluation -------------------------------------------------------------------------------------
@@ -375,7 +378,8 @@ def _introduction_step(rule, step, conv, hits, located, compiled, passed, usable
     forms = own_forms(own, compiled.diminutives)
     for loc, is_phrase in candidates:
         utt = conv.utterances[loc.utterance_idx]
-        name = name_after(utt.tokens, loc.hit.last, compiled.tagger, forms)
+        per = compiled.persons.person_words(utt.text) if compiled.persons is not None else frozenset()
+        name = name_after(utt.tokens, loc.hit.last, compiled.tagger, forms, per)
         if name is None:
             if is_phrase and unverified is None:
                 unverified = loc

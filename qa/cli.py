@@ -312,6 +312,7 @@ def review(
         review_id = store.add_review(db, store.Review(conversation_id, verdict, reviewer, finding, comment))
     except (ValueError, LookupError, store.StoreError) as exc:
         raise _fail(str(exc.args[0]) if exc.args else str(exc)) from exc
+    _audit(db, reviewer, "verdict", conversation_id, f"{finding or 'whole conversation'}: {verdict} (qa review)")
     report.console.print(f"Recorded {verdict} on {conversation_id} {finding or '(conversation)'}: {review_id}")
 
 
@@ -467,8 +468,13 @@ def export(
                                        "farewell…) from the best-scored conversations, instead of findings. --rule "
                                        "takes a script rule or rule.step, --category a step category, --verdict "
                                        "the verdict on the conversation.")] = False,
+    rules: Annotated[Path, typer.Option("--rules", help="Rule set folder the HTML page takes rule titles from.",
+                                        envvar="QA_RULES")] = Path(DEFAULT_RULES),
 ) -> None:
-    """Coaching examples with context, verdicts and audio clips; personal data redacted unless --no-redact."""
+    """Coaching examples with context, verdicts and audio clips; personal data redacted unless --no-redact.
+
+    Exit 3 when the export was written but some call examples have no clip because their audio file is missing
+    or unreadable (each is listed; --no-clips exports text only)."""
     from qa import export as exporter
     from qa import report, store
 
@@ -488,25 +494,36 @@ def export(
 
         redactor = get_redactor()
     options = exporter.ExportOptions(out_dir=out, fmt=fmt, context_s=context, clips=clips, clip_format=clip_format,
-                                     redact=redact, audio_root=_audio_root(audio_root), limit=limit, good=good)
+                                     redact=redact, audio_root=_audio_root(audio_root), limit=limit, good=good,
+                                     rules_dir=rules)
     try:
         result = exporter.export_examples(db, filters, options, redactor)
     except store.StoreError as exc:
         raise _fail(str(exc)) from exc
     typo = _warn_typos(db, filters, skip=("rule", "category") if good else ())
-    no_clip = [e for e in result.examples if e.clip_error]
-    for example in no_clip:
-        report.err_console.print(f"[yellow]no clip[/] {example.conversation_id}: {example.clip_error}",
-                                 highlight=False)
-    if no_clip:
-        report.err_console.print(f"[bold yellow]warning:[/] {len(no_clip)} call examples have no audio clip "
-                                 "(see above)", highlight=False)
+    missing = result.missing_clips
+    no_clip: dict[tuple[str, str], int] = {}
+    for example in result.examples:
+        if example.clip_error:
+            key = (example.conversation_id, example.clip_error)
+            no_clip[key] = no_clip.get(key, 0) + 1
+    for (cid, why), count in no_clip.items():
+        colour = "red" if any(e.conversation_id == cid for e in missing) else "yellow"
+        report.err_console.print(f"[{colour}]no clip[/] {cid} ({count} examples): {why}", highlight=False)
     redacted = ", ".join(f"{k} {v}" for k, v in sorted(result.redacted.items())) or "none found"
     report.console.print(
         f"Exported {len(result.examples)} examples to {result.out_file} with {len(result.clips)} clips; "
         + (f"redacted: {redacted}." if result.redaction else "[bold red]NOT redacted[/]."), highlight=False)
+    shown = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in vars(filters).items() if v is not None}
+    _audit(db, None, "export", None, f"{fmt}{', good' if good else ''}, {len(result.examples)} examples, "
+           f"{len(missing)} without clip, {'redacted' if redact else 'NOT redacted'}, to {result.out_file}: {shown}")
     if typo and not result.examples:
         raise typer.Exit(1)
+    if missing:
+        calls = len({e.conversation_id for e in missing})
+        raise _fail(f"{len(missing)} requested clips could not be cut: the audio of {calls} calls is missing or "
+                    "unreadable (listed above; set audio_root in qa.toml or --audio-root, or pass --no-clips); the "
+                    "export was written without them", code=3)
 
 
 @app.command()
@@ -528,6 +545,8 @@ def serve(
                                                            "the user needs an account here.")] = None,
     secure_cookies: Annotated[bool, typer.Option("--secure-cookies/--no-secure-cookies", help="Mark session "
                                                  "cookies Secure (set when served over https).")] = False,
+    rules: Annotated[Path, typer.Option("--rules", help="Rule set folder the page takes rule titles from.",
+                                        envvar="QA_RULES")] = Path(DEFAULT_RULES),
 ) -> None:
     """The review web page: flagged list, conversation pages with audio, verdicts, dashboard, rule precision."""
     from qa import report
@@ -538,7 +557,7 @@ def serve(
     mode = _serve_auth_mode(db, host, no_auth, insecure_no_auth, trust_proxy_header)
     report.console.print(f"Review page on http://{host}:{port}/ (database {db}); Ctrl+C stops it.")
     serve_app(db, host=host, port=port, audio_root=_audio_root(audio_root), auth_mode=mode,
-              proxy_header=trust_proxy_header, secure_cookies=secure_cookies)
+              proxy_header=trust_proxy_header, secure_cookies=secure_cookies, rules_dir=rules)
 
 
 @app.command()
@@ -577,6 +596,18 @@ def purge(
         raise _fail(str(exc)) from exc
     report.console.print(f"Purged {result.conversations} conversations that started before "
                          f"{result.cutoff:%Y-%m-%d %H:%M} UTC; scores and aggregates kept.", highlight=False)
+
+
+def _audit(db: Path, username: str | None, action: str, conversation_id: str | None, detail: str) -> None:
+    """An audit line for a command (exports and verdicts given outside the page); the OS user when no name."""
+    import getpass
+
+    from qa import auth, report, store
+
+    try:
+        auth.audit(db, username or f"{getpass.getuser()} (shell)", action, conversation_id, detail, "cli")
+    except store.StoreError as exc:
+        report.err_console.print(f"[yellow]warning:[/] not written to the audit table: {exc}", highlight=False)
 
 
 def _serve_auth_mode(db: Path, host: str, no_auth: bool, insecure: bool, proxy_header: str | None) -> str:

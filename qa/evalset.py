@@ -36,6 +36,7 @@ class EvalItem:
     team: str | None = None
     sidecar: dict[str, Any] = field(default_factory=dict)
     mono: bool = False
+    added_later: bool = False  # joined after the split was fixed: tune half only
 
     def checks(self) -> tuple[str, ...]:
         """The checks this item is judged on (slow first response is a chat check)."""
@@ -66,13 +67,16 @@ def _item(path: Path, raw: dict[str, Any], channel: str) -> EvalItem:
     half = raw.get("half")
     if half not in HALVES:
         raise ConversationFormatError(path, f"{where}field 'half' must be tune or holdout")
+    if raw.get("added_later") and half != "tune":
+        raise ConversationFormatError(path, f"{where}field 'added_later': items added after the split join the tune "
+                                            "half only")
     gold = set(raw.get("gold") or [])
     unknown = gold - set(CHECKS)
     if unknown:
         raise ConversationFormatError(path, f"{where}field 'gold' names unknown checks {sorted(unknown)}")
     turns = tuple((str(s), float(a), str(t)) for s, a, t in raw["turns" if channel == "call" else "messages"])
     return EvalItem(str(raw["id"]), half, channel, frozenset(gold), turns, raw.get("team"),
-                    dict(raw.get("sidecar") or {}), bool(raw.get("mono", False)))
+                    dict(raw.get("sidecar") or {}), bool(raw.get("mono", False)), bool(raw.get("added_later", False)))
 
 
 def load_eval_set(folder: str | Path) -> list[EvalItem]:

@@ -23,7 +23,7 @@ from string import Template
 from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
-from qa import queries
+from qa import labels, queries
 from qa.audio import DecodedAudio, cut_clip, decode_audio, encode_audio
 from qa.errors import QAInputError
 from qa.records import Word
@@ -35,6 +35,8 @@ ALL_VERDICTS = "all"  # --verdict all: false positives too
 INTRODUCTION = "introduction"  # the script step category whose good examples keep the operator's own name
 CLIP_MIME = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}
 MAX_CLIP_S = 60.0
+# Why a call example has no clip (``Example.clip_problem``); the first two mean a requested clip could not be cut.
+CLIP_FAILURES = ("missing", "undecodable")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -59,6 +61,8 @@ class ExportOptions:
     audio_root: Path = field(default_factory=Path.cwd)
     limit: int = 20
     good: bool = False  # script steps done well instead of findings
+    rules_dir: Path | None = None  # where the HTML page takes rule titles from (default: the packaged rules)
+    timezone: str | None = None  # the HTML page's times (default: the configured one)
 
 
 @dataclass
@@ -85,7 +89,8 @@ class Example:
     finding_key: str
     context: list[dict[str, Any]]
     clip: str | None = None  # path relative to the output folder
-    clip_error: str | None = None
+    clip_error: str | None = None  # why there is no clip, in words
+    clip_problem: str | None = None  # missing | undecodable (the clip could not be cut) | purged | transcript | outside
     redacted: dict[str, int] = field(default_factory=dict)  # kind -> count of replaced spans
 
 
@@ -98,6 +103,11 @@ class ExportResult:
     clips: list[Path]
     redacted: dict[str, int]
     redaction: bool
+
+    @property
+    def missing_clips(self) -> list[Example]:
+        """Call examples whose clip was asked for but could not be cut (audio file missing or unreadable)."""
+        return [e for e in self.examples if e.clip_problem in CLIP_FAILURES]
 
 
 def safe_name(*parts: str) -> str:
@@ -186,7 +196,7 @@ def export_examples(
         filters = replace(filters, verdict=None)
     found = pick(db, filters, limit=options.limit)
     details: dict[str, dict[str, Any]] = {}
-    audio: dict[str, DecodedAudio | str] = {}
+    audio: dict[str, DecodedAudio | tuple[str, str]] = {}
     examples: list[Example] = []
     clips: list[Path] = []
     totals: Counter[str] = Counter()
@@ -219,7 +229,7 @@ def export_examples(
             redacted=dict(scrub.counts),
         )
         totals.update(scrub.counts)
-        if options.clips and finding["channel"] == "call" and conv.get("source_path"):
+        if options.clips and finding["channel"] == "call":
             _add_clip(example, conv, audio, scrub.mute, options, out_dir, clips)
         examples.append(example)
         if on_example:
@@ -230,27 +240,35 @@ def export_examples(
     return ExportResult(out_file, examples, clips, dict(totals), options.redact)
 
 
-def _add_clip(example: Example, conv: dict[str, Any], audio: dict[str, DecodedAudio | str],
+def _open_audio(source_path: str | None, audio_root: Path) -> DecodedAudio | tuple[str, str]:
+    """The call's decoded audio, or (problem kind, message) saying why there is none."""
+    from qa.audio_paths import audio_problem
+
+    if source_path and Path(source_path).suffix.lower() == ".json":  # a transcript from another ASR
+        return "transcript", "no audio (scored from a transcript)"
+    problem = audio_problem(source_path, audio_root)
+    if problem is not None:
+        return problem.kind, str(problem)
+    try:
+        return decode_audio(_audio_path(source_path or "", audio_root))
+    except QAInputError as exc:
+        return "undecodable", str(exc)
+
+
+def _add_clip(example: Example, conv: dict[str, Any], audio: dict[str, DecodedAudio | tuple[str, str]],
               mute: list[tuple[float, float]], options: ExportOptions, out_dir: Path, clips: list[Path]) -> None:
     cid = example.conversation_id
     if cid not in audio:
-        path = _audio_path(conv["source_path"], Path(options.audio_root))
-        if path.suffix.lower() == ".json":  # a transcript from another ASR: no audio to cut
-            audio[cid] = "no audio (scored from a transcript)"
-        else:
-            try:
-                audio[cid] = decode_audio(path)
-            except QAInputError as exc:
-                audio[cid] = str(exc)
+        audio[cid] = _open_audio(conv.get("source_path"), Path(options.audio_root))
     decoded = audio[cid]
-    if isinstance(decoded, str):
-        example.clip_error = decoded
+    if isinstance(decoded, tuple):
+        example.clip_problem, example.clip_error = decoded
         return
     start = max(0.0, example.start_s - options.context_s)
     # A finding over the whole call (e.g. the silence share) gets its first minute, not the whole call.
     end = min(decoded.duration_s, example.end_s + options.context_s, start + MAX_CLIP_S)
     if end <= start:
-        example.clip_error = "the finding lies outside the audio"
+        example.clip_problem, example.clip_error = "outside", "the finding lies outside the audio"
         return
     channels = cut_clip(decoded, start, end, mute if options.redact else [])
     name = safe_name(example.rule_id, f"{example.rank:03d}", cid, f"{example.start_s:07.1f}s") + \
@@ -282,11 +300,14 @@ def _write_jsonl(out_file: Path, examples: list[Example], options: ExportOptions
         json.dumps(_manifest(examples, options, filters), ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def _local_time(iso: str | None) -> str:
-    """An ISO timestamp as Moscow wall time, e.g. «27.11.2026 14:05 MSK»."""
+def _local_time(iso: str | None, timezone: str | None = None) -> str:
+    """An ISO timestamp as wall time in the configured zone, e.g. «27.11.2026 14:05 MSK»."""
+    from qa.config import configured_timezone
+
     if not iso:
         return ""
-    return datetime.fromisoformat(iso).astimezone(ZoneInfo("Europe/Moscow")).strftime("%d.%m.%Y %H:%M MSK")
+    return datetime.fromisoformat(iso).astimezone(ZoneInfo(configured_timezone(timezone))).strftime(
+        "%d.%m.%Y %H:%M %Z")
 
 
 def _clock(seconds: float) -> str:
@@ -300,7 +321,7 @@ def _context_text(example: Example) -> str:
 
 CSV_COLUMNS = ["rank", "rule_id", "category", "severity", "conversation_id", "channel", "team", "operator_id",
                "started_at", "speaker", "start_s", "end_s", "quote", "context", "score", "verdict",
-               "review_comment", "clip", "clip_error", "redacted", "finding_key"]
+               "review_comment", "clip", "clip_error", "clip_problem", "redacted", "finding_key"]
 
 
 def _write_csv(out_file: Path, examples: list[Example], options: ExportOptions, out_dir: Path,
@@ -319,45 +340,83 @@ def _template() -> Template:
     return Template((resources.files("qa") / "data" / "export_page.html").read_text(encoding="utf-8"))
 
 
+def _filters_text(filters: queries.Filters, titles: labels.Titles, timezone: str | None) -> str:
+    """The export's filters in Russian, e.g. «команда: team-south · правило: Оператор говорит «не знаю»»."""
+    words = labels.table()
+    parts = []
+    for key, value in asdict(filters).items():
+        if value is None:
+            continue
+        if isinstance(value, datetime):
+            value = _local_time(value.isoformat(), timezone)
+        elif key == "rule":
+            value = titles.rule(value)
+        elif key == "category":
+            value = labels.category(value)
+        elif key == "channel":
+            value = labels.channel(value)
+        elif key == "verdict":
+            value = words["filter_values"].get(value) or labels.verdict(value)
+        elif isinstance(value, bool):
+            continue
+        parts.append(f"{words['filters'].get(key, key)}: {value}")
+    return " · ".join(parts) or words["export_page"]["no_filters"]
+
+
 def _write_html(out_file: Path, examples: list[Example], options: ExportOptions, out_dir: Path,
                 filters: queries.Filters) -> None:
-    """One self-contained page: styles inline and clips embedded as data URIs, so it opens offline anywhere."""
+    """One self-contained page in Russian: styles inline and clips embedded as data URIs, so it opens offline
+    anywhere; rule titles, severities, speakers, verdicts and notes from ``qa/data/web_labels.json``."""
+    from qa.config import default_rules_dir
+
     esc = html.escape
+    words = labels.table()
+    page_words = words["export_page"]
+    titles = labels.load_titles(options.rules_dir or default_rules_dir())
     cards = io.StringIO()
     rule = None
     for e in examples:
         if e.rule_id != rule:
             rule = e.rule_id
-            cards.write(f'<h2 id="{esc(safe_name(rule))}">{esc(rule)}</h2>\n')
+            cards.write(f'<h2 id="{esc(safe_name(rule))}">{esc(titles.rule(rule))}</h2>\n')
         turns = "".join(
             f'<div class="turn {esc(c["speaker"])}{" hit" if c["is_finding"] else ""}">'
-            f'<span class="who">{esc(c["speaker"])} {esc(_clock(c["start_s"]))}</span> {esc(c["text"] or "")}</div>'
+            f'<span class="who">{esc(labels.speaker(c["speaker"]))} {esc(_clock(c["start_s"]))}</span> '
+            f'{esc(c["text"] or "")}</div>'
             for c in e.context
         )
         if e.clip:
             data = base64.b64encode(confined(out_dir, e.clip).read_bytes()).decode("ascii")
             mime = CLIP_MIME[options.clip_format]
             player = f'<audio controls preload="none" src="data:{mime};base64,{data}"></audio>'
+        elif e.clip_problem:
+            detail = (e.clip_error or "").partition(": audio file not found")[0]  # the path, for a missing file
+            note = words["clip_problems"][e.clip_problem].format(detail=detail)
+            player = f'<p class="note">{esc(note)}</p>'
         else:
-            player = f'<p class="note">{esc(e.clip_error or "")}</p>' if e.clip_error else ""
-        verdict = f'<span class="verdict {esc(e.verdict)}">{esc(e.verdict)}</span>' if e.verdict else ""
+            player = ""
+        verdict = f'<span class="verdict {esc(e.verdict)}">{esc(labels.verdict(e.verdict))}</span>' if e.verdict \
+            else ""
         comment = f'<p class="comment">{esc(e.review_comment)}</p>' if e.review_comment else ""
+        head = [labels.channel(e.channel), e.team or "", e.operator_id or "",
+                _local_time(e.started_at, options.timezone), f"{labels.speaker(e.speaker)} {_clock(e.start_s)}",
+                f"{page_words['score']} {e.score:g}"]
         cards.write(
             f'<section class="example sev-{esc(e.severity)}"><header><b>#{e.rank}</b> '
-            f'<span class="sev">{esc(e.severity)}</span> {esc(e.conversation_id)} · {esc(e.channel)} · '
-            f'{esc(e.team or "")} · {esc(e.operator_id or "")} · {esc(_local_time(e.started_at))} · '
-            f'{esc(e.speaker)} {esc(_clock(e.start_s))} · score {e.score:g} {verdict}</header>'
-            f'<blockquote>{esc(e.quote)}</blockquote><p class="message">{esc(e.message or "")}</p>{comment}'
+            f'<span class="sev">{esc(labels.severity(e.severity))}</span> {esc(e.conversation_id)} · '
+            f'{" · ".join(esc(h) for h in head if h)} {verdict}</header>'
+            f'<blockquote>{esc(labels.quote(e.quote, titles))}</blockquote>'
+            f'<p class="message">{esc(e.message or "")}</p>{comment}'
             f'{player}<div class="context">{turns}</div></section>\n'
         )
     manifest = _manifest(examples, options, filters)
-    banner = ("" if options.redact else
-              '<p class="warning">REDACTION OFF: this page contains personal data as spoken and written.</p>')
+    banner = "" if options.redact else f'<p class="warning">{esc(page_words["redaction_off"])}</p>'
+    title = page_words["good_title" if options.good else "title"].format(count=len(examples))
     page = _template().substitute(
-        title=esc(f"QA coaching examples ({len(examples)})"),
-        summary=esc(json.dumps(manifest["filters"], ensure_ascii=False)),
-        created=esc(manifest["created_at"][:19].replace("T", " ")),
-        count=len(examples),
+        title=esc(title),
+        meta=esc(page_words["meta"].format(created=_local_time(manifest["created_at"], options.timezone),
+                                           filters=_filters_text(filters, titles, options.timezone),
+                                           count=len(examples))),
         banner=banner,
         body=cards.getvalue(),
     )

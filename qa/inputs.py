@@ -162,8 +162,8 @@ _ROUTING_FIELDS = ("line", "queue")  # pick a brand when the team does not (docs
 
 
 def _script_fields(path: Path, data: dict[str, Any]) -> None:
-    """``company`` and ``operator_name`` must be strings when given."""
-    for key in SCRIPT_FIELDS:
+    """``company``, ``operator_name``, ``line`` and ``queue`` must be strings when given."""
+    for key in (*SCRIPT_FIELDS, *_ROUTING_FIELDS):
         value = data.get(key)
         if value is not None and not isinstance(value, str):
             raise ConversationFormatError(path, f"field {key!r} must be a string, not {type(value).__name__}")

@@ -26,6 +26,12 @@ class NameTagger(Protocol):
     def lemma(self, word: str) -> str: ...
 
 
+class PersonTagger(Protocol):
+    """Context-aware person names in cased text (:class:`qa.person_ner.PersonFinder`)."""
+
+    def person_words(self, text: str) -> frozenset[str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class HeardName:
     """A first name found after a cue: its token index, surface and dictionary form."""
@@ -53,12 +59,14 @@ def load_diminutives(path: Path = DIMINUTIVES_PATH) -> dict[str, frozenset[str]]
 
 
 def name_after(
-    tokens: Sequence[Token], last: int, tagger: NameTagger | None, own_forms: frozenset[str] = frozenset()
+    tokens: Sequence[Token], last: int, tagger: NameTagger | None, own_forms: frozenset[str] = frozenset(),
+    person_words: frozenset[str] = frozenset(),
 ) -> HeardName | None:
     """The first name among the ``NAME_LOOKAHEAD`` tokens after index ``last``, or None.
 
     ``own_forms`` (the operator's name and its diminutives) also accepts an ASR slip of that name: a
-    capitalised word at least ``SLIP_MIN_RATIO`` similar («Макцем» for «Максим»).
+    capitalised word at least ``SLIP_MIN_RATIO`` similar («Макцем» for «Максим»). ``person_words`` (words
+    natasha tagged PER in the utterance) are names too, where neither test found one.
     """
     if tagger is None:
         return None
@@ -75,6 +83,10 @@ def name_after(
                                           for f in own_forms):
             return HeardName(i, tok.text.strip(",.!?«»\"'"), max(own_forms, key=lambda f: SequenceMatcher(
                 None, tok.norm, f).ratio()))
+    for i in window:
+        tok = tokens[i]
+        if tok.text[:1].isupper() and tok.norm in person_words:
+            return HeardName(i, tok.text.strip(",.!?«»\"'"), tok.lemma)
     return None
 
 

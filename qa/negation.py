@@ -4,7 +4,10 @@ The cue words live in ``qa/data/negation.json`` (data, not code). A hit is *nega
 stands within ``words_before`` words before it or ``words_after`` words after it, inside the same clause: a clause
 ends at a punctuation mark in the utterance's text or at a contrasting conjunction («но», «а»). A hit is
 *hypothetical* when a subjunctive cue («бы») stands before it in its clause. Negators inside the hit's own span
-(the phrase «ничем не могу помочь» itself) do not count.
+(the phrase «ничем не могу помочь» itself) do not count. One case crosses a comma, as Whisper puts commas
+between a verb and its infinitive that no writer would: a fronted infinitive denied by a negated modal after it
+(«жаловаться, я не собираюсь») and any hit before a negated verb of motion that ends its clause («суд, я не
+пойду»); see :func:`_governed_denial`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ class NegationCues:
 
     negators_before: frozenset[str]
     negators_after: frozenset[str]  # «без» after a trigger governs the next noun («компенсацию … без связи»)
+    governors_after: frozenset[str]  # «не собираюсь» after an infinitive trigger, even past a comma
+    motion_governors_after: frozenset[str]  # «(в) суд, я не пойду»: after any trigger
+    infinitive_endings: tuple[str, ...]
+    governor_words_after: int
     hypothetical: frozenset[str]
     clause_conjunctions: frozenset[str]
     clause_marks: frozenset[str]
@@ -42,6 +49,10 @@ def load_cues(path: str | Path = _DATA) -> NegationCues:
         return NegationCues(
             negators_before=frozenset(w.replace("ё", "е") for w in data["negators_before"]),
             negators_after=frozenset(w.replace("ё", "е") for w in data["negators_after"]),
+            governors_after=frozenset(w.replace("ё", "е") for w in data["governors_after"]),
+            motion_governors_after=frozenset(w.replace("ё", "е") for w in data["motion_governors_after"]),
+            infinitive_endings=tuple(data["infinitive_endings"]),
+            governor_words_after=int(data["governor_words_after"]),
             hypothetical=frozenset(w.replace("ё", "е") for w in data["hypothetical"]),
             clause_conjunctions=frozenset(w.replace("ё", "е") for w in data["clause_conjunctions"]),
             clause_marks=frozenset(data["clause_marks"]),
@@ -100,4 +111,41 @@ def denial(text: str, tokens: Sequence[Token], first: int, last: int, cues: Nega
             break
         if tokens[j].norm in cues.negators_after:
             return Scope("negated", tokens[j].text)
+    return _governed_denial(tokens, ids, first, last, cues)
+
+
+def _infinitive(word: str, cues: NegationCues) -> bool:
+    return word.endswith(cues.infinitive_endings)
+
+
+def _governed_denial(tokens: Sequence[Token], ids: list[int], first: int, last: int,
+                     cues: NegationCues) -> Scope | None:
+    """A hit denied by a negated governing verb after it, across one punctuation mark but no conjunction
+    (Whisper puts commas between a verb and its infinitive that no writer would).
+
+    A modal («не собираюсь», «не хочу», «не стану»…) denies a fronted infinitive: the hit's clause opens with an
+    infinitive («жаловаться, я не собираюсь», «ругаться и жаловаться, я не собираюсь», «обращаться в
+    прокуратуру, мы не будем») and holds no governor of its own («жаловаться буду, не хочу ждать»; «хочу
+    пожаловаться, не хочу ждать» stays a complaint too). A verb of motion denies any hit where it ends its
+    clause («суд, я не пойду, но…»; not «подам в суд, не пойду на уступки»).
+    """
+    clause = ids[first]
+    before = [t for k, t in enumerate(tokens[:first]) if ids[k] == clause]
+    rest = [t for k, t in enumerate(tokens[last + 1:], last + 1) if ids[k] == clause]
+    opening = [*before, *tokens[first:last + 1]][0]
+    governed = any(t.norm in cues.governors_after or t.norm in cues.motion_governors_after for t in [*before, *rest])
+    fronted = _infinitive(opening.norm, cues) and not governed
+    end = min(len(tokens), last + 1 + cues.governor_words_after)
+    for j in range(last + 1, end - 1):
+        if ids[j] > ids[last] + 1 or tokens[j].norm in cues.clause_conjunctions:
+            return None
+        if tokens[j].norm not in cues.negators_after:
+            continue
+        governor = tokens[j + 1].norm
+        if fronted and governor in cues.governors_after:
+            return Scope("negated", tokens[j].text)
+        ends_clause = j + 2 >= len(tokens) or ids[j + 2] != ids[j + 1]
+        if governor in cues.motion_governors_after and ends_clause:
+            return Scope("negated", tokens[j].text)
+        return None
     return None

@@ -80,6 +80,7 @@ def chunks(items: Sequence[Any], size: int = DEFAULT_CHUNK_SIZE) -> list[list[An
 
 def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversation:
     from qa.audio import RawFormat
+    from qa.brands import priming_terms
     from qa.transcribe import get_transcriber
 
     info = read_sidecar(item.path, item.sidecar)
@@ -92,7 +93,10 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
     # no mapping anywhere: the transcriber reads a one-channel file as mono, two channels as DEFAULT_CHANNELS
     channels = info.channels or settings.channels or None
     scorer = get_scorer(settings.rules_dir)
-    transcriber = get_transcriber(transcription_options(settings), scorer.rules.ruleset.asr_vocabulary())
+    # primed with this conversation's brand only (its team / line / sidecar company), not every brand
+    vocabulary = priming_terms(scorer.rules.brands, scorer.rules.ruleset.settings.vocabulary, info.team,
+                               info.metadata)
+    transcriber = get_transcriber(transcription_options(settings), vocabulary)
     cache = Path(settings.cache_dir) if settings.cache_dir else None
     transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache)
     metadata = dict(info.metadata)

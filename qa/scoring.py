@@ -8,6 +8,7 @@ from pathlib import Path
 from qa.analysis import LemmatizerLike, analyse_conversation
 from qa.checks import CompiledRuleSet, compile_ruleset, run_checks
 from qa.metrics import conversation_metrics
+from qa.names import PersonTagger
 from qa.records import Conversation, ScoredConversation
 from qa.ruleset import load_ruleset
 from qa.scorecard import dedupe_findings, score
@@ -41,10 +42,12 @@ class Scorer:
         )
 
 
-def build_scorer(rules_dir: str | Path, lemmatizer: LemmatizerLike | None = None) -> Scorer:
-    """Load, validate and compile a rule set folder (loads the lemmatiser if none is given)."""
+def build_scorer(rules_dir: str | Path, lemmatizer: LemmatizerLike | None = None,
+                 persons: PersonTagger | None = None) -> Scorer:
+    """Load, validate and compile a rule set folder (loads the lemmatiser if none is given; ``persons``, a
+    natasha PER tagger built once by the caller, also tells names in introductions)."""
     if lemmatizer is None:
         from qa.lemmatizer import get_lemmatizer
 
         lemmatizer = get_lemmatizer()
-    return Scorer(lemmatizer, compile_ruleset(load_ruleset(rules_dir), lemmatizer))
+    return Scorer(lemmatizer, compile_ruleset(load_ruleset(rules_dir), lemmatizer, persons))

@@ -467,8 +467,16 @@ class Transcriber:
             cpu_threads=self.options.resolved_threads(),
             model_path=str(loaded.path),
             vocabulary=list(self.vocabulary[:_VOCABULARY_LIMIT]),
+            **self.priming(),
         )
         return resolved
+
+    def priming(self) -> dict[str, str | None]:
+        """The exact ``initial_prompt`` and ``hotwords`` handed to Whisper (None where unused)."""
+        terms = ", ".join(self.vocabulary[:_VOCABULARY_LIMIT]) or None
+        mode = self.options.use_vocabulary
+        return {"initial_prompt": terms if mode == "prompt" else None,
+                "hotwords": terms if mode == "hotwords" else None}
 
     def whisper_kwargs(self) -> dict[str, Any]:
         """The keyword arguments handed to faster-whisper's ``transcribe`` (also used by the bench)."""
@@ -488,11 +496,7 @@ class Transcriber:
             log_prob_threshold=o.log_prob_threshold,
             compression_ratio_threshold=o.compression_ratio_threshold,
         )
-        terms = ", ".join(self.vocabulary[:_VOCABULARY_LIMIT])
-        if terms and o.use_vocabulary == "prompt":
-            kwargs["initial_prompt"] = terms
-        elif terms and o.use_vocabulary == "hotwords":
-            kwargs["hotwords"] = terms
+        kwargs.update({k: v for k, v in self.priming().items() if v})
         batch = o.resolved_batch_size(loaded.device)
         if batch:
             kwargs["batch_size"] = batch
@@ -579,7 +583,10 @@ class Transcriber:
         cached = folder / f"{sha}-{self.cache_key(channels, raw)}.json" if folder else None
         if cached is not None and cached.is_file():
             try:
-                return transcript_from_dict(json.loads(cached.read_text(encoding="utf-8")))
+                transcript = transcript_from_dict(json.loads(cached.read_text(encoding="utf-8")))
+                for key, value in self.priming().items():  # files cached before the prompt was echoed
+                    transcript.options.setdefault(key, value)
+                return transcript
             except (ValueError, KeyError, TypeError):
                 cached.unlink(missing_ok=True)
         transcript = self.transcribe_audio(decode_audio(path, raw), path, sha, channels)

@@ -147,6 +147,10 @@ def _ruleset_with(tmp_path: Path, brands: str) -> Path:
         ("  brands:\n    bank: {teams: [team-bank]}\n", "company.brands.bank.names", "Field required"),
         ("  brands:\n    bank: {names: [' ']}\n", "company.brands.bank.names", "blank"),
         ("  brands:\n    bank: {names: [Северный], tems: [team-bank]}\n", "company.brands.bank.tems", "unknown field"),
+        ("  brands:\n    bank: {names: [Северный], team: [team-bank]}\n", "company.brands.bank.team", "unknown field"),
+        ("  brands:\n    bank: {names: [Северный], teams: [[team-bank]]}\n", "company.brands.bank.teams.0",
+         "string"),
+        ("  brands:\n    bank: Северный\n", "company.brands.bank", "dictionary"),
         ("  brands:\n    a: {names: [А], teams: [t1]}\n    b: {names: [Б], teams: [t1]}\n", "company",
          "already speaks for brand 'a'"),
     ],
@@ -159,7 +163,7 @@ def test_a_broken_brand_map_names_file_and_field(tmp_path, brands, field, proble
     assert "ruleset.yml" in str(err.value)
 
 
-@pytest.mark.parametrize("key", ["company", "operator_name"])
+@pytest.mark.parametrize("key", ["company", "operator_name", "line", "queue"])
 def test_a_company_that_is_not_a_string_is_refused(tmp_path, key):
     call = tmp_path / "c1.wav"
     call.write_bytes(b"")

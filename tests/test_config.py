@@ -128,7 +128,9 @@ def test_a_filter_typo_names_the_nearest_stored_value(tmp_path):
     for args, hint in ((["flagged", "--team", "team-suoth"], "did you mean 'team-south'"),
                        (["findings", "--operator", "op-igr"], "did you mean 'op-igor'"),
                        (["findings", "--rule", "slow_replly"], "did you mean 'slow_reply'"),
-                       (["stats", "--team", "team-suoth"], "did you mean 'team-south'")):
+                       (["stats", "--team", "team-suoth"], "did you mean 'team-south'"),
+                       (["flagged", "--category", "escalaton"], "did you mean 'escalation'"),
+                       (["export", "--out", str(tmp_path / "x"), "--operator", "op-igr"], "did you mean 'op-igor'")):
         result = runner.invoke(app, [*args, "--db", str(db)])
         assert result.exit_code == 1 and has(result.output, hint), (args, result.output)
     good = runner.invoke(app, ["flagged", "--team", "team-south", "--db", str(db)])
@@ -193,8 +195,10 @@ def test_audio_problem_names_the_missing_file_and_relative_paths_use_the_root(tm
     (tmp_path / "calls" / "a.flac").write_bytes(b"x")
     assert resolve_audio("calls/a.flac", tmp_path) == tmp_path / "calls" / "a.flac"
     assert audio_problem("calls/a.flac", tmp_path) is None
-    assert "b.flac: audio file not found" in audio_problem("calls/b.flac", tmp_path)
-    assert "retention purge" in audio_problem("", tmp_path)
+    missing = audio_problem("calls/b.flac", tmp_path)
+    assert missing.kind == "missing" and missing.path == tmp_path / "calls" / "b.flac"
+    assert "b.flac: audio file not found" in str(missing)
+    assert audio_problem("", tmp_path).kind == "purged" and "retention purge" in str(audio_problem("", tmp_path))
 
 
 @pytest.mark.slow
@@ -216,3 +220,60 @@ def test_a_good_introduction_keeps_the_operators_own_name(tmp_path):
     assert "меня зовут Олег" in own["text"]
     greeting = context("greeting")  # the same turn seen as another step still hides the name
     assert all("Олег" not in c["text"] for c in greeting) and any("[ИМЯ]" in c["text"] for c in greeting)
+
+
+@pytest.mark.slow
+def test_one_file_has_one_path_spelling(tmp_path, monkeypatch):
+    """However the inbox is spelled (relative, with ``..``, absolute), a file is stored under one resolved path,
+    in conversations and in failures, and a second spelling adds nothing."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "chat_slow.chat.json", inbox / "chat_slow.chat.json")
+    (inbox / "broken.chat.json").write_text('{"id": "x", "messages": [', encoding="utf-8")
+    db = tmp_path / "qa.duckdb"
+    monkeypatch.chdir(tmp_path)
+    first = runner.invoke(app, ["run", "inbox", "--db", str(db), "--cache-dir", ""])
+    assert first.exit_code == 0, first.output
+    for spelling in ("./inbox/../inbox", str(inbox)):
+        again = runner.invoke(app, ["run", spelling, "--db", str(db), "--cache-dir", ""])
+        assert again.exit_code == 0 and "0 scored, 0 failed" in again.output, again.output
+    stored = {p for (p,) in store.query(db, "SELECT source_path FROM conversations")[1]}
+    failed = {p for (p,) in store.query(db, "SELECT source_path FROM failures")[1]}
+    assert stored == {str((inbox / "chat_slow.chat.json").resolve())}
+    assert failed == {str((inbox / "broken.chat.json").resolve())}
+    assert store.query(db, "SELECT count(*) FROM failures")[1][0][0] == 1  # not retried under another spelling
+
+
+@pytest.mark.slow
+def test_audio_root_timezone_and_device_come_from_the_config_file(sample_db, tmp_path):
+    work = tmp_path / "work"
+    assert runner.invoke(app, ["init", str(work)]).exit_code == 0
+    config = work / "qa.toml"
+    text = config.read_text(encoding="utf-8")
+    text = text.replace('audio_root = "inbox"', f'audio_root = "{SAMPLES}"')
+    text = text.replace('timezone = "Europe/Moscow"', 'timezone = "UTC"\ndevice = "tpu"')
+    config.write_text(text, encoding="utf-8")
+    env = {"QA_CONFIG": str(config), "QA_DB": None, "QA_RULES": None, "QA_TIMEZONE": None, "QA_AUDIO_ROOT": None,
+           "QA_DEVICE": None}
+    # device: refused at once
+    ran = runner.invoke(app, ["run"], env=env)
+    assert ran.exit_code == 2 and has(ran.output, "tpu"), ran.output
+    # audio_root: a relative stored path is found under it
+    with store.connect(sample_db) as con:
+        con.execute("UPDATE conversations SET source_path = 'call_stopwords.flac', "
+                    "started_at = TIMESTAMPTZ '2026-11-28 01:30:00+03:00' WHERE conversation_id = 'call-0002'")
+    args = ["export", "--db", str(sample_db), "--rule", "silence_dead_air", "--no-redact"]
+    found = runner.invoke(app, [*args, "--out", str(tmp_path / "a")], env=env)
+    assert found.exit_code == 0 and has(found.output, "with 1 clips"), found.output
+    lost = runner.invoke(app, [*args, "--out", str(tmp_path / "b")], env={**env, "QA_CONFIG": None})
+    assert lost.exit_code == 3, lost.output
+    # timezone: 28.11 01:30 Moscow is 27.11 in UTC
+    def flagged_on(day: str, environment: dict) -> set[str]:
+        result = runner.invoke(app, ["flagged", "--db", str(sample_db), "--since", day, "--until", day, "--format",
+                                     "json"], env=environment)
+        assert result.exit_code in (0, 1), result.output
+        return {r["conversation_id"] for r in json.loads(result.stdout or "[]")}
+
+    assert "call-0002" in flagged_on("2026-11-27", env)
+    assert "call-0002" not in flagged_on("2026-11-27", {**env, "QA_CONFIG": None})
+    assert "call-0002" in flagged_on("2026-11-28", {**env, "QA_CONFIG": None})

@@ -28,8 +28,10 @@ def test_the_set_is_big_enough_and_split_once():
     assert len(calls) >= 40 and len(chats) >= 15
     assert len({i.id for i in items}) == len(items)
     for group in (calls, chats):
-        halves = [i.half for i in group]
+        halves = [i.half for i in group if not i.added_later]  # the split as fixed once
         assert abs(halves.count("tune") - halves.count("holdout")) <= 1
+    assert all(i.half == "tune" for i in items if i.added_later)
+    assert [i.id for i in calls if not i.added_later] == [f"e{n:02d}" for n in range(1, 41)]  # holdout unchanged
     teams = {i.team for i in items} | {i.sidecar.get("company") for i in items}
     assert {"team-bank", "team-shop", "team-insurance", "team-north"} <= teams
     assert any(i.mono for i in calls)
@@ -52,6 +54,14 @@ def test_verdicts_read_the_scorecard(scorer):
     assert got <= set(CHECKS)
 
 
+def test_an_item_added_after_the_split_must_be_tune(tmp_path):
+    (tmp_path / "calls.yml").write_text(
+        "calls:\n  - {id: x, half: holdout, added_later: true, turns: [[o, 0, Привет]]}\n", encoding="utf-8")
+    (tmp_path / "chats.yml").write_text("chats: []\n", encoding="utf-8")
+    with pytest.raises(ConversationFormatError, match="added_later"):
+        load_eval_set(tmp_path)
+
+
 def test_a_gold_check_with_a_typo_is_refused(tmp_path):
     (tmp_path / "calls.yml").write_text(
         "calls:\n  - {id: x, half: tune, gold: [greting], turns: [[o, 0, Привет]]}\n", encoding="utf-8")
@@ -63,11 +73,10 @@ def test_a_gold_check_with_a_typo_is_refused(tmp_path):
 def test_a_voiced_bank_call_through_real_whisper(scorer, transcript_cache):
     """e01 (team-bank, «банк Северный, оператор Максим») voiced by festival, transcribed by the real model."""
     bench = _bench()
-    from qa.transcribe import TranscriptionOptions, get_transcriber
-
     [item] = [i for i in load_eval_set(EVAL) if i.id == "e01"]
     path = EVAL / "audio" / "e01.ogg"
-    transcriber = get_transcriber(TranscriptionOptions(), scorer.rules.ruleset.asr_vocabulary())
+    transcriber = bench.item_transcriber(item, scorer)  # primed with the bank's names, as the pipeline does
+    assert transcriber.vocabulary[:2] == ("банк Северный", "Северный банк")
     bench.AUDIO_CACHE = transcript_cache
     scored = scorer.score(bench.audio_conversation(item, path, transcriber))
     steps = {s.step: s for s in scored.steps}

@@ -96,7 +96,7 @@ def test_html_export_is_one_self_contained_page(sample_db, tmp_path):
     page = (tmp_path / "examples.html").read_text(encoding="utf-8")
     assert page.count("data:audio/ogg;base64,") >= 5
     assert "http://" not in page and "https://" not in page and "<script" not in page
-    assert "[ТЕЛЕФОН]" in page and "escalation_complaint" in page
+    assert "[ТЕЛЕФОН]" in page and "Клиент хочет пожаловаться" in page
 
 
 def test_csv_export_and_mp3_clips(sample_db, tmp_path):
@@ -120,13 +120,69 @@ def test_verdict_filter_picks_reviewed_findings(sample_db, tmp_path):
     assert "Смирнова" not in examples[0]["review_comment"] and examples[0]["clip"] is None
 
 
-def test_missing_audio_is_reported_and_the_export_goes_on(sample_db, tmp_path):
+def test_missing_audio_is_reported_the_export_goes_on_and_exits_3(sample_db, tmp_path):
     with store.connect(sample_db) as con:
         con.execute("UPDATE conversations SET source_path = '/nonexistent/call.flac' WHERE conversation_id = ?",
                     ["call-0002"])
-    examples, output = export(sample_db, tmp_path, "--rule", "silence_dead_air")
-    assert examples[0]["clip"] is None and "/nonexistent/call.flac: file not found" in examples[0]["clip_error"]
-    assert "no clip" in output
+    result = runner.invoke(app, ["export", "--db", str(sample_db), "--out", str(tmp_path), "--rule",
+                                 "silence_dead_air"])
+    assert result.exit_code == 3, result.output  # written, but a requested clip could not be cut
+    [example] = [json.loads(line) for line in (tmp_path / "examples.jsonl").read_text().splitlines()]
+    assert example["clip"] is None and example["clip_problem"] == "missing"
+    assert "/nonexistent/call.flac: audio file not found" in example["clip_error"]
+    assert "no clip call-0002" in result.output and "1 requested clips could not be cut" in result.output
+    # text only on purpose: nothing requested is missing, exit 0
+    text_only, _ = export(sample_db, tmp_path / "text", "--rule", "silence_dead_air", "--no-clips")
+    assert text_only[0]["clip"] is None and text_only[0]["clip_problem"] is None
+    # the HTML page says it in Russian, with the file
+    html_out = runner.invoke(app, ["export", "--db", str(sample_db), "--out", str(tmp_path / "html"), "--format",
+                                   "html", "--rule", "silence_dead_air"])
+    assert html_out.exit_code == 3
+    page = (tmp_path / "html" / "examples.html").read_text(encoding="utf-8")
+    assert "Файл записи не найден: /nonexistent/call.flac" in page and "<audio" not in page
+
+
+def test_purged_and_transcript_calls_have_no_clip_but_the_export_succeeds(sample_db, tmp_path):
+    from qa.retention import purge
+
+    with store.connect(sample_db) as con:
+        con.execute("UPDATE conversations SET started_at = TIMESTAMPTZ '2020-01-01 10:00:00+03:00' "
+                    "WHERE conversation_id = 'call-0002'")
+    from datetime import timedelta
+
+    purge(sample_db, timedelta(days=180))
+    examples, _ = export(sample_db, tmp_path, "--rule", "silence_dead_air")
+    assert examples[0]["clip_problem"] == "purged" and "retention purge" in examples[0]["clip_error"]
+    transcript, _ = export(sample_db, tmp_path / "t", "--operator", "op-oleg")
+    assert transcript and {e["clip_problem"] for e in transcript} == {"transcript"}
+
+
+def test_html_export_speaks_russian_with_rule_titles(sample_db, tmp_path):
+    import re
+
+    english = re.compile(r"missed step|score \d|category:|not said|brand heard|\bNone\b|\[\d+(\.\d+)? s\]|"
+                         r"\b(info|low|medium|high|critical|operator|client|confirmed|false_positive|disputed|"
+                         r"examples|filters|REDACTION)\b")
+
+    def visible_text(html: str) -> str:
+        html = re.sub(r"<(script|style|template|title)\b.*?</\1>", " ", html, flags=re.S)
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+    result = runner.invoke(app, ["export", "--db", str(sample_db), "--out", str(tmp_path), "--format", "html",
+                                 "--limit", "100"])
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "examples.html").read_text(encoding="utf-8")
+    text = visible_text(re.sub(r'src="data:[^"]+"', "", page))
+    assert not english.search(text), english.search(text).group(0)
+    rule_ids = {r[0] for r in queries.rule_precision(sample_db)[1]}
+    assert not {r for r in rule_ids if re.search(rf"\b{r}\b", text)}
+    assert "Клиент хочет пожаловаться" in text and "Примеры для обучения" in text and "балл 83.3" in text
+    assert "Оператор" in text and "Клиент" in text and "Доля тишины = " in text
+    assert "кроме ложных срабатываний" in text  # the default verdict filter, in words
+    plain = runner.invoke(app, ["export", "--db", str(sample_db), "--out", str(tmp_path / "p"), "--format", "html",
+                                "--no-redact", "--rule", "stop_word_dont_know"])
+    assert "ЗАЩИТА ПЕРСОНАЛЬНЫХ ДАННЫХ ВЫКЛЮЧЕНА" in (tmp_path / "p" / "examples.html").read_text(encoding="utf-8")
+    assert plain.exit_code == 0
 
 
 def test_hostile_ids_cannot_write_outside_the_output_folder(sample_db, tmp_path):

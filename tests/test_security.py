@@ -191,11 +191,13 @@ def test_stored_xss_through_text_operator_team_and_id_is_escaped(sample_db):
 @pytest.mark.parametrize("path", [
     "/audio/..%2F..%2F..%2Fetc%2Fpasswd", "/audio/../../etc/passwd", "/static/..%2F..%2Fauth.py",
     "/static/../../qa/auth.py", "/audio/%2e%2e%2fpyproject.toml", "/conversations/..%2F..%2Fetc%2Fpasswd",
+    "/export/..%2F..%2Fetc%2Fpasswd", "/export?operator=..%2F..%2F..%2Fetc%2Fpasswd&team=..%2F..%2Fpyproject.toml",
 ])
 def test_path_traversal_reads_no_file(sample_db, path):
     client = signed_in(sample_db, "boss")
     response = client.get(path)
-    assert response.status_code in (403, 404), (path, response.status_code)
+    assert response.status_code in (403, 404) or (path.startswith("/export?") and response.status_code == 200), \
+        (path, response.status_code)
     assert "root:" not in response.text and "argon2" not in response.text and "[project]" not in response.text
 
 
@@ -215,6 +217,7 @@ def test_sql_injection_through_every_filter(sample_db, evil):
         assert listed(boss, **{key: evil, "all": "1"}) == set(), key
         assert listed(lead, **{key: evil, "all": "1"}) == set(), key
         assert boss.get("/dashboard", params={key: evil}).status_code == 200
+        assert boss.get("/export", params={key: evil}).status_code == 200
     assert boss.get("/", params={"team": evil, "all": "1"}).status_code == 200
     assert listed(boss, team=evil, all="1") == set()
     assert lead.get("/", params={"team": evil}).status_code == 403
@@ -258,6 +261,23 @@ def test_missing_recording_is_said_on_the_page(sample_db, tmp_path):
     assert "Файл записи не найден" in page and "gone.flac" in page and "<audio" not in page
 
 
+def test_purged_recording_is_said_on_the_page(sample_db):
+    from datetime import timedelta
+
+    from qa.retention import purge
+
+    with connect(sample_db) as con:
+        con.execute("UPDATE conversations SET started_at = TIMESTAMPTZ '2020-01-01 10:00:00+03:00' "
+                    "WHERE conversation_id = 'call-0003'")
+    assert purge(sample_db, timedelta(days=180)).conversations == 1
+    client = signed_in(sample_db, "boss")
+    page = client.get("/conversations/call-0003")
+    assert page.status_code == 200
+    assert "Запись удалена по сроку хранения" in page.text and "<audio" not in page.text
+    audio = client.get("/audio/call-0003")
+    assert audio.status_code == 404 and "retention purge" in audio.json()["detail"]
+
+
 def test_failures_are_listed_for_supervisors(sample_db):
     with connect(sample_db) as con:
         con.execute("INSERT INTO failures VALUES ('inbox/broken.json', 'r1', 'read', 'bad JSON', NULL, now())")
@@ -296,3 +316,46 @@ def test_users_commands_add_list_passwd_remove(sample_db):
     assert auth.login(sample_db, "lead", "another long one") is not None
     assert runner.invoke(cli_app, ["users", "remove", "lead", "--db", db]).exit_code == 0
     assert auth.count_users(sample_db) == 0
+
+
+def test_the_page_export_is_scoped_redacted_and_audited(sample_db):
+    """The coaching export from the page: a team lead gets only their teams (another team by address is 403),
+    a trainer gets every team with personal data redacted and clips beeped; each export is in the audit table."""
+    lead = signed_in(sample_db, "north-lead", "team_lead", ("team-north",))
+    assert lead.get("/export", params={"team": "team-south"}).status_code == 403
+    own = lead.get("/export", params={"limit": "100", "good": "1"})
+    assert own.status_code == 200 and own.headers["content-disposition"].startswith("attachment")
+    ids = set(re.findall(r"(call-\d{4}|chat-\d{4}|transcript-\d{4})", own.text))
+    assert ids and ids <= NORTH, ids
+    assert "Хорошие примеры" in own.text and "Приветствие" in own.text
+    trainer = signed_in(sample_db, "coach", "trainer")
+    page = trainer.get("/export", params={"rule": "escalation_complaint"})
+    assert page.status_code == 200
+    assert "call-0003" in page.text and "[ИМЯ]" in page.text and "data:audio/ogg;base64," in page.text
+    assert "Клиент хочет пожаловаться" in page.text and "<script" not in page.text
+    admin = signed_in(sample_db, "root", "admin")
+    assert admin.get("/export").status_code == 403
+    anonymous = TestClient(create_app(sample_db, REPO)).get("/export", follow_redirects=False)
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+    for bogus in ({"limit": "0"}, {"limit": "1000"}, {"verdict": "maybe"}, {"since": "../../etc/passwd"}):
+        assert trainer.get("/export", params=bogus).status_code == 400, bogus
+    exports = [r for r in audit_actions(sample_db) if r[1] == "export"]
+    assert [r[0] for r in exports] == ["north-lead", "coach"]
+
+
+def test_cli_exports_and_verdicts_are_audited(sample_db, tmp_path):
+    from qa import queries
+
+    runner = CliRunner()
+    done = runner.invoke(cli_app, ["export", "--db", str(sample_db), "--out", str(tmp_path), "--no-clips"])
+    assert done.exit_code == 0, done.output
+    [finding] = queries.findings(sample_db, queries.Filters(flagged=None, rule="escalation_complaint",
+                                                            conversation_id="call-0003"))
+    reviewed = runner.invoke(cli_app, ["review", "call-0003", "confirmed", "--by", "Анна", "--db", str(sample_db),
+                                       "--finding", finding["finding_key"]])
+    assert reviewed.exit_code == 0, reviewed.output
+    rows = query(sample_db, "SELECT username, action, conversation_id, detail, client FROM audit "
+                            "ORDER BY logged_at")[1]
+    export_row = next(r for r in rows if r[1] == "export")
+    assert export_row[4] == "cli" and "(shell)" in export_row[0] and "examples" in export_row[3]
+    assert ("Анна", "verdict", "call-0003") in [r[:3] for r in rows]

@@ -262,11 +262,12 @@ def test_verdict_on_the_whole_conversation(client, sample_db):
 
 
 @pytest.mark.parametrize(("body", "status", "words"), [
-    ({"conversation_id": "call-0003", "finding_key": None, "verdict": "maybe", "reviewer": "Анна"}, 400, "verdict"),
+    ({"conversation_id": "call-0003", "finding_key": None, "verdict": "maybe", "reviewer": "Анна"}, 400,
+     "verdict: одно из"),
     ({"conversation_id": "call-0003", "finding_key": "nope@1@0.0", "verdict": "confirmed", "reviewer": "Анна"}, 404,
-     "not found"),
+     "находка 'nope@1@0.0' не найден"),
     ({"conversation_id": "call-9999", "finding_key": None, "verdict": "confirmed", "reviewer": "Анна"}, 404,
-     "not found"),
+     "разговор не найден"),
     ({"conversation_id": "call-0003", "reviewer": "Анна"}, 400, "verdict"),
     ({"conversation_id": 3, "verdict": "confirmed", "reviewer": "Анна"}, 400, "conversation_id"),
 ])
@@ -313,7 +314,7 @@ def test_quotes_are_html_escaped(client, sample_db):
 def test_dashboard_has_charts_and_an_operator_table(client):
     page = client.get("/dashboard").text
     assert page.count("<svg") == 3
-    assert "escalation_complaint" in page  # top rules
+    assert "Клиент хочет пожаловаться" in page  # top rules, by title
     for operator in ("op-anna", "op-igor", "op-oleg"):
         assert operator in page
     narrowed = client.get("/dashboard", params={"team": "team-north"}).text
@@ -343,3 +344,66 @@ def test_static_files_are_served(client):
 
 def test_default_order_is_escalations_first_then_worst_score(client):
     assert listed(client) == ["chat-0002", "call-0003", "call-0002", "transcript-0001"]
+
+
+ENGLISH = re.compile(r"missed step|score \d|category:|auto-fail|optional:|not said|not applicable|brand heard|"
+                     r"speaker unknown|\bNone\b|\[\d+(\.\d+)? s\]|\b(info|low|medium|high|critical)\b|"
+                     r"\b(operator|client|confirmed|false_positive|disputed)\b")
+
+
+def visible_text(html: str) -> str:
+    """What a reader sees: tags, attributes, scripts and templates stripped."""
+    html = re.sub(r"<(script|style|template)\b.*?</\1>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_every_page_speaks_russian_with_rule_titles_and_no_none(client, sample_db):
+    rule_ids = {r[0] for r in queries.rule_precision(sample_db)[1]}
+    metric_keys = {k for cid in ("call-0002", "call-0003") for k in queries.conversation(sample_db, cid)["metrics"]}
+    pages = ["/", "/?all=1", "/dashboard", "/rules", "/failures"] + [
+        f"/conversations/{cid}" for cid in ("call-0001", "call-0002", "call-0003", "call-0004", "chat-0001",
+                                            "chat-0002", "transcript-0001")]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        text = visible_text(response.text)
+        assert not ENGLISH.search(text), (path, ENGLISH.search(text).group(0))
+        shown_ids = {r for r in rule_ids if re.search(rf"\b{r}\b", text)}
+        assert not shown_ids, (path, shown_ids)
+        assert not {k for k in metric_keys if re.search(rf"\b{k}\b", text)}, path
+    stop_words = visible_text(client.get("/conversations/call-0002").text)
+    assert "Пропущен шаг скрипта: Попрощался" in stop_words  # a flag reason, with the step's title
+    assert "Оператор не сказал этого в первые 15 с" in stop_words  # script evidence
+    assert "Клиент хочет пожаловаться" in visible_text(client.get("/conversations/call-0003").text)
+    assert "[12.0 с]" in stop_words or "[11.9 с]" in stop_words  # the dead air's quote
+
+
+def test_dates_on_the_page_mean_what_they_mean_in_the_cli(client, sample_db):
+    """One day, one time zone: the page's since/until and the CLI's go through queries.day_bound."""
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    _, rows = query(sample_db, "SELECT conversation_id, started_at FROM conversations WHERE started_at IS NOT NULL")
+    assert rows
+    for day in ("2026-11-26", "2026-11-27", "2026-11-28"):
+        page = set(listed(client, since=day, until=day, all="1"))
+        cli = CliRunner().invoke(app, ["stats", "--db", str(sample_db), "--by", "operator", "--since", day,
+                                       "--until", day, "--format", "json"])
+        from_cli = queries.conversations(sample_db, queries.Filters(flagged=None, since=queries.day_bound(day),
+                                                                    until=queries.day_bound(day, end=True)),
+                                         limit=100)
+        assert page == {r["conversation_id"] for r in from_cli.dicts()}, day
+        assert cli.exit_code == 0 and sum(r["conversations"] for r in __import__("json").loads(cli.stdout or "[]")) \
+            == len(page), day
+    # 27.11 23:30 Moscow is 20:30 UTC: the Moscow day of 27.11 holds it, the UTC reading would too, but 28.11
+    # 01:30 Moscow (27.11 22:30 UTC) belongs to the 28th in Moscow only.
+    with connect(sample_db) as con:
+        con.execute("UPDATE conversations SET started_at = TIMESTAMPTZ '2026-11-28 01:30:00+03:00' "
+                    "WHERE conversation_id = 'call-0001'")
+    assert "call-0001" in listed(client, since="2026-11-28", until="2026-11-28", all="1")
+    assert "call-0001" not in listed(client, since="2026-11-27", until="2026-11-27", all="1")
+    utc = signed_in(sample_db, "utc-reader", timezone="UTC")
+    assert "call-0001" in listed(utc, since="2026-11-27", until="2026-11-27", all="1")
+    assert "28.11.2026 01:30" in client.get("/conversations/call-0001").text
+    assert "27.11.2026 22:30" in utc.get("/conversations/call-0001").text

@@ -15,7 +15,7 @@ import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,16 +31,17 @@ from jinja2 import Environment, PackageLoader
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa import auth, queries
+from qa import auth, labels, queries
+from qa.audio_paths import audio_problem, resolve_audio
 from qa.auth import User
+from qa.config import configured_timezone
 from qa.errors import QAInputError
 from qa.inputs import AUDIO_SUFFIXES
 from qa.queries import Filters
-from qa.store import Review, StoreError, add_review, query
+from qa.store import VERDICTS, Review, StoreError, add_review, query
 from qa.web import charts
 from qa.web.transcript import dialogue
 
-MOSCOW = ZoneInfo("Europe/Moscow")
 PAGE_SIZES = (10, 25, 50, 100)
 CHANNELS = ("call", "chat")
 # Formats Chromium plays from the stored file as is (with Range requests, so seeking works).
@@ -80,12 +81,16 @@ def _text(params: Mapping[str, str], key: str) -> str | None:
     return value or None
 
 
-def _day(params: Mapping[str, str], key: str) -> date | None:
+def _day(params: Mapping[str, str], key: str, timezone: str | None) -> datetime | None:
+    """A ``since``/``until`` bound read as the CLI reads it (:func:`qa.queries.day_bound`): an ISO date or
+    date-time in the configured time zone; ``until`` is inclusive."""
     value = _text(params, key)
+    if value is None:
+        return None
     try:
-        return date.fromisoformat(value) if value else None
+        return queries.day_bound(value, end=key == "until", timezone=timezone)
     except ValueError:
-        raise BadRequest(f"{key}: a date YYYY-MM-DD, not {value!r}") from None
+        raise BadRequest(f"{key}: дата в виде ГГГГ-ММ-ДД, а не {value!r}") from None
 
 
 def _number(params: Mapping[str, str], key: str, low: float, high: float) -> float | None:
@@ -95,9 +100,9 @@ def _number(params: Mapping[str, str], key: str, low: float, high: float) -> flo
     try:
         number = float(value)
     except ValueError:
-        raise BadRequest(f"{key}: a number, not {value!r}") from None
+        raise BadRequest(f"{key}: нужно число, а не {value!r}") from None
     if not (low <= number <= high) or math.isnan(number):
-        raise BadRequest(f"{key}: between {low:g} and {high:g}, not {value!r}")
+        raise BadRequest(f"{key}: от {low:g} до {high:g}, а не {value!r}")
     return number
 
 
@@ -106,22 +111,22 @@ def _int(params: Mapping[str, str], key: str, default: int) -> int:
     if value is None:
         return default
     if not value.isdigit():
-        raise BadRequest(f"{key}: a positive whole number, not {value!r}")
+        raise BadRequest(f"{key}: нужно целое положительное число, а не {value!r}")
     return int(value)
 
 
-def parse_filters(params: Mapping[str, str], flagged_only: bool = True) -> Filters:
-    """Filters from query parameters (empty ones ignored; ``until`` is inclusive; days in Moscow time)."""
-    since, until = _day(params, "since"), _day(params, "until")
+def parse_filters(params: Mapping[str, str], flagged_only: bool = True, timezone: str | None = None) -> Filters:
+    """Filters from query parameters (empty ones ignored; ``until`` is inclusive; days in ``timezone``, by default
+    the configured one, as in the CLI)."""
+    since, until = _day(params, "since", timezone), _day(params, "until", timezone)
     channel = _text(params, "channel")
     if channel not in (None, *CHANNELS):
-        raise BadRequest(f"channel: call or chat, not {channel!r}")
+        raise BadRequest(f"channel: call (звонок) или chat (чат), а не {channel!r}")
     show_all = _text(params, "all")
     if show_all not in (None, "0", "1"):
-        raise BadRequest(f"all: 0 or 1, not {show_all!r}")
+        raise BadRequest(f"all: 0 или 1, а не {show_all!r}")
     return Filters(
-        since=datetime.combine(since, datetime.min.time(), MOSCOW) if since else None,
-        until=datetime.combine(until + timedelta(days=1), datetime.min.time(), MOSCOW) if until else None,
+        since=since, until=until,
         team=_text(params, "team"), operator=_text(params, "operator"), rule=_text(params, "rule"),
         category=_text(params, "category"), channel=channel,
         min_score=_number(params, "min_score", 0, 100), max_score=_number(params, "max_score", 0, 100),
@@ -129,25 +134,25 @@ def parse_filters(params: Mapping[str, str], flagged_only: bool = True) -> Filte
     )
 
 
-def parse_list_query(params: Mapping[str, str]) -> ListQuery:
+def parse_list_query(params: Mapping[str, str], timezone: str | None = None) -> ListQuery:
     """The list page's filters, sort column and direction, page and page size."""
     sort = _text(params, "sort") or "priority"
     if sort not in queries.SORT_COLUMNS:
-        raise BadRequest(f"sort: one of {', '.join(queries.SORT_COLUMNS)}, not {sort!r}")
+        raise BadRequest(f"sort: одно из {', '.join(queries.SORT_COLUMNS)}, а не {sort!r}")
     order = _text(params, "order") or "asc"
     if order not in ("asc", "desc"):
-        raise BadRequest(f"order: asc or desc, not {order!r}")
+        raise BadRequest(f"order: asc или desc, а не {order!r}")
     size = _int(params, "size", 25)
     if size not in PAGE_SIZES:
-        raise BadRequest(f"size: one of {', '.join(map(str, PAGE_SIZES))}, not {size}")
+        raise BadRequest(f"size: одно из {', '.join(map(str, PAGE_SIZES))}, а не {size}")
     page = _int(params, "page", 1)
     if page < 1:
-        raise BadRequest("page: 1 or more")
-    return ListQuery(parse_filters(params), sort, order == "desc", page, size)
+        raise BadRequest("page: 1 или больше")
+    return ListQuery(parse_filters(params, timezone=timezone), sort, order == "desc", page, size)
 
 
-def _when(value: datetime | None) -> str:
-    return value.astimezone(MOSCOW).strftime("%d.%m.%Y %H:%M") if value else ""
+def _when(value: datetime | None, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%d.%m.%Y %H:%M") if value else ""
 
 
 def _clock(seconds: float | None) -> str:
@@ -178,22 +183,6 @@ def _same_origin(request: Request) -> bool:
     if origin is not None and origin != f"{request.url.scheme}://{request.headers.get('host', '')}":
         return False
     return request.headers.get("sec-fetch-site") not in ("cross-site", "same-site")
-
-
-@lru_cache(maxsize=1)
-def _labels() -> dict[str, dict[str, str]]:
-    """Russian names of metrics and categories (qa/data/web_labels.json)."""
-    from importlib import resources
-
-    return json.loads((resources.files("qa") / "data" / "web_labels.json").read_text(encoding="utf-8"))
-
-
-def _metric_label(key: str) -> str:
-    return _labels()["metrics"].get(key, key)
-
-
-def _category_label(key: str | None) -> str:
-    return _labels()["categories"].get(key or "", key or "—")
 
 
 @lru_cache(maxsize=4)
@@ -250,8 +239,11 @@ def mask_conversation(c: dict[str, Any], redactor: Any) -> dict[str, Any]:
 
 
 def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_mode: str = "accounts",
-               proxy_header: str | None = None, secure_cookies: bool = False, redactor: Any = None) -> FastAPI:
-    """The web application over one database file; relative call paths resolve against ``audio_root``.
+               proxy_header: str | None = None, secure_cookies: bool = False, redactor: Any = None,
+               timezone: str | None = None, rules_dir: str | Path | None = None) -> FastAPI:
+    """The web application over one database file; relative call paths resolve against ``audio_root``; dates
+    are read and shown in ``timezone`` (default: the configured one, Europe/Moscow); rule and step titles come
+    from ``rules_dir`` (default: the packaged rules).
 
     ``auth_mode``: ``accounts`` (sign-in form, sessions in cookies), ``proxy`` (trust the user name an
     authenticating reverse proxy puts in ``proxy_header``; the user must still have an account here) or ``none``
@@ -263,13 +255,23 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
         raise ValueError("auth_mode proxy needs proxy_header")
     db = Path(db_path)
     root = Path(audio_root) if audio_root is not None else Path.cwd()
+    zone_name = configured_timezone(timezone)
+    zone = ZoneInfo(zone_name)
     secret = secrets.token_bytes(32)
     throttle = auth.ClientThrottle()
     app = FastAPI(title="ru-contact-qa review", docs_url=None, redoc_url=None, openapi_url=None)
     env = Environment(loader=PackageLoader("qa.web", "templates"), autoescape=True, trim_blocks=True,
-                      lstrip_blocks=True)
-    env.filters.update(when=_when, clock=_clock, metric=_metric_label, category=_category_label)
-    env.globals.update(page_sizes=PAGE_SIZES, auth_mode=auth_mode)
+                      lstrip_blocks=True, finalize=lambda value: "" if value is None else value)  # never «None»
+    from qa.config import default_rules_dir
+
+    titles = labels.load_titles(rules_dir if rules_dir is not None else default_rules_dir())
+    env.filters.update(when=lambda value: _when(value, zone), clock=_clock, metric=labels.metric,
+                       category=labels.category, severity_name=labels.severity, verdict_name=labels.verdict,
+                       speaker_name=labels.speaker, channel_name=labels.channel, rule=titles.rule,
+                       phrase=lambda text: labels.phrase(text, titles), quote=lambda text: labels.quote(text, titles),
+                       stage=lambda key: labels.table()["stages"].get(key, key))
+    env.globals.update(page_sizes=PAGE_SIZES, auth_mode=auth_mode, rule_title=titles.rule,
+                       category_name=labels.category)
     templates = Jinja2Templates(env=env)
     app.mount("/static", StaticFiles(packages=[("qa.web", "static")]), name="static")
     state: dict[str, Any] = {"redactor": redactor}
@@ -453,7 +455,7 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
         if user.role == "admin":
             return RedirectResponse("/users", status_code=303)
         need(request, user.sees_conversations)
-        q = parse_list_query(request.query_params)
+        q = parse_list_query(request.query_params, zone_name)
         filters = scoped(user, q.filters)
         result = queries.conversations(db, filters, q.sort, q.descending, q.size, (q.page - 1) * q.size)
         rows = result.dicts()
@@ -462,7 +464,9 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
             r["top_quote"] = _masked(redactor, r.get("top_quote"))
         return page(request, "list.html", rows=rows, total=result.total, q=q,
                     pages=max(1, math.ceil(result.total / q.size)), params=dict(request.query_params),
-                    link=links(dict(request.query_params)), options=scoped_options(user))
+                    link=links(dict(request.query_params)), options=scoped_options(user),
+                    export_link="/export?" + urlencode({k: v for k, v in request.query_params.items()
+                                                        if v and k not in ("sort", "order", "size", "page", "all")}))
 
     @app.get("/conversations/{conversation_id}", response_class=HTMLResponse)
     def conversation_page(request: Request, conversation_id: str) -> Response:
@@ -476,8 +480,9 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
         else:
             c = mask_conversation(c, get_redactor())
         source = c.get("source_path") or ""
-        has_audio = user.hears_audio and c["channel"] == "call" and Path(source).suffix.lower() in AUDIO_SUFFIXES
-        audio_missing = has_audio and not (root / source).is_file()
+        has_audio = user.hears_audio and c["channel"] == "call" and (not source or
+                                                                    Path(source).suffix.lower() in AUDIO_SUFFIXES)
+        audio_missing = audio_problem(source, root) if has_audio else None
         history = queries.reviews(db, conversation_id)
         return page(request, "conversation.html", c=c, turns=dialogue(c["utterances"], c["findings"]),
                     findings_by_key={f["finding_key"]: f for f in c["findings"]}, has_audio=has_audio,
@@ -487,14 +492,14 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
     def dashboard(request: Request) -> Response:
         user, _ = current(request)
         need(request, user.sees_stats)
-        filters = scoped(user, parse_filters(request.query_params, flagged_only=False))
+        filters = scoped(user, parse_filters(request.query_params, flagged_only=False, timezone=zone_name))
         _, day_rows = queries.daily_trend(db, filters)
         cols, operator_rows = queries.stats(db, "operator", filters)
         _, hits = queries.rule_hits(db, filters, limit=10)
         days = [str(r[0]) for r in day_rows]
         return page(request, "dashboard.html", params=dict(request.query_params), options=scoped_options(user),
                     histogram=charts.histogram(queries.score_histogram(db, filters)),
-                    top_rules=charts.bars([(r[0], r[2]) for r in hits]),
+                    top_rules=charts.bars([(titles.rule(r[0]), r[2]) for r in hits]),
                     trend=charts.trend(days, [r[6] for r in day_rows], [r[2] for r in day_rows]),
                     operators=[dict(zip(cols, r, strict=True)) for r in operator_rows])
 
@@ -529,12 +534,13 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
         if c is None or not user.sees_team(c.get("team")):
             raise HTTPException(403, f"Разговор {conversation_id!r} другой команды вам недоступен")
         channel, stored = source
-        if channel != "call" or not stored or Path(stored).suffix.lower() not in AUDIO_SUFFIXES:
+        if channel != "call" or (stored and Path(stored).suffix.lower() not in AUDIO_SUFFIXES):
             raise HTTPException(404, f"У разговора {conversation_id!r} нет записи (чат или импортированная "
                                      "расшифровка)")
-        path = root / stored
-        if not path.is_file():
-            raise HTTPException(404, f"Запись разговора {conversation_id!r} пропала: {stored} не найден в {root}")
+        problem_text = audio_problem(stored, root)
+        if problem_text:
+            raise HTTPException(404, f"Запись разговора {conversation_id!r} недоступна: {problem_text}")
+        path = resolve_audio(stored or "", root)
         media_type = PLAYABLE.get(path.suffix.lower())
         if media_type:
             return FileResponse(path, media_type=media_type)
@@ -545,11 +551,42 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
             raise HTTPException(422, f"Запись разговора {conversation_id!r} не удалось декодировать: {exc}") from exc
         return _ranged(data, request.headers.get("range"), "audio/wav")
 
+    @app.get("/export")
+    def export_page(request: Request) -> Response:
+        """Coaching examples of the filtered findings as one self-contained HTML page (a download): personal data
+        always redacted, clips beeped; a team lead gets their teams' only. Audited."""
+        import tempfile
+        from dataclasses import replace
+
+        from qa.export import ExportOptions, export_examples
+
+        user, _ = current(request)
+        need(request, user.sees_conversations)
+        params = request.query_params
+        filters = scoped(user, parse_filters(params, flagged_only=False, timezone=zone_name))
+        verdict = _text(params, "verdict")
+        if verdict not in (None, *VERDICTS, "unreviewed", "all"):
+            raise BadRequest(f"verdict: одно из {', '.join(VERDICTS)}, unreviewed, all, а не {verdict!r}")
+        good = _text(params, "good") == "1"
+        limit = _int(params, "limit", 20)
+        if not 1 <= limit <= 100:
+            raise BadRequest("limit: от 1 до 100")
+        with tempfile.TemporaryDirectory(prefix="qa-export-") as folder:
+            options = ExportOptions(out_dir=Path(folder), fmt="html", audio_root=root, limit=limit, good=good,
+                                    rules_dir=rules_dir, timezone=zone_name)
+            result = export_examples(db, replace(filters, verdict=verdict), options, get_redactor())
+            body = result.out_file.read_text(encoding="utf-8")
+        shown = {k: v for k, v in params.items() if v}
+        auth.audit(db, user.username, "export", None,
+                   f"html, {len(result.examples)} examples, {len(result.missing_clips)} without clip: {shown}",
+                   client_of(request))
+        return HTMLResponse(body, headers={"Content-Disposition": 'attachment; filename="qa-examples.html"'})
+
     @app.get("/api/conversations")
     def api_conversations(request: Request) -> JSONResponse:
         user, _ = current(request)
         need(request, user.sees_conversations)
-        q = parse_list_query(request.query_params)
+        q = parse_list_query(request.query_params, zone_name)
         result = queries.conversations(db, scoped(user, q.filters), q.sort, q.descending, q.size,
                                        (q.page - 1) * q.size)
         rows = result.dicts()
@@ -588,10 +625,10 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
         keys = ("conversation_id", "verdict") if auth_mode != "none" else ("conversation_id", "verdict", "reviewer")
         for key in keys:
             if not isinstance(body.get(key), str):
-                raise HTTPException(400, f"{key} is required (a string)")
+                raise HTTPException(400, f"{key}: обязательное поле (строка)")
         for key in ("finding_key", "comment"):
             if body.get(key) is not None and not isinstance(body[key], str):
-                raise HTTPException(400, f"{key} must be a string or null")
+                raise HTTPException(400, f"{key}: строка или null")
         c = await run_in_threadpool(queries.conversation, db, body["conversation_id"])
         if c is not None and not user.sees_team(c.get("team")):
             raise HTTPException(403, "Разговор другой команды вам недоступен")
@@ -601,10 +638,13 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
                         comment=body.get("comment"))
         try:
             review_id = await run_in_threadpool(add_review, db, review)
-        except ValueError as exc:
-            raise HTTPException(400, str(exc)) from exc
+        except ValueError as exc:  # the store's checks (verdict, reviewer), worded for the page
+            if review.verdict not in VERDICTS:
+                raise HTTPException(400, f"verdict: одно из {', '.join(VERDICTS)}, а не {review.verdict!r}") from exc
+            raise HTTPException(400, f"Вердикт не записан: {exc}") from exc
         except LookupError as exc:
-            raise HTTPException(404, str(exc).strip("'\"")) from exc
+            what = f"находка {review.finding_key!r}" if review.finding_key else "разговор"
+            raise HTTPException(404, f"{review.conversation_id}: {what} не найден(а)") from exc
         await run_in_threadpool(auth.audit, db, user.username, "verdict", review.conversation_id,
                                 f"{review.finding_key or 'весь разговор'}: {review.verdict}", client_of(request))
         return JSONResponse({"review_id": review_id, "conversation_id": review.conversation_id,
@@ -616,9 +656,10 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
 
 
 def serve(db_path: str | Path, host: str = "127.0.0.1", port: int = 8765, audio_root: str | Path | None = None,
-          auth_mode: str = "accounts", proxy_header: str | None = None, secure_cookies: bool = False) -> None:
+          auth_mode: str = "accounts", proxy_header: str | None = None, secure_cookies: bool = False,
+          rules_dir: str | Path | None = None) -> None:
     """Serve the review page until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(db_path, audio_root, auth_mode, proxy_header, secure_cookies), host=host, port=port,
-                log_level="warning")
+    uvicorn.run(create_app(db_path, audio_root, auth_mode, proxy_header, secure_cookies, rules_dir=rules_dir),
+                host=host, port=port, log_level="warning")

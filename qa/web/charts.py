@@ -44,8 +44,10 @@ def bars(items: list[tuple[str, float]], width: int = 480, row: int = 24) -> str
     for i, (label, value) in enumerate(items):
         y = pad + i * row
         w = (width - label_w - 40) * value / top_value
+        text = str(label)
+        short = text if len(text) <= 28 else text[:27].rstrip() + "…"  # rule titles are long; full one on hover
         body.append(f'<text class="label" x="{label_w - 8}" y="{y + row / 2 + 4:.1f}" text-anchor="end">'
-                    f'{escape(str(label))}</text>')
+                    f'<title>{escape(text)}</title>{escape(short)}</text>')
         body.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" rx="2"/>')
         body.append(f'<text class="value" x="{label_w + w + 6:.1f}" y="{y + row / 2 + 4:.1f}">{_num(value)}</text>')
     return _svg(width, height, body)
