@@ -23,7 +23,8 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def _comparable(result: object) -> object:
     return result
 
 
-def team_lead_cases(db: Path, last_day: date) -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
+def team_lead_cases(db: object, last_day: date) -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
     """(name, today's query, the same question asked the old way) for the team lead's four questions."""
     import baseline_reads as old
 
@@ -151,7 +152,7 @@ def team_lead_cases(db: Path, last_day: date) -> list[tuple[str, Callable[[], ob
 def run_generated(args: argparse.Namespace) -> None:
     """Generate (or reuse) a store of ``args.conversations`` and time the team lead's queries, new beside old."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from store_at_scale import END_DAY, generate
+    from store_at_scale import generate
 
     work = None
     if args.db:
@@ -167,26 +168,49 @@ def run_generated(args: argparse.Namespace) -> None:
             made = generate(db, args.conversations)
             print(f"generated in {made.generate_s:.0f} s, current results backfilled in {made.backfill_s:.0f} s; "
                   f"{made.size_mb:,.0f} MiB")
-        counts = store.run_queries(db, [(f"SELECT count(*) FROM {t}", []) for t in (
-            "conversations", "utterances", "scores", "findings", "current_findings", "reviews")])
-        print("rows: " + ", ".join(f"{name} {rows[0][0]:,}" for name, (_, rows) in zip(
-            ("conversations", "utterances", "scores", "findings", "current findings", "reviews"), counts,
-            strict=True)))
-        print(f"store: {args.store}; {args.runs} runs each (old way: {args.baseline_runs}), each opening the file "
-              "read-only\n")
-        print("| query | median ms | p95 ms | old way median ms | old / new | same answer |")
-        print("|---|---|---|---|---|---|")
-        for name, new, old in team_lead_cases(db, date.fromisoformat(END_DAY)):
-            median, p95 = percentiles(new, args.runs)
-            if args.baseline_runs:
-                old_median, _ = percentiles(old, args.baseline_runs)
-                same = "yes" if _comparable(new()) == _comparable(old()) else "NO"
-                print(f"| {name} | {median:.0f} | {p95:.0f} | {old_median:.0f} | {old_median / median:.1f}x | {same} |")
-            else:
-                print(f"| {name} | {median:.0f} | {p95:.0f} | – | – | – |")
+        with _store_kind(args.store, db.parent) as open_as:
+            _time_generated(args, open_as(db))
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def _store_kind(kind: str, work: Path) -> Iterator[Callable[[Path], object]]:
+    """The generated file itself, or (``ducklake``) a throwaway PostgreSQL-catalogued lake holding a copy of it,
+    through the lake engineer's ``benchmarks/store_kinds.py``."""
+    if kind == "duckdb":
+        yield lambda path: path
+        return
+    try:
+        from store_kinds import bench_store
+    except ImportError as exc:
+        raise SystemExit(f"--store ducklake: pending (no DuckLake store on this branch: {exc})") from exc
+    with bench_store(kind, work) as open_as:
+        yield open_as
+
+
+def _time_generated(args: argparse.Namespace, db: object) -> None:
+    """Row counts, then each team-lead query timed new and old."""
+    from store_at_scale import END_DAY
+
+    counts = store.run_queries(db, [(f"SELECT count(*) FROM {t}", []) for t in (
+        "conversations", "utterances", "scores", "findings", "current_findings", "reviews")])
+    print("rows: " + ", ".join(f"{name} {rows[0][0]:,}" for name, (_, rows) in zip(
+        ("conversations", "utterances", "scores", "findings", "current findings", "reviews"), counts,
+        strict=True)))
+    print(f"store: {args.store}; {args.runs} runs each (old way: {args.baseline_runs}), each opening the file "
+          "read-only\n")
+    print("| query | median ms | p95 ms | old way median ms | old / new | same answer |")
+    print("|---|---|---|---|---|---|")
+    for name, new, old in team_lead_cases(db, date.fromisoformat(END_DAY)):
+        median, p95 = percentiles(new, args.runs)
+        if args.baseline_runs:
+            old_median, _ = percentiles(old, args.baseline_runs)
+            same = "yes" if _comparable(new()) == _comparable(old()) else "NO"
+            print(f"| {name} | {median:.0f} | {p95:.0f} | {old_median:.0f} | {old_median / median:.1f}x | {same} |")
+        else:
+            print(f"| {name} | {median:.0f} | {p95:.0f} | – | – | – |")
 
 
 def run_copies(args: argparse.Namespace) -> None:
@@ -246,13 +270,11 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=3000, help="without --conversations: copies of each sample")
     parser.add_argument("--db", help="with --conversations: keep the generated store here (reused when present)")
     parser.add_argument("--store", choices=("duckdb", "ducklake"), default="duckdb",
-                        help="store kind (ducklake: pending qa.store's DuckLake connection)")
+                        help="store kind: the file, or a DuckLake copy of it (needs the DuckLake store)")
     parser.add_argument("--runs", type=int, default=21, help="timed runs of each query")
     parser.add_argument("--baseline-runs", type=int, default=3, help="timed runs of the old way (0: skip it)")
     parser.add_argument("--tmp", help="folder for the temporary store (default: the system's)")
     args = parser.parse_args()
-    if args.store != "duckdb":
-        parser.error("--store ducklake: pending (qa.store has no DuckLake connection on this branch yet)")
     if args.conversations:
         run_generated(args)
     else:

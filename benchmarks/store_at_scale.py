@@ -142,11 +142,12 @@ def _statements(n: int, n_rules: int, n_turns: int) -> list[tuple[str, str]]:
 
 _REVIEWS = """
     INSERT INTO reviews (review_id, conversation_id, finding_key, rule_id, verdict, comment, reviewer, created_at)
-    SELECT printf('review-%d', row_number() OVER ()), conversation_id, finding_key, rule_id,
+    SELECT printf('review-%d', row_number() OVER ()), conversation_id,
+           rule_id || '@' || coalesce(utterance_idx::VARCHAR, '-') || '@' || printf('%.1f', start_s), rule_id,
            ['confirmed', 'false_positive', 'disputed'][1 + (hash(conversation_id, finding_idx) % 3)::BIGINT], NULL,
            printf('lead-%02d', hash(conversation_id) % 40), TIMESTAMPTZ '2026-12-01 12:00:00+03'
-    FROM current_findings WHERE hash(conversation_id, finding_idx, 'review') % 100 = 0
-"""
+    FROM findings WHERE ruleset_version = 'v3' AND hash(conversation_id, finding_idx, 'review') % 100 = 0
+"""  # verdicts on the current (v3) findings, given before the backfill as on a database being upgraded
 
 
 def generate(db: Path, conversations: int, rules_dir: Path | None = None, log=print,
@@ -169,6 +170,9 @@ def generate(db: Path, conversations: int, rules_dir: Path | None = None, log=pr
             con.execute(sql)
             con.execute("COMMIT")
             log(f"  {name}: {time.perf_counter() - step:.1f} s")
+        con.execute("BEGIN")
+        con.execute(_REVIEWS)
+        con.execute("COMMIT")
         generate_s = time.perf_counter() - start
         step = time.perf_counter()
         con.execute("BEGIN")
@@ -176,9 +180,6 @@ def generate(db: Path, conversations: int, rules_dir: Path | None = None, log=pr
         con.execute("COMMIT")
         backfill_s = time.perf_counter() - step
         log(f"  current results (backfill): {backfill_s:.1f} s")
-        con.execute("BEGIN")
-        con.execute(_REVIEWS)
-        con.execute("COMMIT")
         con.execute("CHECKPOINT")
         tables = ("conversations", "utterances", "scores", "findings", "current_scores", "current_findings",
                   "reviews")

@@ -262,6 +262,7 @@ def test_audio_root_timezone_and_device_come_from_the_config_file(sample_db, tmp
     with store.connect(sample_db) as con:
         con.execute("UPDATE conversations SET source_path = 'call_stopwords.flac', "
                     "started_at = TIMESTAMPTZ '2026-11-28 01:30:00+03:00' WHERE conversation_id = 'call-0002'")
+        store.refresh_current(con)  # a hand edit of the base tables: rebuild the current results
     args = ["export", "--db", str(sample_db), "--rule", "silence_dead_air", "--no-redact"]
     found = runner.invoke(app, [*args, "--out", str(tmp_path / "a")], env=env)
     assert found.exit_code == 0 and has(found.output, "with 1 clips"), found.output
