@@ -71,6 +71,11 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 
+# Bulk write throughput, DuckDB file vs DuckLake (a throwaway PostgreSQL); N conversations in chunks.
+.PHONY: bench-lake
+bench-lake: install postgres
+	$(BIN)/python benchmarks/bench_lake_write.py --conversations $(or $(N),2000)
+
 clean:
 	rm -rf data/qa.duckdb data/qa.duckdb.wal data/cache .pytest_cache .ruff_cache
 

@@ -381,6 +381,37 @@ def write_transaction(db_path: str | Path, body: Callable[[duckdb.DuckDBPyConnec
     return _lake_retry(location, deadline, attempt)
 
 
+def copy_into_lake(file_db: str | Path, lake_db: str) -> dict[str, int]:
+    """Copy every table of a DuckDB file store into a lake that holds nothing yet (one transaction); the rows
+    copied per table. Both are migrated to the same version first."""
+    file_db = Path(file_db)
+    if lake.is_lake(file_db) or not lake.is_lake(lake_db):
+        raise StoreError(f"copy_into_lake: from a DuckDB file to a ducklake: setting, not {file_db} to {lake_db}")
+    if not file_db.exists():
+        raise StoreNotFound(f"{file_db}: database not found")
+    with connect(file_db):
+        pass  # migrated to this version (and closed) before it is attached
+    copied: dict[str, int] = {}
+
+    def body(con: duckdb.DuckDBPyConnection) -> None:
+        source = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE "
+                                            "table_catalog = 'qa_source' AND table_type = 'BASE TABLE'").fetchall()}
+        for table in sorted((source & _lake_tables(con)) - {"schema_migrations", WRITE_TOKEN}):
+            if con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+                raise StoreError(f"{display_name(lake_db)}: table {table} is not empty; copy into a new lake")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM qa_source.main.{table}")
+            copied[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    with connect(lake_db) as con:  # created and migrated; the file attached to this process's lake instance
+        con.execute(f"ATTACH {lake.sql_literal(str(file_db.resolve()))} AS qa_source (READ_ONLY)")
+    try:
+        write_transaction(lake_db, body)
+    finally:
+        with connect(lake_db) as con:
+            con.execute("DETACH qa_source")
+    return copied
+
+
 def exists(db_path: str | Path) -> bool:
     """Whether anything is stored yet: the DuckDB file exists, or the lake has the QA tables."""
     if not lake.is_lake(db_path):

@@ -234,6 +234,17 @@ def test_nightly_flow_into_ducklake_stores_what_the_duckdb_file_stores(sample_la
 
 
 @pytest.mark.slow
+def test_a_duckdb_file_store_is_copied_into_a_new_lake(pg, sample_db, tmp_path):
+    db = new_lake(pg, tmp_path / "lake")
+    copied = store.copy_into_lake(sample_db, db)
+    assert copied["conversations"] == 7 and copied["utterances"] > 7
+    assert queries.flagged(db) == queries.flagged(sample_db)
+    with pytest.raises(store.StoreError, match="not empty"):
+        store.copy_into_lake(sample_db, db)
+    assert integrity(db) == (7, 0, 0, 0, 0, 0, 0)
+
+
+@pytest.mark.slow
 def test_cli_commands_read_and_write_ducklake(sample_lake, tmp_path):
     def qa(*args: str) -> str:
         result = runner.invoke(app, [*args, "--db", sample_lake])
