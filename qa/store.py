@@ -338,6 +338,8 @@ def _lake_connect(db: str, read_only: bool, wait_s: float) -> Iterator[duckdb.Du
     con = base.cursor()
     try:
         con.execute(f"USE {lake.CATALOG_ALIAS}")
+        # temp objects (per-connection macros, registered Arrow tables) resolve as they do on a file
+        con.execute(f"SET search_path = '{lake.CATALOG_ALIAS}.main,temp.main'")
         if read_only:
             con.execute("BEGIN")  # one snapshot for every statement; nothing written survives
         yield con
@@ -545,6 +547,9 @@ def _reviewed_now(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[di
     """The current findings of these conversations that carry a verdict, with the verdict."""
     con.register("_reviewed_ids", pa.table({"conversation_id": list(ids)}))
     try:
+        if not con.execute("SELECT 1 FROM reviews WHERE conversation_id IN (SELECT conversation_id FROM "
+                           "_reviewed_ids) LIMIT 1").fetchone():
+            return []  # nothing reviewed: skip the join of the current-results views
         cur = con.execute(
             "SELECT r.conversation_id, r.finding_key, r.rule_id, r.verdict, r.comment, r.reviewer, r.created_at, "
             "f.utterance_idx, f.start_s, f.end_s FROM latest_reviews r JOIN latest_findings f "

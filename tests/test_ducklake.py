@@ -201,6 +201,11 @@ def test_a_new_lake_is_created_migrated_once_and_read_only_reads_roll_back(pg, t
     with store.connect(db) as con:
         assert con.execute("SELECT count(*), count(DISTINCT version) FROM schema_migrations").fetchone() == (
             len(versions), len(versions))
+    # per-connection macros and variables (e.g. a time zone for qa_day) work as on a file
+    with store.connect(db, read_only=True) as con:
+        con.execute("SET VARIABLE qa_zone = 'Asia/Yekaterinburg'")
+        con.execute("CREATE TEMP MACRO zone_day(t) AS CAST(timezone(getvariable('qa_zone'), t) AS DATE)")
+        assert str(con.execute("SELECT zone_day(TIMESTAMPTZ '2026-11-27 20:30:00+00')").fetchone()[0]) == "2026-11-28"
     # a read-only connection (qa sql) writes nothing that lasts
     store.query(db, "DELETE FROM runs")
     assert store.query(db, "SELECT run_id, status FROM runs")[1] == [("r1", "running")]
