@@ -37,7 +37,7 @@ browser:
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 test: install lint browser postgres
-	QA_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -ra
+	QA_REQUIRE_BROWSER=1 QA_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -ra
 
 bench: bench-text bench-asr bench-redact bench-queries
 
