@@ -36,8 +36,8 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-test: install lint browser
-	QA_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -ra
+test: install lint browser postgres
+	QA_REQUIRE_BROWSER=1 QA_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -ra
 
 bench: bench-text bench-asr bench-redact bench-queries
 
@@ -65,6 +65,18 @@ bench-accuracy: install
 # Regenerates the bundled samples and fixtures (needs Debian's festival, festvox-ru and sox).
 samples: install
 	$(BIN)/python tools/make_samples.py
+
+# Debian's PostgreSQL server binaries for the DuckLake tests (each test starts a private throwaway server).
+.PHONY: postgres
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
+
+# Bulk write throughput, DuckDB file vs DuckLake (a throwaway PostgreSQL); N conversations in chunks.
+.PHONY: bench-lake
+bench-lake: install postgres
+	$(BIN)/python benchmarks/bench_lake_write.py --conversations $(or $(N),2000)
 
 clean:
 	rm -rf data/qa.duckdb data/qa.duckdb.wal data/cache .pytest_cache .ruff_cache

@@ -17,7 +17,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from qa.store import connect, query
+from qa.store import connect, exists, query
 
 ROLES = ("supervisor", "team_lead", "trainer", "admin")
 MIN_PASSWORD = 10
@@ -178,7 +178,7 @@ def list_users(db: str | Path) -> list[tuple[User, datetime | None]]:
 
 def count_users(db: str | Path) -> int:
     """How many accounts exist (0 for a database without any)."""
-    if not Path(db).exists():
+    if not exists(db):
         return 0
     return query(db, "SELECT count(*) FROM users")[1][0][0]
 

@@ -24,7 +24,9 @@ DEFAULT_DB = "data/qa.duckdb"
 DEFAULT_RULES = "scripts_rules"
 DEFAULT_CACHE = "data/cache/transcripts"
 
-DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB file.", envvar="QA_DB")]
+DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB file, or a DuckLake: 'ducklake:postgres:<conninfo>"
+                                                  "[?data=<shared folder>]' (README: Store on several machines).",
+                                     envvar="QA_DB")]
 RulesOpt = Annotated[Path, typer.Option("--rules", help="Rule set folder.", envvar="QA_RULES")]
 ModelOpt = Annotated[
     str | None,
@@ -100,6 +102,10 @@ def main(ctx: typer.Context) -> None:
         import os
 
         os.environ.setdefault("QA_TIMEZONE", config.timezone)
+    if config.lake_data:
+        import os
+
+        os.environ.setdefault("QA_LAKE_DATA", str(config.lake_data))
     try:
         configured_timezone()  # a bad QA_TIMEZONE fails here, not inside a query
     except ConfigError as exc:
@@ -122,7 +128,7 @@ def run(
     = DEFAULT_CACHE,
 ) -> None:
     """Run the nightly flow over INBOX, then print the flagged conversations."""
-    from qa import pipeline, queries, report
+    from qa import pipeline, queries, report, store
     from qa.errors import ModelError, RuleFileError
 
     if not inbox.is_dir():
@@ -136,7 +142,7 @@ def run(
                 inbox=str(inbox), db=str(db), rules=str(rules), chunk_size=chunk_size, model=model, device=device,
                 channels=_channels(channels), cache_dir=cache_dir.strip() or None,
             )
-    except (RuleFileError, ModelError) as exc:
+    except (RuleFileError, ModelError, store.StoreError) as exc:
         raise _fail(str(exc)) from exc
     report.console.print(
         f"Run {summary['run_id']}: {summary['discovered']} found, {summary['skipped']} already stored, "
@@ -206,8 +212,9 @@ def _filters(since: str | None, until: str | None, team: str | None, operator: s
 def _warn_typos(db: Path, filters, skip: tuple[str, ...] = ()) -> bool:
     """Warn about filter values that match nothing stored, naming the nearest known one; whether any did."""
     from qa import queries, report
+    from qa.store import exists
 
-    if not Path(db).exists():
+    if not exists(db):
         return False
     warnings = queries.unknown_filter_values(db, filters, skip)
     for warning in warnings:
@@ -549,13 +556,16 @@ def serve(
                                         envvar="QA_RULES")] = Path(DEFAULT_RULES),
 ) -> None:
     """The review web page: flagged list, conversation pages with audio, verdicts, dashboard, rule precision."""
-    from qa import report
+    from qa import report, store
     from qa.web.app import serve as serve_app
 
-    if not db.exists():
-        raise _fail(f"{db}: database not found (run `qa run` first)")
+    try:
+        if not store.exists(db):
+            raise _fail(f"{store.display_name(db)}: database not found (run `qa run` first)")
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
     mode = _serve_auth_mode(db, host, no_auth, insecure_no_auth, trust_proxy_header)
-    report.console.print(f"Review page on http://{host}:{port}/ (database {db}); Ctrl+C stops it.")
+    report.console.print(f"Review page on http://{host}:{port}/ (database {store.display_name(db)}); Ctrl+C stops it.")
     serve_app(db, host=host, port=port, audio_root=_audio_root(audio_root), auth_mode=mode,
               proxy_header=trust_proxy_header, secure_cookies=secure_cookies, rules_dir=rules)
 
@@ -660,7 +670,9 @@ def schedule(
     if not rules.is_dir():
         raise _fail(f"{rules}: rule set folder not found")
 
-    serve_nightly(str(inbox.resolve()), str(db.resolve()), str(rules.resolve()), cron)
+    from qa.lake import is_lake
+
+    serve_nightly(str(inbox.resolve()), str(db) if is_lake(db) else str(db.resolve()), str(rules.resolve()), cron)
 
 
 from qa.cli_users import users_app  # noqa: E402

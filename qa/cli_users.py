@@ -10,7 +10,7 @@ import typer
 users_app = typer.Typer(help="Accounts of the review page (`qa serve`): roles, teams, passwords.",
                         no_args_is_help=True)
 
-DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB file.", envvar="QA_DB")]
+DbOpt = Annotated[Path, typer.Option("--db", help="DuckDB file or ducklake:postgres:… setting.", envvar="QA_DB")]
 RoleOpt = Annotated[str, typer.Option(help="supervisor | team_lead | trainer | admin.")]
 TeamOpt = Annotated[list[str] | None, typer.Option("--team", help="A team the team lead sees (repeat for more).")]
 PiiOpt = Annotated[bool, typer.Option("--pii/--no-pii", help="May show personal data in clear (supervisor).")]
@@ -86,11 +86,11 @@ def role(username: str, db: DbOpt = Path("data/qa.duckdb"), role: RoleOpt = "sup
 @users_app.command("list")
 def list_(db: DbOpt = Path("data/qa.duckdb")) -> None:
     """List the accounts."""
-    from qa import auth
+    from qa import auth, store
     from qa.report import console
 
-    if not db.exists():
-        raise _fail(f"{db}: database not found")
+    if not store.exists(db):
+        raise _fail(f"{store.display_name(db)}: database not found")
     for user, locked in auth.list_users(db):
         teams = ", ".join(user.teams) or "all teams"
         console.print(f"{user.username}\t{user.role}\t{teams}\t{'pii' if user.pii else ''}"

@@ -17,7 +17,7 @@ CONFIG_ENV = "QA_CONFIG"
 CONFIG_NAME = "qa.toml"
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
-PATH_KEYS = ("db", "rules", "inbox", "cache_dir", "audio_root")
+PATH_KEYS = ("db", "rules", "inbox", "cache_dir", "audio_root", "lake_data")
 TEXT_KEYS = ("model", "device", "timezone")
 KNOWN_KEYS = (*PATH_KEYS, *TEXT_KEYS)
 
@@ -31,11 +31,12 @@ class Config:
     """Settings from ``qa.toml``; ``None`` where the file is silent. ``path`` is the file read, if any."""
 
     path: Path | None = None
-    db: Path | None = None
+    db: Path | str | None = None  # a DuckDB file, or a ``ducklake:postgres:…`` setting (kept as text)
     rules: Path | None = None
     inbox: Path | None = None
     cache_dir: Path | None = None
     audio_root: Path | None = None
+    lake_data: Path | None = None  # a DuckLake's shared data folder (when ``db`` is ``ducklake:…``)
     model: str | None = None
     device: str | None = None
     timezone: str | None = None
@@ -87,7 +88,9 @@ def load_config(path: Path | None = None) -> Config:
         value = section[key]
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key}: expected a string, not {value!r}")
-        if key in PATH_KEYS:
+        if key == "db" and value.startswith("ducklake:"):
+            values[key] = value
+        elif key in PATH_KEYS:
             p = Path(value).expanduser()
             values[key] = p if p.is_absolute() else base / p
         else:
@@ -126,7 +129,7 @@ def cli_defaults(config: Config) -> dict[str, Any]:
     values: dict[str, Any] = {"rules": str(default_rules_dir()), "folder": str(default_rules_dir())}
     for key in KNOWN_KEYS:
         value = getattr(config, key)
-        if value is not None:
+        if value is not None and key != "lake_data":  # lake_data reaches the store as QA_LAKE_DATA
             values[key] = str(value)
     if config.rules is not None:
         values["folder"] = str(config.rules)
@@ -141,6 +144,9 @@ db = "data/qa.duckdb"
 rules = "rules"
 inbox = "inbox"
 cache_dir = "data/cache/transcripts"
+# Several machines writing one store: a DuckLake (PostgreSQL catalog, Parquet files in a shared folder).
+# db = "ducklake:postgres:dbname=qa host=10.0.0.5 port=5432 user=qa"
+# lake_data = "/mnt/shared/qa-lake"
 # Folder that relative call paths in the database are resolved against.
 audio_root = "inbox"
 # model = "base"          # or a local CTranslate2 folder

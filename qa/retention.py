@@ -44,7 +44,7 @@ def _scrub(value: Any) -> Any:
 
 def purge(db_path: str | Path, older_than: timedelta, now: datetime | None = None) -> PurgeResult:
     """Purge conversations that started (else were stored) before ``now - older_than``."""
-    if not Path(db_path).exists():
+    if not store.exists(db_path):
         raise store.StoreError(f"{db_path}: database not found")
     cutoff = (now or datetime.now(UTC)) - older_than
     with store.connect(db_path) as con:

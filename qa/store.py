@@ -1,28 +1,40 @@
 """The DuckDB store: numbered migrations, bulk writes in short transactions, read-only queries.
 
-DuckDB allows one read-write process or many read-only ones. Writers therefore open, write one short
+Two kinds, chosen by the ``db`` setting: a DuckDB file (the default) or a DuckLake (``ducklake:postgres:…``, a
+PostgreSQL catalog and Parquet files in a shared folder; see :mod:`qa.lake`).
+
+A DuckDB file allows one read-write process or many read-only ones. Writers therefore open, write one short
 transaction in bulk (Arrow tables, never row-by-row) and close; readers open read-only and retry while a
 writer holds the file. No connection is ever shared across threads or tasks.
+
+A DuckLake takes many writers on many machines: commits are optimistic, every write transaction takes the lake's
+write token (so two concurrent writes always conflict and the loser is retried on a fresh snapshot), and each
+conversation is deleted before it is inserted in the same transaction, so a retried or racing write never leaves two
+copies. Readers read a snapshot and never wait. Each process keeps one in-memory DuckDB with the lake attached and
+gives every task its own connection (a cursor) to it.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
 
+from qa import lake
 from qa.records import Conversation, Failure, ScoredConversation, Utterance, Word
 
 LOCK_RETRY_S = 30.0
@@ -31,6 +43,24 @@ _LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
 
 class StoreError(Exception):
     """The database could not be opened or read."""
+
+
+class StoreNotFound(StoreError):
+    """Nothing has been stored yet (no DuckDB file; a lake without the QA tables)."""
+
+
+T = TypeVar("T")
+WRITE_TOKEN = "qa_write_token"  # DuckLake only: the one row every write transaction updates
+
+
+def display_name(db_path: str | Path) -> str:
+    """The store's name for messages (a lake's password masked)."""
+    if lake.is_lake(db_path):
+        try:
+            return lake.parse_location(db_path).display
+        except lake.LakeSettingError:
+            return "ducklake:…"
+    return str(db_path)
 
 
 # DuckDB refuses a second connection to the same file with another configuration (read-only beside read-write)
@@ -105,6 +135,63 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
+def _lake_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_catalog = ?",
+                                      [lake.CATALOG_ALIAS]).fetchall()}
+
+
+def _take_write_token(con: duckdb.DuckDBPyConnection) -> None:
+    """Update the lake's one token row: any two write transactions that overlap now conflict at commit."""
+    con.execute(f"UPDATE {WRITE_TOKEN} SET holder = ?, taken_at = ?", [f"{socket.gethostname()}:{os.getpid()}",
+                                                                      _now()])
+
+
+def _lake_transaction(con: duckdb.DuckDBPyConnection, body: Callable[[], T], token: bool = True) -> T:
+    con.execute("BEGIN")
+    try:
+        if token:
+            _take_write_token(con)
+        result = body()
+        con.execute("COMMIT")
+        return result
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # a failed COMMIT has already rolled back
+        raise
+
+
+def migrate_lake(con: duckdb.DuckDBPyConnection, retry: Callable[[Callable[[], Any]], Any]) -> list[str]:
+    """:func:`migrate` for a DuckLake: each migration translated (:func:`qa.lake.translate_migration`: no keys,
+    checks or indexes) and applied in one transaction that takes the write token; a migration another process
+    applied meanwhile is skipped. ``retry`` re-runs a step that lost a commit race."""
+
+    def bookkeeping() -> None:
+        con.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL, name VARCHAR NOT NULL, "
+                    "applied_at TIMESTAMPTZ NOT NULL)")
+        con.execute(f"CREATE TABLE IF NOT EXISTS {WRITE_TOKEN} (holder VARCHAR, taken_at TIMESTAMPTZ)")
+        con.execute(f"INSERT INTO {WRITE_TOKEN} SELECT NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM {WRITE_TOKEN})")
+
+    if not {"schema_migrations", WRITE_TOKEN} <= _lake_tables(con):
+        retry(lambda: _lake_transaction(con, bookkeeping, token=False))
+    applied: list[str] = []
+    for number, name, sql in _migrations():
+
+        def apply(number: int = number, name: str = name, sql: str = sql) -> None:
+            if con.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [number]).fetchone():
+                return
+            for statement in lake.translate_migration(sql):
+                con.execute(statement)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, _now()])
+            applied.append(name)
+
+        if con.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [number]).fetchone():
+            continue
+        retry(lambda apply=apply: _lake_transaction(con, apply))
+    return applied
+
+
 def _is_lock_error(exc: Exception) -> bool:
     return any(marker in str(exc) for marker in _LOCK_MARKERS)
 
@@ -113,10 +200,17 @@ def _is_lock_error(exc: Exception) -> bool:
 def connect(db_path: str | Path, read_only: bool = False, wait_s: float = LOCK_RETRY_S) -> Iterator[
     duckdb.DuckDBPyConnection
 ]:
-    """Open the database (creating and migrating it when writable), retrying while another process writes."""
+    """Open the database (creating and migrating it when writable), retrying while another process writes.
+
+    A lake connection opened ``read_only`` reads one snapshot and anything it writes is rolled back.
+    """
+    if lake.is_lake(db_path):
+        with _lake_connect(str(db_path), read_only, wait_s) as con:
+            yield con
+        return
     db_path = Path(db_path)
     if read_only and not db_path.exists():
-        raise StoreError(f"{db_path}: database not found (run `qa run` first)")
+        raise StoreNotFound(f"{db_path}: database not found (run `qa run` first)")
     if not read_only:
         db_path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s
@@ -155,6 +249,184 @@ def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyCon
     return con
 
 
+# One in-memory DuckDB per process and lake, with the lake attached and migrated; tasks get cursors of it.
+_LAKES: dict[tuple[int, str], duckdb.DuckDBPyConnection] = {}
+_LAKES_MIGRATED: set[tuple[int, str]] = set()
+_LAKES_GUARD = threading.Lock()
+
+
+def _lake_error(location: lake.LakeLocation, exc: BaseException) -> StoreError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if lake.is_unreachable(exc):
+        first = lake.catalog_reason(str(exc))
+        return StoreError(f"{location.display}: DuckLake catalog (PostgreSQL) unreachable: {first}")
+    if lake.is_disk_full(exc):
+        return StoreError(f"{location.display}: DuckLake data folder {location.data_path or '(as recorded)'} "
+                          f"is full: {first}")
+    return StoreError(f"{location.display}: {first}")
+
+
+def _lake_retry(location: lake.LakeLocation, deadline: float, step: Callable[[], T]) -> T:
+    """Run ``step``, again after a back-off while it loses a commit race or the catalog is unreachable."""
+    delays = lake.backoff_delays()
+    while True:
+        try:
+            return step()
+        except (duckdb.Error, StoreError) as exc:
+            cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
+            transient = lake.is_conflict(cause) or lake.is_unreachable(cause)
+            if not transient or time.monotonic() >= deadline:
+                raise (exc if isinstance(exc, StoreError) else _lake_error(location, exc)) from cause
+            time.sleep(next(delays))
+
+
+def _lake_location(db: str | Path) -> lake.LakeLocation:
+    try:
+        return lake.parse_location(db)
+    except lake.LakeSettingError as exc:
+        raise StoreError(str(exc)) from exc
+
+
+def _lake_base(location: lake.LakeLocation, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
+    key = (os.getpid(), location.catalog)  # never reuse an instance across a fork
+    with _LAKES_GUARD:
+        base = _LAKES.get(key)
+        if base is None:
+            base = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                      "autoload_known_extensions": False})
+            try:
+                for path in lake.extension_files():
+                    base.execute(f"LOAD {lake.sql_literal(str(path))}")
+                _lake_retry(location, deadline, lambda: base.execute(location.attach_sql()))
+            except lake.LakeSettingError as exc:
+                base.close()
+                raise StoreError(str(exc)) from exc
+            except BaseException:
+                base.close()
+                raise
+            _LAKES[key] = base
+        if key not in _LAKES_MIGRATED:
+            con = base.cursor()
+            try:
+                con.execute(f"USE {lake.CATALOG_ALIAS}")
+                if read_only and "schema_migrations" not in _lake_tables(con):
+                    raise StoreNotFound(f"{location.display}: database not found (run `qa run` first)")
+                migrate_lake(con, lambda step: _lake_retry(location, deadline, step))
+            except duckdb.Error as exc:
+                raise _lake_error(location, exc) from exc
+            finally:
+                con.close()
+            _LAKES_MIGRATED.add(key)
+    return base
+
+
+def close_lakes() -> None:
+    """Close this process's lake connections (tests do, before stopping their PostgreSQL)."""
+    with _LAKES_GUARD:
+        for con in _LAKES.values():
+            con.close()
+        _LAKES.clear()
+        _LAKES_MIGRATED.clear()
+
+
+@contextmanager
+def _lake_connect(db: str, read_only: bool, wait_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    location = _lake_location(db)
+    deadline = time.monotonic() + min(wait_s, lake.retry_seconds())
+    try:
+        base = _lake_base(location, read_only, deadline)
+    except duckdb.Error as exc:
+        raise _lake_error(location, exc) from exc
+    con = base.cursor()
+    try:
+        con.execute(f"USE {lake.CATALOG_ALIAS}")
+        # temp objects (per-connection macros, registered Arrow tables) resolve as they do on a file
+        con.execute(f"SET search_path = '{lake.CATALOG_ALIAS}.main,temp.main'")
+        if read_only:
+            con.execute("BEGIN")  # one snapshot for every statement; nothing written survives
+        yield con
+    except duckdb.Error as exc:
+        if lake.is_unreachable(exc) or lake.is_disk_full(exc):
+            raise _lake_error(location, exc) from exc
+        raise
+    finally:
+        if read_only:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+        con.close()
+
+
+def write_transaction(db_path: str | Path, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+    """Run ``body(con)`` in one write transaction and return its result.
+
+    On a DuckDB file: once, rolled back on error. On a DuckLake: with the write token taken, and run again from a
+    fresh snapshot (after a back-off, for up to ``QA_LAKE_RETRY_S``) when the commit loses a race with another
+    writer or the catalog is unreachable; ``body`` must therefore be safe to repeat (delete, then insert).
+    """
+    if not lake.is_lake(db_path):
+        with connect(db_path) as con:
+            con.execute("BEGIN")
+            try:
+                result = body(con)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            return result
+    location = _lake_location(db_path)
+    deadline = time.monotonic() + lake.retry_seconds()
+
+    def attempt() -> T:
+        with connect(db_path) as con:
+            return _lake_transaction(con, lambda: body(con))
+
+    return _lake_retry(location, deadline, attempt)
+
+
+def copy_into_lake(file_db: str | Path, lake_db: str) -> dict[str, int]:
+    """Copy every table of a DuckDB file store into a lake that holds nothing yet (one transaction); the rows
+    copied per table. Both are migrated to the same version first."""
+    file_db = Path(file_db)
+    if lake.is_lake(file_db) or not lake.is_lake(lake_db):
+        raise StoreError(f"copy_into_lake: from a DuckDB file to a ducklake: setting, not {file_db} to {lake_db}")
+    if not file_db.exists():
+        raise StoreNotFound(f"{file_db}: database not found")
+    with connect(file_db):
+        pass  # migrated to this version (and closed) before it is attached
+    copied: dict[str, int] = {}
+
+    def body(con: duckdb.DuckDBPyConnection) -> None:
+        source = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE "
+                                            "table_catalog = 'qa_source' AND table_type = 'BASE TABLE'").fetchall()}
+        for table in sorted((source & _lake_tables(con)) - {"schema_migrations", WRITE_TOKEN}):
+            if con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+                raise StoreError(f"{display_name(lake_db)}: table {table} is not empty; copy into a new lake")
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM qa_source.main.{table}")
+            copied[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+    with connect(lake_db) as con:  # created and migrated; the file attached to this process's lake instance
+        con.execute(f"ATTACH {lake.sql_literal(str(file_db.resolve()))} AS qa_source (READ_ONLY)")
+    try:
+        write_transaction(lake_db, body)
+    finally:
+        with connect(lake_db) as con:
+            con.execute("DETACH qa_source")
+    return copied
+
+
+def exists(db_path: str | Path) -> bool:
+    """Whether anything is stored yet: the DuckDB file exists, or the lake has the QA tables."""
+    if not lake.is_lake(db_path):
+        return Path(db_path).exists()
+    try:
+        with connect(db_path, read_only=True):
+            return True
+    except StoreNotFound:
+        return False
+
+
 def _pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
     tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if "schema_migrations" not in tables:
@@ -182,7 +454,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any
 
 def stored_hashes(db_path: str | Path) -> set[str]:
     """Content hashes of every stored conversation (empty when there is no database yet)."""
-    if not Path(db_path).exists():
+    if not exists(db_path):
         return set()
     with connect(db_path, read_only=True) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -197,7 +469,7 @@ PERMANENT_STAGES = ("input", "discover", "decode", "parse")  # the file itself i
 def permanently_failed_hashes(db_path: str | Path) -> set[str]:
     """Content hashes of inputs that failed because the file is bad (truncated audio, broken JSON): a file is
     tried again only once its content (and so its hash) changes."""
-    if not Path(db_path).exists():
+    if not exists(db_path):
         return set()
     with connect(db_path, read_only=True) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
@@ -210,24 +482,29 @@ def permanently_failed_hashes(db_path: str | Path) -> set[str]:
 
 def start_run(db_path: str | Path, run: RunInfo) -> None:
     """Record a run as running."""
-    with connect(db_path) as con:
+    started = _now()
+
+    def body(con: duckdb.DuckDBPyConnection) -> None:
+        if lake.is_lake(db_path):  # a retried commit that had in fact landed leaves no second row
+            con.execute("DELETE FROM runs WHERE run_id = ?", [run.run_id])
         con.execute(
             "INSERT INTO runs (run_id, kind, started_at, status, inbox, ruleset_version, rules_dir, model, settings)"
             " VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-            [run.run_id, run.kind, _now(), run.inbox, run.ruleset_version, run.rules_dir, run.model,
+            [run.run_id, run.kind, started, run.inbox, run.ruleset_version, run.rules_dir, run.model,
              _json(run.settings)],
         )
+
+    write_transaction(db_path, body)
 
 
 def finish_run(db_path: str | Path, run_id: str, counts: RunCounts, status: str = "completed") -> None:
     """Record a run's end and counts."""
-    with connect(db_path) as con:
-        con.execute(
-            "UPDATE runs SET ended_at = ?, status = ?, discovered = ?, skipped = ?, processed = ?, failed = ?,"
-            " flagged = ? WHERE run_id = ?",
-            [_now(), status, counts.discovered, counts.skipped, counts.processed, counts.failed, counts.flagged,
-             run_id],
-        )
+    ended = _now()
+    write_transaction(db_path, lambda con: con.execute(
+        "UPDATE runs SET ended_at = ?, status = ?, discovered = ?, skipped = ?, processed = ?, failed = ?,"
+        " flagged = ? WHERE run_id = ?",
+        [ended, status, counts.discovered, counts.skipped, counts.processed, counts.failed, counts.flagged, run_id],
+    ))
 
 
 def _conversation_row(c: Conversation, run_id: str, now: datetime) -> dict[str, Any]:
@@ -272,6 +549,9 @@ def _reviewed_now(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[di
     """The current findings of these conversations that carry a verdict, with the verdict."""
     con.register("_reviewed_ids", pa.table({"conversation_id": list(ids)}))
     try:
+        if not con.execute("SELECT 1 FROM reviews WHERE conversation_id IN (SELECT conversation_id FROM "
+                           "_reviewed_ids) LIMIT 1").fetchone():
+            return []  # nothing reviewed: skip the join of the current-results views
         cur = con.execute(
             "SELECT r.conversation_id, r.finding_key, r.rule_id, r.verdict, r.comment, r.reviewer, r.created_at, "
             "f.utterance_idx, f.start_s, f.end_s FROM latest_reviews r JOIN latest_findings f "
@@ -476,44 +756,62 @@ def _replace_scores(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConve
 
 def write_results(db_path: str | Path, run_id: str, scored: Sequence[ScoredConversation],
                   failures: Sequence[Failure] = ()) -> None:
-    """Store scored conversations (replacing any earlier copy of the same id) and failures, in one transaction."""
+    """Store scored conversations (replacing any earlier copy of the same id) and failures, in one transaction.
+
+    On a DuckLake a conversation another writer stored meanwhile with the same content is left as it is, and the
+    transaction is retried whole when it loses a commit race (see :func:`write_transaction`).
+    """
     now = _now()
-    with connect(db_path) as con:
-        con.execute("BEGIN")
-        try:
-            if scored:
-                before = _reviewed_now(con, [s.conversation.conversation_id for s in scored])
-                ids = pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]})
-                con.register("_ids", ids)
-                for table in ("findings", "scores", "utterances", "conversations"):
-                    con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM _ids)")
-                con.unregister("_ids")
-                _insert(con, "conversations", [_conversation_row(s.conversation, run_id, now) for s in scored])
-                _insert(con, "utterances", [r for s in scored for r in _utterance_rows(s.conversation)])
-                _replace_scores(con, scored, run_id, now)
-                carry_reviews(con, before)
-            _insert(con, "failures", [
-                {"source_path": f.source_path, "run_id": run_id, "stage": f.stage, "error": f.error,
-                 "content_sha256": f.content_sha256, "failed_at": now} for f in failures
-            ])
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    on_lake = lake.is_lake(db_path)
+
+    def body(con: duckdb.DuckDBPyConnection) -> None:
+        todo = list(scored)
+        if todo and on_lake:
+            todo = _not_stored_yet(con, todo)
+        if todo:
+            before = _reviewed_now(con, [s.conversation.conversation_id for s in todo])
+            ids = pa.table({"conversation_id": [s.conversation.conversation_id for s in todo]})
+            con.register("_ids", ids)
+            for table in ("findings", "scores", "utterances", "conversations"):
+                con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM _ids)")
+            con.unregister("_ids")
+            _insert(con, "conversations", [_conversation_row(s.conversation, run_id, now) for s in todo])
+            _insert(con, "utterances", [r for s in todo for r in _utterance_rows(s.conversation)])
+            _replace_scores(con, todo, run_id, now)
+            carry_reviews(con, before)
+        if failures and on_lake:  # a retried commit that had in fact landed leaves no second row
+            con.execute("DELETE FROM failures WHERE run_id = ? AND source_path IN (SELECT unnest(?::VARCHAR[]))",
+                        [run_id, [f.source_path for f in failures]])
+        _insert(con, "failures", [
+            {"source_path": f.source_path, "run_id": run_id, "stage": f.stage, "error": f.error,
+             "content_sha256": f.content_sha256, "failed_at": now} for f in failures
+        ])
+
+    write_transaction(db_path, body)
+
+
+def _not_stored_yet(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation]
+                    ) -> list[ScoredConversation]:
+    """Those of ``scored`` whose conversation id is not stored with the same content hash."""
+    con.register("_candidates", pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]}))
+    try:
+        stored = set(con.execute("SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id "
+                                 "IN (SELECT conversation_id FROM _candidates)").fetchall())
+    finally:
+        con.unregister("_candidates")
+    return [s for s in scored if (s.conversation.conversation_id, s.conversation.content_sha256) not in stored]
 
 
 def write_rescored(db_path: str | Path, run_id: str, scored: Sequence[ScoredConversation]) -> None:
     """Store new findings and scores for stored conversations (other rule set versions are kept)."""
-    with connect(db_path) as con:
-        con.execute("BEGIN")
-        try:
-            before = _reviewed_now(con, [s.conversation.conversation_id for s in scored])
-            _replace_scores(con, scored, run_id, _now())
-            carry_reviews(con, before)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    now = _now()
+
+    def body(con: duckdb.DuckDBPyConnection) -> None:
+        before = _reviewed_now(con, [s.conversation.conversation_id for s in scored])
+        _replace_scores(con, scored, run_id, now)
+        carry_reviews(con, before)
+
+    write_transaction(db_path, body)
 
 
 def load_conversations(db_path: str | Path, ids: Sequence[str] | None = None) -> list[Conversation]:
@@ -552,13 +850,22 @@ def query(db_path: str | Path, sql: str, params: Sequence[Any] = ()) -> tuple[li
 
 
 def run_queries(db_path: str | Path, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[list[str], list]]:
-    """Run read-only queries on one connection (one consistent view of the file); column names and rows of each."""
-    out = []
-    with connect(db_path, read_only=True) as con:
-        for sql, params in statements:
-            cur = con.execute(sql, list(params))
-            out.append(([d[0] for d in cur.description] if cur.description else [], cur.fetchall()))
-    return out
+    """Run read-only queries on one connection (one consistent view of the file); column names and rows of each.
+
+    On a DuckLake the reads see one snapshot and are tried again while the catalog is briefly unreachable.
+    """
+
+    def read() -> list[tuple[list[str], list]]:
+        out = []
+        with connect(db_path, read_only=True) as con:
+            for sql, params in statements:
+                cur = con.execute(sql, list(params))
+                out.append(([d[0] for d in cur.description] if cur.description else [], cur.fetchall()))
+        return out
+
+    if not lake.is_lake(db_path):
+        return read()
+    return _lake_retry(_lake_location(db_path), time.monotonic() + min(LOCK_RETRY_S, lake.retry_seconds()), read)
 
 
 VERDICTS = ("confirmed", "false_positive", "disputed")
@@ -584,10 +891,12 @@ def add_review(db_path: str | Path, review: Review) -> str:
         raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {review.verdict!r}")
     if not review.reviewer.strip():
         raise ValueError("reviewer is required")
-    if not Path(db_path).exists():
-        raise StoreError(f"{db_path}: database not found (run `qa run` first)")
+    if not exists(db_path):
+        raise StoreNotFound(f"{display_name(db_path)}: database not found (run `qa run` first)")
     review_id = str(uuid.uuid4())
-    with connect(db_path) as con:
+    created = _now()
+
+    def body(con: duckdb.DuckDBPyConnection) -> None:
         if review.finding_key is None:
             found = con.execute("SELECT NULL FROM latest_scores WHERE conversation_id = ?",
                                 [review.conversation_id]).fetchone()
@@ -597,12 +906,15 @@ def add_review(db_path: str | Path, review: Review) -> str:
         if found is None:
             what = f"finding {review.finding_key}" if review.finding_key else "conversation"
             raise LookupError(f"{review.conversation_id}: {what} not found")
+        con.execute("DELETE FROM reviews WHERE review_id = ?", [review_id])  # a retried commit: no second row
         con.execute(
             "INSERT INTO reviews (review_id, conversation_id, finding_key, rule_id, verdict, comment, reviewer, "
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [review_id, review.conversation_id, review.finding_key, found[0], review.verdict,
-             (review.comment or "").strip() or None, review.reviewer.strip(), _now()],
+             (review.comment or "").strip() or None, review.reviewer.strip(), created],
         )
         if review.finding_key is not None:
             _set_verdict(con, review.conversation_id, review.finding_key, review.verdict)
+
+    write_transaction(db_path, body)
     return review_id

@@ -1,0 +1,81 @@
+"""Write throughput of the two store kinds: a bulk write of N scored conversations, in chunks as the nightly flow
+writes them, into a DuckDB file and into a DuckLake (a throwaway PostgreSQL catalog and a local data folder).
+
+Run ``python benchmarks/bench_lake_write.py [--conversations 2000] [--chunk 50]`` (``make bench-lake``). The
+conversations are the bundled sample chats, really parsed, lemmatised and scored once, then copied with new ids.
+Prints conversations/s of each kind and the ratio; never asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from qa import pipeline, store  # noqa: E402
+from qa.environment import apply_defaults  # noqa: E402
+from qa.inputs import discover_inbox  # noqa: E402
+from qa.records import ScoredConversation  # noqa: E402
+from tools.pg_throwaway import ThrowawayPostgres  # noqa: E402
+
+apply_defaults()
+
+
+def sample_scored() -> list[ScoredConversation]:
+    """The sample chats and transcripts, scored by the real pipeline (no audio: nothing to transcribe)."""
+    settings = pipeline.PipelineSettings(rules_dir=str(REPO_ROOT / "scripts_rules"))
+    items = [i for i in discover_inbox(str(REPO_ROOT / "data" / "samples")) if i.kind != "call"]
+    results = pipeline.score_chunk(pipeline.prepare_chunk(items, settings), settings)
+    return [r for r in results if isinstance(r, ScoredConversation)]
+
+
+def copies(seed: list[ScoredConversation], n: int) -> list[ScoredConversation]:
+    out = []
+    for i in range(n):
+        s = seed[i % len(seed)]
+        conv = dataclasses.replace(s.conversation, conversation_id=f"{s.conversation.conversation_id}-{i}",
+                                   content_sha256=f"{s.conversation.content_sha256}-{i}")
+        out.append(dataclasses.replace(s, conversation=conv))
+    return out
+
+
+def write_all(db: str, scored: list[ScoredConversation], chunk: int) -> float:
+    """Seconds to write ``scored`` in chunks of ``chunk`` (the store already created)."""
+    began = time.perf_counter()
+    for start in range(0, len(scored), chunk):
+        store.write_results(db, "bench", scored[start:start + chunk])
+    return time.perf_counter() - began
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--conversations", type=int, default=2000)
+    parser.add_argument("--chunk", type=int, default=50, help="conversations per write transaction")
+    args = parser.parse_args()
+    scored = copies(sample_scored(), args.conversations)
+    with tempfile.TemporaryDirectory(prefix="qa-bench-lake-") as work, ThrowawayPostgres() as pg:
+        kinds = {"duckdb file": str(Path(work) / "qa.duckdb"),
+                 "ducklake": f"ducklake:postgres:{pg.conninfo}?data={Path(work) / 'lake'}"}
+        seconds = {}
+        for name, db in kinds.items():
+            store.start_run(db, store.RunInfo(run_id="bench"))  # create and migrate outside the timing
+            seconds[name] = write_all(db, scored, args.chunk)
+            stored = store.query(db, "SELECT count(*) FROM conversations")[1][0][0]
+            assert stored == len(scored), (name, stored)
+        store.close_lakes()
+    rate = {name: len(scored) / s for name, s in seconds.items()}
+    print(f"bulk write of {len(scored)} conversations in chunks of {args.chunk}:")
+    for name in kinds:
+        print(f"  {name:12} {seconds[name]:7.2f} s  {rate[name]:8.1f} conversations/s")
+    print(f"  ducklake / duckdb file throughput: {rate['ducklake'] / rate['duckdb file']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

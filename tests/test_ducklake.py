@@ -1,0 +1,423 @@
+"""The DuckLake store (PostgreSQL catalog, Parquet data folder) through real components: a real PostgreSQL started
+for these tests (tools/pg_throwaway.py), real nightly flow runs, the CLI, the web page, two writer processes with
+readers during their writes, and catalog outages at start and mid-run.
+
+Skipped, with the reason, only where PostgreSQL's server binaries are not installed (``make postgres``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from qa import lake, queries, store
+from qa.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from tools.pg_throwaway import PostgresUnavailable, ThrowawayPostgres  # noqa: E402
+
+SAMPLES = REPO / "data" / "samples"
+RULES = REPO / "scripts_rules"
+runner = CliRunner()
+
+# Every stored conversation has its score and its utterances (a reader never sees half a write), and no
+# conversation, score, utterance or finding is stored twice.
+INTEGRITY = """
+    SELECT (SELECT count(*) FROM conversations) AS conversations,
+           (SELECT count(*) FROM conversations c WHERE NOT EXISTS
+               (SELECT 1 FROM scores s WHERE s.conversation_id = c.conversation_id)) AS without_score,
+           (SELECT count(*) FROM conversations c WHERE NOT EXISTS
+               (SELECT 1 FROM utterances u WHERE u.conversation_id = c.conversation_id)) AS without_turns,
+           (SELECT count(*) - count(DISTINCT conversation_id) FROM conversations) AS duplicate_conversations,
+           (SELECT count(*) - count(DISTINCT (conversation_id, ruleset_version)) FROM scores) AS duplicate_scores,
+           (SELECT count(*) - count(DISTINCT (conversation_id, idx)) FROM utterances) AS duplicate_turns,
+           (SELECT count(*) - count(DISTINCT (conversation_id, ruleset_version, finding_idx)) FROM findings)
+               AS duplicate_findings
+"""
+
+
+def integrity(db: str) -> tuple[int, ...]:
+    return tuple(store.query(db, INTEGRITY)[1][0])
+
+
+SAME = "unchanged"
+
+
+# --- plain logic: no server --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("sql, expected", [
+    ("CREATE TABLE t (id VARCHAR PRIMARY KEY, n INTEGER)",
+     "CREATE TABLE t (\n    id VARCHAR NOT NULL,\n    n INTEGER\n)"),
+    ("CREATE TABLE t (a VARCHAR NOT NULL, b INTEGER NOT NULL, c JSON, PRIMARY KEY (a, b))",
+     "CREATE TABLE t (\n    a VARCHAR NOT NULL,\n    b INTEGER NOT NULL,\n    c JSON\n)"),
+    ("CREATE TABLE t (a VARCHAR, b INTEGER, PRIMARY KEY (a, b))",
+     "CREATE TABLE t (\n    a VARCHAR NOT NULL,\n    b INTEGER NOT NULL\n)"),
+    ("CREATE TABLE t (channel VARCHAR NOT NULL CHECK (channel IN ('call', 'chat')), x DOUBLE)",
+     "CREATE TABLE t (\n    channel VARCHAR NOT NULL,\n    x DOUBLE\n)"),
+    ("CREATE TABLE t (teams VARCHAR[] NOT NULL DEFAULT [], pii BOOLEAN NOT NULL DEFAULT FALSE)",
+     "CREATE TABLE t (\n    teams VARCHAR[] NOT NULL,\n    pii BOOLEAN NOT NULL DEFAULT FALSE\n)"),
+    ("CREATE TABLE t (a VARCHAR UNIQUE, b VARCHAR REFERENCES u (id), UNIQUE (a, b))",
+     "CREATE TABLE t (\n    a VARCHAR,\n    b VARCHAR\n)"),
+    ("CREATE INDEX conversations_sha ON conversations (content_sha256)", None),
+    ("CREATE UNIQUE INDEX u ON t (a)", None),
+    ("CREATE VIEW v AS SELECT * FROM t WHERE a = 'PRIMARY KEY'", SAME),
+    ("CREATE MACRO qa_day(a, b) AS CAST(coalesce(a, b) AS DATE)", SAME),
+    ("ALTER TABLE reviews ADD COLUMN carried_from VARCHAR", SAME),
+    ("DELETE FROM t WHERE a IN (SELECT a FROM u)", SAME),
+])
+def test_migration_statements_are_translated_for_ducklake(sql, expected):
+    assert lake.translate_statement(sql) == (sql if expected is SAME else expected)
+
+
+def test_statements_are_split_outside_quotes_and_comments():
+    sql = "-- a comment; still a comment\nCREATE TABLE a (x VARCHAR); /* b; */ INSERT INTO a VALUES ('x;''y');\n\n"
+    assert lake.split_statements(sql) == ["CREATE TABLE a (x VARCHAR)", "INSERT INTO a VALUES ('x;''y')"]
+
+
+def test_shipped_migrations_run_on_ducklake():
+    """Every migration translates, and none uses what DuckLake cannot do and the translation cannot remove."""
+    for _, name, sql in store._migrations():
+        for statement in lake.translate_migration(sql):
+            upper = statement.upper()
+            for word in ("ON CONFLICT", "INSERT OR REPLACE", "INSERT OR IGNORE", "PRIMARY KEY", " UNIQUE", "CHECK (",
+                         "CREATE INDEX", "DEFAULT ["):
+                assert word not in upper, f"{name}: DuckLake cannot run {word}: {statement[:80]}"
+
+
+@pytest.mark.parametrize("setting, catalog, data", [
+    ("ducklake:postgres:dbname=qa host=10.0.0.5 port=5432", "postgres:dbname=qa host=10.0.0.5 port=5432", None),
+    ("ducklake:postgres:dbname=qa host=db?data=/mnt/lake", "postgres:dbname=qa host=db", "/mnt/lake"),
+    # typer's Path option folds '//': the URI scheme is put back together
+    ("ducklake:postgres:postgresql:/qa@db:5432/qa?data=/mnt/lake", "postgres:postgresql://qa@db:5432/qa",
+     "/mnt/lake"),
+])
+def test_lake_settings_are_parsed(setting, catalog, data, monkeypatch):
+    monkeypatch.delenv(lake.DATA_ENV, raising=False)
+    location = lake.parse_location(setting)
+    assert (location.catalog, location.data_path) == (catalog, data)
+
+
+def test_lake_data_folder_from_the_environment_and_passwords_masked(monkeypatch, tmp_path):
+    monkeypatch.setenv(lake.DATA_ENV, str(tmp_path))
+    location = lake.parse_location("ducklake:postgres:dbname=qa password=s3cret host=db")
+    assert location.data_path == str(tmp_path)
+    assert "s3cret" not in location.display and "password=***" in location.display
+    assert "s3cret" not in lake.parse_location("ducklake:postgres:postgresql://qa:s3cret@db/qa").display
+
+
+@pytest.mark.parametrize("setting, problem", [
+    ("ducklake:sqlite:x.db", "only a PostgreSQL catalog"),
+    ("ducklake:postgres:", "no PostgreSQL connection string"),
+])
+def test_bad_lake_settings_are_named(setting, problem):
+    with pytest.raises(store.StoreError, match=problem):
+        store.exists(setting)
+
+
+def test_config_file_keeps_a_lake_setting_and_resolves_its_data_folder(tmp_path):
+    from qa.config import load_config
+
+    (tmp_path / "qa.toml").write_text('[qa]\ndb = "ducklake:postgres:dbname=qa host=db"\nlake_data = "lake"\n')
+    config = load_config(tmp_path / "qa.toml")
+    assert config.db == "ducklake:postgres:dbname=qa host=db"
+    assert config.lake_data == tmp_path / "lake"
+
+
+# --- against a real PostgreSQL ------------------------------------------------------------------------------
+
+def _server() -> ThrowawayPostgres:
+    try:
+        return ThrowawayPostgres()
+    except PostgresUnavailable as exc:
+        if os.environ.get("QA_REQUIRE_POSTGRES"):  # make test: CI must not skip these silently
+            pytest.fail(f"QA_REQUIRE_POSTGRES is set but PostgreSQL cannot be started: {exc}")
+        pytest.skip(f"PostgreSQL cannot be started here: {exc}")
+
+
+@pytest.fixture(scope="module")
+def pg():
+    server = _server()
+    with server:
+        yield server
+        store.close_lakes()
+
+
+@pytest.fixture
+def own_pg():
+    """A server of the test's own, free to stop and start."""
+    server = _server()
+    with server:
+        yield server
+        store.close_lakes()
+
+
+_DATABASES = iter(range(1, 10_000))
+
+
+def new_lake(server: ThrowawayPostgres, data: Path) -> str:
+    """A fresh lake: a new catalog database on ``server`` and the data folder ``data``."""
+    conninfo = server.create_database(f"lake{next(_DATABASES)}")
+    return f"ducklake:postgres:{conninfo}?data={data}"
+
+
+def chats(folder: Path, ids: range, prefix: str = "chat-lake") -> list[str]:
+    """Copies of the sample chats with new ids (and so new content) in ``folder``; their ids."""
+    folder.mkdir(parents=True, exist_ok=True)
+    templates = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(SAMPLES.glob("*.chat.json"))]
+    out = []
+    for i in ids:
+        chat = dict(templates[i % len(templates)], id=f"{prefix}-{i:04d}")
+        (folder / f"{chat['id']}.chat.json").write_text(json.dumps(chat, ensure_ascii=False), encoding="utf-8")
+        out.append(chat["id"])
+    return out
+
+
+def qa_process(args: list[str], tmp: Path, **env: str) -> subprocess.Popen:
+    """``qa ARGS`` in a process of its own (with its own Prefect home, as on another machine)."""
+    home = Path(os.environ.get("TMPDIR", "/tmp")) / f"qa-prefect-{os.getpid()}-{time.monotonic_ns()}"
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(home), **env}
+    return subprocess.Popen([sys.executable, "-m", "qa.cli", *args], cwd=tmp, env=environ, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_a_new_lake_is_created_migrated_once_and_read_only_reads_roll_back(pg, tmp_path):
+    db = new_lake(pg, tmp_path / "lake")
+    assert store.exists(db) is False
+    with pytest.raises(store.StoreNotFound, match="database not found"):
+        store.query(db, "SELECT 1")
+    store.start_run(db, store.RunInfo(run_id="r1", inbox="inbox"))
+    assert store.exists(db) is True
+    versions = [r[0] for r in store.query(db, "SELECT version FROM schema_migrations ORDER BY version")[1]]
+    assert versions == [number for number, _, _ in store._migrations()]
+    store.close_lakes()  # as a second process would: nothing pending, nothing applied twice
+    with store.connect(db) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT version) FROM schema_migrations").fetchone() == (
+            len(versions), len(versions))
+    # per-connection macros and variables (e.g. a time zone for qa_day) work as on a file
+    with store.connect(db, read_only=True) as con:
+        con.execute("SET VARIABLE qa_zone = 'Asia/Yekaterinburg'")
+        con.execute("CREATE TEMP MACRO zone_day(t) AS CAST(timezone(getvariable('qa_zone'), t) AS DATE)")
+        assert str(con.execute("SELECT zone_day(TIMESTAMPTZ '2026-11-27 20:30:00+00')").fetchone()[0]) == "2026-11-28"
+    # a read-only connection (qa sql) writes nothing that lasts
+    store.query(db, "DELETE FROM runs")
+    assert store.query(db, "SELECT run_id, status FROM runs")[1] == [("r1", "running")]
+
+
+@pytest.fixture(scope="module")
+def sample_lake(pg, tmp_path_factory, transcript_cache) -> str:
+    """A lake made by the real nightly flow over the bundled samples."""
+    from flows.nightly import nightly_qa
+
+    db = new_lake(pg, tmp_path_factory.mktemp("sample-lake"))
+    nightly_qa(inbox=str(SAMPLES), db=db, rules=str(RULES), cache_dir=str(transcript_cache))
+    return db
+
+
+@pytest.mark.slow
+def test_nightly_flow_into_ducklake_stores_what_the_duckdb_file_stores(sample_lake, sample_db_template, tmp_path):
+    assert integrity(sample_lake) == (7, 0, 0, 0, 0, 0, 0)
+    assert queries.flagged(sample_lake) == queries.flagged(sample_db_template)
+    for by in queries.STATS_GROUPS:
+        assert queries.stats(sample_lake, by) == queries.stats(sample_db_template, by)
+    assert queries.rule_hits(sample_lake) == queries.rule_hits(sample_db_template)
+    lake_page, file_page = (queries.conversation(d, "call-0003") for d in (sample_lake, sample_db_template))
+    assert lake_page["findings"] == file_page["findings"] and lake_page["utterances"] == file_page["utterances"]
+    # a second run finds everything stored: nothing processed, nothing duplicated
+    from flows.nightly import nightly_qa
+
+    again = nightly_qa(inbox=str(SAMPLES), db=sample_lake, rules=str(RULES), cache_dir=None)
+    assert (again["skipped"], again["processed"]) == (7, 0)
+    assert integrity(sample_lake) == (7, 0, 0, 0, 0, 0, 0)
+
+
+@pytest.mark.slow
+def test_a_duckdb_file_store_is_copied_into_a_new_lake(pg, sample_db, tmp_path):
+    db = new_lake(pg, tmp_path / "lake")
+    copied = store.copy_into_lake(sample_db, db)
+    assert copied["conversations"] == 7 and copied["utterances"] > 7
+    assert queries.flagged(db) == queries.flagged(sample_db)
+    with pytest.raises(store.StoreError, match="not empty"):
+        store.copy_into_lake(sample_db, db)
+    assert integrity(db) == (7, 0, 0, 0, 0, 0, 0)
+
+
+@pytest.mark.slow
+def test_cli_commands_read_and_write_ducklake(sample_lake, tmp_path):
+    def qa(*args: str) -> str:
+        result = runner.invoke(app, [*args, "--db", sample_lake])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    listed = json.loads(qa("flagged", "--format", "json"))
+    assert {r["conversation_id"] for r in listed} == {"call-0002", "call-0003", "chat-0002", "transcript-0001"}
+    assert "team" in qa("stats", "--by", "team", "--format", "csv").splitlines()[0]
+    assert "escalation_complaint" in qa("stats", "--by", "rule", "--format", "csv")
+    found = json.loads(qa("findings", "--conversation", "call-0003", "--format", "json"))
+    key = next(f["finding_key"] for f in found if f["rule_id"] == "escalation_complaint")
+    assert "Recorded" in qa("review", "call-0003", "false_positive", "--by", "Анна", "--finding", key)
+    assert "escalation_complaint" in qa("precision", "--format", "csv")
+    assert qa("sql", "SELECT count(*) AS n FROM reviews", "--format", "csv").split() == ["n", "1"]
+    out = tmp_path / "export"
+    assert "Exported" in qa("export", "--out", str(out), "--no-clips", "--verdict", "all")
+    assert (out / "examples.jsonl").is_file() or any(out.iterdir())
+    result = runner.invoke(app, ["users", "add", "lead", "--db", sample_lake, "--role", "team_lead", "--team",
+                                 "team-north", "--password", "long enough password"])
+    assert result.exit_code == 0, result.output
+    assert "lead" in runner.invoke(app, ["users", "list", "--db", sample_lake]).output
+    # a typo in a filter is caught on the lake as on a file
+    result = runner.invoke(app, ["flagged", "--db", sample_lake, "--team", "team-nort"])
+    assert result.exit_code == 1 and "team-north" in result.output
+
+
+@pytest.mark.slow
+def test_web_page_reads_ducklake(sample_lake):
+    from test_web import listed, signed_in
+
+    client = signed_in(sample_lake, "Ирина Смирнова", pii=True)
+    assert set(listed(client)) == {"call-0002", "call-0003", "chat-0002", "transcript-0001"}
+    page = client.get("/conversations/call-0003")
+    assert page.status_code == 200 and "escalation_complaint" in page.text
+    response = client.post("/api/reviews", json={"conversation_id": "chat-0002", "finding_key": None,
+                                                 "verdict": "confirmed", "reviewer": "Ирина Смирнова"})
+    assert response.status_code == 201, response.text
+    for path in ("/dashboard", "/rules", "/failures"):
+        assert client.get(path).status_code == 200, path
+
+
+@pytest.mark.slow
+def test_two_writers_with_overlapping_inboxes_and_readers_during_their_writes(pg, tmp_path):
+    db = new_lake(pg, tmp_path / "lake")
+    first = chats(tmp_path / "inbox-a", range(0, 24))
+    second = chats(tmp_path / "inbox-b", range(12, 36))  # 12 conversations in both inboxes
+    expected = len(set(first) | set(second))
+    # The lake does not exist yet: both writers create and migrate it at once.
+    writers = [qa_process(["run", str(inbox), "--db", db, "--rules", str(RULES), "--chunk-size", "1",
+                           "--cache-dir", ""], tmp_path) for inbox in (tmp_path / "inbox-a", tmp_path / "inbox-b")]
+    seen: list[int] = []
+    took: list[float] = []
+    errors: list[str] = []
+    try:
+        while any(w.poll() is None for w in writers):
+            began = time.monotonic()
+            try:
+                if not store.exists(db):
+                    continue
+                row = integrity(db)
+                assert row[1:] == (0,) * 6, f"a reader saw a half-written or duplicated conversation: {row}"
+                queries.conversations(db, queries.Filters(flagged=None))
+                seen.append(row[0])
+                took.append(time.monotonic() - began)
+            except store.StoreError as exc:
+                errors.append(str(exc))
+            time.sleep(0.05)
+    finally:
+        outputs = [w.communicate(timeout=600)[0] for w in writers]
+    assert [w.returncode for w in writers] == [0, 0], outputs
+    assert errors == []
+    assert seen == sorted(seen), "conversations appeared and disappeared"
+    assert any(0 < n < expected for n in seen), sorted(set(seen))  # reads met the writes in flight
+    assert integrity(db) == (expected, 0, 0, 0, 0, 0, 0)
+    runs = store.query(db, "SELECT status, processed FROM runs WHERE kind = 'run' ORDER BY run_id")[1]
+    assert [r[0] for r in runs] == ["completed", "completed"]
+    # together the writers scored every conversation at least once; the overlap may be scored twice, stored once
+    assert expected <= sum(r[1] for r in runs) <= len(first) + len(second)
+    import statistics
+
+    later = sorted(took[1:]) or [0.0]  # the first read also loads the extensions and attaches the lake
+    print(f"\ntwo writers: {expected} conversations, {len(seen)} reads during the writes; first read "
+          f"{took[0] * 1000:.0f} ms, then median {statistics.median(later) * 1000:.0f} ms, "
+          f"p95 {later[int(len(later) * 0.95)] * 1000:.0f} ms, slowest {later[-1] * 1000:.0f} ms")
+
+
+def test_catalog_down_at_start_is_a_clear_error(own_pg, tmp_path):
+    db = new_lake(own_pg, tmp_path / "lake")
+    store.start_run(db, store.RunInfo(run_id="r1"))
+    store.close_lakes()
+    own_pg.stop()
+    chats(tmp_path / "inbox", range(2))
+    env = {lake.RETRY_ENV: "1"}
+    for args in (["flagged", "--db", db], ["run", str(tmp_path / "inbox"), "--db", db, "--cache-dir", ""]):
+        proc = qa_process(args, tmp_path, **env)
+        output = proc.communicate(timeout=300)[0]
+        assert proc.returncode not in (0, None), output
+        error = " ".join(output[output.rindex("error:"):].split())
+        assert "DuckLake catalog (PostgreSQL) unreachable" in error and "Connection refused" in error, output
+        assert f"port={own_pg.port}" in error, output
+
+
+@pytest.mark.slow
+def test_catalog_stopped_mid_run_is_retried_then_fails_clearly_and_a_rerun_completes(own_pg, tmp_path):
+    db = new_lake(own_pg, tmp_path / "lake")
+    ids = chats(tmp_path / "inbox", range(0, 16))
+    store.start_run(db, store.RunInfo(run_id="setup", kind="setup"))
+    args = ["run", str(tmp_path / "inbox"), "--db", db, "--rules", str(RULES), "--chunk-size", "1", "--cache-dir", ""]
+
+    def wait_for_writes(proc: subprocess.Popen, at_least: int) -> None:
+        while proc.poll() is None and store.query(db, "SELECT count(*) FROM conversations")[1][0][0] < at_least:
+            time.sleep(0.1)
+        assert proc.poll() is None, proc.communicate()[0]
+
+    # A short outage: the writer retries the chunk and the run completes.
+    writer = qa_process(args, tmp_path, **{lake.RETRY_ENV: "60"})
+    wait_for_writes(writer, 2)
+    own_pg.stop()
+    time.sleep(3)
+    own_pg.start()
+    output = writer.communicate(timeout=600)[0]
+    assert writer.returncode == 0, output
+    assert integrity(db) == (len(ids), 0, 0, 0, 0, 0, 0)
+
+    # A long outage: the run stops with a clear error, nothing half-written; a re-run completes, nothing twice.
+    more = chats(tmp_path / "inbox", range(16, 32))
+    writer = qa_process(args, tmp_path, **{lake.RETRY_ENV: "2"})
+    wait_for_writes(writer, len(ids) + 2)
+    own_pg.stop()
+    output = writer.communicate(timeout=600)[0]
+    assert writer.returncode != 0, output
+    error = " ".join(output[output.rindex("error:"):].split())
+    assert "DuckLake catalog (PostgreSQL) unreachable" in error, output
+    own_pg.start()
+    stored, *rest = integrity(db)
+    assert rest == [0] * 6 and len(ids) + 2 <= stored < len(ids) + len(more)
+    rerun = qa_process(args, tmp_path)
+    output = rerun.communicate(timeout=600)[0]
+    assert rerun.returncode == 0, output
+    assert integrity(db) == (len(ids) + len(more), 0, 0, 0, 0, 0, 0)
+
+
+def test_full_data_folder_is_a_clear_error(pg, tmp_path):
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        db = new_lake(pg, folder / "lake")
+        store.start_run(db, store.RunInfo(run_id="r1"))
+        filler = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the folder to the last block
+        try:
+            while True:
+                os.write(filler, b"\0" * 4096)
+        except OSError:
+            pass
+        finally:
+            os.close(filler)
+        rows = [{"conversation_id": f"c{i}", "idx": i, "speaker": "operator", "start_s": 0.0, "end_s": 1.0,
+                 "text": "x" * 2000, "lemmas": "x", "words": None} for i in range(500)]
+        with pytest.raises(store.StoreError, match="is full") as failure:
+            store.write_transaction(db, lambda con: store._insert(con, "utterances", rows))
+        assert str(folder / "lake") in str(failure.value)
+        assert store.query(db, "SELECT count(*) FROM utterances")[1] == [(0,)]
+    finally:
+        store.close_lakes()
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
