@@ -225,15 +225,16 @@ def _not_null(column: str) -> str:
 
 
 _CREATE_TABLE = re.compile(r"^CREATE\s+(OR\s+REPLACE\s+)?TABLE\s+(IF\s+NOT\s+EXISTS\s+)?[\w.\"]+\s*\(", re.I)
-_DROPPED = re.compile(r"^(CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|ALTER\s+TABLE\s+\S+\s+ADD\s+(PRIMARY\s+KEY|"
-                      r"UNIQUE|CONSTRAINT|CHECK))\b", re.I)
+_DROPPED = re.compile(r"^(CREATE\s+(OR\s+REPLACE\s+)?MACRO|CREATE\s+(UNIQUE\s+)?INDEX|DROP\s+INDEX|"
+                      r"ALTER\s+TABLE\s+\S+\s+ADD\s+(PRIMARY\s+KEY|UNIQUE|CONSTRAINT|CHECK))\b", re.I)
 
 
 def translate_statement(statement: str) -> str | None:
-    """One migration statement as DuckLake takes it; ``None`` when it has no meaning there (an index).
+    """One migration statement as DuckLake takes it; ``None`` when it has no meaning there (an index, a macro:
+    macros are defined on each connection by :func:`qa.store.define_day`, in the configured time zone).
 
     DuckLake has no PRIMARY KEY, UNIQUE, CHECK or FOREIGN KEY and no index, and no default for a list column;
-    everything else (tables, NOT NULL, views, macros, ALTER TABLE ADD COLUMN, data changes) runs as written.
+    everything else (tables, NOT NULL, views, ALTER TABLE ADD COLUMN, data changes) runs as written.
     """
     text = statement.strip()
     if _DROPPED.match(text):

@@ -311,6 +311,8 @@ def _lake_base(location: lake.LakeLocation, read_only: bool, deadline: float) ->
                 con.execute(f"USE {lake.CATALOG_ALIAS}")
                 if read_only and "schema_migrations" not in _lake_tables(con):
                     raise StoreNotFound(f"{location.display}: database not found (run `qa run` first)")
+                con.execute(f"SET search_path = '{lake.CATALOG_ALIAS}.main,temp.main'")
+                define_day(con)  # views that call qa_day are bound while migrating
                 migrate_lake(con, lambda step: _lake_retry(location, deadline, step))
             except duckdb.Error as exc:
                 raise _lake_error(location, exc) from exc
@@ -342,6 +344,7 @@ def _lake_connect(db: str, read_only: bool, wait_s: float) -> Iterator[duckdb.Du
         con.execute(f"USE {lake.CATALOG_ALIAS}")
         # temp objects (per-connection macros, registered Arrow tables) resolve as they do on a file
         con.execute(f"SET search_path = '{lake.CATALOG_ALIAS}.main,temp.main'")
+        define_day(con)  # the lake keeps no macro: qa_day is this connection's, in the configured time zone
         if read_only:
             con.execute("BEGIN")  # one snapshot for every statement; nothing written survives
         yield con

@@ -71,7 +71,8 @@ SAME = "unchanged"
     ("CREATE INDEX conversations_sha ON conversations (content_sha256)", None),
     ("CREATE UNIQUE INDEX u ON t (a)", None),
     ("CREATE VIEW v AS SELECT * FROM t WHERE a = 'PRIMARY KEY'", SAME),
-    ("CREATE MACRO qa_day(a, b) AS CAST(coalesce(a, b) AS DATE)", SAME),
+    ("CREATE MACRO qa_day(a, b) AS CAST(coalesce(a, b) AS DATE)", None),  # per connection (store.define_day)
+    ("CREATE OR REPLACE MACRO qa_day(a, b) AS CAST(a AS DATE)", None),
     ("ALTER TABLE reviews ADD COLUMN carried_from VARCHAR", SAME),
     ("DELETE FROM t WHERE a IN (SELECT a FROM u)", SAME),
 ])
@@ -211,6 +212,31 @@ def test_a_new_lake_is_created_migrated_once_and_read_only_reads_roll_back(pg, t
     # a read-only connection (qa sql) writes nothing that lasts
     store.query(db, "DELETE FROM runs")
     assert store.query(db, "SELECT run_id, status FROM runs")[1] == [("r1", "running")]
+
+
+@pytest.mark.parametrize(("zone", "days"), [
+    ("Europe/Moscow", {"2026-11-27": 1, "2026-11-28": 1}),
+    ("UTC", {"2026-11-27": 2}),
+    ("Asia/Vladivostok", {"2026-11-28": 2}),
+])
+def test_day_in_the_lake_follows_the_configured_zone(pg, tmp_path, monkeypatch, zone, days):
+    from datetime import datetime
+
+    from qa.records import Conversation, Score, ScoredConversation, Utterance
+
+    db = new_lake(pg, tmp_path / "data")
+    calls = []
+    for cid, started in [("late", "2026-11-27T23:30:00+03:00"), ("after-midnight", "2026-11-28T00:30:00+03:00")]:
+        conv = Conversation(conversation_id=cid, channel="chat", source_path=f"inbox/{cid}.json",
+                            content_sha256=f"sha-{cid}", operator_id="op-1", team="team-1",
+                            started_at=datetime.fromisoformat(started), speaker_mode="chat",
+                            utterances=[Utterance("operator", 0.0, 1.0, "Добрый день")])
+        calls.append(ScoredConversation(conv, "v1", [], [], {}, Score(90.0, False, False, False)))
+    store.write_results(db, "run-1", calls)
+    store.close_lakes()  # a new process: the macro comes from this connection's zone, not from the lake
+    monkeypatch.setenv("QA_TIMEZONE", zone)
+    _, rows = store.query(db, "SELECT day::VARCHAR, sum(conversations) FROM daily_scores GROUP BY 1 ORDER BY 1")
+    assert dict(rows) == days
 
 
 @pytest.fixture(scope="module")
