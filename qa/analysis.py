@@ -14,10 +14,8 @@ class LemmatizerLike(Protocol):
 
 def analyse_text(text: str, lemmatizer: LemmatizerLike, start: float = 0.0, end: float = 0.0) -> list[Token]:
     """Tokens of a text; every token gets the given time span."""
-    return [
-        Token(text=surface, norm=norm, lemma=lemmatizer.lemma(norm), start=start, end=end)
-        for surface, norm in split_normalized(text)
-    ]
+    lemma = lemmatizer.lemma
+    return [Token(surface, norm, lemma(norm), start, end) for surface, norm in split_normalized(text)]
 
 
 def _rejoin_hyphen_parts(words: tuple[Word, ...]) -> list[Word]:

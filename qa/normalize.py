@@ -18,7 +18,7 @@ from pathlib import Path
 
 from num2words import num2words
 
-from qa.tokenize import split_tokens
+from qa.tokenize import clear_token_cache, split_tokens
 
 _DATA_PATH = Path(__file__).parent / "data" / "normalize.json"
 _LANG = "ru"
@@ -39,6 +39,7 @@ _PIECES = re.compile(
     r"|(?P<other>[^\w\s])"
 )
 _DETACHED_PART = re.compile(r"^\s*-[^\W\d_]+$")
+_CACHE_LIMIT = 200_000  # distinct tokens remembered by the word table
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +121,11 @@ def _number(chain: str, suffix: str | None) -> tuple[list[str], str]:
 
 def normalize_word(token: str) -> list[str]:
     """One surface token → its normalised words (zero for punctuation, several for numbers)."""
+    return list(_words_of(token))
+
+
+def _normalized_words(token: str) -> tuple[str, ...]:
+    """The words of ``normalize_word``, uncached."""
     signs = _vocabulary().signs
     words: list[str] = []
     last_number = ""
@@ -134,7 +140,27 @@ def normalize_word(token: str) -> list[str]:
             forms = signs[piece["other"]]
             words.append(forms[_plural_form(last_number)] if last_number else forms[0])
             last_number = ""
+    return tuple(words)
+
+
+_words_cache: dict[str, tuple[str, ...]] = {}
+
+
+def _words_of(token: str) -> tuple[str, ...]:
+    """``normalize_word`` through a bounded per-process table (a token's words never change)."""
+    words = _words_cache.get(token)
+    if words is None:
+        words = _normalized_words(token)
+        if len(_words_cache) >= _CACHE_LIMIT:
+            _words_cache.clear()
+        _words_cache[token] = words
     return words
+
+
+def clear_caches() -> None:
+    """Forget every token seen so far (the word table here and the tokenizer's chunk table)."""
+    _words_cache.clear()
+    clear_token_cache()
 
 
 def is_detached_hyphen_part(token: str) -> bool:
@@ -155,20 +181,34 @@ def _glues(previous: str, gap: str, surface: str) -> bool:
     return surface.isdigit() and len(surface) == 3 and previous[-1:].isdigit() and gap in _THOUSANDS_SPACES
 
 
+@cache
+def _glue_starts() -> frozenset[str]:
+    """First characters of the tokens that may glue onto the one before: «-», the signs, digits (tested apart)."""
+    return frozenset("-").union(sign[:1] for sign in _vocabulary().signs)
+
+
 def _merged_tokens(text: str) -> list[str]:
     """razdel's tokens, with Whisper's detached hyphen parts and a sign after its number glued back on."""
+    starts = _glue_starts()
+    merged: list[str] = []
     spans: list[list[int]] = []
     for surface, start, stop in split_tokens(text):
-        if spans and _glues(text[spans[-1][0] : spans[-1][1]], text[spans[-1][1] : start], surface):
-            spans[-1][1] = stop
-        else:
-            spans.append([start, stop])
-    return [text[start:stop] for start, stop in spans]
+        head = surface[0]
+        if spans and (head in starts or head.isdigit()):
+            last = spans[-1]
+            if _glues(text[last[0] : last[1]], text[last[1] : start], surface):
+                last[1] = stop
+                merged[-1] = text[last[0] : stop]
+                continue
+        spans.append([start, stop])
+        merged.append(surface)
+    return merged
 
 
 def split_normalized(text: str) -> list[tuple[str, str]]:
     """The whole text → ``(surface token, normalised word)`` pairs in order; punctuation yields none."""
-    return [(surface, word) for surface in _merged_tokens(text) for word in normalize_word(surface)]
+    words = _words_of
+    return [(surface, word) for surface in _merged_tokens(text) for word in words(surface)]
 
 
 def normalize_text(text: str) -> str:
