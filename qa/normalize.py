@@ -18,7 +18,7 @@ from pathlib import Path
 
 from num2words import num2words
 
-from qa.tokenize import clear_token_cache, split_tokens
+from qa.tokenize import chunk_tokens, clear_token_cache, context_free, split_tokens
 
 _DATA_PATH = Path(__file__).parent / "data" / "normalize.json"
 _LANG = "ru"
@@ -160,6 +160,7 @@ def _words_of(token: str) -> tuple[str, ...]:
 def clear_caches() -> None:
     """Forget every token seen so far (the word table here and the tokenizer's chunk table)."""
     _words_cache.clear()
+    _chunk_pairs.clear()
     clear_token_cache()
 
 
@@ -205,10 +206,42 @@ def _merged_tokens(text: str) -> list[str]:
     return merged
 
 
-def split_normalized(text: str) -> list[tuple[str, str]]:
-    """The whole text → ``(surface token, normalised word)`` pairs in order; punctuation yields none."""
+def _split_normalized(text: str) -> list[tuple[str, str]]:
+    """``split_normalized`` token by token (the reference; the fast path takes whole chunks)."""
     words = _words_of
     return [(surface, word) for surface in _merged_tokens(text) for word in words(surface)]
+
+
+_Pairs = tuple[tuple[str, str], ...]
+_chunk_pairs: dict[str, _Pairs | None] = {}  # None: the chunk depends on its neighbours
+
+
+def _chunk_of_its_own(chunk: str) -> _Pairs | None:
+    """The pairs of a space-free chunk that neither depends on its neighbours' tokens nor glues onto them,
+    else None. Its next chunk cannot glue onto it either: a chunk that glues on is not one of these."""
+    head = chunk[0]
+    if head in _glue_starts() or head.isdigit() or not context_free(chunk):
+        return None
+    words = _words_of
+    merged = _merged_tokens(chunk) if len(chunk_tokens(chunk)) > 1 else [chunk]
+    return tuple((surface, word) for surface in merged for word in words(surface))
+
+
+def split_normalized(text: str) -> list[tuple[str, str]]:
+    """The whole text → ``(surface token, normalised word)`` pairs in order; punctuation yields none."""
+    pairs: list[tuple[str, str]] = []
+    table = _chunk_pairs
+    for chunk in text.split():
+        found = table.get(chunk, False)
+        if found is False:
+            found = _chunk_of_its_own(chunk)
+            if len(table) >= _CACHE_LIMIT:
+                table.clear()
+            table[chunk] = found
+        if found is None:
+            return _split_normalized(text)
+        pairs += found
+    return pairs
 
 
 def normalize_text(text: str) -> str:

@@ -89,6 +89,42 @@ def _split_chunk(chunk: str, before: str | None, after: str | None) -> _Pieces:
     return tuple(pieces)
 
 
+def _needs_before(chunk: str) -> bool:
+    """Whether the chunk's first two atoms join or not depending on the atom before the chunk."""
+    head = chunk[0]
+    if head not in _EDGE or len(chunk) < 2:
+        return False
+    return _kind(chunk[1]) != PUNCT if head in _LINKS else _kind(chunk[1]) == INT
+
+
+def _needs_after(chunk: str) -> bool:
+    """Whether the chunk's last two atoms join or not depending on the atom after the chunk."""
+    tail = chunk[-1]
+    if tail not in _EDGE or len(chunk) < 2:
+        return False
+    return _kind(chunk[-2]) != PUNCT if tail in _LINKS else _kind(chunk[-2]) == INT
+
+
+def context_free(chunk: str) -> bool:
+    """Whether a space-free chunk's tokens are the same wherever it stands (true of most)."""
+    return not (_needs_before(chunk) or _needs_after(chunk))
+
+
+def chunk_tokens(chunk: str) -> tuple[str, ...]:
+    """The token surfaces of a context-free chunk (see :func:`context_free`), from the chunk table."""
+    pieces = _chunks.get(chunk)
+    if pieces is None:
+        pieces = _remember(chunk, _split_chunk(chunk, None, None))
+    return tuple(surface for surface, _, _ in pieces)
+
+
+def _remember(key: object, pieces: _Pieces) -> _Pieces:
+    if len(_chunks) >= _CACHE_LIMIT:
+        _chunks.clear()
+    _chunks[key] = pieces
+    return pieces
+
+
 def split_tokens(text: str) -> list[tuple[str, int, int]]:
     """All tokens of ``text`` (razdel's), punctuation included, as ``(surface, start, stop)``."""
     tokens: list[tuple[str, int, int]] = []
@@ -101,15 +137,15 @@ def split_tokens(text: str) -> list[tuple[str, int, int]]:
         key: object = chunk
         before = after = None
         if chunk[0] in _EDGE or chunk[-1] in _EDGE:
-            before = _kind(matches[k - 1].group()[-1]) if k > 0 else None
-            after = _kind(matches[k + 1].group()[0]) if k < last else None
-            key = (chunk, before, after)
+            if k > 0 and _needs_before(chunk):
+                before = _kind(matches[k - 1].group()[-1])
+            if k < last and _needs_after(chunk):
+                after = _kind(matches[k + 1].group()[0])
+            if before is not None or after is not None:
+                key = (chunk, before, after)
         pieces = chunks.get(key)
         if pieces is None:
-            pieces = _split_chunk(chunk, before, after)
-            if len(chunks) >= _CACHE_LIMIT:
-                chunks.clear()
-            chunks[key] = pieces
+            pieces = _remember(key, _split_chunk(chunk, before, after))
         offset = match.start()
         if len(pieces) == 1:
             append((chunk, offset, offset + len(chunk)))
