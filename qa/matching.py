@@ -180,8 +180,8 @@ class Matcher:
 
     def find(self, tokens: Sequence[Token]) -> list[Hit]:
         """Every pattern hit in one utterance's tokens, in token order."""
-        entry = self._entry
-        entries = [entry(t.norm, t.lemma) for t in tokens]
+        cached, entry = self._cache.get, self._entry
+        entries = [cached((t.norm, t.lemma)) or entry(t.norm, t.lemma) for t in tokens]
         keys = [e[0] for e in entries]
         present: set[str] = set()
         for token_keys in keys:
