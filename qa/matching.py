@@ -17,6 +17,7 @@ from rapidfuzz import fuzz, process
 from qa.analysis import LemmatizerLike
 from qa.negation import default_cues
 from qa.normalize import split_normalized
+from qa.record_maker import maker
 from qa.records import Token
 
 FUZZY_MIN_LEN = 5
@@ -69,6 +70,8 @@ class Hit:
     def fuzzy(self) -> bool:
         return self.score < 100.0
 
+
+_hit = maker(Hit)  # Hit(pattern, first, last, score, via), built slot by slot
 
 # a word's pattern keys with their scores, and the patterns it may start (with their required keys)
 _TokenEntry = tuple[dict[str, float], tuple[tuple[Pattern, frozenset[str]], ...]]
@@ -276,7 +279,7 @@ def _match_ordered(pattern: Pattern, keys: list[dict[str, float]], start: int) -
                 break
         else:
             return None
-    return Hit(pattern, start, pos, worst)
+    return _hit(pattern, start, pos, worst, "words")
 
 
 def _match_unordered(pattern: Pattern, keys: list[dict[str, float]], start: int) -> Hit | None:
