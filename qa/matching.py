@@ -186,9 +186,7 @@ class Matcher:
         cached, entry = self._cache.get, self._entry
         entries = [cached((t.norm, t.lemma)) or entry(t.norm, t.lemma) for t in tokens]
         keys = [e[0] for e in entries]
-        present: set[str] = set()
-        for token_keys in keys:
-            present.update(token_keys)
+        present: set[str] = set().union(*keys)
         hits: list[Hit] = []
         for i, (_, starts) in enumerate(entries):
             for pattern, required in starts:

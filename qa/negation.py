@@ -61,18 +61,29 @@ def default_cues() -> NegationCues:
 
 def clause_ids(text: str, tokens: Sequence[Token], cues: NegationCues) -> list[int]:
     """A clause number per token: it grows at punctuation between tokens and at a contrasting conjunction."""
+    global _last_clauses
+    last = _last_clauses  # one utterance often has several hits in a row: the same answer
+    if last is not None and last[0] is text and last[1] is tokens and last[2] is cues:
+        return list(last[3])
     ids: list[int] = []
     clause, cursor = 0, 0
+    marks, conjunctions, find = cues.clause_marks, cues.clause_conjunctions, text.find
     for tok in tokens:
-        found = text.find(tok.text, cursor) if tok.text else -1
+        surface = tok.text
+        found = find(surface, cursor) if surface else -1
         if found >= 0:
-            if any(ch in cues.clause_marks for ch in text[cursor:found]) and ids:
+            if ids and found > cursor and not marks.isdisjoint(text[cursor:found]):
                 clause += 1
-            cursor = found + len(tok.text)
-        if tok.norm in cues.clause_conjunctions and ids:
+            cursor = found + len(surface)
+        if ids and tok.norm in conjunctions:
             clause += 1
         ids.append(clause)
+    if type(tokens) is tuple:  # immutable: safe to remember by identity
+        _last_clauses = (text, tokens, cues, tuple(ids))
     return ids
+
+
+_last_clauses: tuple[str, Sequence[Token], NegationCues, tuple[int, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
