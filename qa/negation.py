@@ -61,10 +61,9 @@ def default_cues() -> NegationCues:
 
 def clause_ids(text: str, tokens: Sequence[Token], cues: NegationCues) -> list[int]:
     """A clause number per token: it grows at punctuation between tokens and at a contrasting conjunction."""
-    global _last_clauses
-    last = _last_clauses  # one utterance often has several hits in a row: the same answer
-    if last is not None and last[0] is text and last[1] is tokens and last[2] is cues:
-        return list(last[3])
+    memo = _clauses.get(id(tokens))  # an utterance's hits ask again, rule after rule: the same answer
+    if memo is not None and memo[0] is text and memo[1] is tokens and memo[2] is cues:
+        return list(memo[3])
     ids: list[int] = []
     clause, cursor = 0, 0
     marks, conjunctions, find = cues.clause_marks, cues.clause_conjunctions, text.find
@@ -78,12 +77,15 @@ def clause_ids(text: str, tokens: Sequence[Token], cues: NegationCues) -> list[i
         if ids and tok.norm in conjunctions:
             clause += 1
         ids.append(clause)
-    if type(tokens) is tuple:  # immutable: safe to remember by identity
-        _last_clauses = (text, tokens, cues, tuple(ids))
+    if type(tokens) is tuple:  # immutable, and kept alive by the memo: safe to remember by identity
+        if len(_clauses) >= _CLAUSES_KEPT:
+            _clauses.clear()
+        _clauses[id(tokens)] = (text, tokens, cues, tuple(ids))
     return ids
 
 
-_last_clauses: tuple[str, Sequence[Token], NegationCues, tuple[int, ...]] | None = None
+_CLAUSES_KEPT = 512  # utterances remembered (about three conversations)
+_clauses: dict[int, tuple[str, Sequence[Token], NegationCues, tuple[int, ...]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
