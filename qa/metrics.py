@@ -166,11 +166,15 @@ def replies(talk: dict[str, list[Interval]], utterances: Sequence[Utterance], by
     events = sorted([(s, e, by) for s, e in talk.get(by, [])] + [(s, e, to) for s, e in talk.get(to, [])])
     out: list[CallReply] = []
     turns = [(k, u.start, u.end) for k, u in enumerate(utterances) if u.speaker == by]
+    done = 0  # turns[:done] ended before an earlier event started, so before every later one (events by start)
     last_by = last_to = float("-inf")
     for start, end, who in events:
         if who == by:
             if last_to > last_by and start > last_to:
-                idx = next((k for k, u_start, u_end in turns if u_end > start - 1e-6 and u_start < end + 1e-6), None)
+                while done < len(turns) and not turns[done][2] > start - 1e-6:
+                    done += 1
+                idx = next((k for k, u_start, u_end in turns[done:] if u_end > start - 1e-6 and u_start < end + 1e-6),
+                           None)
                 out.append(CallReply(by, last_to, start, idx))
             last_by = max(last_by, end)
         else:
