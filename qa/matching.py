@@ -145,6 +145,7 @@ class Matcher:
             for key in p.required:
                 self._phrase_by_key.setdefault(key, []).append(index)
         self._phrase_keys = frozenset(self._phrase_by_key)
+        self._wanted: dict[frozenset[str], tuple[Pattern, ...]] = {}  # the phrase pass's candidates by keys seen
         self._cache: dict[tuple[str, str], _TokenEntry] = {}
 
     def token_keys(self, token: Token) -> dict[str, float]:
@@ -199,6 +200,19 @@ class Matcher:
         hits.sort(key=lambda h: (h.first, h.last))
         return hits
 
+    def _wanted_for(self, relevant: frozenset[str]) -> tuple[Pattern, ...]:
+        """The phrases with at least half of their words among ``relevant`` keys, in rule-set order (cached)."""
+        seen: dict[int, int] = {}  # phrase pattern index -> how many of its words are there
+        for key in relevant:
+            for index in self._phrase_by_key[key]:
+                seen[index] = seen.get(index, 0) + 1
+        patterns = self._phrase_patterns
+        wanted = tuple(patterns[i] for i in sorted(seen) if 2 * seen[i] >= len(patterns[i].required))
+        if len(self._wanted) > _CACHE_LIMIT:
+            self._wanted.clear()
+        self._wanted[relevant] = wanted
+        return wanted
+
     def _phrase_pass(self, tokens: Sequence[Token], found: list[Hit], present: set[str]) -> list[Hit]:
         """Phrases the word pass missed, aligned character by character over the normalised utterance.
 
@@ -206,19 +220,17 @@ class Matcher:
         score is rapidfuzz's partial-ratio alignment score and its ``via`` is ``fuzzy_phrase``. Only phrases
         with at least half of their words seen by the word pass (exactly or fuzzily) are aligned.
         """
-        seen: dict[int, int] = {}  # phrase pattern index -> how many of its words the utterance has
-        for key in present & self._phrase_keys:
-            for index in self._phrase_by_key[key]:
-                seen[index] = seen.get(index, 0) + 1
-        patterns = self._phrase_patterns
-        wanted = [patterns[i] for i in sorted(seen) if 2 * seen[i] >= len(patterns[i].required)]
+        relevant = frozenset(present & self._phrase_keys)
+        wanted = self._wanted.get(relevant)
+        if wanted is None:
+            wanted = self._wanted_for(relevant)
         if not wanted:
             return []
         have = {id(h.pattern) for h in found}
         candidates = [p for p in wanted if id(p) not in have]
         if not candidates:
             return []
-        text = " ".join(tok.norm for tok in tokens)
+        text = " ".join([tok.norm for tok in tokens])
         extra: list[Hit] = []
         owner: list[int] = []
         for pattern in candidates:
