@@ -39,7 +39,7 @@ _PIECES = re.compile(
     r"|(?P<other>[^\w\s])"
 )
 _DETACHED_PART = re.compile(r"^\s*-[^\W\d_]+$")
-_CACHE_LIMIT = 200_000  # distinct tokens remembered by the word table
+_CACHE_LIMIT = 100_000  # tokens and chunks remembered by each table (then it starts again)
 
 
 @dataclass(frozen=True, slots=True)

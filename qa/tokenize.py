@@ -30,7 +30,7 @@ _CHUNK = re.compile(r"\S+")
 _LINKS = frozenset(_DASHES + "_")  # join two non-punctuation atoms
 _NUMBER_LINKS = frozenset(".,/\\")  # join two digit runs
 _EDGE = _LINKS | _NUMBER_LINKS  # a chunk edged by one of these looks at the atom beyond the space
-_CACHE_LIMIT = 200_000
+_CACHE_LIMIT = 100_000  # chunks remembered (then the table starts again)
 
 _Pieces = tuple[tuple[str, int, int], ...]
 _chunks: dict[object, _Pieces] = {}
