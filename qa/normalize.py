@@ -4,6 +4,11 @@ Rules, phrases and transcripts all pass through here, so they meet in the same f
 handled: a space before the hyphen of a particle («чем -нибудь» → «чем-нибудь»), digit groups joined by
 hyphens («450-7231», «123-45-67» → separate numbers), «ёлочки», ellipses and dashes as separators. Word
 lists (sign names, number endings) live in ``qa/data/normalize.json`` and are read on first use.
+
+Speed: a token's words and a whole space-free chunk's ``(surface, word)`` pairs are kept in bounded
+per-process tables, so a word seen before costs a dict look-up. A chunk is taken whole only when its tokens
+cannot depend on its neighbours (see ``qa.tokenize.context_free``) and it cannot glue onto the word before
+(it does not start with «-», a sign or a digit); any other text goes token by token, the reference path.
 """
 
 from __future__ import annotations
