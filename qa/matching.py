@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from rapidfuzz import fuzz, process
 
@@ -71,6 +72,7 @@ class Hit:
         return self.score < 100.0
 
 
+_span = attrgetter("first", "last")  # hits in token order
 _hit = maker(Hit)  # Hit(pattern, first, last, score, via), built slot by slot
 
 # a word's pattern keys with their scores, and the patterns it may start (with their required keys)
@@ -197,7 +199,7 @@ class Matcher:
                         hits.append(hit)
         if self._phrase_patterns and not present.isdisjoint(self._phrase_keys):
             hits += self._phrase_pass(tokens, hits, present)
-        hits.sort(key=lambda h: (h.first, h.last))
+        hits.sort(key=_span)
         return hits
 
     def _wanted_for(self, relevant: frozenset[str]) -> tuple[Pattern, ...]:
