@@ -145,3 +145,18 @@ def test_whole_chunks_give_the_same_pairs_as_token_by_token() -> None:
     clear_caches()
     assert [split_normalized(text) for text in texts] == expected
     assert [split_normalized(text) for text in texts] == expected
+
+
+def test_whole_chunks_on_ud_sentences(shared_data) -> None:
+    """The fast path gives the token-by-token pairs on every UD Russian test sentence."""
+    from qa.normalize import _split_normalized
+
+    texts = [
+        line[len("# text = "):].rstrip("\n")
+        for path in sorted((shared_data / "ud_russian").glob("*.conllu"))
+        for line in path.open(encoding="utf-8")
+        if line.startswith("# text = ")
+    ]
+    if not texts:
+        pytest.skip("no UD treebank sentences found")
+    assert [split_normalized(text) for text in texts] == [_split_normalized(text) for text in texts]
