@@ -89,3 +89,9 @@ bench-fuzzy: install
 # Call timing vs truth, ours beside hotato and call-ai-metrics (each installed into .bench-venvs/ by the script).
 bench-timing: model
 	$(BIN)/python benchmarks/bench_timing.py
+
+.PHONY: bench-gpu
+# float16 faster-whisper on a CUDA GPU (RTF, WER, peak GPU memory on the synthetic call and 100 copies; CPU int8
+# beside it); exits 2 with a message where there is no CUDA device.
+bench-gpu: model
+	$(BIN)/python benchmarks/bench_gpu.py

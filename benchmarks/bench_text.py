@@ -1,6 +1,8 @@
 """Benchmarks of the text pipeline: lemmatisation speed and lemma accuracy on UD Russian treebanks.
 
-Run ``python benchmarks/bench_text.py``. The gold data is ``../shared/data/ud_russian/`` next to the
+Run ``python benchmarks/bench_text.py`` (``make bench-text``). It also times the whole text stage (normalise,
+tokenise, lemmatise, score) of a 1,000-token conversation on one core, cold and warm, beside the baseline commit's
+code run in a subprocess (see :mod:`text_stage`). The gold data is ``../shared/data/ud_russian/`` next to the
 repository (or ``$QA_SHARED_DATA/ud_russian``); without it the lemma figures are skipped with a message.
 
 How lemmas are counted: every syntactic word of the CoNLL-U file (multi-word ranges ``1-2`` and empty nodes
@@ -21,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+CODE_ROOT = Path(os.environ.get("QA_BENCH_CODE") or REPO_ROOT)  # where ``qa`` is imported from (baseline runs)
+if str(CODE_ROOT) not in sys.path:
+    sys.path.insert(0, str(CODE_ROOT))
 
 from qa.lemmatizer import Lemmatizer  # noqa: E402
 
@@ -156,53 +159,28 @@ def _print_lemma_figures(figures: dict[str, Any]) -> None:
         )
 
 
-def scoring_benchmarks(lemmatizer: Lemmatizer, tokens: int = 1000, seconds: float = 3.0) -> dict:
-    """Conversations/s for scoring 1,000-token dialogues (already lemmatised) against the default rule set,
-    and the cost of analysing (normalising + lemmatising) one such dialogue."""
-    from qa.analysis import analyse_conversation
-    from qa.records import Conversation, Utterance
-    from qa.scoring import build_scorer
-
-    repo = Path(__file__).resolve().parents[1]
-    scorer = build_scorer(repo / "scripts_rules", lemmatizer)
-    lines = []
-    for path in sorted((repo / "scripts_rules").glob("*.test.txt")):
-        for raw in path.read_text(encoding="utf-8").splitlines():
-            if ": " in raw and not raw.startswith("#") and raw.split()[1].rstrip(":") in ("operator", "client"):
-                lines.append((raw.split()[1].rstrip(":"), raw.split(": ", 1)[1]))
-    utterances, count, t = [], 0, 0.0
-    while count < tokens:
-        speaker, text = lines[len(utterances) % len(lines)]
-        n = len(text.split())
-        utterances.append(Utterance(speaker, t, t + 0.4 * n, text))
-        count += n
-        t += 0.4 * n + 0.5
-    conv = Conversation("bench", "call", "bench", "", utterances, speaker_mode="transcript")
-    started = time.perf_counter()
-    analyse_conversation(conv, lemmatizer)
-    analyse_ms = (time.perf_counter() - started) * 1000
-    n_tokens = sum(len(u.tokens) for u in conv.utterances)
-    scorer.score(conv)  # warm the fuzzy cache once, as a nightly batch would
-    runs, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        scorer.score(conv)
-        runs += 1
-    elapsed = time.perf_counter() - started
-    return {"tokens": n_tokens, "rules": len(scorer.rules.ruleset.active_rules()),
-            "patterns": len(scorer.rules.matcher.patterns), "conversations_per_s": runs / elapsed,
-            "ms_per_conversation": 1000 * elapsed / runs, "analyse_ms": analyse_ms}
-
-
 def main() -> None:
     """Print the benchmark figures."""
-    started = time.perf_counter()
-    lemmatizer = Lemmatizer()
-    print(f"Lemmatizer built in {time.perf_counter() - started:.2f} s (pymorphy3 dictionaries loaded)")
-    _print_lemma_figures(lemma_benchmarks(lemmatizer))
-    s = scoring_benchmarks(lemmatizer)
-    print(f"Scoring: {s['tokens']}-token call against {s['rules']} rules ({s['patterns']} phrases), one core: "
-          f"{s['conversations_per_s']:.0f} conversations/s ({s['ms_per_conversation']:.2f} ms each; "
-          f"analysing it first — normalise + lemmatise, warm cache — took {s['analyse_ms']:.1f} ms)")
+    import argparse
+
+    import text_stage
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--baseline", default=text_stage.BASELINE_REF,
+                        help="git commit to time beside this checkout ('none' to skip)")
+    parser.add_argument("--stage-only", action="store_true", help="only the text-stage figures")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # a baseline subprocess's answer
+    args = parser.parse_args()
+    cpu = text_stage.pin_one_core()
+    if args.json:
+        print(text_stage.json_figures())
+        return
+    if not args.stage_only:
+        started = time.perf_counter()
+        lemmatizer = Lemmatizer()
+        print(f"Lemmatizer built in {time.perf_counter() - started:.2f} s (pymorphy3 dictionaries loaded)")
+        _print_lemma_figures(lemma_benchmarks(lemmatizer))
+    text_stage.report(args.baseline, cpu)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Protocol
 
 from qa.normalize import is_detached_hyphen_part, split_normalized
+from qa.record_maker import maker
 from qa.records import Conversation, Token, Utterance, Word
+
+_token = maker(Token)  # Token(text, norm, lemma, start, end), built slot by slot
 
 
 class LemmatizerLike(Protocol):
@@ -14,10 +17,8 @@ class LemmatizerLike(Protocol):
 
 def analyse_text(text: str, lemmatizer: LemmatizerLike, start: float = 0.0, end: float = 0.0) -> list[Token]:
     """Tokens of a text; every token gets the given time span."""
-    return [
-        Token(text=surface, norm=norm, lemma=lemmatizer.lemma(norm), start=start, end=end)
-        for surface, norm in split_normalized(text)
-    ]
+    lemma = lemmatizer.lemma
+    return [_token(surface, norm, lemma(norm), start, end) for surface, norm in split_normalized(text)]
 
 
 def _rejoin_hyphen_parts(words: tuple[Word, ...]) -> list[Word]:

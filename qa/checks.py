@@ -16,6 +16,7 @@ from qa.metrics import call_gaps, call_talk, chat_replies, replies
 from qa.names import NameTagger, PersonTagger, load_diminutives, name_after, own_forms, same_person
 from qa.negation import denial
 from qa.normalize import normalize_text
+from qa.record_maker import maker
 from qa.records import Conversation, Finding, StepResult, Utterance
 from qa.ruleset import Rule, RuleSet, Step, Window
 
@@ -119,6 +120,9 @@ class _Located:
     end: float
 
 
+_located = maker(_Located)  # built slot by slot: a conversation has hundreds of hits
+
+
 def _speaker_ok(rule_speaker: str, speaker: str) -> bool:
     if speaker == "bot":
         return False
@@ -157,7 +161,7 @@ class _ConversationHits:
             if not utt.tokens:
                 continue
             for hit in matcher.find(utt.tokens):
-                loc = _Located(idx, hit, utt.tokens[hit.first].start, utt.tokens[hit.last].end)
+                loc = _located(idx, hit, utt.tokens[hit.first].start, utt.tokens[hit.last].end)
                 self.by_role[(hit.pattern.owner, hit.pattern.role)].append(loc)
 
     def get(self, rule_id: str, role: str) -> list[_Located]:

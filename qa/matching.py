@@ -11,12 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from rapidfuzz import fuzz, process
 
 from qa.analysis import LemmatizerLike
 from qa.negation import default_cues
 from qa.normalize import split_normalized
+from qa.record_maker import maker
 from qa.records import Token
 
 FUZZY_MIN_LEN = 5
@@ -68,6 +70,13 @@ class Hit:
     @property
     def fuzzy(self) -> bool:
         return self.score < 100.0
+
+
+_span = attrgetter("first", "last")  # hits in token order
+_hit = maker(Hit)  # Hit(pattern, first, last, score, via), built slot by slot
+
+# a word's pattern keys with their scores, and the patterns it may start (with their required keys)
+_TokenEntry = tuple[dict[str, float], tuple[tuple[Pattern, frozenset[str]], ...]]
 
 
 def compile_phrase(
@@ -133,53 +142,78 @@ class Matcher:
         self._phrase_patterns = tuple(p for p in self.patterns if p.phrase_fuzzy is not None)
         if self._phrase_patterns:  # the phrase pass's prefilter wants slipped words seen, if only faintly
             self._fuzzy_floor = min(fuzzy_floor, PHRASE_WORD_FLOOR)
-        self._cache: dict[tuple[str, str], dict[str, float]] = {}
+        self._phrase_by_key: dict[str, list[int]] = {}
+        for index, p in enumerate(self._phrase_patterns):
+            for key in p.required:
+                self._phrase_by_key.setdefault(key, []).append(index)
+        self._phrase_keys = frozenset(self._phrase_by_key)
+        self._wanted: dict[frozenset[str], tuple[Pattern, ...]] = {}  # the phrase pass's candidates by keys seen
+        self._cache: dict[tuple[str, str], _TokenEntry] = {}
 
     def token_keys(self, token: Token) -> dict[str, float]:
         """Pattern keys this token can stand for, with a score (100 = exact)."""
-        cache_key = (token.norm, token.lemma)
-        found = self._cache.get(cache_key)
-        if found is not None:
-            return found
-        found = {}
-        for key in (token.lemma, token.norm):
+        return self._entry(token.norm, token.lemma)[0]
+
+    def _entry(self, norm: str, lemma: str) -> _TokenEntry:
+        """A word's keys and the patterns it may start (score at or above the pattern's threshold), cached."""
+        cache_key = (norm, lemma)
+        entry = self._cache.get(cache_key)
+        if entry is not None:
+            return entry
+        found: dict[str, float] = {}
+        for key in (lemma, norm):
             if key in self._lemma_keys:
                 found[key] = 100.0
-        if "=" + token.norm in self._exact_keys:
-            found["=" + token.norm] = 100.0
-        if self._fuzzy_keys and self._fuzzy_floor <= 100 and len(token.norm) >= FUZZY_MIN_LEN - 1:
-            for query in {token.norm, token.lemma}:
+        if "=" + norm in self._exact_keys:
+            found["=" + norm] = 100.0
+        if self._fuzzy_keys and self._fuzzy_floor <= 100 and len(norm) >= FUZZY_MIN_LEN - 1:
+            for query in {norm, lemma}:
                 for key, score, _ in process.extract(
                     query, self._fuzzy_keys, scorer=fuzz.ratio, score_cutoff=self._fuzzy_floor, limit=None
                 ):
                     if score > found.get(key, 0.0):
                         found[key] = float(score)
+        starts: dict[int, tuple[Pattern, frozenset[str]]] = {}  # a pattern tried twice at a word finds the same
+        for key, score in found.items():
+            for pattern in self._by_first.get(key, ()):
+                if score >= pattern.threshold and id(pattern) not in starts:
+                    starts[id(pattern)] = (pattern, pattern.required)
+        entry = (found, tuple(starts.values()))
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
-        self._cache[cache_key] = found
-        return found
+        self._cache[cache_key] = entry
+        return entry
 
     def find(self, tokens: Sequence[Token]) -> list[Hit]:
         """Every pattern hit in one utterance's tokens, in token order."""
-        keys = [self.token_keys(t) for t in tokens]
-        present: set[str] = set()
-        for token_keys in keys:
-            present.update(token_keys)
+        cached, entry = self._cache.get, self._entry
+        entries = [cached((t.norm, t.lemma)) or entry(t.norm, t.lemma) for t in tokens]
+        keys = [e[0] for e in entries]
+        present: set[str] = set().union(*keys)
         hits: list[Hit] = []
-        seen: set[tuple[int, int]] = set()
-        for i, token_keys in enumerate(keys):
-            for key, score in token_keys.items():
-                for pattern in self._by_first.get(key, ()):
-                    if score < pattern.threshold or not pattern.required <= present or (id(pattern), i) in seen:
-                        continue
+        for i, (_, starts) in enumerate(entries):
+            for pattern, required in starts:
+                if required <= present:
                     hit = _match_ordered(pattern, keys, i) if pattern.ordered else _match_unordered(pattern, keys, i)
                     if hit is not None:
-                        seen.add((id(pattern), i))
                         hits.append(hit)
-        if self._phrase_patterns:
+        if self._phrase_patterns and not present.isdisjoint(self._phrase_keys):
             hits += self._phrase_pass(tokens, hits, present)
-        hits.sort(key=lambda h: (h.first, h.last))
+        hits.sort(key=_span)
         return hits
+
+    def _wanted_for(self, relevant: frozenset[str]) -> tuple[Pattern, ...]:
+        """The phrases with at least half of their words among ``relevant`` keys, in rule-set order (cached)."""
+        seen: dict[int, int] = {}  # phrase pattern index -> how many of its words are there
+        for key in relevant:
+            for index in self._phrase_by_key[key]:
+                seen[index] = seen.get(index, 0) + 1
+        patterns = self._phrase_patterns
+        wanted = tuple(patterns[i] for i in sorted(seen) if 2 * seen[i] >= len(patterns[i].required))
+        if len(self._wanted) > _CACHE_LIMIT:
+            self._wanted.clear()
+        self._wanted[relevant] = wanted
+        return wanted
 
     def _phrase_pass(self, tokens: Sequence[Token], found: list[Hit], present: set[str]) -> list[Hit]:
         """Phrases the word pass missed, aligned character by character over the normalised utterance.
@@ -188,13 +222,17 @@ class Matcher:
         score is rapidfuzz's partial-ratio alignment score and its ``via`` is ``fuzzy_phrase``. Only phrases
         with at least half of their words seen by the word pass (exactly or fuzzily) are aligned.
         """
+        relevant = frozenset(present & self._phrase_keys)
+        wanted = self._wanted.get(relevant)
+        if wanted is None:
+            wanted = self._wanted_for(relevant)
+        if not wanted:
+            return []
         have = {id(h.pattern) for h in found}
-        candidates = [
-            p for p in self._phrase_patterns if id(p) not in have and 2 * len(p.required & present) >= len(p.required)
-        ]
+        candidates = [p for p in wanted if id(p) not in have]
         if not candidates:
             return []
-        text = " ".join(tok.norm for tok in tokens)
+        text = " ".join([tok.norm for tok in tokens])
         extra: list[Hit] = []
         owner: list[int] = []
         for pattern in candidates:
@@ -232,24 +270,28 @@ def _word_score(word: PatternWord, token_keys: dict[str, float], threshold: floa
 
 def _match_ordered(pattern: Pattern, keys: list[dict[str, float]], start: int) -> Hit | None:
     threshold = pattern.threshold
-    first_score = _word_score(pattern.words[0], keys[start], threshold)
-    if first_score is None:
+    words = pattern.words
+    worst = keys[start].get(words[0].key)  # type: ignore[arg-type]  # a phrase never starts with *
+    if worst is None or worst < threshold:
         return None
-    pos, worst = start, first_score
-    for word in pattern.words[1:]:
-        if word.key is None:
+    pos, end, reach = start, len(keys), 2 + pattern.max_gap
+    for word in words[1:]:
+        key = word.key
+        if key is None:
             pos += 1
-            if pos >= len(keys):
+            if pos >= end:
                 return None
             continue
-        for j in range(pos + 1, min(len(keys), pos + 2 + pattern.max_gap)):
-            score = _word_score(word, keys[j], threshold)
-            if score is not None:
-                pos, worst = j, min(worst, score)
+        for j in range(pos + 1, min(end, pos + reach)):
+            score = keys[j].get(key)
+            if score is not None and score >= threshold:
+                pos = j
+                if score < worst:
+                    worst = score
                 break
         else:
             return None
-    return Hit(pattern, start, pos, worst)
+    return _hit(pattern, start, pos, worst, "words")
 
 
 def _match_unordered(pattern: Pattern, keys: list[dict[str, float]], start: int) -> Hit | None:

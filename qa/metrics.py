@@ -8,6 +8,7 @@ external transcript, a mono call) falls back to its turn spans.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -164,12 +165,16 @@ def replies(talk: dict[str, list[Interval]], utterances: Sequence[Utterance], by
     """Each time ``by`` starts speaking after ``to`` was the last to speak (no overlap): a reply."""
     events = sorted([(s, e, by) for s, e in talk.get(by, [])] + [(s, e, to) for s, e in talk.get(to, [])])
     out: list[CallReply] = []
+    turns = [(k, u.start, u.end) for k, u in enumerate(utterances) if u.speaker == by]
+    done = 0  # turns[:done] ended before an earlier event started, so before every later one (events by start)
     last_by = last_to = float("-inf")
     for start, end, who in events:
         if who == by:
             if last_to > last_by and start > last_to:
-                idx = next((k for k, u in enumerate(utterances) if u.speaker == by and u.end > start - 1e-6
-                            and u.start < end + 1e-6), None)
+                while done < len(turns) and not turns[done][2] > start - 1e-6:
+                    done += 1
+                idx = next((k for k, u_start, u_end in turns[done:] if u_end > start - 1e-6 and u_start < end + 1e-6),
+                           None)
                 out.append(CallReply(by, last_to, start, idx))
             last_by = max(last_by, end)
         else:
@@ -214,14 +219,20 @@ def interruptions(
     """Turns of ``by`` that start while ``of`` is speaking and overlap it by at least half a second;
     ``theirs`` is the talk of ``of`` (by default, from its words)."""
     theirs = speech_intervals(utterances, of) if theirs is None else theirs
+    # A turn counts when some interval starts before it and both it and that interval run on for the minimum
+    # overlap after its start: with the intervals sorted by start, the furthest end so far is enough.
+    ordered = sorted(theirs)
+    starts = [start for start, _ in ordered]
+    reach: list[float] = []
+    for _, end in ordered:
+        reach.append(max(reach[-1], end) if reach else end)
     count = 0
     for u in utterances:
-        if u.speaker != by:
+        if u.speaker != by or u.end - u.start < INTERRUPTION_MIN_OVERLAP_S:
             continue
-        for start, end in theirs:
-            if start < u.start < end and min(end, u.end) - u.start >= INTERRUPTION_MIN_OVERLAP_S:
-                count += 1
-                break
+        before = bisect_left(starts, u.start)  # intervals starting strictly before the turn
+        if before and reach[before - 1] - u.start >= INTERRUPTION_MIN_OVERLAP_S:
+            count += 1
     return count
 
 

@@ -72,18 +72,31 @@ def default_cues() -> NegationCues:
 
 def clause_ids(text: str, tokens: Sequence[Token], cues: NegationCues) -> list[int]:
     """A clause number per token: it grows at punctuation between tokens and at a contrasting conjunction."""
+    memo = _clauses.get(id(tokens))  # an utterance's hits ask again, rule after rule: the same answer
+    if memo is not None and memo[0] is text and memo[1] is tokens and memo[2] is cues:
+        return list(memo[3])
     ids: list[int] = []
     clause, cursor = 0, 0
+    marks, conjunctions, find = cues.clause_marks, cues.clause_conjunctions, text.find
     for tok in tokens:
-        found = text.find(tok.text, cursor) if tok.text else -1
+        surface = tok.text
+        found = find(surface, cursor) if surface else -1
         if found >= 0:
-            if any(ch in cues.clause_marks for ch in text[cursor:found]) and ids:
+            if ids and found > cursor and not marks.isdisjoint(text[cursor:found]):
                 clause += 1
-            cursor = found + len(tok.text)
-        if tok.norm in cues.clause_conjunctions and ids:
+            cursor = found + len(surface)
+        if ids and tok.norm in conjunctions:
             clause += 1
         ids.append(clause)
+    if type(tokens) is tuple:  # immutable, and kept alive by the memo: safe to remember by identity
+        if len(_clauses) >= _CLAUSES_KEPT:
+            _clauses.clear()
+        _clauses[id(tokens)] = (text, tokens, cues, tuple(ids))
     return ids
+
+
+_CLAUSES_KEPT = 512  # utterances remembered (about three conversations)
+_clauses: dict[int, tuple[str, Sequence[Token], NegationCues, tuple[int, ...]]] = {}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,11 @@ Rules, phrases and transcripts all pass through here, so they meet in the same f
 handled: a space before the hyphen of a particle («чем -нибудь» → «чем-нибудь»), digit groups joined by
 hyphens («450-7231», «123-45-67» → separate numbers), «ёлочки», ellipses and dashes as separators. Word
 lists (sign names, number endings) live in ``qa/data/normalize.json`` and are read on first use.
+
+Speed: a token's words and a whole space-free chunk's ``(surface, word)`` pairs are kept in bounded
+per-process tables, so a word seen before costs a dict look-up. A chunk is taken whole only when its tokens
+cannot depend on its neighbours (see ``qa.tokenize.context_free``) and it cannot glue onto the word before
+(it does not start with «-», a sign or a digit); any other text goes token by token, the reference path.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 
 from num2words import num2words
 
-from qa.tokenize import split_tokens
+from qa.tokenize import chunk_tokens, clear_token_cache, context_free, split_tokens
 
 _DATA_PATH = Path(__file__).parent / "data" / "normalize.json"
 _LANG = "ru"
@@ -39,6 +44,7 @@ _PIECES = re.compile(
     r"|(?P<other>[^\w\s])"
 )
 _DETACHED_PART = re.compile(r"^\s*-[^\W\d_]+$")
+_CACHE_LIMIT = 100_000  # tokens and chunks remembered by each table (then it starts again)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +126,11 @@ def _number(chain: str, suffix: str | None) -> tuple[list[str], str]:
 
 def normalize_word(token: str) -> list[str]:
     """One surface token → its normalised words (zero for punctuation, several for numbers)."""
+    return list(_words_of(token))
+
+
+def _normalized_words(token: str) -> tuple[str, ...]:
+    """The words of ``normalize_word``, uncached."""
     signs = _vocabulary().signs
     words: list[str] = []
     last_number = ""
@@ -134,7 +145,28 @@ def normalize_word(token: str) -> list[str]:
             forms = signs[piece["other"]]
             words.append(forms[_plural_form(last_number)] if last_number else forms[0])
             last_number = ""
+    return tuple(words)
+
+
+_words_cache: dict[str, tuple[str, ...]] = {}
+
+
+def _words_of(token: str) -> tuple[str, ...]:
+    """``normalize_word`` through a bounded per-process table (a token's words never change)."""
+    words = _words_cache.get(token)
+    if words is None:
+        words = _normalized_words(token)
+        if len(_words_cache) >= _CACHE_LIMIT:
+            _words_cache.clear()
+        _words_cache[token] = words
     return words
+
+
+def clear_caches() -> None:
+    """Forget every token seen so far (the word table here and the tokenizer's chunk table)."""
+    _words_cache.clear()
+    _chunk_pairs.clear()
+    clear_token_cache()
 
 
 def is_detached_hyphen_part(token: str) -> bool:
@@ -155,20 +187,66 @@ def _glues(previous: str, gap: str, surface: str) -> bool:
     return surface.isdigit() and len(surface) == 3 and previous[-1:].isdigit() and gap in _THOUSANDS_SPACES
 
 
+@cache
+def _glue_starts() -> frozenset[str]:
+    """First characters of the tokens that may glue onto the one before: «-», the signs, digits (tested apart)."""
+    return frozenset("-").union(sign[:1] for sign in _vocabulary().signs)
+
+
 def _merged_tokens(text: str) -> list[str]:
     """razdel's tokens, with Whisper's detached hyphen parts and a sign after its number glued back on."""
+    starts = _glue_starts()
+    merged: list[str] = []
     spans: list[list[int]] = []
     for surface, start, stop in split_tokens(text):
-        if spans and _glues(text[spans[-1][0] : spans[-1][1]], text[spans[-1][1] : start], surface):
-            spans[-1][1] = stop
-        else:
-            spans.append([start, stop])
-    return [text[start:stop] for start, stop in spans]
+        head = surface[0]
+        if spans and (head in starts or head.isdigit()):
+            last = spans[-1]
+            if _glues(text[last[0] : last[1]], text[last[1] : start], surface):
+                last[1] = stop
+                merged[-1] = text[last[0] : stop]
+                continue
+        spans.append([start, stop])
+        merged.append(surface)
+    return merged
+
+
+def _split_normalized(text: str) -> list[tuple[str, str]]:
+    """``split_normalized`` token by token (the reference; the fast path takes whole chunks)."""
+    words = _words_of
+    return [(surface, word) for surface in _merged_tokens(text) for word in words(surface)]
+
+
+_Pairs = tuple[tuple[str, str], ...]
+_chunk_pairs: dict[str, _Pairs | None] = {}  # None: the chunk depends on its neighbours
+
+
+def _chunk_of_its_own(chunk: str) -> _Pairs | None:
+    """The pairs of a space-free chunk that neither depends on its neighbours' tokens nor glues onto them,
+    else None. Its next chunk cannot glue onto it either: a chunk that glues on is not one of these."""
+    head = chunk[0]
+    if head in _glue_starts() or head.isdigit() or not context_free(chunk):
+        return None
+    words = _words_of
+    merged = _merged_tokens(chunk) if len(chunk_tokens(chunk)) > 1 else [chunk]
+    return tuple((surface, word) for surface in merged for word in words(surface))
 
 
 def split_normalized(text: str) -> list[tuple[str, str]]:
     """The whole text → ``(surface token, normalised word)`` pairs in order; punctuation yields none."""
-    return [(surface, word) for surface in _merged_tokens(text) for word in normalize_word(surface)]
+    pairs: list[tuple[str, str]] = []
+    table = _chunk_pairs
+    for chunk in text.split():
+        found = table.get(chunk, False)
+        if found is False:
+            found = _chunk_of_its_own(chunk)
+            if len(table) >= _CACHE_LIMIT:
+                table.clear()
+            table[chunk] = found
+        if found is None:
+            return _split_normalized(text)
+        pairs += found
+    return pairs
 
 
 def normalize_text(text: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from qa.records import Finding, Score, StepResult
-from qa.ruleset import SEVERITIES, RuleSet
+from qa.ruleset import SEVERITIES, Rule, RuleSet
 
 
 def _severity_rank(severity: str) -> int:
@@ -41,14 +41,30 @@ def speaker_uncertain(finding: Finding, ruleset: RuleSet) -> bool:
     return finding.speaker == "unknown" and rule is not None and rule.speaker == "operator"
 
 
+def _uncertain(finding: Finding, rules: dict[str, Rule]) -> bool:
+    """``speaker_uncertain`` with the rules by id (the first rule of an id, as there)."""
+    if finding.speaker != "unknown":
+        return False
+    rule = rules.get(finding.rule_id)
+    return rule is not None and rule.speaker == "operator"
+
+
+def _first_by_id(ruleset: RuleSet) -> dict[str, Rule]:
+    rules: dict[str, Rule] = {}
+    for r in ruleset.rules:
+        rules.setdefault(r.id, r)
+    return rules
+
+
 def penalties_by_rule(findings: Sequence[Finding], ruleset: RuleSet) -> dict[str, float]:
     """Points off per rule: each finding's penalty (rule's own, else by severity), capped per rule."""
     settings = ruleset.settings
     rules = {r.id: r for r in ruleset.rules}
+    first = _first_by_id(ruleset)
     raw: dict[str, float] = defaultdict(float)
     for f in findings:
         rule = rules.get(f.rule_id)
-        if rule is None or rule.status != "active" or speaker_uncertain(f, ruleset):
+        if rule is None or rule.status != "active" or _uncertain(f, first):
             continue
         if rule.penalty is None and rule.kind not in settings.penalised_kinds:
             continue
@@ -71,7 +87,8 @@ def score(findings: Sequence[Finding], steps: Sequence[StepResult], ruleset: Rul
     total = round(min(100.0, max(0.0, base - sum(penalties.values()))), 1)
 
     live = [f for f in findings if rules.get(f.rule_id) is not None and rules[f.rule_id].status == "active"]
-    uncertain = [f for f in live if speaker_uncertain(f, ruleset)]
+    first = _first_by_id(ruleset)
+    uncertain = [f for f in live if _uncertain(f, first)]
     auto_fail_hits = sorted({f.rule_id for f in live if f.rule_id in settings.auto_fail and f not in uncertain})
     uncertain_auto_fail = sorted(
         {f.rule_id for f in uncertain if f.rule_id in settings.auto_fail} - set(auto_fail_hits)

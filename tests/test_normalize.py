@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from qa.normalize import is_detached_hyphen_part, normalize_text, normalize_word, split_normalized
@@ -127,3 +129,34 @@ def test_split_words_offsets_and_no_punctuation() -> None:
     assert [surface for surface, _, _ in words] == ["Алло", "это", "Ромашка", "Да"]
     assert all(text[start:stop] == surface for surface, start, stop in words)
     assert len(split_tokens(text)) > len(words)
+
+
+_PIECES = [*"абв ЖЁ z 7 0 - – — _ . , / % № $ « » ? ! : ) ( \u00a0 \u2009 \t".split(" "), " ", " ", " ",
+           "чем", "-нибудь", "-то", "1", "25", "000", "руб", "3-й", "5-ти", "ёлка", "yahoo"]
+
+
+def test_whole_chunks_give_the_same_pairs_as_token_by_token() -> None:
+    """split_normalized takes most space-free chunks from a table; random text gives what tokens would."""
+    from qa.normalize import _split_normalized, clear_caches
+
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12))) for _ in range(5000)]
+    expected = [_split_normalized(text) for text in texts]
+    clear_caches()
+    assert [split_normalized(text) for text in texts] == expected
+    assert [split_normalized(text) for text in texts] == expected
+
+
+def test_whole_chunks_on_ud_sentences(shared_data) -> None:
+    """The fast path gives the token-by-token pairs on every UD Russian test sentence."""
+    from qa.normalize import _split_normalized
+
+    texts = [
+        line[len("# text = "):].rstrip("\n")
+        for path in sorted((shared_data / "ud_russian").glob("*.conllu"))
+        for line in path.open(encoding="utf-8")
+        if line.startswith("# text = ")
+    ]
+    if not texts:
+        pytest.skip("no UD treebank sentences found")
+    assert [split_normalized(text) for text in texts] == [_split_normalized(text) for text in texts]
