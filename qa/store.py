@@ -768,14 +768,14 @@ def write_results(db_path: str | Path, run_id: str, scored: Sequence[ScoredConve
     on_lake = lake.is_lake(db_path)
 
     def body(con: duckdb.DuckDBPyConnection) -> None:
-        todo = list(scored)
-        if todo and on_lake:
-            todo = _not_stored_yet(con, todo)
+        todo, replacing = list(scored), True
+        if todo and on_lake:  # each statement costs catalog round trips: no deletes when nothing is stored yet
+            todo, replacing = _not_stored_yet(con, todo)
         if todo:
             before = _reviewed_now(con, [s.conversation.conversation_id for s in todo])
             ids = pa.table({"conversation_id": [s.conversation.conversation_id for s in todo]})
             con.register("_ids", ids)
-            for table in ("findings", "scores", "utterances", "conversations"):
+            for table in ("findings", "scores", "utterances", "conversations") if replacing else ():
                 con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM _ids)")
             con.unregister("_ids")
             _insert(con, "conversations", [_conversation_row(s.conversation, run_id, now) for s in todo])
@@ -794,15 +794,18 @@ def write_results(db_path: str | Path, run_id: str, scored: Sequence[ScoredConve
 
 
 def _not_stored_yet(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation]
-                    ) -> list[ScoredConversation]:
-    """Those of ``scored`` whose conversation id is not stored with the same content hash."""
+                    ) -> tuple[list[ScoredConversation], bool]:
+    """Those of ``scored`` whose conversation id is not stored with the same content hash, and whether any of
+    their ids is stored at all (with other content: an earlier copy to replace)."""
     con.register("_candidates", pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]}))
     try:
         stored = set(con.execute("SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id "
                                  "IN (SELECT conversation_id FROM _candidates)").fetchall())
     finally:
         con.unregister("_candidates")
-    return [s for s in scored if (s.conversation.conversation_id, s.conversation.content_sha256) not in stored]
+    todo = [s for s in scored if (s.conversation.conversation_id, s.conversation.content_sha256) not in stored]
+    stored_ids = {cid for cid, _ in stored}
+    return todo, any(s.conversation.conversation_id in stored_ids for s in todo)
 
 
 def write_rescored(db_path: str | Path, run_id: str, scored: Sequence[ScoredConversation]) -> None:

@@ -404,7 +404,7 @@ def test_catalog_stopped_mid_run_is_retried_then_fails_clearly_and_a_rerun_compl
     assert integrity(db) == (len(ids), 0, 0, 0, 0, 0, 0)
 
     # A long outage: the run stops with a clear error, nothing half-written; a re-run completes, nothing twice.
-    more = chats(tmp_path / "inbox", range(16, 32))
+    more = chats(tmp_path / "inbox", range(16, 64))  # enough that the run is still writing when it stops
     writer = qa_process(args, tmp_path, **{lake.RETRY_ENV: "2"})
     wait_for_writes(writer, len(ids) + 2)
     own_pg.stop()
