@@ -38,6 +38,16 @@ ChannelsOpt = Annotated[
                                     "mapping, e.g. 'client,operator'. Default: operator,client."),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="table | csv | json.")]
+DaskAddressOpt = Annotated[
+    str | None,
+    typer.Option("--dask-address", help="Run the tasks on this existing Dask scheduler (tcp://HOST:8786).",
+                 envvar="QA_DASK_ADDRESS"),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", help="Run the tasks on a local Dask cluster of N worker processes (one thread each).",
+                 min=1),
+]
 
 
 def _channels(value: str | None) -> dict[str, str] | None:
@@ -72,6 +82,21 @@ def _audio_root(given: Path | None) -> Path:
     from qa.audio_paths import audio_root
 
     return audio_root(given)
+
+
+def _cluster(address: str | None, workers: int | None):
+    """The task runner settings of --dask-address / --workers; an unreachable scheduler fails here, at once."""
+    from qa.cluster import ClusterError, ClusterSettings, check_scheduler
+
+    if address and workers:
+        raise _fail("give either --dask-address (an existing cluster) or --workers (a local one), not both")
+    settings = ClusterSettings(address=address or None, workers=workers)
+    if settings.address:
+        try:
+            check_scheduler(settings.address, settings.connect_timeout_s)
+        except ClusterError as exc:
+            raise _fail(str(exc)) from exc
+    return settings
 
 
 def _check_device(device: str | None) -> None:
@@ -116,6 +141,8 @@ def run(
     chunk_size: Annotated[int, typer.Option(help="Conversations per Prefect task.")] = 4,
     cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).", envvar="QA_CACHE_DIR")]
     = DEFAULT_CACHE,
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Run the nightly flow over INBOX, then print the flagged conversations."""
     from qa import pipeline, queries, report
@@ -124,8 +151,10 @@ def run(
     if not inbox.is_dir():
         raise _fail(f"{inbox}: inbox folder not found")
     _check_device(device)
-    from flows.nightly import nightly_qa
+    cluster = _cluster(dask_address, workers)
+    from flows.nightly import nightly_flow
 
+    nightly_qa = nightly_flow(cluster)
     try:
         with report.progress_bar("Scoring conversations", pipeline.on_progress):
             summary = nightly_qa(
@@ -616,6 +645,8 @@ def schedule(
     db: DbOpt = Path(DEFAULT_DB),
     rules: RulesOpt = Path(DEFAULT_RULES),
     cron: Annotated[str, typer.Option(help="Cron schedule, Europe/Moscow time.")] = "0 2 * * *",
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Serve the scheduled `nightly` deployment (needs a Prefect server: see README)."""
     from flows.nightly import serve_nightly
@@ -624,8 +655,8 @@ def schedule(
         raise _fail(f"{inbox}: inbox folder not found")
     if not rules.is_dir():
         raise _fail(f"{rules}: rule set folder not found")
-
-    serve_nightly(str(inbox.resolve()), str(db.resolve()), str(rules.resolve()), cron)
+    cluster = _cluster(dask_address, workers)
+    serve_nightly(str(inbox.resolve()), str(db.resolve()), str(rules.resolve()), cron, cluster)
 
 
 from qa.cli_users import users_app  # noqa: E402
