@@ -423,25 +423,45 @@ def check_rules(
 def rescore(
     db: DbOpt = Path(DEFAULT_DB),
     rules: RulesOpt = Path(DEFAULT_RULES),
+    chunk_size: Annotated[int, typer.Option(help="Conversations per page (read, scored and written together).",
+                                            min=1)] = 500,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Carry on an interrupted rescore of the "
+                                         "same rule set version after its last written page (default), or "
+                                         "start over.")] = True,
+    reuse_tokens: Annotated[bool, typer.Option("--reuse-tokens/--no-reuse-tokens", help="Score from the stored "
+                                               "tokens where the text analysis has not changed (default), or "
+                                               "analyse every utterance again.")] = True,
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
-    """Recompute findings and scores from stored utterances with a (changed) rule set; keeps older versions."""
-    import uuid
+    """Recompute findings and scores from stored utterances with a (changed) rule set; keeps older versions.
 
+    Streams the store page by page (never all of it in memory) through the same task runner as `qa run`."""
     from qa import pipeline, report, store
     from qa.errors import RuleFileError
 
+    if not db.exists():
+        raise _fail(f"{db}: database not found (run `qa run` first)")
+    if not rules.is_dir():
+        raise _fail(f"{rules}: rule set folder not found")
+    cluster = _cluster(dask_address, workers)
+    from flows.rescore import rescore_flow
+
     try:
-        conversations = store.load_conversations(db)
-        scored = pipeline.rescore(conversations, rules)
+        with report.progress_bar("Rescoring conversations", pipeline.on_progress):
+            summary = rescore_flow(cluster)(db=str(db), rules=str(rules), chunk_size=chunk_size, resume=resume,
+                                            reuse_tokens=reuse_tokens)
     except (RuleFileError, store.StoreError) as exc:
         raise _fail(str(exc)) from exc
-    run_id = f"rescore-{uuid.uuid4()}"
-    version = pipeline.get_scorer(rules).ruleset_version
-    store.start_run(db, store.RunInfo(run_id=run_id, kind="rescore", ruleset_version=version, rules_dir=str(rules)))
-    store.write_rescored(db, run_id, scored)
-    n_flagged = sum(s.score.flagged for s in scored)
-    store.finish_run(db, run_id, store.RunCounts(len(scored), 0, len(scored), 0, n_flagged))
-    report.console.print(f"Rescored {len(scored)} conversations with rule set {version}: {n_flagged} flagged.")
+    if summary["resumed_after"]:
+        report.console.print(f"Resumed rescore {summary['run_id']} after {summary['resumed_after']}.",
+                             highlight=False)
+    report.console.print(
+        f"Rescored {summary['processed']} conversations with rule set {summary['ruleset_version']}: "
+        f"{summary['flagged']} flagged, {summary['failed']} failed "
+        f"({summary['reused']} from stored tokens, {summary['reanalysed']} analysed again).", highlight=False)
+    if summary["failed"] and not summary["processed"]:
+        raise typer.Exit(1)
 
 
 @app.command()

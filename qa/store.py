@@ -239,12 +239,22 @@ def _conversation_row(c: Conversation, run_id: str, now: datetime) -> dict[str, 
 
 
 def _utterance_rows(c: Conversation) -> list[dict[str, Any]]:
+    from qa.rescore_store import tokens_json
+
+    version = _analysis_version() if any(u.tokens for u in c.utterances) else None  # None: not analysed
     return [
         {"conversation_id": c.conversation_id, "idx": i, "speaker": u.speaker, "start_s": u.start,
          "end_s": u.end, "text": u.text, "lemmas": u.lemmas,
-         "words": _json([[w.text, w.start, w.end, w.probability] for w in u.words]) if u.words else None}
+         "words": _json([[w.text, w.start, w.end, w.probability] for w in u.words]) if u.words else None,
+         "tokens": tokens_json(u.tokens) if version else None, "analysis_version": version}
         for i, u in enumerate(c.utterances)
     ]
+
+
+def _analysis_version() -> str:
+    from qa.analysis_version import analysis_version
+
+    return analysis_version()
 
 
 def _score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list[dict], list[dict]]:
