@@ -75,3 +75,9 @@ bench-fuzzy: install
 # Call timing vs truth, ours beside hotato and call-ai-metrics (each installed into .bench-venvs/ by the script).
 bench-timing: model
 	$(BIN)/python benchmarks/bench_timing.py
+
+# Scale-out: the nightly flow on 1, 2 and 4 local Dask workers vs the embedded runner (cold and cached transcripts),
+# and a rescore of 100k generated conversations with and without token reuse. Heavy: run it once, niced.
+.PHONY: bench-scale
+bench-scale: model
+	nice -n 10 $(BIN)/python benchmarks/bench_scale.py

@@ -15,6 +15,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import opaque
 
 from qa import pipeline, rescore_store, rescoring, store
 from qa.analysis_version import analysis_version
@@ -82,7 +83,7 @@ def rescore_qa(
                 break
             page = rescoring.page_of(conversations)
             after = page.last_conversation_id
-            pending.append((page, rescore_page.submit(conversations, rules)))
+            pending.append((page, rescore_page.submit(opaque(conversations), rules)))  # opaque: not walked
             del conversations  # the worker holds the page now; the flow keeps only its ids
         if not pending:
             break
@@ -91,7 +92,7 @@ def rescore_qa(
             results = future.result()
         except Exception as exc:  # the page failed even after retries: record each of its conversations
             results = rescoring.page_failures(page, exc)
-        totals.add(write_page(db, run_id, version, page, results))
+        totals.add(write_page(db, run_id, version, page, opaque(results)))
         pipeline.report_progress(totals.conversations + totals.failed, total)
     status = "failed" if totals.failed and not totals.conversations else "completed"
     store.finish_run(db, run_id, store.RunCounts(totals.conversations + totals.failed, 0, totals.conversations,

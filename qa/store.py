@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -257,6 +257,11 @@ def _analysis_version() -> str:
     return analysis_version()
 
 
+def _flat_dict(record: Any) -> dict[str, Any]:
+    """A dataclass of plain fields as a dict (``asdict`` without its deep copy: a rescore writes millions)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
+
+
 def _score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list[dict], list[dict]]:
     cid = s.conversation.conversation_id
     findings = [
@@ -266,7 +271,7 @@ def _score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list
          "utterance_idx": f.utterance_idx, "details": _json(f.details)}
         for i, f in enumerate(s.findings)
     ]
-    details = {"script": [asdict(step) for step in s.steps], "metrics": s.metrics}
+    details = {"script": [_flat_dict(step) for step in s.steps], "metrics": s.metrics}
     score = {
         "conversation_id": cid, "ruleset_version": s.ruleset_version, "total": s.score.total,
         "passed": s.score.passed, "flagged": s.score.flagged, "escalation": s.score.escalation,
