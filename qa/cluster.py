@@ -87,16 +87,37 @@ def _worker_env(workers: int) -> dict[str, str]:
     return env
 
 
-def local_cluster_kwargs(workers: int) -> dict[str, Any]:
-    """``distributed.LocalCluster`` arguments for N single-threaded worker processes, quiet, no dashboard."""
+def local_cluster_kwargs(workers: int, prefect_api_url: str | None = None) -> dict[str, Any]:
+    """``distributed.LocalCluster`` arguments for N single-threaded worker processes, quiet, no dashboard.
+
+    ``prefect_api_url``: the Prefect API the workers report task runs to (this process's one), so that no worker
+    starts a temporary Prefect server of its own."""
+    env = _worker_env(workers)
+    if prefect_api_url:
+        env["PREFECT_API_URL"] = prefect_api_url
     return {
         "n_workers": workers,
         "threads_per_worker": 1,
         "processes": True,
         "dashboard_address": None,
         "silence_logs": logging.WARNING,
-        "env": _worker_env(workers),
+        "env": env,
     }
+
+
+def prefect_api_url() -> str:
+    """The Prefect API this process reports to: ``PREFECT_API_URL``, else its temporary (ephemeral) server,
+    started now if it is not yet running (the flow then uses the same one)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if url:
+        return str(url)
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    return server.api_url
 
 
 def task_runner(settings: ClusterSettings) -> Any:
@@ -117,7 +138,7 @@ def task_runner(settings: ClusterSettings) -> Any:
         check_scheduler(settings.address, settings.connect_timeout_s)
         return DaskTaskRunner(address=settings.address,
                               client_kwargs={"timeout": f"{settings.connect_timeout_s:g}s"})
-    return DaskTaskRunner(cluster_kwargs=local_cluster_kwargs(settings.workers or 1))
+    return DaskTaskRunner(cluster_kwargs=local_cluster_kwargs(settings.workers or 1, prefect_api_url()))
 
 
 def quiet_distributed() -> None:
@@ -135,7 +156,7 @@ def start_local_cluster(workers: int) -> Any:
     quiet_distributed()
     from distributed import LocalCluster
 
-    return LocalCluster(**local_cluster_kwargs(workers))
+    return LocalCluster(**local_cluster_kwargs(workers, prefect_api_url()))
 
 
 def connect(address: str, timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> Any:

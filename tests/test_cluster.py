@@ -146,6 +146,11 @@ def test_each_worker_loads_the_model_and_rules_once(cluster, tmp_path):
     assert (summary["processed"], summary["failed"]) == (8, 0), summary["failures"]
     loads = client.run(lambda: __import__("qa.process_loads").process_loads.counts())
     assert len(loads) == 2
+    # the workers report to this process's Prefect API instead of starting temporary servers of their own
+    from qa.cluster import prefect_api_url
+
+    urls = client.run(lambda: __import__("os").environ.get("PREFECT_API_URL"))
+    assert set(urls.values()) == {prefect_api_url()}
     assert all(c.get("whisper", 0) <= 1 and c.get("ruleset", 0) <= 1 for c in loads.values()), loads
     assert 1 <= sum(c.get("whisper", 0) for c in loads.values()) <= 2 < 4  # four calls, at most two loads
     assert set(per_id_counts(db, "scores").values()) == {1}
