@@ -4,9 +4,10 @@ runner, and ``qa rescore`` over a store of 100k generated conversations, with an
 Run ``python benchmarks/bench_scale.py [--chats 200] [--workers 1,2,4] [--rescore 100000] [--fresh 5000]``.
 
 Inbox: the 40 evaluation calls (``tests/fixtures/eval/audio/eNN.ogg``, festival speech) and ``--chats`` copies of
-the sample chats with their own ids. Every configuration runs twice on a fresh store: ``cold`` (empty transcript
-cache: Whisper transcribes every call) and ``cached`` (the cache the cold run filled: calls cost only decoding
-checks and scoring). Each configuration runs in a child process, so the flow process's peak memory is its own;
+the sample chats with their own ids. Each run is on a fresh store: ``cold`` (empty transcript
+cache: Whisper transcribes every call; ``--cold`` picks the runners, default the embedded one and 2 workers) and
+``cached`` (every runner, with a copy of the cache the first cold run filled: calls cost only the cache look-up and
+scoring). Each configuration runs in a child process, so the flow process's peak memory is its own;
 each Dask worker reports its own peak RSS. The cluster's start-up is timed apart from the run.
 
 Rescore: a store is seeded with the scored evaluation conversations (their tokens stored) and copied in SQL to
@@ -119,38 +120,42 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def bench_runs(work: Path, chats: int, workers: list[int], chunk_size: int, modes: list[str]) -> None:
+def bench_runs(work: Path, chats: int, workers: list[int], chunk_size: int, cold: list[int]) -> None:
     inbox = work / "inbox"
     n_calls, n_chats = build_inbox(inbox, chats)
     total = n_calls + n_chats
     print(f"\n== nightly flow: {n_calls} calls + {n_chats} chats, chunk size {chunk_size}, "
-          f"{len(os.sched_getaffinity(0))} CPU cores ==")
+          f"{len(os.sched_getaffinity(0))} CPU cores ==", flush=True)
     print(f"{'runner':<18}{'cache':<8}{'wall s':>8}{'conv/s':>8}{'ratio':>7}{'start s':>9}"
-          f"{'flow MiB':>10}  worker peak RSS MiB")
-    for mode in modes:
-        baseline = None
-        for n in [0, *workers]:
-            cache = work / f"cache-{n}"
-            if mode == "cached" and not cache.exists():
-                print(f"{'':<18}{mode:<8}(no cold run to warm the cache)")
-                continue
-            if mode == "cold":
-                shutil.rmtree(cache, ignore_errors=True)
-            db = work / f"run-{mode}-{n}.duckdb"
-            r = run_child({"kind": "run", "inbox": str(inbox), "db": str(db), "cache": str(cache),
-                           "chunk_size": chunk_size, "workers": n})
-            rate = r["processed"] / r["wall_s"]
-            baseline = baseline or rate
-            name = "embedded threads" if n == 0 else f"dask {n} worker" + ("s" if n > 1 else "")
-            rss = ", ".join(f"{m:.0f}" for m in r.get("worker_rss_mb", [])) or "-"
-            start = f"{r['cluster_start_s']:.1f}" if "cluster_start_s" in r else "-"
-            print(f"{name:<18}{mode:<8}{r['wall_s']:>8.1f}{rate:>8.2f}{rate / baseline:>6.2f}x{start:>9}"
-                  f"{r['flow_rss_mb']:>10.0f}  {rss}"
-                  + (f"  [{r['failed']} failed]" if r["failed"] or r["processed"] != total else ""))
-            if "worker_loads" in r:
-                loads = r["worker_loads"]
-                print(f"{'':<26}whisper loads per worker {[c.get('whisper', 0) for c in loads]}, "
-                      f"rule set loads {[c.get('ruleset', 0) for c in loads]}")
+          f"{'flow MiB':>10}  worker peak RSS MiB", flush=True)
+    warm = work / "cache-warm"  # filled by the first cold run, copied for every cached run
+    plan = [("cold", n) for n in [0, *workers] if n in cold] + [("cached", n) for n in [0, *workers]]
+    if not cold:
+        plan = [("fill", 0), *plan]
+    baselines: dict[str, float] = {}
+    for mode, n in plan:
+        cache = work / f"cache-{mode}-{n}"
+        if mode == "cached":
+            shutil.copytree(warm, cache)
+        db = work / f"run-{mode}-{n}.duckdb"
+        r = run_child({"kind": "run", "inbox": str(inbox), "db": str(db), "cache": str(cache),
+                       "chunk_size": chunk_size, "workers": n})
+        if mode != "cached" and not warm.exists():
+            shutil.copytree(cache, warm)
+        if mode == "fill":
+            continue
+        rate = r["processed"] / r["wall_s"]
+        baselines.setdefault(mode, rate)
+        name = "embedded threads" if n == 0 else f"dask {n} worker" + ("s" if n > 1 else "")
+        rss = ", ".join(f"{m:.0f}" for m in r.get("worker_rss_mb", [])) or "-"
+        start = f"{r['cluster_start_s']:.1f}" if "cluster_start_s" in r else "-"
+        print(f"{name:<18}{mode:<8}{r['wall_s']:>8.1f}{rate:>8.2f}{rate / baselines[mode]:>6.2f}x{start:>9}"
+              f"{r['flow_rss_mb']:>10.0f}  {rss}"
+              + (f"  [{r['failed']} failed]" if r["failed"] or r["processed"] != total else ""), flush=True)
+        if "worker_loads" in r:
+            loads = r["worker_loads"]
+            print(f"{'':<26}whisper loads per worker {[c.get('whisper', 0) for c in loads]}, "
+                  f"rule set loads {[c.get('ruleset', 0) for c in loads]}", flush=True)
 
 
 def seed_store(db: Path, conversations: int) -> int:
@@ -183,14 +188,15 @@ def bench_rescore(work: Path, conversations: int, fresh: int, chunk_size: int, w
     shutil.copytree(RULES, rules)
     edited = next(p for p in sorted(rules.glob("*.yml")) if "stop" in p.name)
     edited.write_text(edited.read_text(encoding="utf-8") + "\n", encoding="utf-8")  # a new rule set version
-    print(f"\n== rescore, chunk size {chunk_size} ==")
-    print(f"{'store':>9}  {'runner':<18}{'tokens':<10}{'wall s':>8}{'conv/s':>9}{'flow MiB':>10}  worker MiB")
+    print(f"\n== rescore, chunk size {chunk_size} ==", flush=True)
+    print(f"{'store':>9}  {'runner':<18}{'tokens':<10}{'wall s':>8}{'conv/s':>9}{'flow MiB':>10}  worker MiB",
+          flush=True)
     for size, reuse, runners in ((fresh, False, [0]), (fresh, True, [0]), (conversations, True, [0, *workers])):
         template = work / f"store-{size}.duckdb"
         if not template.exists():
             started = time.perf_counter()
             made = seed_store(template, size)
-            print(f"{'':>9}  (seeded {made} conversations in {time.perf_counter() - started:.0f} s)")
+            print(f"{'':>9}  (seeded {made} conversations in {time.perf_counter() - started:.0f} s)", flush=True)
         for n in runners:
             db = work / "rescore.duckdb"
             shutil.copy(template, db)
@@ -200,7 +206,7 @@ def bench_rescore(work: Path, conversations: int, fresh: int, chunk_size: int, w
             rss = ", ".join(f"{m:.0f}" for m in r.get("worker_rss_mb", [])) or "-"
             print(f"{size:>9}  {name:<18}{'reused' if reuse else 'analysed':<10}{r['wall_s']:>8.1f}"
                   f"{r['processed'] / r['wall_s']:>9.1f}{r['flow_rss_mb']:>10.0f}  {rss}"
-                  + (f"  [{r['failed']} failed]" if r["failed"] else ""))
+                  + (f"  [{r['failed']} failed]" if r["failed"] else ""), flush=True)
 
 
 def main() -> None:
@@ -209,7 +215,8 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--workers", default="1,2,4", help="local Dask cluster sizes, comma separated")
     parser.add_argument("--chunk-size", type=int, default=4)
-    parser.add_argument("--modes", default="cold,cached", help="cold and/or cached transcript cache")
+    parser.add_argument("--cold", default="0,2", help="runners (0 = embedded, N = N workers) also run with an "
+                        "empty transcript cache; every runner runs with the cache the first cold run filled")
     parser.add_argument("--rescore", type=int, default=100_000, help="conversations in the rescore store (0: skip)")
     parser.add_argument("--fresh", type=int, default=5_000, help="store size for the no-reuse rescore")
     parser.add_argument("--rescore-chunk", type=int, default=500)
@@ -224,7 +231,7 @@ def main() -> None:
     os.environ.setdefault("PREFECT_HOME", str(work / "prefect"))
     try:
         if not args.skip_runs:
-            bench_runs(work, args.chats, workers, args.chunk_size, [m for m in args.modes.split(",") if m])
+            bench_runs(work, args.chats, workers, args.chunk_size, [int(c) for c in args.cold.split(",") if c.strip()])
         if args.rescore:
             bench_rescore(work, args.rescore, min(args.fresh, args.rescore), args.rescore_chunk,
                           [int(w) for w in args.rescore_workers.split(",") if w.strip()])
