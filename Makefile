@@ -95,3 +95,9 @@ bench-timing: model
 # beside it); exits 2 with a message where there is no CUDA device.
 bench-gpu: model
 	$(BIN)/python benchmarks/bench_gpu.py
+
+# Scale-out: the nightly flow on 1, 2 and 4 local Dask workers vs the embedded runner (cold and cached transcripts),
+# and a rescore of 100k generated conversations with and without token reuse. Heavy: run it once, niced.
+.PHONY: bench-scale
+bench-scale: model
+	nice -n 10 $(BIN)/python benchmarks/bench_scale.py

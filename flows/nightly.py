@@ -2,6 +2,7 @@
 
 Run once:        qa run data/inbox            (ephemeral Prefect, no server needed)
 On a schedule:   qa schedule data/inbox       (serves the `nightly` deployment, cron 02:00 Europe/Moscow)
+On Dask:         qa run data/inbox --workers 4  or  --dask-address tcp://host:8786  (see ``nightly_flow``)
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.runtime import flow_run
 from prefect.schedules import Cron
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import opaque
 
 from qa import pipeline, report, store
+from qa.cluster import ClusterSettings, task_runner
 from qa.inputs import InboxItem, discover_inbox
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.ruleset import load_ruleset
@@ -96,7 +99,7 @@ def nightly_qa(
             results = future.result()
         except Exception as exc:  # the chunk failed even after retries: record each of its inputs
             results = pipeline.chunk_failures(batch, exc)
-        write_results(db, run_id, results)
+        write_results(db, run_id, opaque(results))  # opaque: Prefect does not walk every token
         scored += [r for r in results if isinstance(r, ScoredConversation)]
         failures += [r for r in results if isinstance(r, Failure)]
         done += len(batch)
@@ -112,9 +115,19 @@ def nightly_qa(
     return summary
 
 
-def nightly_deployment(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON) -> RunnerDeployment:
+def nightly_flow(cluster: ClusterSettings | None = None) -> Any:
+    """The nightly flow on the task runner the cluster settings choose (the embedded thread pool without).
+
+    Chunks are transcribed and scored on the workers; the store is written here, by the flow process only.
+    """
+    runner = task_runner(cluster) if cluster else None
+    return nightly_qa if runner is None else nightly_qa.with_options(task_runner=runner)
+
+
+def nightly_deployment(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON,
+                       cluster: ClusterSettings | None = None) -> RunnerDeployment:
     """The `nightly` deployment: the flow on a cron schedule in Europe/Moscow time."""
-    return nightly_qa.to_deployment(
+    return nightly_flow(cluster).to_deployment(
         name="nightly",
         schedule=Cron(cron, timezone=NIGHTLY_TIMEZONE),
         parameters={"inbox": inbox, "db": db, "rules": rules},
@@ -122,6 +135,7 @@ def nightly_deployment(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON
     )
 
 
-def serve_nightly(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON) -> None:
+def serve_nightly(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON,
+                  cluster: ClusterSettings | None = None) -> None:
     """Serve the `nightly` deployment to the Prefect server in PREFECT_API_URL until interrupted."""
-    serve(nightly_deployment(inbox, db, rules, cron))
+    serve(nightly_deployment(inbox, db, rules, cron, cluster))

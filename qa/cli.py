@@ -40,6 +40,16 @@ ChannelsOpt = Annotated[
                                     "mapping, e.g. 'client,operator'. Default: operator,client."),
 ]
 FormatOpt = Annotated[str, typer.Option("--format", help="table | csv | json.")]
+DaskAddressOpt = Annotated[
+    str | None,
+    typer.Option("--dask-address", help="Run the tasks on this existing Dask scheduler (tcp://HOST:8786).",
+                 envvar="QA_DASK_ADDRESS"),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", help="Run the tasks on a local Dask cluster of N worker processes (one thread each).",
+                 min=1),
+]
 
 
 def _channels(value: str | None) -> dict[str, str] | None:
@@ -74,6 +84,21 @@ def _audio_root(given: Path | None) -> Path:
     from qa.audio_paths import audio_root
 
     return audio_root(given)
+
+
+def _cluster(address: str | None, workers: int | None):
+    """The task runner settings of --dask-address / --workers; an unreachable scheduler fails here, at once."""
+    from qa.cluster import ClusterError, ClusterSettings, check_scheduler
+
+    if address and workers:
+        raise _fail("give either --dask-address (an existing cluster) or --workers (a local one), not both")
+    settings = ClusterSettings(address=address or None, workers=workers)
+    if settings.address:
+        try:
+            check_scheduler(settings.address, settings.connect_timeout_s)
+        except ClusterError as exc:
+            raise _fail(str(exc)) from exc
+    return settings
 
 
 def _check_device(device: str | None) -> None:
@@ -126,6 +151,8 @@ def run(
     chunk_size: Annotated[int, typer.Option(help="Conversations per Prefect task.")] = 4,
     cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).", envvar="QA_CACHE_DIR")]
     = DEFAULT_CACHE,
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Run the nightly flow over INBOX, then print the flagged conversations."""
     from qa import pipeline, queries, report, store
@@ -134,8 +161,10 @@ def run(
     if not inbox.is_dir():
         raise _fail(f"{inbox}: inbox folder not found")
     _check_device(device)
-    from flows.nightly import nightly_qa
+    cluster = _cluster(dask_address, workers)
+    from flows.nightly import nightly_flow
 
+    nightly_qa = nightly_flow(cluster)
     try:
         with report.progress_bar("Scoring conversations", pipeline.on_progress):
             summary = nightly_qa(
@@ -406,25 +435,45 @@ def check_rules(
 def rescore(
     db: DbOpt = Path(DEFAULT_DB),
     rules: RulesOpt = Path(DEFAULT_RULES),
+    chunk_size: Annotated[int, typer.Option(help="Conversations per page (read, scored and written together).",
+                                            min=1)] = 500,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Carry on an interrupted rescore of the "
+                                         "same rule set version after its last written page (default), or "
+                                         "start over.")] = True,
+    reuse_tokens: Annotated[bool, typer.Option("--reuse-tokens/--no-reuse-tokens", help="Score from the stored "
+                                               "tokens where the text analysis has not changed (default), or "
+                                               "analyse every utterance again.")] = True,
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
-    """Recompute findings and scores from stored utterances with a (changed) rule set; keeps older versions."""
-    import uuid
+    """Recompute findings and scores from stored utterances with a (changed) rule set; keeps older versions.
 
+    Streams the store page by page (never all of it in memory) through the same task runner as `qa run`."""
     from qa import pipeline, report, store
     from qa.errors import RuleFileError
 
+    if not db.exists():
+        raise _fail(f"{db}: database not found (run `qa run` first)")
+    if not rules.is_dir():
+        raise _fail(f"{rules}: rule set folder not found")
+    cluster = _cluster(dask_address, workers)
+    from flows.rescore import rescore_flow
+
     try:
-        conversations = store.load_conversations(db)
-        scored = pipeline.rescore(conversations, rules)
+        with report.progress_bar("Rescoring conversations", pipeline.on_progress):
+            summary = rescore_flow(cluster)(db=str(db), rules=str(rules), chunk_size=chunk_size, resume=resume,
+                                            reuse_tokens=reuse_tokens)
     except (RuleFileError, store.StoreError) as exc:
         raise _fail(str(exc)) from exc
-    run_id = f"rescore-{uuid.uuid4()}"
-    version = pipeline.get_scorer(rules).ruleset_version
-    store.start_run(db, store.RunInfo(run_id=run_id, kind="rescore", ruleset_version=version, rules_dir=str(rules)))
-    store.write_rescored(db, run_id, scored)
-    n_flagged = sum(s.score.flagged for s in scored)
-    store.finish_run(db, run_id, store.RunCounts(len(scored), 0, len(scored), 0, n_flagged))
-    report.console.print(f"Rescored {len(scored)} conversations with rule set {version}: {n_flagged} flagged.")
+    if summary["resumed_after"]:
+        report.console.print(f"Resumed rescore {summary['run_id']} after {summary['resumed_after']}.",
+                             highlight=False)
+    report.console.print(
+        f"Rescored {summary['processed']} conversations with rule set {summary['ruleset_version']}: "
+        f"{summary['flagged']} flagged, {summary['failed']} failed "
+        f"({summary['reused']} from stored tokens, {summary['reanalysed']} analysed again).", highlight=False)
+    if summary["failed"] and not summary["processed"]:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -661,6 +710,8 @@ def schedule(
     db: DbOpt = Path(DEFAULT_DB),
     rules: RulesOpt = Path(DEFAULT_RULES),
     cron: Annotated[str, typer.Option(help="Cron schedule, Europe/Moscow time.")] = "0 2 * * *",
+    dask_address: DaskAddressOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Serve the scheduled `nightly` deployment (needs a Prefect server: see README)."""
     from flows.nightly import serve_nightly
@@ -672,7 +723,9 @@ def schedule(
 
     from qa.lake import is_lake
 
-    serve_nightly(str(inbox.resolve()), str(db) if is_lake(db) else str(db.resolve()), str(rules.resolve()), cron)
+    cluster = _cluster(dask_address, workers)
+    serve_nightly(str(inbox.resolve()), str(db) if is_lake(db) else str(db.resolve()), str(rules.resolve()), cron,
+                  cluster)
 
 
 from qa.cli_users import users_app  # noqa: E402

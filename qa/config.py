@@ -18,7 +18,7 @@ CONFIG_NAME = "qa.toml"
 DEFAULT_TIMEZONE = "Europe/Moscow"
 
 PATH_KEYS = ("db", "rules", "inbox", "cache_dir", "audio_root", "lake_data")
-TEXT_KEYS = ("model", "device", "timezone")
+TEXT_KEYS = ("model", "device", "timezone", "dask_address")
 KNOWN_KEYS = (*PATH_KEYS, *TEXT_KEYS)
 
 
@@ -40,6 +40,7 @@ class Config:
     model: str | None = None
     device: str | None = None
     timezone: str | None = None
+    dask_address: str | None = None  # an existing Dask scheduler for `qa run` / `qa rescore` (tcp://HOST:8786)
 
 
 def default_rules_dir() -> Path:
@@ -152,6 +153,7 @@ audio_root = "inbox"
 # model = "base"          # or a local CTranslate2 folder
 # device = "auto"         # auto | cpu | cuda
 timezone = "Europe/Moscow"
+# dask_address = "tcp://10.0.0.5:8786"   # run the tasks on this Dask scheduler (see README, Cluster)
 """
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qa import process_loads
 from qa.errors import QAInputError
 from qa.inputs import (
     InboxItem,
@@ -49,6 +50,7 @@ def get_scorer(rules_dir: str | Path) -> Scorer:
     with _lock:
         if key not in _scorers:
             _scorers[key] = build_scorer(rules_dir)
+            process_loads.record("ruleset")
         return _scorers[key]
 
 

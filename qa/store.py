@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -521,12 +521,27 @@ def _conversation_row(c: Conversation, run_id: str, now: datetime) -> dict[str, 
 
 
 def _utterance_rows(c: Conversation) -> list[dict[str, Any]]:
+    from qa.rescore_store import tokens_json
+
+    version = _analysis_version() if any(u.tokens for u in c.utterances) else None  # None: not analysed
     return [
         {"conversation_id": c.conversation_id, "idx": i, "speaker": u.speaker, "start_s": u.start,
          "end_s": u.end, "text": u.text, "lemmas": u.lemmas,
-         "words": _json([[w.text, w.start, w.end, w.probability] for w in u.words]) if u.words else None}
+         "words": _json([[w.text, w.start, w.end, w.probability] for w in u.words]) if u.words else None,
+         "tokens": tokens_json(u.tokens) if version else None, "analysis_version": version}
         for i, u in enumerate(c.utterances)
     ]
+
+
+def _analysis_version() -> str:
+    from qa.analysis_version import analysis_version
+
+    return analysis_version()
+
+
+def _flat_dict(record: Any) -> dict[str, Any]:
+    """A dataclass of plain fields as a dict (``asdict`` without its deep copy: a rescore writes millions)."""
+    return {f.name: getattr(record, f.name) for f in fields(record)}
 
 
 def _score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list[dict], list[dict]]:
@@ -538,7 +553,7 @@ def _score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list
          "utterance_idx": f.utterance_idx, "details": _json(f.details)}
         for i, f in enumerate(s.findings)
     ]
-    details = {"script": [asdict(step) for step in s.steps], "metrics": s.metrics}
+    details = {"script": [_flat_dict(step) for step in s.steps], "metrics": s.metrics}
     score = {
         "conversation_id": cid, "ruleset_version": s.ruleset_version, "total": s.score.total,
         "passed": s.score.passed, "flagged": s.score.flagged, "escalation": s.score.escalation,

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from qa import process_loads
 from qa.audio import DecodedAudio, RawFormat, decode_audio, estimate_pitch, file_sha256
 from qa.errors import AudioError
 from qa.records import Utterance, Word
@@ -387,6 +388,7 @@ def _load_model(options: TranscriptionOptions) -> _LoadedModel:
             )
             loaded = _LoadedModel(model, BatchedInferencePipeline(model), threading.Lock(), path, device, compute_type)
             _MODELS[key] = loaded
+            process_loads.record("whisper")
     return loaded
 
 

@@ -1,0 +1,108 @@
+"""The rescore flow: stored conversations → score with a (changed) rule set → store, page by page. Wiring only.
+
+Pages of stored conversations are read here (one read-only connection each), scored on the task runner (the
+embedded thread pool, or Dask workers: ``rescore_flow``), and written here, one bulk transaction per page plus
+its progress row, so an interrupted rescore of the same rule set version resumes after its last written page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import opaque
+
+from qa import pipeline, rescore_store, rescoring, store
+from qa.analysis_version import analysis_version
+from qa.cluster import ClusterSettings, task_runner
+from qa.records import Conversation, Failure, ScoredConversation
+from qa.ruleset import ruleset_version
+
+
+@task(name="load-page", cache_policy=NO_CACHE)
+def load_page(db: str, after: str | None, size: int, reuse_tokens: bool) -> list[Conversation]:
+    """The next page of stored conversations (with their stored tokens where still current)."""
+    return rescore_store.load_page(db, after, size, analysis_version() if reuse_tokens else None)
+
+
+@task(name="rescore-page", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def rescore_page(conversations: list[Conversation], rules: str) -> list[ScoredConversation | Failure]:
+    """Score one page (analysing only what has no current tokens); a failing conversation becomes a Failure."""
+    return pipeline.score_chunk(conversations, pipeline.PipelineSettings(rules_dir=rules))
+
+
+@task(name="write-page", cache_policy=NO_CACHE)
+def write_page(db: str, run_id: str, version: str, page: rescoring.Page,
+               results: list[ScoredConversation | Failure]) -> rescore_store.ChunkProgress:
+    """The single writer: the page's scores in one bulk transaction, then its progress and fresh tokens."""
+    scored, failures = rescoring.split_results(results)
+    if scored:
+        store.write_rescored(db, run_id, scored)
+    progress = rescoring.chunk_progress(run_id, version, page, scored, failures)
+    rescore_store.record_chunk(db, progress, failures, rescoring.refreshed(page, scored))
+    return progress
+
+
+@flow(name="rescore-qa", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def rescore_qa(
+    db: str = "data/qa.duckdb",
+    rules: str = "scripts_rules",
+    chunk_size: int = rescoring.DEFAULT_CHUNK_SIZE,
+    resume: bool = True,
+    reuse_tokens: bool = True,
+    in_flight: int = rescoring.DEFAULT_IN_FLIGHT,
+) -> dict[str, Any]:
+    """Rescore every stored conversation of ``db`` with the rule set ``rules``; returns the run summary."""
+    logger = get_run_logger()
+    rules = str(Path(rules).resolve())
+    version = ruleset_version(Path(rules))
+    pipeline.get_scorer(rules)  # a broken rule set fails here, before anything is recorded
+    point = rescore_store.resume_point(db, version, rules) if resume else None
+    run_id = point.run_id if point else f"rescore-{uuid.uuid4()}"
+    if point is None:
+        store.start_run(db, store.RunInfo(run_id=run_id, kind="rescore", ruleset_version=version, rules_dir=rules,
+                                          settings={"chunk_size": chunk_size, "reuse_tokens": reuse_tokens}))
+    else:
+        logger.info("resuming rescore %s after %s", run_id, point.last_conversation_id)
+    totals = rescoring.RescoreTotals.resumed(point)
+    after = point.last_conversation_id if point else None
+    total = totals.conversations + totals.failed + rescore_store.count_after(db, after)
+    pipeline.report_progress(totals.conversations + totals.failed, total)
+    pending: deque[tuple[rescoring.Page, Any]] = deque()
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < max(1, in_flight):
+            conversations = load_page(db, after, chunk_size, reuse_tokens)
+            if not conversations:
+                exhausted = True
+                break
+            page = rescoring.page_of(conversations)
+            after = page.last_conversation_id
+            pending.append((page, rescore_page.submit(opaque(conversations), rules)))  # opaque: not walked
+            del conversations  # the worker holds the page now; the flow keeps only its ids
+        if not pending:
+            break
+        page, future = pending.popleft()
+        try:
+            results = future.result()
+        except Exception as exc:  # the page failed even after retries: record each of its conversations
+            results = rescoring.page_failures(page, exc)
+        totals.add(write_page(db, run_id, version, page, opaque(results)))
+        pipeline.report_progress(totals.conversations + totals.failed, total)
+    status = "failed" if totals.failed and not totals.conversations else "completed"
+    store.finish_run(db, run_id, store.RunCounts(totals.conversations + totals.failed, 0, totals.conversations,
+                                                 totals.failed, totals.flagged), status)
+    return {"run_id": run_id, "ruleset_version": version, "resumed_after": point.last_conversation_id if point
+            else None, "processed": totals.conversations, "failed": totals.failed, "flagged": totals.flagged,
+            "reanalysed": totals.reanalysed, "reused": totals.conversations - totals.reanalysed}
+
+
+def rescore_flow(cluster: ClusterSettings | None = None) -> Any:
+    """The rescore flow on the task runner the cluster settings choose (the embedded thread pool without)."""
+    runner = task_runner(cluster) if cluster else None
+    return rescore_qa if runner is None else rescore_qa.with_options(task_runner=runner)
