@@ -452,8 +452,11 @@ def rescore(
     from qa import pipeline, report, store
     from qa.errors import RuleFileError
 
-    if not db.exists():
-        raise _fail(f"{db}: database not found (run `qa run` first)")
+    try:
+        if not store.exists(db):
+            raise _fail(f"{store.display_name(db)}: database not found (run `qa run` first)")
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
     if not rules.is_dir():
         raise _fail(f"{rules}: rule set folder not found")
     cluster = _cluster(dask_address, workers)

@@ -145,30 +145,28 @@ def record_chunk(db_path: str | Path, progress: ChunkProgress, failures: Sequenc
     ]
     from qa.analysis_version import analysis_version
 
-    with store.connect(db_path) as con:
-        con.execute("BEGIN")
-        try:
-            store._insert(con, "rescore_progress", [{
-                "run_id": progress.run_id, "ruleset_version": progress.ruleset_version,
-                "last_conversation_id": progress.last_conversation_id, "conversations": progress.conversations,
-                "flagged": progress.flagged, "failed": progress.failed, "reanalysed": progress.reanalysed,
-                "written_at": now}])
-            store._insert(con, "failures", [
-                {"source_path": f.source_path, "run_id": progress.run_id, "stage": f.stage, "error": f.error,
-                 "content_sha256": f.content_sha256, "failed_at": now} for f in failures])
-            if token_rows:
-                con.register("_fresh_tokens", pa.table({
-                    "conversation_id": [r["conversation_id"] for r in token_rows],
-                    "idx": pa.array([r["idx"] for r in token_rows], pa.int32()),
-                    "tokens": [r["tokens"] for r in token_rows]}))
-                try:
-                    con.execute(
-                        "UPDATE utterances SET tokens = f.tokens, analysis_version = ? FROM _fresh_tokens f "
-                        "WHERE utterances.conversation_id = f.conversation_id AND utterances.idx = f.idx",
-                        [analysis_version()])
-                finally:
-                    con.unregister("_fresh_tokens")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+    version = analysis_version()
+
+    def body(con: Any) -> None:
+        store._insert(con, "rescore_progress", [{
+            "run_id": progress.run_id, "ruleset_version": progress.ruleset_version,
+            "last_conversation_id": progress.last_conversation_id, "conversations": progress.conversations,
+            "flagged": progress.flagged, "failed": progress.failed, "reanalysed": progress.reanalysed,
+            "written_at": now}])
+        store._insert(con, "failures", [
+            {"source_path": f.source_path, "run_id": progress.run_id, "stage": f.stage, "error": f.error,
+             "content_sha256": f.content_sha256, "failed_at": now} for f in failures])
+        if token_rows:
+            con.register("_fresh_tokens", pa.table({
+                "conversation_id": [r["conversation_id"] for r in token_rows],
+                "idx": pa.array([r["idx"] for r in token_rows], pa.int32()),
+                "tokens": [r["tokens"] for r in token_rows]}))
+            try:
+                con.execute(
+                    "UPDATE utterances SET tokens = f.tokens, analysis_version = ? FROM _fresh_tokens f "
+                    "WHERE utterances.conversation_id = f.conversation_id AND utterances.idx = f.idx",
+                    [version])
+            finally:
+                con.unregister("_fresh_tokens")
+
+    store.write_transaction(db_path, body)  # a DuckLake commit that loses a race is run again whole

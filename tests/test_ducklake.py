@@ -306,6 +306,34 @@ def test_cli_commands_read_and_write_ducklake(sample_lake, tmp_path):
 
 
 @pytest.mark.slow
+def test_rescore_streams_a_lake_and_reuses_its_stored_tokens(pg, sample_db, tmp_path):
+    import shutil
+
+    from qa.ruleset import ruleset_version
+
+    db = new_lake(pg, tmp_path / "lake")
+    store.copy_into_lake(sample_db, db)
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    stop = next(p for p in sorted(rules.glob("*.yml")) if "stop" in p.name)
+    stop.write_text(stop.read_text(encoding="utf-8") + "\n", encoding="utf-8")  # a new rule set version
+    result = runner.invoke(app, ["rescore", "--db", db, "--rules", str(rules), "--chunk-size", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Rescored 7 conversations" in result.output
+    version = ruleset_version(rules)
+    _, rows = store.query(db, "SELECT count(*), count(DISTINCT conversation_id) FROM scores WHERE ruleset_version = ?",
+                          [version])
+    assert rows == [(7, 7)]
+    _, progress = store.query(db, "SELECT count(*), sum(conversations) FROM rescore_progress")
+    assert progress == [(3, 7)]  # pages of 3, 3 and 1, each recorded once
+    file_copy = tmp_path / "file-copy.duckdb"  # the same rescore on a DuckDB file gives the same current results
+    shutil.copy(sample_db, file_copy)
+    assert runner.invoke(app, ["rescore", "--db", str(file_copy), "--rules", str(rules)]).exit_code == 0
+    assert queries.flagged(db) == queries.flagged(file_copy)
+    assert queries.rule_hits(db) == queries.rule_hits(file_copy)
+
+
+@pytest.mark.slow
 def test_web_page_reads_ducklake(sample_lake):
     from test_web import listed, signed_in
 
