@@ -15,13 +15,19 @@ def _severity_rank(severity: str) -> int:
 
 
 def dedupe_findings(findings: Sequence[Finding]) -> list[Finding]:
-    """One finding per rule per matched sentence: later hits of the same rule with the same quote in the same
-    turn, or in a turn overlapping it in time (both channels heard one sentence), fold into the first; their
-    phrases are listed in ``details["also_matched"]``."""
+    """One finding per rule per matched sentence: later hits of the same rule with the same quote fold into the
+    first; their phrases are listed in ``details["also_matched"]``.
+
+    A trigger (an escalation signal) folds within the same turn, or a turn overlapping it in time (both channels
+    heard one sentence): «жалоба» and «претензия» in one sentence are one complaint. A stop-word is a penalty per
+    use, so it folds only where the matched spans overlap: two stop-words in one turn stay two cards."""
     kept: list[Finding] = []
     for f in findings:
         for i, k in enumerate(kept):
-            overlap = f.start_s < k.end_s and k.start_s < f.end_s  # the same span, not just the same turn
+            overlap = f.start_s < k.end_s and k.start_s < f.end_s
+            same_turn = f.utterance_idx is not None and f.utterance_idx == k.utterance_idx
+            if f.kind == "trigger":
+                overlap = overlap or same_turn
             if k.rule_id == f.rule_id and f.quote == k.quote and overlap:
                 also = list(k.details.get("also_matched", ()))
                 phrase = f.details.get("phrase")

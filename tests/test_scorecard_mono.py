@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.records import Conversation, Utterance
+from qa.records import Conversation, Utterance, Word
 
 
 def call(*turns: tuple[str, float, float, str], mode: str = "stereo") -> Conversation:
@@ -33,6 +33,21 @@ def test_one_card_per_rule_per_sentence(scorer):
     cards = [f for f in scored.findings if f.rule_id == "escalation_complaint"]
     assert len(cards) == 1
     assert cards[0].details["also_matched"] == ["претензия"]
+
+
+def test_one_card_per_trigger_sentence_with_word_timings(scorer):
+    # Whisper's word times give each phrase its own span; one sentence is still one complaint card.
+    text = "Я буду жаловаться в Роспотребнадзор и подам в суд, это официальная претензия и жалоба."
+    words = [Word(w, 0.4 * i, 0.4 * i + 0.35) for i, w in enumerate(text.split())]
+    scored = scorer.score(Conversation("c", "call", "c.ogg", "0", [
+        Utterance("client", 0.0, 0.4 * len(words), text, words=words)]))
+    for rule in ("escalation_complaint", "escalation_legal_threat"):
+        cards = [f for f in scored.findings if f.rule_id == rule]
+        assert len(cards) == 1, (rule, cards)
+    stop = scorer.score(Conversation("c", "call", "c.ogg", "0", [Utterance(
+        "operator", 0.0, 4.0, "Я не знаю, ну не знаю, честно", words=[
+            Word(w, 0.5 * i, 0.5 * i + 0.4) for i, w in enumerate("Я не знаю, ну не знаю, честно".split())])]))
+    assert len([f for f in stop.findings if f.rule_id == "stop_word_dont_know"]) == 2  # a penalty per use
 
 
 def test_same_sentence_heard_on_both_channels_is_one_card(scorer):
