@@ -31,9 +31,9 @@ def load_page(db: str, after: str | None, size: int, reuse_tokens: bool) -> list
 
 
 @task(name="rescore-page", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def rescore_page(conversations: list[Conversation], rules: str) -> list[ScoredConversation | Failure]:
+def rescore_page(batch: rescoring.Batch, rules: str) -> list[ScoredConversation | Failure]:
     """Score one page (analysing only what has no current tokens); a failing conversation becomes a Failure."""
-    return pipeline.score_chunk(conversations, pipeline.PipelineSettings(rules_dir=rules))
+    return pipeline.score_chunk(batch.conversations, pipeline.PipelineSettings(rules_dir=rules))
 
 
 @task(name="write-page", cache_policy=NO_CACHE)
@@ -83,7 +83,7 @@ def rescore_qa(
                 break
             page = rescoring.page_of(conversations)
             after = page.last_conversation_id
-            pending.append((page, rescore_page.submit(opaque(conversations), rules)))  # opaque: not walked
+            pending.append((page, rescore_page.submit(rescoring.Batch(conversations), rules)))
             del conversations  # the worker holds the page now; the flow keeps only its ids
         if not pending:
             break

@@ -13,6 +13,14 @@ DEFAULT_CHUNK_SIZE = 500
 DEFAULT_IN_FLIGHT = 4  # pages scored at once: enough to keep a few workers busy, few enough to bound memory
 
 
+class Batch:
+    """Conversations handed to a task as one object that Prefect does not walk into (its parameter checks would
+    visit every token) and that survives Dask's packing of arguments (Prefect's ``opaque``, a tuple, does not)."""
+
+    def __init__(self, conversations: Sequence[Conversation]) -> None:
+        self.conversations = list(conversations)
+
+
 @dataclass(frozen=True)
 class Page:
     """What the flow keeps of a page while it is being scored: no utterances, only ids."""
