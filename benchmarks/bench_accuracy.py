@@ -2,8 +2,11 @@
 
 Run ``python benchmarks/bench_accuracy.py`` (``make bench-accuracy``). Prints, for the ``tune`` and the untouched
 ``holdout`` half: the share of all checks right, and per check the accuracy, precision and recall, and the
-escalation false-positive rate on neutral conversations (gold: no escalation). ``--rules`` and ``--eval`` pick
-another rule set or set; ``--errors`` lists every wrong verdict (tune half only unless ``--show-holdout``).
+escalation false-positive rate on neutral conversations (gold: no escalation), from transcripts and from the
+voiced calls at 16 kHz and 8 kHz (each call primed with its own brand, as the pipeline does; ``--global-priming``:
+the default brand for all), then introductions with pymorphy3 alone vs with natasha PER (``--no-natasha`` skips).
+``--rules`` and ``--eval`` pick another rule set or set; ``--errors`` lists every wrong verdict (tune half only
+unless ``--show-holdout``).
 """
 
 from __future__ import annotations

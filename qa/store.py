@@ -38,7 +38,8 @@ from qa import lake
 from qa.records import Conversation, Failure, ScoredConversation, Utterance, Word
 
 LOCK_RETRY_S = 30.0
-_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked")
+# ... and a file a writer has just created but not yet written its header to: wait for it like for a lock.
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked", "not a valid DuckDB database file")
 
 
 class StoreError(Exception):
