@@ -22,13 +22,16 @@ def dedupe_findings(findings: Sequence[Finding]) -> list[Finding]:
     heard one sentence): «жалоба» and «претензия» in one sentence are one complaint. A stop-word is a penalty per
     use, so it folds only where the matched spans overlap: two stop-words in one turn stay two cards."""
     kept: list[Finding] = []
+    by_quote: dict[tuple[str, str], list[int]] = {}  # (rule, quote) -> indexes in kept: only those can fold
     for f in findings:
-        for i, k in enumerate(kept):
+        candidates = by_quote.setdefault((f.rule_id, f.quote), [])
+        for i in candidates:
+            k = kept[i]
             overlap = f.start_s < k.end_s and k.start_s < f.end_s
             same_turn = f.utterance_idx is not None and f.utterance_idx == k.utterance_idx
             if f.kind == "trigger":
                 overlap = overlap or same_turn
-            if k.rule_id == f.rule_id and f.quote == k.quote and overlap:
+            if overlap:
                 also = list(k.details.get("also_matched", ()))
                 phrase = f.details.get("phrase")
                 if phrase and phrase != k.details.get("phrase") and phrase not in also:
@@ -37,6 +40,7 @@ def dedupe_findings(findings: Sequence[Finding]) -> list[Finding]:
                     kept[i] = replace(k, details={**k.details, "also_matched": also})
                 break
         else:
+            candidates.append(len(kept))
             kept.append(f)
     return kept
 
