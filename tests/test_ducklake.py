@@ -80,6 +80,18 @@ def test_migration_statements_are_translated_for_ducklake(sql, expected):
     assert lake.translate_statement(sql) == (sql if expected is SAME else expected)
 
 
+@pytest.mark.parametrize(("message", "unreachable", "conflict"), [
+    ('IO Error: Unable to connect to Postgres at "host=127.0.0.1 port=5": connection to server failed: '
+     'Connection refused', True, False),
+    ("server closed the connection unexpectedly", True, False),
+    ("TransactionContext Error: Failed to commit: Transaction conflict - attempting to insert", False, True),
+    ("Binder Error: Referenced column \"x\" not found", False, False),
+])
+def test_catalog_errors_are_told_apart(message, unreachable, conflict):
+    exc = RuntimeError(message)
+    assert (lake.is_unreachable(exc), lake.is_conflict(exc)) == (unreachable, conflict)
+
+
 def test_statements_are_split_outside_quotes_and_comments():
     sql = "-- a comment; still a comment\nCREATE TABLE a (x VARCHAR); /* b; */ INSERT INTO a VALUES ('x;''y');\n\n"
     assert lake.split_statements(sql) == ["CREATE TABLE a (x VARCHAR)", "INSERT INTO a VALUES ('x;''y')"]
