@@ -258,6 +258,8 @@ _LAKES_GUARD = threading.Lock()
 
 def _lake_error(location: lake.LakeLocation, exc: BaseException) -> StoreError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if lake.is_cut_off(exc) and (reason := lake.probe_catalog(location)):
+        return StoreError(f"{location.display}: DuckLake catalog (PostgreSQL) unreachable: {reason}")
     if lake.is_unreachable(exc):
         first = lake.catalog_reason(str(exc))
         return StoreError(f"{location.display}: DuckLake catalog (PostgreSQL) unreachable: {first}")
@@ -275,7 +277,8 @@ def _lake_retry(location: lake.LakeLocation, deadline: float, step: Callable[[],
             return step()
         except (duckdb.Error, StoreError) as exc:
             cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
-            transient = lake.is_conflict(cause) or lake.is_unreachable(cause)
+            transient = (lake.is_conflict(cause) or lake.is_unreachable(cause)
+                         or (lake.is_cut_off(cause) and lake.probe_catalog(location) is not None))
             if not transient or time.monotonic() >= deadline:
                 raise (exc if isinstance(exc, StoreError) else _lake_error(location, exc)) from cause
             time.sleep(next(delays))

@@ -92,6 +92,21 @@ def test_catalog_errors_are_told_apart(message, unreachable, conflict):
     assert (lake.is_unreachable(exc), lake.is_conflict(exc)) == (unreachable, conflict)
 
 
+def test_a_query_cut_off_counts_as_an_outage_only_while_the_catalog_refuses_connections():
+    import socket
+
+    listening = socket.create_server(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    location = lake.parse_location(f"ducklake:postgres:dbname=qa host=127.0.0.1 port={port}?data=/tmp/x")
+    cut_off = RuntimeError("Invalid Input Error: Attempting to fetch from an unsuccessful query result")
+    assert lake.is_cut_off(cut_off) and not lake.is_unreachable(cut_off)
+    assert lake.probe_catalog(location) is None  # the server is up: a bug, not an outage
+    listening.close()
+    reason = lake.probe_catalog(location)
+    assert reason is not None and f"127.0.0.1:{port}" in reason
+    assert "unreachable" in str(store._lake_error(location, cut_off))
+
+
 def test_statements_are_split_outside_quotes_and_comments():
     sql = "-- a comment; still a comment\nCREATE TABLE a (x VARCHAR); /* b; */ INSERT INTO a VALUES ('x;''y');\n\n"
     assert lake.split_statements(sql) == ["CREATE TABLE a (x VARCHAR)", "INSERT INTO a VALUES ('x;''y')"]
