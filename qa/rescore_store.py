@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from qa import store
-from qa.records import Conversation, Failure, Token, Utterance, Word
+from qa.records import Conversation, Failure, Token
 
 TOKEN_FIELDS = tuple(f.name for f in fields(Token))
 
@@ -88,20 +88,7 @@ def load_page(db_path: str | Path, after: str | None, limit: int, analysis_versi
                 " ORDER BY conversation_id, idx", [analysis_version, ids[0], ids[-1]]).fetchall()
         finally:
             con.unregister("_page_ids")
-    by_id: dict[str, list[Utterance]] = {}
-    for cid, speaker, start, end, text, words, tokens in utts:
-        ws = tuple(Word(w[0], w[1], w[2], w[3]) for w in json.loads(words)) if words else ()
-        by_id.setdefault(cid, []).append(
-            Utterance(speaker, start, end, text, ws, tokens_from_json(tokens) if tokens else ()))
-    return [
-        Conversation(
-            conversation_id=row[0], channel=row[1], source_path=row[2], content_sha256=row[3],
-            operator_id=row[4], team=row[5], started_at=row[6], duration_s=row[7], speaker_mode=row[8],
-            metadata=json.loads(row[9]) if row[9] else {}, transcription=json.loads(row[10]) if row[10] else {},
-            utterances=by_id.get(row[0], []),
-        )
-        for row in convs
-    ]
+    return store.conversations_from_rows(convs, utts, tokens_from_json)
 
 
 def count_after(db_path: str | Path, after: str | None) -> int:

@@ -854,10 +854,19 @@ def load_conversations(db_path: str | Path, ids: Sequence[str] | None = None) ->
             "ORDER BY conversation_id, idx",
             params,
         ).fetchall()
+    return conversations_from_rows(convs, utts)
+
+
+def conversations_from_rows(convs: Sequence[tuple], utts: Sequence[tuple],
+                            tokens: Callable[[str], tuple] | None = None) -> list[Conversation]:
+    """Conversations from ``conversations`` rows (the columns :func:`load_conversations` selects) and their
+    ``utterances`` rows ``(conversation_id, speaker, start_s, end_s, text, words[, tokens])`` in turn order;
+    ``tokens`` reads a stored tokens value (rows without one keep no tokens)."""
     by_id: dict[str, list[Utterance]] = {}
-    for cid, speaker, start, end, text, words in utts:
+    for cid, speaker, start, end, text, words, *stored in utts:
         ws = tuple(Word(w[0], w[1], w[2], w[3]) for w in json.loads(words)) if words else ()
-        by_id.setdefault(cid, []).append(Utterance(speaker, start, end, text, ws))
+        toks = tokens(stored[0]) if tokens and stored and stored[0] else ()
+        by_id.setdefault(cid, []).append(Utterance(speaker, start, end, text, ws, toks))
     return [
         Conversation(
             conversation_id=row[0], channel=row[1], source_path=row[2], content_sha256=row[3],
