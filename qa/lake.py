@@ -277,24 +277,19 @@ _CUT_OFF_MARKERS = ("Attempting to fetch from an unsuccessful query result",)
 
 def is_cut_off(exc: BaseException) -> bool:
     """A catalog query that failed without saying why: DuckDB's words when PostgreSQL stops under a query
-    (tell an outage from a bug with :func:`probe_catalog`)."""
+    (tell an outage from a bug with :func:`qa.store.catalog_refusal`)."""
     return any(m in str(exc) for m in _CUT_OFF_MARKERS)
 
 
-def probe_catalog(location: LakeLocation, timeout_s: float = 2.0) -> str | None:
-    """Why the catalog's server cannot be reached now (``None``: it accepts connections, or its address is not
-    in ``host=… port=…`` form)."""
-    import socket
-
-    pairs = dict(re.findall(r"(\w+)\s*=\s*(\S+)", location.conninfo))
-    host, port = pairs.get("host", "localhost"), pairs.get("port", "5432")
-    if host.startswith("/") or not port.isdigit():
-        return None
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout_s).close()
-    except OSError as exc:
-        return f"connection to server at {host}:{port} failed: {exc.strerror or exc}"
-    return None
+def probe_conninfo(location: LakeLocation, timeout_s: int = 2) -> str:
+    """The catalog's conninfo with a connect timeout, for a one-off probe connection
+    (:func:`qa.store.catalog_refusal`)."""
+    info = location.conninfo
+    if "connect_timeout" in info:
+        return info
+    if "://" in info:
+        return f"{info}{'&' if '?' in info else '?'}connect_timeout={timeout_s}"
+    return f"{info} connect_timeout={timeout_s}"
 
 
 def is_unreachable(exc: BaseException) -> bool:

@@ -258,7 +258,7 @@ _LAKES_GUARD = threading.Lock()
 
 def _lake_error(location: lake.LakeLocation, exc: BaseException) -> StoreError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if lake.is_cut_off(exc) and (reason := lake.probe_catalog(location)):
+    if lake.is_cut_off(exc) and (reason := catalog_refusal(location)):
         return StoreError(f"{location.display}: DuckLake catalog (PostgreSQL) unreachable: {reason}")
     if lake.is_unreachable(exc):
         first = lake.catalog_reason(str(exc))
@@ -269,16 +269,45 @@ def _lake_error(location: lake.LakeLocation, exc: BaseException) -> StoreError:
     return StoreError(f"{location.display}: {first}")
 
 
+def catalog_refusal(location: lake.LakeLocation) -> str | None:
+    """Why a fresh PostgreSQL login to the lake's catalog fails now (``None``: the server takes it).
+
+    A real libpq start-up, not a TCP connect: a server that is shutting down still accepts TCP and only refuses
+    the login («the database system is shutting down»).
+    """
+    probe = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                               "autoload_known_extensions": False})
+    try:
+        probe.execute(f"LOAD {lake.sql_literal(str(lake.extension_files()[0]))}")
+        probe.execute(f"ATTACH {lake.sql_literal(lake.probe_conninfo(location))} AS catalog_probe "
+                      "(TYPE postgres, READ_ONLY)")
+    except duckdb.Error as exc:
+        return lake.catalog_reason(str(exc))
+    except lake.LakeSettingError:
+        return None
+    finally:
+        probe.close()
+    return None
+
+
+# A query cut off while the catalog answers a fresh login is retried this many times anyway: the server may
+# have come back between the cut and the probe, and a cut that repeats is a bug, not an outage.
+_CUT_OFF_RETRIES = 3
+
+
 def _lake_retry(location: lake.LakeLocation, deadline: float, step: Callable[[], T]) -> T:
     """Run ``step``, again after a back-off while it loses a commit race or the catalog is unreachable."""
     delays = lake.backoff_delays()
+    cut_offs = 0
     while True:
         try:
             return step()
         except (duckdb.Error, StoreError) as exc:
             cause = exc.__cause__ if isinstance(exc, StoreError) and exc.__cause__ else exc
-            transient = (lake.is_conflict(cause) or lake.is_unreachable(cause)
-                         or (lake.is_cut_off(cause) and lake.probe_catalog(location) is not None))
+            transient = lake.is_conflict(cause) or lake.is_unreachable(cause)
+            if not transient and lake.is_cut_off(cause):
+                cut_offs += 1
+                transient = cut_offs <= _CUT_OFF_RETRIES or catalog_refusal(location) is not None
             if not transient or time.monotonic() >= deadline:
                 raise (exc if isinstance(exc, StoreError) else _lake_error(location, exc)) from cause
             time.sleep(next(delays))

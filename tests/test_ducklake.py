@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -92,19 +93,40 @@ def test_catalog_errors_are_told_apart(message, unreachable, conflict):
     assert (lake.is_unreachable(exc), lake.is_conflict(exc)) == (unreachable, conflict)
 
 
-def test_a_query_cut_off_counts_as_an_outage_only_while_the_catalog_refuses_connections():
+def test_a_query_cut_off_counts_as_an_outage_only_while_the_catalog_refuses_a_login(pg):
     import socket
 
+    location = lake.parse_location(f"ducklake:postgres:{pg.conninfo}?data=/tmp/x")
+    cut_off = duckdb.InvalidInputException("Attempting to fetch from an unsuccessful query result")
+    assert lake.is_cut_off(cut_off) and not lake.is_unreachable(cut_off)
+    assert store.catalog_refusal(location) is None  # the server takes a login: a bug, not an outage
+    assert "unreachable" not in str(store._lake_error(location, cut_off))
+
+    # A port that accepts TCP but is no PostgreSQL (as a server shutting down does): the login is refused.
     listening = socket.create_server(("127.0.0.1", 0))
     port = listening.getsockname()[1]
-    location = lake.parse_location(f"ducklake:postgres:dbname=qa host=127.0.0.1 port={port}?data=/tmp/x")
-    cut_off = RuntimeError("Invalid Input Error: Attempting to fetch from an unsuccessful query result")
-    assert lake.is_cut_off(cut_off) and not lake.is_unreachable(cut_off)
-    assert lake.probe_catalog(location) is None  # the server is up: a bug, not an outage
-    listening.close()
-    reason = lake.probe_catalog(location)
-    assert reason is not None and f"127.0.0.1:{port}" in reason
-    assert "unreachable" in str(store._lake_error(location, cut_off))
+    elsewhere = lake.parse_location(f"ducklake:postgres:dbname=qa host=127.0.0.1 port={port} user=qa?data=/tmp/x")
+    try:
+        assert store.catalog_refusal(elsewhere) is not None
+    finally:
+        listening.close()
+    reason = store.catalog_refusal(elsewhere)
+    assert reason is not None and str(port) in reason and "refused" in reason
+    assert "unreachable" in str(store._lake_error(elsewhere, cut_off))
+
+
+def test_a_cut_off_that_repeats_while_the_catalog_is_up_is_retried_a_few_times_then_raised(pg):
+    location = lake.parse_location(f"ducklake:postgres:{pg.conninfo}?data=/tmp/x")
+    calls = []
+
+    def step():
+        calls.append(1)
+        raise duckdb.InvalidInputException("Attempting to fetch from an unsuccessful query result")
+
+    with pytest.raises(store.StoreError) as failure:
+        store._lake_retry(location, time.monotonic() + 60, step)
+    assert len(calls) == store._CUT_OFF_RETRIES + 1
+    assert "unreachable" not in str(failure.value) and "unsuccessful query result" in str(failure.value)
 
 
 def test_statements_are_split_outside_quotes_and_comments():
