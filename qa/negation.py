@@ -70,11 +70,11 @@ def default_cues() -> NegationCues:
     return load_cues()
 
 
-def clause_ids(text: str, tokens: Sequence[Token], cues: NegationCues) -> list[int]:
+def clause_ids(text: str, tokens: Sequence[Token], cues: NegationCues) -> Sequence[int]:
     """A clause number per token: it grows at punctuation between tokens and at a contrasting conjunction."""
     memo = _clauses.get(id(tokens))  # an utterance's hits ask again, rule after rule: the same answer
     if memo is not None and memo[0] is text and memo[1] is tokens and memo[2] is cues:
-        return list(memo[3])
+        return memo[3]  # a tuple: callers only read it
     ids: list[int] = []
     clause, cursor = 0, 0
     marks, conjunctions, find = cues.clause_marks, cues.clause_conjunctions, text.find
@@ -131,7 +131,7 @@ def _infinitive(word: str, cues: NegationCues) -> bool:
     return word.endswith(cues.infinitive_endings)
 
 
-def _governed_denial(tokens: Sequence[Token], ids: list[int], first: int, last: int,
+def _governed_denial(tokens: Sequence[Token], ids: Sequence[int], first: int, last: int,
                      cues: NegationCues) -> Scope | None:
     """A hit denied by a negated governing verb after it, across one punctuation mark but no conjunction
     (Whisper puts commas between a verb and its infinitive that no writer would).
@@ -142,12 +142,6 @@ def _governed_denial(tokens: Sequence[Token], ids: list[int], first: int, last: 
     пожаловаться, не хочу ждать» stays a complaint too). A verb of motion denies any hit where it ends its
     clause («суд, я не пойду, но…»; not «подам в суд, не пойду на уступки»).
     """
-    clause = ids[first]
-    before = [t for k, t in enumerate(tokens[:first]) if ids[k] == clause]
-    rest = [t for k, t in enumerate(tokens[last + 1:], last + 1) if ids[k] == clause]
-    opening = [*before, *tokens[first:last + 1]][0]
-    governed = any(t.norm in cues.governors_after or t.norm in cues.motion_governors_after for t in [*before, *rest])
-    fronted = _infinitive(opening.norm, cues) and not governed
     end = min(len(tokens), last + 1 + cues.governor_words_after)
     for j in range(last + 1, end - 1):
         if ids[j] > ids[last] + 1 or tokens[j].norm in cues.clause_conjunctions:
@@ -155,10 +149,20 @@ def _governed_denial(tokens: Sequence[Token], ids: list[int], first: int, last: 
         if tokens[j].norm not in cues.negators_after:
             continue
         governor = tokens[j + 1].norm
-        if fronted and governor in cues.governors_after:
+        if governor in cues.governors_after and _fronted(tokens, ids, first, last, cues):
             return Scope("negated", tokens[j].text)
         ends_clause = j + 2 >= len(tokens) or ids[j + 2] != ids[j + 1]
         if governor in cues.motion_governors_after and ends_clause:
             return Scope("negated", tokens[j].text)
         return None
     return None
+
+
+def _fronted(tokens: Sequence[Token], ids: Sequence[int], first: int, last: int, cues: NegationCues) -> bool:
+    """Whether the hit's clause opens with an infinitive and holds no governing verb of its own."""
+    clause = ids[first]
+    before = [t for k, t in enumerate(tokens[:first]) if ids[k] == clause]
+    rest = [t for k, t in enumerate(tokens[last + 1:], last + 1) if ids[k] == clause]
+    opening = before[0] if before else tokens[first]
+    governed = any(t.norm in cues.governors_after or t.norm in cues.motion_governors_after for t in [*before, *rest])
+    return _infinitive(opening.norm, cues) and not governed
