@@ -1,7 +1,8 @@
 """Accounts of the review page: argon2-hashed passwords, roles and teams, sessions, login lockout, audit trail.
 
 The only module that imports argon2. Everything lives in the project's DuckDB file (migration 004); every write is
-one short transaction through :func:`qa.store.connect`, which retries while the nightly flow holds the file.
+one short transaction through :func:`qa.store.write_transaction`, which retries while the nightly flow holds the
+file and, on a DuckLake, takes the write token (two logins at once: the loser is run again, nothing lost).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from qa.store import connect, exists, query
+from qa.store import exists, query, write_transaction
 
 ROLES = ("supervisor", "team_lead", "trainer", "admin")
 MIN_PASSWORD = 10
@@ -125,49 +126,57 @@ def add_user(db: str | Path, username: str, password: str, role: str, teams: tup
     teams = tuple(t.strip() for t in teams if t.strip())
     _check_role(role, teams)
     _check_password(password)
-    with connect(db) as con:
+    hashed = _HASHER.hash(password)  # once: a DuckLake write may be run again
+
+    def write(con) -> None:
         if con.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
             raise AccountError(f"user {username!r} already exists")
         con.execute("INSERT INTO users (username, password_hash, role, teams, pii, created_at) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
-                    [username, _HASHER.hash(password), role, list(teams), pii, _now()])
+                    [username, hashed, role, list(teams), pii, _now()])
         _audit(con, None, "user_added", detail=f"{username} ({role})")
+    write_transaction(db, write)
     return User(username, role, teams, pii)
 
 
 def remove_user(db: str | Path, username: str) -> None:
     """Delete an account and end its sessions."""
-    with connect(db) as con:
+    def write(con) -> None:
         if not con.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
             raise AccountError(f"user {username!r} not found")
         con.execute("DELETE FROM sessions WHERE username = ?", [username])
         con.execute("DELETE FROM users WHERE username = ?", [username])
         _audit(con, None, "user_removed", detail=username)
+    write_transaction(db, write)
 
 
 def set_password(db: str | Path, username: str, password: str) -> None:
     """Change a password, unlock the account and end its sessions."""
     _check_password(password)
-    with connect(db) as con:
+    hashed = _HASHER.hash(password)
+
+    def write(con) -> None:
         if not con.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
             raise AccountError(f"user {username!r} not found")
         con.execute("UPDATE users SET password_hash = ?, failed_logins = 0, locked_until = NULL WHERE username = ?",
-                    [_HASHER.hash(password), username])
+                    [hashed, username])
         con.execute("DELETE FROM sessions WHERE username = ?", [username])
         _audit(con, None, "password_changed", detail=username)
+    write_transaction(db, write)
 
 
 def set_role(db: str | Path, username: str, role: str, teams: tuple[str, ...] = (), pii: bool = False) -> None:
     """Change an account's role, teams and PII permission (its sessions end)."""
     teams = tuple(t.strip() for t in teams if t.strip())
     _check_role(role, teams)
-    with connect(db) as con:
+    def write(con) -> None:
         if not con.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
             raise AccountError(f"user {username!r} not found")
         con.execute("UPDATE users SET role = ?, teams = ?, pii = ? WHERE username = ?",
                     [role, list(teams), pii, username])
         con.execute("DELETE FROM sessions WHERE username = ?", [username])
         _audit(con, None, "role_changed", detail=f"{username} ({role})")
+    write_transaction(db, write)
 
 
 def list_users(db: str | Path) -> list[tuple[User, datetime | None]]:
@@ -200,29 +209,32 @@ def login(db: str | Path, username: str, password: str, client: str | None = Non
             _HASHER.verify(_DUMMY_HASH, password)
         except VerificationError:
             pass
-        with connect(db) as con:
+        def write(con) -> None:
             _audit(con, username, "login_failed", detail="unknown user", client=client)
+        write_transaction(db, write)
         return None
     password_hash, role, teams, pii, failed, locked_until = rows[0]
     if locked_until is not None and locked_until > now:
-        with connect(db) as con:
+        def write(con) -> None:
             _audit(con, username, "login_locked", client=client)
+        write_transaction(db, write)
         raise LockedOut(username)
     try:
         _HASHER.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         failed += 1
         lock = now + LOCKOUT if failed >= MAX_FAILED_LOGINS else None
-        with connect(db) as con:
+        def write(con) -> None:
             con.execute("UPDATE users SET failed_logins = ?, locked_until = ? WHERE username = ?",
                         [0 if lock else failed, lock, username])
             _audit(con, username, "login_failed", detail="account locked" if lock else "wrong password",
                    client=client)
+        write_transaction(db, write)
         if lock:
             raise LockedOut(username) from None
         return None
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    with connect(db) as con:
+    def write(con) -> None:
         if _HASHER.check_needs_rehash(password_hash):
             con.execute("UPDATE users SET password_hash = ? WHERE username = ?", [_HASHER.hash(password), username])
         con.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?", [username])
@@ -230,6 +242,7 @@ def login(db: str | Path, username: str, password: str, client: str | None = Non
         con.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
                     [_token_hash(token), username, csrf, now, now + SESSION_LIFETIME])
         _audit(con, username, "login", client=client)
+    write_transaction(db, write)
     return Session(token, csrf, User(username, role, tuple(teams or ()), bool(pii)))
 
 
@@ -248,9 +261,10 @@ def session(db: str | Path, token: str | None) -> Session | None:
 
 def logout(db: str | Path, token: str, username: str | None = None, client: str | None = None) -> None:
     """End a session."""
-    with connect(db) as con:
+    def write(con) -> None:
         con.execute("DELETE FROM sessions WHERE token_hash = ?", [_token_hash(token)])
         _audit(con, username, "logout", client=client)
+    write_transaction(db, write)
 
 
 def _audit(con, username: str | None, action: str, conversation_id: str | None = None, detail: str | None = None,
@@ -262,8 +276,9 @@ def _audit(con, username: str | None, action: str, conversation_id: str | None =
 def audit(db: str | Path, username: str | None, action: str, conversation_id: str | None = None,
           detail: str | None = None, client: str | None = None) -> None:
     """Write one line of the audit trail (PII shown, export, verdict…)."""
-    with connect(db) as con:
+    def write(con) -> None:
         _audit(con, username, action, conversation_id, detail, client)
+    write_transaction(db, write)
 
 
 class ClientThrottle:

@@ -34,6 +34,17 @@ def _lookup(group: str, key: str | None, default: str = "—") -> str:
     return table()[group].get(key, key)
 
 
+def store_problem(message: str) -> str:
+    """What a page says when the store failed (``message`` is the :class:`qa.store.StoreError` text, which
+    names servers and folders and goes to the log, not to the reader)."""
+    errors = table()["store_errors"]
+    if "unreachable" in message:
+        return errors["unreachable"]
+    if "is full" in message:
+        return errors["full"]
+    return errors["other"]
+
+
 def metric(key: str) -> str:
     """``operator_talk_s`` → «Оператор говорил, с» (the key itself when unknown)."""
     return _lookup("metrics", key)

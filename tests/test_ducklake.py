@@ -382,6 +382,44 @@ def test_rescore_streams_a_lake_and_reuses_its_stored_tokens(pg, sample_db, tmp_
     assert queries.rule_hits(db) == queries.rule_hits(file_copy)
 
 
+def test_simultaneous_logins_on_a_lake_all_get_a_session(pg, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qa import auth
+
+    db = new_lake(pg, tmp_path / "lake")
+    store.start_run(db, store.RunInfo(run_id="setup", kind="setup"))
+    names = [f"lead{i}" for i in range(6)]
+    for name in names:
+        auth.add_user(db, name, "очень-длинный-пароль", "team_lead", ("team-a",))
+    with ThreadPoolExecutor(len(names)) as pool:  # every login writes users, sessions and audit at once
+        sessions = list(pool.map(lambda n: auth.login(db, n, "очень-длинный-пароль", client="127.0.0.1"), names))
+    assert [s.user.username for s in sessions] == names
+    assert all(auth.session(db, s.token) is not None for s in sessions)
+    assert store.query(db, "SELECT count(*) FROM audit WHERE action = 'login'")[1][0][0] == len(names)
+
+
+def test_the_page_says_the_store_is_down_during_a_catalog_outage_and_recovers(own_pg, tmp_path, monkeypatch):
+    from test_web import signed_in
+
+    db = new_lake(own_pg, tmp_path / "lake")
+    store.start_run(db, store.RunInfo(run_id="setup", kind="setup"))
+    client = signed_in(db, "Ирина Смирнова")
+    assert client.get("/").status_code == 200
+    monkeypatch.setenv(lake.RETRY_ENV, "1")
+    own_pg.stop()
+    try:
+        down = client.get("/")
+        assert down.status_code == 503 and down.headers["Retry-After"] == "30"
+        assert "Хранилище результатов сейчас недоступно" in down.text
+        assert "host=" not in down.text and "127.0.0.1" not in down.text  # server details go to the log only
+        api = client.get("/api/conversations", headers={"Accept": "application/json"})
+        assert api.status_code in (503, 404) and "host=" not in api.text
+    finally:
+        own_pg.start()
+    assert client.get("/").status_code == 200
+
+
 @pytest.mark.slow
 def test_web_page_reads_ducklake(sample_lake):
     from test_web import listed, signed_in

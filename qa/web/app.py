@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import math
 import secrets
 from collections.abc import Mapping
@@ -41,6 +42,8 @@ from qa.queries import Filters
 from qa.store import VERDICTS, Review, StoreError, add_review, query
 from qa.web import charts
 from qa.web.transcript import dialogue
+
+log = logging.getLogger(__name__)
 
 PAGE_SIZES = (10, 25, 50, 100)
 CHANNELS = ("call", "chat")
@@ -347,7 +350,7 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
         if "user" not in context:
             try:
                 context["user"], context["csrf_token"] = current(request)
-            except (NotSignedIn, HTTPException):
+            except (NotSignedIn, HTTPException, StoreError):  # an error page shows even when the store is down
                 context["user"], context["csrf_token"] = None, ""
         return templates.TemplateResponse(request, name, context, status_code=status_code)
 
@@ -382,7 +385,10 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
 
     @app.exception_handler(StoreError)
     async def store_error(request: Request, exc: StoreError) -> Response:
-        return problem(request, 503, str(exc))
+        log.warning("store error on %s: %s", request.url.path, exc)
+        response = problem(request, 503, labels.store_problem(str(exc)))
+        response.headers["Retry-After"] = "30"
+        return response
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:
