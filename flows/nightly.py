@@ -19,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import opaque
 
 from qa import pipeline, report, store
-from qa.cluster import ClusterSettings, task_runner
+from qa.cluster import ClusterSettings, runner_in_use, task_runner
 from qa.inputs import InboxItem, discover_inbox
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.ruleset import load_ruleset
@@ -85,7 +85,8 @@ def nightly_qa(
     run_id = str(flow_run.get_id() or uuid.uuid4())
     new, skipped = discover(inbox, db)
     record_run(db, store.RunInfo(run_id=run_id, inbox=inbox, ruleset_version=ruleset.version, rules_dir=rules,
-                                 model=options.model, settings={"chunk_size": chunk_size, **options.as_dict()}))
+                                 model=options.model, settings={"chunk_size": chunk_size, "runner": runner_in_use(),
+                                                                  **options.as_dict()}))
     logger.info("%d new conversations, %d already stored", len(new), len(skipped))
 
     batches = pipeline.chunks(new, chunk_size)

@@ -19,7 +19,7 @@ from prefect.utilities.annotations import opaque
 
 from qa import pipeline, rescore_store, rescoring, store
 from qa.analysis_version import analysis_version
-from qa.cluster import ClusterSettings, task_runner
+from qa.cluster import ClusterSettings, runner_in_use, task_runner
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.ruleset import ruleset_version
 
@@ -66,7 +66,8 @@ def rescore_qa(
     run_id = point.run_id if point else f"rescore-{uuid.uuid4()}"
     if point is None:
         store.start_run(db, store.RunInfo(run_id=run_id, kind="rescore", ruleset_version=version, rules_dir=rules,
-                                          settings={"chunk_size": chunk_size, "reuse_tokens": reuse_tokens}))
+                                          settings={"chunk_size": chunk_size, "reuse_tokens": reuse_tokens,
+                                                    "runner": runner_in_use()}))
     else:
         logger.info("resuming rescore %s after %s", run_id, point.last_conversation_id)
     totals = rescoring.RescoreTotals.resumed(point)

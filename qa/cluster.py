@@ -141,6 +141,27 @@ def task_runner(settings: ClusterSettings) -> Any:
     return DaskTaskRunner(cluster_kwargs=local_cluster_kwargs(settings.workers or 1, prefect_api_url()))
 
 
+def describe_runner(runner: Any) -> str:
+    """What runs a flow's tasks, for the run record: «dask scheduler tcp://…», «local dask cluster of N workers»
+    or «embedded thread pool of N threads» (a flow run's ``task_runner``)."""
+    if type(runner).__name__ == "DaskTaskRunner":
+        if getattr(runner, "address", None):
+            return f"dask scheduler {runner.address}"
+        return f"local dask cluster of {(runner.cluster_kwargs or {}).get('n_workers', '?')} workers"
+    threads = getattr(runner, "_max_workers", None)
+    if type(runner).__name__ == "ThreadPoolTaskRunner":
+        return f"embedded thread pool of {threads} threads" if threads else "embedded thread pool"
+    return type(runner).__name__
+
+
+def runner_in_use() -> str:
+    """What runs the current flow run's tasks (:func:`describe_runner`; «none» outside a flow run)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return describe_runner(context.task_runner) if context else "none"
+
+
 def quiet_distributed() -> None:
     """Keep Dask's INFO chatter (workers starting and stopping) out of the command's output."""
     for name in ("distributed", "distributed.scheduler", "distributed.worker", "distributed.core",

@@ -104,6 +104,18 @@ def test_the_default_is_the_embedded_thread_pool():
     assert isinstance(nightly_qa.task_runner, ThreadPoolTaskRunner)
 
 
+def test_the_runner_is_described_for_the_run_record():
+    from prefect.task_runners import ThreadPoolTaskRunner
+    from prefect_dask import DaskTaskRunner
+
+    from qa.cluster import describe_runner, runner_in_use
+
+    assert describe_runner(ThreadPoolTaskRunner(max_workers=2)) == "embedded thread pool of 2 threads"
+    assert describe_runner(DaskTaskRunner(address="tcp://10.0.0.5:8786")) == "dask scheduler tcp://10.0.0.5:8786"
+    assert describe_runner(DaskTaskRunner(cluster_kwargs={"n_workers": 4})) == "local dask cluster of 4 workers"
+    assert runner_in_use() == "none"  # outside a flow run
+
+
 def test_local_workers_share_out_the_cores(monkeypatch):
     monkeypatch.delenv("QA_CPU_THREADS", raising=False)
     kwargs = local_cluster_kwargs(2)
@@ -230,6 +242,9 @@ def test_cli_run_on_a_local_cluster_of_workers(tmp_path):
     assert result.exit_code == 0, result.output
     assert "6 scored, 0 failed" in result.output
     assert set(per_id_counts(db, "scores").values()) == {1} and len(per_id_counts(db, "scores")) == 6
+    settings = query(db, "SELECT settings FROM runs")[1][0][0]
+    settings = json.loads(settings) if isinstance(settings, str) else settings
+    assert settings["runner"] == "local dask cluster of 2 workers"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         workers = [p for p in psutil.Process().children(recursive=True)
