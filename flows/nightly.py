@@ -19,7 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import opaque
 
 from qa import pipeline, report, store
-from qa.cluster import ClusterSettings, runner_in_use, task_runner
+from qa.cluster import ClusterSettings, runner_in_use, scheduler_lost, task_runner
 from qa.inputs import InboxItem, discover_inbox
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.ruleset import load_ruleset
@@ -93,13 +93,14 @@ def nightly_qa(
     scored_futures = [score_chunk.submit(transcribe_chunk.submit(b, settings), settings) for b in batches]
     scored: list[ScoredConversation] = []
     failures: list[Failure] = []
-    done = 0
+    done, lost = 0, False
     pipeline.report_progress(0, len(new))
     for batch, future in zip(batches, scored_futures, strict=True):
         try:
             results = future.result()
         except Exception as exc:  # the chunk failed even after retries: record each of its inputs
             results = pipeline.chunk_failures(batch, exc)
+            lost = lost or scheduler_lost(exc)
         write_results(db, run_id, opaque(results))  # opaque: Prefect does not walk every token
         scored += [r for r in results if isinstance(r, ScoredConversation)]
         failures += [r for r in results if isinstance(r, Failure)]
@@ -108,7 +109,8 @@ def nightly_qa(
 
     summary = pipeline.run_summary(run_id, ruleset.version, options.model, len(new) + len(skipped), len(skipped),
                                    scored, failures)
-    status = "failed" if new and not scored else "completed"
+    summary["scheduler_lost"] = runner_in_use() if lost else None
+    status = "failed" if (new and not scored) or lost else "completed"
     finish_run(db, run_id, store.RunCounts(summary["discovered"], summary["skipped"], summary["processed"],
                                            summary["failed"], summary["flagged"]), status)
     create_markdown_artifact(markdown=report.summary_markdown(summary), key="nightly-qa-summary",

@@ -177,8 +177,16 @@ def run(
         f"Run {summary['run_id']}: {summary['discovered']} found, {summary['skipped']} already stored, "
         f"{summary['processed']} scored, {summary['failed']} failed, {summary['flagged']} flagged."
     )
+    from qa.cluster import scheduler_lost
+
+    lost = [e for e in summary["failures"] if scheduler_lost(e)] if summary.get("scheduler_lost") else []
     for error in summary["failures"]:
-        report.err_console.print(f"[red]failed:[/] {error}", highlight=False)
+        if error not in lost:
+            report.err_console.print(f"[red]failed:[/] {error}", highlight=False)
+    if lost:  # one line, not one per conversation: the inputs are fine, the cluster went away
+        raise _fail(f"{summary['scheduler_lost']}: lost the connection to the scheduler mid-run; {len(lost)} "
+                    f"conversations not scored (recorded as failed, nothing half-written); re-run to score them",
+                    code=2)
     columns, rows = queries.flagged(db)
     in_run = {cid for cid, _ in summary["flagged_ids"]}
     title = "Flagged in this run"

@@ -154,6 +154,14 @@ def describe_runner(runner: Any) -> str:
     return type(runner).__name__
 
 
+_LOST_MARKERS = ("scheduler-connection-lost", "lost the connection to the scheduler")
+
+
+def scheduler_lost(exc: BaseException) -> bool:
+    """Whether a task failed because the flow lost its Dask scheduler (not because of its input)."""
+    return any(m in str(exc) for m in _LOST_MARKERS)
+
+
 def runner_in_use() -> str:
     """What runs the current flow run's tasks (:func:`describe_runner`; «none» outside a flow run)."""
     from prefect.context import FlowRunContext

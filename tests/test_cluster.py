@@ -253,3 +253,65 @@ def test_cli_run_on_a_local_cluster_of_workers(tmp_path):
             break
         time.sleep(0.5)
     assert not workers, [p.cmdline() for p in workers]
+
+
+@pytest.mark.slow
+def test_a_scheduler_killed_mid_run_fails_the_run_clearly_and_a_rerun_completes(tmp_path):
+    """`dask scheduler` and `dask worker` as an operator starts them; the scheduler is SIGKILLed while the run's
+    tasks are on it: the run exits 2 naming the scheduler, the conversations not done are recorded as failed
+    (none half-written), and a re-run scores them, each once."""
+    import subprocess
+    import sys
+
+    from qa.cluster import connect
+
+    inbox = chat_inbox(tmp_path / "inbox", 40)
+    db = tmp_path / "qa.duckdb"
+    address = f"tcp://127.0.0.1:{free_port()}"
+    dask = str(Path(sys.executable).with_name("dask"))
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
+    scheduler = subprocess.Popen([dask, "scheduler", "--port", address.rsplit(":", 1)[1], "--no-dashboard"], **quiet)
+    worker = None
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                check_scheduler(address, 1.0)
+                break
+            except ClusterError:
+                assert time.monotonic() < deadline, "the scheduler did not start"
+                time.sleep(0.5)
+        worker = subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet)
+        run = subprocess.Popen([sys.executable, "-m", "qa.cli", "run", str(inbox), "--db", str(db), "--dask-address",
+                                address, "--chunk-size", "1", "--cache-dir", ""], cwd=REPO, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        watcher = connect(address)
+        try:  # kill it once the run's tasks have reached it and some are done
+            deadline = time.monotonic() + 180
+            while run.poll() is None and time.monotonic() < deadline:
+                states = watcher.run_on_scheduler(lambda dask_scheduler: [t.state for t in
+                                                                           dask_scheduler.tasks.values()])
+                if sum(state == "memory" for state in states) >= 4:
+                    break
+                time.sleep(0.2)
+        finally:
+            watcher.close()
+        assert run.poll() is None, run.communicate()[0]
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        output = run.communicate(timeout=300)[0]
+    finally:
+        for process in (scheduler, worker):
+            if process is not None and process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert run.returncode == 2, output
+    error = " ".join(output[output.rindex("error:"):].split())
+    assert address in error and "lost the connection to the scheduler" in error, output
+    stored = per_id_counts(db, "conversations")
+    failed = {row[0] for row in query(db, "SELECT source_path FROM failures")[1]}
+    assert 0 < len(stored) < 40 and set(stored.values()) == {1}
+    assert len(stored) + len(failed) == 40
+    assert query(db, "SELECT status FROM runs")[1] == [("failed",)]
+    rerun = CliRunner().invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""])
+    assert rerun.exit_code == 0, rerun.output
+    assert set(per_id_counts(db, "conversations").values()) == {1} and len(per_id_counts(db, "conversations")) == 40
+    assert set(per_id_counts(db, "scores").values()) == {1}
