@@ -253,7 +253,7 @@ def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyCon
 # One in-memory DuckDB per process and lake, with the lake attached and migrated; tasks get cursors of it.
 _LAKES: dict[tuple[int, str], duckdb.DuckDBPyConnection] = {}
 _LAKES_MIGRATED: set[tuple[int, str]] = set()
-_LAKES_GUARD = threading.Lock()
+_LAKES_GUARD = threading.RLock()  # re-entered when a retry inside _lake_base forgets the instance
 
 
 def _lake_error(location: lake.LakeLocation, exc: BaseException) -> StoreError:
@@ -310,7 +310,17 @@ def _lake_retry(location: lake.LakeLocation, deadline: float, step: Callable[[],
                 transient = cut_offs <= _CUT_OFF_RETRIES or catalog_refusal(location) is not None
             if not transient or time.monotonic() >= deadline:
                 raise (exc if isinstance(exc, StoreError) else _lake_error(location, exc)) from cause
+            if not lake.is_conflict(cause):
+                _forget_lake(location)  # after an outage, start again from a new instance and a new login
             time.sleep(next(delays))
+
+
+def _forget_lake(location: lake.LakeLocation) -> None:
+    """Stop handing out this process's instance of a lake (cursors still open keep it alive until closed)."""
+    key = (os.getpid(), location.catalog)
+    with _LAKES_GUARD:
+        _LAKES.pop(key, None)
+        _LAKES_MIGRATED.discard(key)
 
 
 def _lake_location(db: str | Path) -> lake.LakeLocation:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -235,9 +236,20 @@ def chats(folder: Path, ids: range, prefix: str = "chat-lake") -> list[str]:
 def qa_process(args: list[str], tmp: Path, **env: str) -> subprocess.Popen:
     """``qa ARGS`` in a process of its own (with its own Prefect home, as on another machine)."""
     home = Path(os.environ.get("TMPDIR", "/tmp")) / f"qa-prefect-{os.getpid()}-{time.monotonic_ns()}"
-    environ = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(home), **env}
+    environ = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(home), "PYTHONFAULTHANDLER": "1", **env}
     return subprocess.Popen([sys.executable, "-m", "qa.cli", *args], cwd=tmp, env=environ, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout_s: float = 300) -> str:
+    """The process's output once it ends; one that hangs is made to print every thread's stack (SIGABRT and
+    faulthandler) and the test fails with it."""
+    try:
+        return proc.communicate(timeout=timeout_s)[0]
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        output = proc.communicate(timeout=60)[0]
+        pytest.fail(f"qa process still running after {timeout_s:g} s; its threads:\n{output[-20000:]}")
 
 
 def test_a_new_lake_is_created_migrated_once_and_read_only_reads_roll_back(pg, tmp_path):
@@ -514,7 +526,7 @@ def test_catalog_stopped_mid_run_is_retried_then_fails_clearly_and_a_rerun_compl
     own_pg.stop()
     time.sleep(3)
     own_pg.start()
-    output = writer.communicate(timeout=600)[0]
+    output = finish(writer)
     assert writer.returncode == 0, output
     assert integrity(db) == (len(ids), 0, 0, 0, 0, 0, 0)
 
@@ -523,7 +535,7 @@ def test_catalog_stopped_mid_run_is_retried_then_fails_clearly_and_a_rerun_compl
     writer = qa_process(args, tmp_path, **{lake.RETRY_ENV: "2"})
     wait_for_writes(writer, len(ids) + 2)
     own_pg.stop()
-    output = writer.communicate(timeout=600)[0]
+    output = finish(writer)
     assert writer.returncode != 0, output
     error = " ".join(output[output.rindex("error:"):].split())
     assert "DuckLake catalog (PostgreSQL) unreachable" in error, output
@@ -531,7 +543,7 @@ def test_catalog_stopped_mid_run_is_retried_then_fails_clearly_and_a_rerun_compl
     stored, *rest = integrity(db)
     assert rest == [0] * 6 and len(ids) + 2 <= stored < len(ids) + len(more)
     rerun = qa_process(args, tmp_path)
-    output = rerun.communicate(timeout=600)[0]
+    output = finish(rerun)
     assert rerun.returncode == 0, output
     assert integrity(db) == (len(ids) + len(more), 0, 0, 0, 0, 0, 0)
 
