@@ -209,15 +209,11 @@ def login(db: str | Path, username: str, password: str, client: str | None = Non
             _HASHER.verify(_DUMMY_HASH, password)
         except VerificationError:
             pass
-        def write(con) -> None:
-            _audit(con, username, "login_failed", detail="unknown user", client=client)
-        write_transaction(db, write)
+        audit(db, username, "login_failed", detail="unknown user", client=client)
         return None
     password_hash, role, teams, pii, failed, locked_until = rows[0]
     if locked_until is not None and locked_until > now:
-        def write(con) -> None:
-            _audit(con, username, "login_locked", client=client)
-        write_transaction(db, write)
+        audit(db, username, "login_locked", client=client)
         raise LockedOut(username)
     try:
         _HASHER.verify(password_hash, password)

@@ -148,8 +148,8 @@ def describe_runner(runner: Any) -> str:
         if getattr(runner, "address", None):
             return f"dask scheduler {runner.address}"
         return f"local dask cluster of {(runner.cluster_kwargs or {}).get('n_workers', '?')} workers"
-    threads = getattr(runner, "_max_workers", None)
     if type(runner).__name__ == "ThreadPoolTaskRunner":
+        threads = getattr(runner, "_max_workers", None)
         return f"embedded thread pool of {threads} threads" if threads else "embedded thread pool"
     return type(runner).__name__
 
