@@ -272,13 +272,17 @@ def is_conflict(exc: BaseException) -> bool:
     return any(m in str(exc) for m in _CONFLICT_MARKERS) and not is_unreachable(exc)
 
 
-_CUT_OFF_MARKERS = ("Attempting to fetch from an unsuccessful query result",)
+# DuckDB's words when PostgreSQL stops under a query: the result cut off, or the catalog's transaction aborted
+# under DuckLake («Failed to get data file list from DuckLake: Current transaction is aborted»; PostgreSQL's own
+# «current transaction is aborted, commands ignored…» reads the same). Compared case-insensitively.
+_CUT_OFF_MARKERS = ("attempting to fetch from an unsuccessful query result", "current transaction is aborted")
 
 
 def is_cut_off(exc: BaseException) -> bool:
     """A catalog query that failed without saying why: DuckDB's words when PostgreSQL stops under a query
     (tell an outage from a bug with :func:`qa.store.catalog_refusal`)."""
-    return any(m in str(exc) for m in _CUT_OFF_MARKERS)
+    text = str(exc).lower()
+    return any(m in text for m in _CUT_OFF_MARKERS)
 
 
 def probe_conninfo(location: LakeLocation, timeout_s: int = 2) -> str:

@@ -94,6 +94,18 @@ def test_catalog_errors_are_told_apart(message, unreachable, conflict):
     assert (lake.is_unreachable(exc), lake.is_conflict(exc)) == (unreachable, conflict)
 
 
+@pytest.mark.parametrize("message", [
+    "Invalid Input Error: Attempting to fetch from an unsuccessful query result",
+    "TransactionContext Error: Failed to get data file list from DuckLake: Current transaction is aborted "
+    "(please ROLLBACK)",  # seen in CI when PostgreSQL restarted under a write (stop 15)
+    "ERROR:  current transaction is aborted, commands ignored until end of transaction block",
+])
+def test_a_query_cut_off_by_the_catalog_is_told_apart_from_a_bug(message):
+    assert lake.is_cut_off(RuntimeError(message))
+    assert not lake.is_cut_off(RuntimeError('Binder Error: Referenced column "x" not found'))
+    assert not lake.is_cut_off(RuntimeError("TransactionContext Error: Failed to commit: Transaction conflict"))
+
+
 def test_a_query_cut_off_counts_as_an_outage_only_while_the_catalog_refuses_a_login(pg):
     import socket
 
