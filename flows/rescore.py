@@ -19,7 +19,7 @@ from prefect.utilities.annotations import opaque
 
 from qa import pipeline, rescore_store, rescoring, store
 from qa.analysis_version import analysis_version
-from qa.cluster import ClusterSettings, runner_in_use, task_runner
+from qa.cluster import ClusterSettings, runner_in_use, scheduler_lost, task_runner
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.ruleset import ruleset_version
 
@@ -70,12 +70,13 @@ def rescore_qa(
                                                     "runner": runner_in_use()}))
     else:
         logger.info("resuming rescore %s after %s", run_id, point.last_conversation_id)
+        rescore_store.mark_resumed(db, run_id)
     totals = rescoring.RescoreTotals.resumed(point)
     after = point.last_conversation_id if point else None
     total = totals.conversations + totals.failed + rescore_store.count_after(db, after)
     pipeline.report_progress(totals.conversations + totals.failed, total)
     pending: deque[tuple[rescoring.Page, Any]] = deque()
-    exhausted = False
+    exhausted, lost = False, False
     while True:
         while not exhausted and len(pending) < max(1, in_flight):
             conversations = load_page(db, after, chunk_size, reuse_tokens)
@@ -92,15 +93,23 @@ def rescore_qa(
         try:
             results = future.result()
         except Exception as exc:  # the page failed even after retries: record each of its conversations
+            if scheduler_lost(exc):  # not the page's fault: stop here, so a resume scores it and what follows
+                lost = True
+                break
             results = rescoring.page_failures(page, exc)
         totals.add(write_page(db, run_id, version, page, opaque(results)))
         pipeline.report_progress(totals.conversations + totals.failed, total)
     status = "failed" if totals.failed and not totals.conversations else "completed"
+    if lost:
+        status = rescore_store.INTERRUPTED
+        logger.error("lost the Dask scheduler (%s); rescore %s stopped after %s", runner_in_use(), run_id,
+                     totals.last_conversation_id or "no page")
     store.finish_run(db, run_id, store.RunCounts(totals.conversations + totals.failed, 0, totals.conversations,
                                                  totals.failed, totals.flagged), status)
     return {"run_id": run_id, "ruleset_version": version, "resumed_after": point.last_conversation_id if point
             else None, "processed": totals.conversations, "failed": totals.failed, "flagged": totals.flagged,
-            "reanalysed": totals.reanalysed, "reused": totals.conversations - totals.reanalysed}
+            "reanalysed": totals.reanalysed, "reused": totals.conversations - totals.reanalysed,
+            "scheduler_lost": runner_in_use() if lost else None, "written_through": totals.last_conversation_id}
 
 
 def rescore_flow(cluster: ClusterSettings | None = None) -> Any:

@@ -483,6 +483,10 @@ def rescore(
         f"Rescored {summary['processed']} conversations with rule set {summary['ruleset_version']}: "
         f"{summary['flagged']} flagged, {summary['failed']} failed "
         f"({summary['reused']} from stored tokens, {summary['reanalysed']} analysed again).", highlight=False)
+    if summary.get("scheduler_lost"):  # the pages not written are not failures: a resume scores them
+        raise _fail(f"{summary['scheduler_lost']}: lost the connection to the scheduler mid-rescore; rescore "
+                    f"{summary['run_id']} stopped after {summary['written_through'] or 'no page'} (nothing "
+                    f"half-written); run `qa rescore` again to carry on from there", code=2)
     if summary["failed"] and not summary["processed"]:
         raise typer.Exit(1)
 

@@ -103,8 +103,14 @@ def has_tokens(conversation: Conversation) -> bool:
     return all(u.tokens for u in conversation.utterances if u.text.strip())
 
 
+# The status of a rescore stopped by its runner (a lost Dask scheduler): not finished, resumable like one killed.
+INTERRUPTED = "interrupted"
+RESUMABLE = ("running", INTERRUPTED)
+
+
 def resume_point(db_path: str | Path, ruleset_version: str, rules_dir: str) -> ResumePoint | None:
-    """The latest unfinished rescore of this rule set version and folder that wrote at least one page."""
+    """The latest unfinished (running or interrupted) rescore of this rule set version and folder that wrote at
+    least one page."""
     if not Path(db_path).exists():
         return None
     with store.connect(db_path, read_only=True) as con:
@@ -113,12 +119,18 @@ def resume_point(db_path: str | Path, ruleset_version: str, rules_dir: str) -> R
         row = con.execute(
             "SELECT r.run_id, max(p.last_conversation_id), sum(p.conversations), sum(p.flagged), sum(p.failed), "
             "sum(p.reanalysed) FROM runs r JOIN rescore_progress p ON p.run_id = r.run_id "
-            "WHERE r.kind = 'rescore' AND r.status = 'running' AND r.ruleset_version = ? AND r.rules_dir = ? "
+            "WHERE r.kind = 'rescore' AND r.status IN (?, ?) AND r.ruleset_version = ? AND r.rules_dir = ? "
             "GROUP BY r.run_id, r.started_at ORDER BY r.started_at DESC LIMIT 1",
-            [ruleset_version, rules_dir]).fetchone()
+            [*RESUMABLE, ruleset_version, rules_dir]).fetchone()
     if row is None:
         return None
     return ResumePoint(row[0], row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5]))
+
+
+def mark_resumed(db_path: str | Path, run_id: str) -> None:
+    """An interrupted rescore being carried on is running again."""
+    store.write_transaction(db_path, lambda con: con.execute(
+        "UPDATE runs SET status = 'running', ended_at = NULL WHERE run_id = ?", [run_id]))
 
 
 def record_chunk(db_path: str | Path, progress: ChunkProgress, failures: Sequence[Failure] = (),

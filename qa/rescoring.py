@@ -54,18 +54,20 @@ class RescoreTotals:
     flagged: int = 0
     failed: int = 0
     reanalysed: int = 0
+    last_conversation_id: str | None = None  # of the last page written
 
     @classmethod
     def resumed(cls, point: ResumePoint | None) -> RescoreTotals:
         if point is None:
             return cls()
-        return cls(point.conversations, point.flagged, point.failed, point.reanalysed)
+        return cls(point.conversations, point.flagged, point.failed, point.reanalysed, point.last_conversation_id)
 
     def add(self, progress: ChunkProgress) -> None:
         self.conversations += progress.conversations
         self.flagged += progress.flagged
         self.failed += progress.failed
         self.reanalysed += progress.reanalysed
+        self.last_conversation_id = progress.last_conversation_id
 
 
 def split_results(results: Sequence[ScoredConversation | Failure]

@@ -255,18 +255,15 @@ def test_cli_run_on_a_local_cluster_of_workers(tmp_path):
     assert not workers, [p.cmdline() for p in workers]
 
 
-@pytest.mark.slow
-def test_a_scheduler_killed_mid_run_fails_the_run_clearly_and_a_rerun_completes(tmp_path):
-    """`dask scheduler` and `dask worker` as an operator starts them; the scheduler is SIGKILLed while the run's
-    tasks are on it: the run exits 2 naming the scheduler, the conversations not done are recorded as failed
-    (none half-written), and a re-run scores them, each once."""
+def kill_scheduler_mid_run(tmp_path: Path, qa_args: list[str], done_before_kill: int = 4) -> tuple[str, str, int]:
+    """Run ``python -m qa.cli *qa_args --dask-address A`` against a `dask scheduler` and one `dask worker` started
+    as an operator starts them; SIGKILL the scheduler once ``done_before_kill`` tasks are done. The address, the
+    command's output and its exit code."""
     import subprocess
     import sys
 
     from qa.cluster import connect
 
-    inbox = chat_inbox(tmp_path / "inbox", 40)
-    db = tmp_path / "qa.duckdb"
     address = f"tcp://127.0.0.1:{free_port()}"
     dask = str(Path(sys.executable).with_name("dask"))
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
@@ -282,16 +279,15 @@ def test_a_scheduler_killed_mid_run_fails_the_run_clearly_and_a_rerun_completes(
                 assert time.monotonic() < deadline, "the scheduler did not start"
                 time.sleep(0.5)
         worker = subprocess.Popen([dask, "worker", address, "--nthreads", "1", "--no-dashboard"], **quiet)
-        run = subprocess.Popen([sys.executable, "-m", "qa.cli", "run", str(inbox), "--db", str(db), "--dask-address",
-                                address, "--chunk-size", "1", "--cache-dir", ""], cwd=REPO, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        run = subprocess.Popen([sys.executable, "-m", "qa.cli", *qa_args, "--dask-address", address], cwd=REPO,
+                               text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         watcher = connect(address)
         try:  # kill it once the run's tasks have reached it and some are done
             deadline = time.monotonic() + 180
             while run.poll() is None and time.monotonic() < deadline:
                 states = watcher.run_on_scheduler(lambda dask_scheduler: [t.state for t in
                                                                            dask_scheduler.tasks.values()])
-                if sum(state == "memory" for state in states) >= 4:
+                if sum(state == "memory" for state in states) >= done_before_kill:
                     break
                 time.sleep(0.2)
         finally:
@@ -303,7 +299,18 @@ def test_a_scheduler_killed_mid_run_fails_the_run_clearly_and_a_rerun_completes(
         for process in (scheduler, worker):
             if process is not None and process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
-    assert run.returncode == 2, output
+    return address, output, run.returncode
+
+
+@pytest.mark.slow
+def test_a_scheduler_killed_mid_run_fails_the_run_clearly_and_a_rerun_completes(tmp_path):
+    """The scheduler is SIGKILLed while the run's tasks are on it: the run exits 2 naming the scheduler, the
+    conversations not done are recorded as failed (none half-written), and a re-run scores them, each once."""
+    inbox = chat_inbox(tmp_path / "inbox", 40)
+    db = tmp_path / "qa.duckdb"
+    address, output, code = kill_scheduler_mid_run(tmp_path, ["run", str(inbox), "--db", str(db), "--chunk-size",
+                                                              "1", "--cache-dir", ""])
+    assert code == 2, output
     error = " ".join(output[output.rindex("error:"):].split())
     assert address in error and "lost the connection to the scheduler" in error, output
     stored = per_id_counts(db, "conversations")
@@ -315,3 +322,34 @@ def test_a_scheduler_killed_mid_run_fails_the_run_clearly_and_a_rerun_completes(
     assert rerun.exit_code == 0, rerun.output
     assert set(per_id_counts(db, "conversations").values()) == {1} and len(per_id_counts(db, "conversations")) == 40
     assert set(per_id_counts(db, "scores").values()) == {1}
+
+
+@pytest.mark.slow
+def test_a_scheduler_killed_mid_rescore_interrupts_it_and_a_resume_finishes_it(tmp_path):
+    """A rescore on Dask that loses its scheduler exits 2 naming it and the last page written; the pages not
+    written are not recorded as failed, and `qa rescore` carries on after that page, each conversation once."""
+    inbox = chat_inbox(tmp_path / "inbox", 40)
+    db = tmp_path / "qa.duckdb"
+    assert CliRunner().invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""]).exit_code == 0
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    first = sorted(rules.glob("*.yml"))[0]
+    first.write_text(first.read_text(encoding="utf-8") + "# changed: a new rule set version\n", encoding="utf-8")
+    args = ["rescore", "--db", str(db), "--rules", str(rules), "--chunk-size", "1"]
+    address, output, code = kill_scheduler_mid_run(tmp_path, args)
+    assert code == 2, output
+    error = " ".join(output[output.rindex("error:"):].split())
+    assert address in error and "lost the connection to the scheduler mid-rescore" in error, output
+    [(run_id, status)] = query(db, "SELECT run_id, status FROM runs WHERE kind = 'rescore'")[1]
+    assert status == "interrupted" and run_id in error
+    [(written, last)] = query(db, "SELECT sum(conversations), max(last_conversation_id) FROM rescore_progress")[1]
+    assert 0 < written < 40 and last in error
+    assert query(db, "SELECT count(*) FROM failures")[1] == [(0,)]  # a lost scheduler is no input's fault
+    resumed = CliRunner().invoke(app, ["rescore", "--db", str(db), "--rules", str(rules)])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"Resumed rescore {run_id} after {last}" in " ".join(resumed.output.split())
+    assert query(db, "SELECT status FROM runs WHERE kind = 'rescore'")[1] == [("completed",)]
+    version = query(db, "SELECT ruleset_version FROM runs WHERE kind = 'rescore'")[1][0][0]
+    counts = dict(query(db, "SELECT conversation_id, count(*) FROM scores WHERE ruleset_version = ? GROUP BY ALL",
+                        [version])[1])
+    assert len(counts) == 40 and set(counts.values()) == {1}
