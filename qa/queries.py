@@ -307,6 +307,27 @@ def flagged(db: str | Path, filters: Filters = Filters(), limit: int = 1000) -> 
     return FLAGGED_COLUMNS, [tuple(r[c] for c in FLAGGED_COLUMNS) for r in page.dicts()]
 
 
+FAILURE_COLUMNS = ["source_path", "stage", "error", "failed_at", "resolved_at"]
+
+
+def failures(db: str | Path, include_resolved: bool = False, limit: int = 500) -> list[dict[str, Any]]:
+    """Each input's latest failure, newest first. ``resolved_at``: when a later run stored or scored that input
+    (then it is left out, unless ``include_resolved``)."""
+    sql = (
+        "WITH latest AS (SELECT source_path, stage, error, failed_at FROM failures "
+        "  QUALIFY row_number() OVER (PARTITION BY source_path ORDER BY failed_at DESC) = 1), "
+        "fixed AS (SELECT c.source_path, max(greatest(c.ingested_at, coalesce(s.scored_at, c.ingested_at))) AS at "
+        "  FROM conversations c LEFT JOIN scores s ON s.conversation_id = c.conversation_id "
+        "  WHERE c.source_path IN (SELECT source_path FROM latest) GROUP BY c.source_path), "
+        "marked AS (SELECT l.*, CASE WHEN f.at > l.failed_at THEN f.at END AS resolved_at FROM latest l "
+        "  LEFT JOIN fixed f ON f.source_path = l.source_path) "
+        f"SELECT {', '.join(FAILURE_COLUMNS)} FROM marked {'' if include_resolved else 'WHERE resolved_at IS NULL '}"
+        "ORDER BY failed_at DESC LIMIT ?"
+    )
+    cols, rows = query(db, sql, [int(limit)])
+    return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
 def conversation_source(db: str | Path, conversation_id: str) -> tuple[str, str | None] | None:
     """A conversation's channel and stored source path (for serving its audio); ``None`` when unknown."""
     _, rows = query(db, "SELECT channel, source_path FROM conversations WHERE conversation_id = ?", [conversation_id])

@@ -285,6 +285,21 @@ def test_failures_are_listed_for_supervisors(sample_db):
     assert 'data-source="inbox/broken.json"' in page and "bad JSON" in page
 
 
+def test_a_failure_later_stored_is_listed_as_resolved_only_when_asked(sample_db):
+    with connect(sample_db) as con:
+        [(source, ingested)] = con.execute("SELECT source_path, ingested_at FROM conversations "
+                                           "ORDER BY conversation_id LIMIT 1").fetchall()
+        con.execute("INSERT INTO failures VALUES (?, 'r0', 'decode', 'truncated audio', NULL, "
+                    "?::TIMESTAMPTZ - INTERVAL 1 DAY)", [source, ingested])
+        con.execute("INSERT INTO failures VALUES ('inbox/still_broken.json', 'r1', 'parse', 'bad JSON', NULL, now())")
+    client = signed_in(sample_db, "boss")
+    page = client.get("/failures").text
+    assert 'data-source="inbox/still_broken.json"' in page and f'data-source="{source}"' not in page
+    everything = client.get("/failures?all=1").text
+    assert f'data-source="{source}" class="resolved"' in everything and "truncated audio" in everything
+    assert 'data-source="inbox/still_broken.json">' in everything  # not resolved: no mark
+
+
 runner = CliRunner()
 
 

@@ -39,7 +39,7 @@ from qa.config import configured_timezone
 from qa.errors import QAInputError
 from qa.inputs import AUDIO_SUFFIXES
 from qa.queries import Filters
-from qa.store import VERDICTS, Review, StoreError, add_review, query
+from qa.store import VERDICTS, Review, StoreError, add_review
 from qa.web import charts
 from qa.web.transcript import dialogue
 
@@ -55,9 +55,6 @@ PLAYABLE = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".o
 SESSION_COOKIE = "qa_session"
 LOGIN_CSRF_COOKIE = "qa_login_csrf"
 AUTH_MODES = ("accounts", "proxy", "none")
-FAILURES_SQL = ("SELECT source_path, stage, error, failed_at FROM failures "
-                "QUALIFY row_number() OVER (PARTITION BY source_path ORDER BY failed_at DESC) = 1 "
-                "ORDER BY failed_at DESC LIMIT 500")
 
 
 class BadRequest(ValueError):
@@ -520,8 +517,9 @@ def create_app(db_path: str | Path, audio_root: str | Path | None = None, auth_m
     def failures_page(request: Request) -> Response:
         user, _ = current(request)
         need(request, user.sees_failures)
-        cols, rows = query(db, FAILURES_SQL)
-        return page(request, "failures.html", failures=[dict(zip(cols, r, strict=True)) for r in rows])
+        everything = request.query_params.get("all") == "1"
+        return page(request, "failures.html", failures=queries.failures(db, include_resolved=everything),
+                    everything=everything)
 
     @app.get("/users", response_class=HTMLResponse)
     def users_page(request: Request) -> Response:
