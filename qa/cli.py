@@ -160,6 +160,10 @@ def run(
 
     if not inbox.is_dir():
         raise _fail(f"{inbox}: inbox folder not found")
+    try:
+        store.check_not_damaged(db)  # before the flow starts, not after the Prefect server has
+    except store.StoreError as exc:
+        raise _fail(str(exc)) from exc
     _check_device(device)
     cluster = _cluster(dask_address, workers)
     from flows.nightly import nightly_flow

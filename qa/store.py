@@ -229,6 +229,48 @@ def connect(db_path: str | Path, read_only: bool = False, wait_s: float = LOCK_R
             con.close()
 
 
+# DuckDB writes three 4 KiB header blocks when it creates a file: a file smaller than that, or just written, may be
+# one another process is creating now (wait for it, as for a lock); a settled one is damaged.
+_HEADER_BYTES = 3 * 4096
+_CREATING_S = 5.0
+
+
+def _is_settled_non_database(db_path: Path, exc: BaseException) -> bool:
+    """Whether ``exc`` says the file is no DuckDB database, and it is not one still being created."""
+    if "not a valid DuckDB database file" not in str(exc):
+        return False
+    try:
+        info = db_path.stat()
+    except OSError:
+        return False
+    return info.st_size >= _HEADER_BYTES and time.time() - info.st_mtime > _CREATING_S
+
+
+_MAGIC = (8, b"DUCK")  # DuckDB's file header: an 8-byte checksum, then these bytes
+
+
+def check_not_damaged(db_path: str | Path) -> None:
+    """Raise :class:`StoreError` when ``db_path`` is a settled file that is no DuckDB database (without opening
+    it, so without waiting for a writer's lock); a missing file, one being created or a lake passes."""
+    if lake.is_lake(db_path):
+        return
+    path = Path(db_path)
+    try:
+        info = path.stat()
+        with path.open("rb") as head:
+            header = head.read(_MAGIC[0] + len(_MAGIC[1]))
+    except OSError:
+        return
+    settled = info.st_size >= _HEADER_BYTES and time.time() - info.st_mtime > _CREATING_S
+    if settled and header[_MAGIC[0]:] != _MAGIC[1]:
+        raise StoreError(_damaged_message(path))
+
+
+def _damaged_message(db_path: Path) -> str:
+    return (f"{db_path}: not a DuckDB database (damaged, or another kind of file); restore it from a backup or "
+            f"point --db elsewhere")
+
+
 def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
     """duckdb.connect, retried while another process holds the file; a read-write open is migrated."""
     delay = 0.05
@@ -237,6 +279,8 @@ def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyCon
             con = duckdb.connect(str(db_path), read_only=read_only)
             break
         except duckdb.Error as exc:
+            if _is_settled_non_database(db_path, exc):
+                raise StoreError(_damaged_message(db_path)) from exc
             if not _is_lock_error(exc) or time.monotonic() >= deadline:
                 raise StoreError(f"{db_path}: {exc}") from exc
             time.sleep(delay)

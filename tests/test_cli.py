@@ -121,3 +121,55 @@ def test_sql_is_read_only(tmp_path):
     assert result.exit_code == 2 and "read-only" in result.stderr.lower()
     result = runner.invoke(app, ["sql", "SELECT count(*) AS n FROM conversations", "--db", str(db), "--format", "json"])
     assert result.exit_code == 0 and json.loads(result.stdout) == [{"n": 0}]
+
+
+def _damaged(path: Path, size: int, age_s: float) -> Path:
+    import os
+    import time
+
+    path.write_bytes(b"not a database, just bytes\n" * (size // 27 + 1))
+    os.utime(path, (time.time() - age_s, time.time() - age_s))
+    return path
+
+
+@pytest.mark.parametrize(("size", "age_s", "settled"), [
+    (20_000, 60, True),   # a whole, old file that is no database: damaged
+    (20_000, 0, False),   # just written: maybe another process is creating it
+    (100, 60, False),     # smaller than DuckDB's header: maybe still being created
+])
+def test_a_damaged_database_is_told_from_one_being_created(tmp_path, size, age_s, settled):
+    import duckdb
+
+    from qa.store import StoreError, _is_settled_non_database, check_not_damaged
+
+    path = _damaged(tmp_path / "qa.duckdb", size, age_s)
+    with pytest.raises(duckdb.Error) as opened:
+        duckdb.connect(str(path), read_only=True)
+    assert _is_settled_non_database(path, opened.value) is settled
+    try:
+        check_not_damaged(path)
+        refused = False
+    except StoreError as exc:
+        refused = "not a DuckDB database" in str(exc)
+    assert refused is settled
+
+
+def test_a_real_database_and_a_missing_one_pass_the_damage_check(tmp_path, sample_db):
+    import os
+    import time
+
+    from qa.store import check_not_damaged
+
+    os.utime(sample_db, (time.time() - 60, time.time() - 60))  # settled: its header is read
+    check_not_damaged(sample_db)  # would raise StoreError
+    check_not_damaged(tmp_path / "none-yet.duckdb")
+
+
+@pytest.mark.parametrize("args", [["sql", "SELECT 1"], ["flagged"], ["run", "data/samples"]])
+def test_a_damaged_database_is_named_at_once_not_waited_for(tmp_path, args):
+    db = _damaged(tmp_path / "qa.duckdb", 20_000, 60)
+    result = runner.invoke(app, [*args, "--db", str(db)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert str(db) in text.replace(" ", "")  # the path, however the console wrapped it
+    assert "not a DuckDB database (damaged, or another kind of file)" in text
