@@ -337,12 +337,13 @@ def catalog_refusal(location: lake.LakeLocation) -> str | None:
 # A query cut off while the catalog answers a fresh login is retried this many times anyway: the server may
 # have come back between the cut and the probe, and a cut that repeats is a bug, not an outage.
 _CUT_OFF_RETRIES = 3
+_OTHER_RETRIES = 1
 
 
 def _lake_retry(location: lake.LakeLocation, deadline: float, step: Callable[[], T]) -> T:
     """Run ``step``, again after a back-off while it loses a commit race or the catalog is unreachable."""
     delays = lake.backoff_delays()
-    cut_offs = 0
+    cut_offs = others = 0
     while True:
         try:
             return step()
@@ -352,6 +353,11 @@ def _lake_retry(location: lake.LakeLocation, deadline: float, step: Callable[[],
             if not transient and lake.is_cut_off(cause):
                 cut_offs += 1
                 transient = cut_offs <= _CUT_OFF_RETRIES or catalog_refusal(location) is not None
+            elif not transient and isinstance(cause, duckdb.Error) and not lake.is_disk_full(cause):
+                # Any other DuckDB error is tried once more on a new instance: a catalog connection that went
+                # stale under a PostgreSQL restart speaks in words not listed above. A bug repeats, and is raised.
+                others += 1
+                transient = others <= _OTHER_RETRIES or catalog_refusal(location) is not None
             if not transient or time.monotonic() >= deadline:
                 raise (exc if isinstance(exc, StoreError) else _lake_error(location, exc)) from cause
             if not lake.is_conflict(cause):

@@ -142,6 +142,27 @@ def test_a_cut_off_that_repeats_while_the_catalog_is_up_is_retried_a_few_times_t
     assert "unreachable" not in str(failure.value) and "unsuccessful query result" in str(failure.value)
 
 
+def test_any_other_error_is_tried_once_more_on_a_new_instance_then_raised(pg):
+    location = lake.parse_location(f"ducklake:postgres:{pg.conninfo}?data=/tmp/x")
+    calls = []
+
+    def step():
+        calls.append(1)
+        raise duckdb.BinderException('Binder Error: Referenced column "x" not found')
+
+    with pytest.raises(store.StoreError, match="Referenced column"):
+        store._lake_retry(location, time.monotonic() + 60, step)
+    assert len(calls) == 1 + store._OTHER_RETRIES
+
+    def once_stale():  # a stale catalog connection's unknown words, then fine on the new instance
+        calls.append(1)
+        if len(calls) == 3:
+            raise duckdb.IOException("IO Error: some words no marker lists")
+        return "written"
+
+    assert store._lake_retry(location, time.monotonic() + 60, once_stale) == "written"
+
+
 def test_statements_are_split_outside_quotes_and_comments():
     sql = "-- a comment; still a comment\nCREATE TABLE a (x VARCHAR); /* b; */ INSERT INTO a VALUES ('x;''y');\n\n"
     assert lake.split_statements(sql) == ["CREATE TABLE a (x VARCHAR)", "INSERT INTO a VALUES ('x;''y')"]
@@ -554,7 +575,7 @@ def test_catalog_stopped_mid_run_is_retried_then_fails_clearly_and_a_rerun_compl
     own_pg.start()
     stored, *rest = integrity(db)
     assert rest == [0] * 6 and len(ids) + 2 <= stored < len(ids) + len(more)
-    rerun = qa_process(args, tmp_path)
+    rerun = qa_process([*args[:-4], "--chunk-size", "16", *args[-2:]], tmp_path)  # bigger chunks: fewer commits
     output = finish(rerun)
     assert rerun.returncode == 0, output
     assert integrity(db) == (len(ids) + len(more), 0, 0, 0, 0, 0, 0)
