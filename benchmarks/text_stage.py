@@ -10,7 +10,7 @@ baseline has as well, so both are timed the same way):
 * lemmatise: ``Lemmatizer.lemma`` of every normalised word;
 * analyse: ``qa.analysis.analyse_conversation`` (all three, tokens built), on a fresh copy;
 * score: ``Scorer.score`` with the default rule set on a fresh copy of the analysed conversation (metrics,
-  checks, scorecard);
+  checks, scorecard; the phrases of the rules that apply to a call);
 * whole stage: analyse + score of a fresh copy.
 
 *Cold* empties every per-process table of the text stage first (the lemma cache, the tokenizer's and
@@ -102,6 +102,7 @@ def stage_figures() -> dict[str, Any]:
     lemmatizer = Lemmatizer()
     scorer = build_scorer(REPO_ROOT / "scripts_rules", lemmatizer)
     matcher = scorer.rules.matcher
+    matchers = [matcher, *getattr(scorer.rules, "channel_matchers", {}).values()]  # one per channel, where built
     template = conversation()
     texts = [u.text for u in template.utterances]
 
@@ -111,8 +112,9 @@ def stage_figures() -> dict[str, Any]:
             for name in ("clear_caches", "clear_token_cache"):
                 if hasattr(module, name):
                     getattr(module, name)()
-        for table in ("_cache", "_wanted"):
-            getattr(matcher, table, {}).clear()
+        for each in matchers:
+            for table in ("_cache", "_wanted"):
+                getattr(each, table, {}).clear()
 
     def tokenise() -> None:
         for text in texts:

@@ -8,17 +8,18 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import get_args
 
 from qa.analysis import LemmatizerLike
 from qa.brands import Brand, BrandBook, brand_book, named_organisation
 from qa.matching import Hit, Matcher, Pattern, compile_phrase
-from qa.metrics import call_gaps, call_talk, chat_replies, replies
+from qa.metrics import CallTimeline, call_timeline, chat_replies, replies
 from qa.names import NameTagger, PersonTagger, load_diminutives, name_after, own_forms, same_person
 from qa.negation import denial
 from qa.normalize import normalize_text
 from qa.record_maker import maker
 from qa.records import Conversation, Finding, StepResult, Utterance
-from qa.ruleset import Rule, RuleSet, Step, Window
+from qa.ruleset import ChannelName, Rule, RuleSet, Step, Window
 
 COMPANY_PLACEHOLDER = "{company}"
 QUOTE_MAX_CHARS = 200
@@ -37,10 +38,15 @@ class CompiledRuleSet:
     tagger: NameTagger | None = None
     diminutives: dict[str, frozenset[str]] = field(default_factory=dict)
     persons: PersonTagger | None = None  # natasha PER for introductions (off by default: docs/accuracy.md)
+    channel_matchers: dict[str, Matcher] = field(default_factory=dict)  # the patterns that can count in a channel
 
     @property
     def version(self) -> str:
         return self.ruleset.version
+
+    def matcher_for(self, channel: str) -> Matcher:
+        """The matcher of the rules and steps that apply to ``channel`` (all patterns where none was built)."""
+        return self.channel_matchers.get(channel, self.matcher)
 
     def rule(self, rule_id: str) -> Rule:
         for r in self.ruleset.rules:
@@ -106,7 +112,24 @@ def compile_ruleset(ruleset: RuleSet, lemmatizer: LemmatizerLike,
                         phrase_brand.setdefault(phrase.replace(COMPANY_PLACEHOLDER, name), name)
     tagger = lemmatizer if hasattr(lemmatizer, "name_tags") else None
     return CompiledRuleSet(ruleset, Matcher(patterns), book, phrase_brand, tagger,  # type: ignore[arg-type]
-                           load_diminutives(), persons)
+                           load_diminutives(), persons, _channel_matchers(ruleset, patterns))
+
+
+def _channel_matchers(ruleset: RuleSet, patterns: Sequence[Pattern]) -> dict[str, Matcher]:
+    """One matcher per channel over the same compiled patterns, without those of rules and steps that never
+    count there (a chat-only script's cues would otherwise be matched, and dropped, in every call)."""
+    matchers: dict[str, Matcher] = {}
+    for channel in get_args(ChannelName):
+        wanted: set[tuple[str, str]] = set()
+        for rule in ruleset.active_rules():
+            if channel not in rule.channels:
+                continue
+            wanted.update((rule.id, role) for role in ("match", "unless", "hold"))
+            for step in rule.steps or ():
+                if step.channels is None or channel in step.channels:
+                    wanted.update({(rule.id, f"step:{step.id}"), (rule.id, f"cue:{step.id}")})
+        matchers[channel] = Matcher(p for p in patterns if (p.owner, p.role) in wanted)
+    return matchers
 
 
 # --- evaluation -------------------------------------------------------------------------------------
@@ -400,14 +423,15 @@ def _introduction_step(rule, step, conv, hits, located, compiled, passed, usable
     return _not_found(rule, step, base, window)
 
 
-def _silence_findings(rule: Rule, conv: Conversation, hits: _ConversationHits) -> list[Finding]:
+def _silence_findings(rule: Rule, conv: Conversation, hits: _ConversationHits,
+                      timeline: CallTimeline) -> list[Finding]:
     params = rule.silence
     assert params is not None
     holds = [
         h for h in hits.get(rule.id, "hold") if conv.utterances[h.utterance_idx].speaker in ("operator", "unknown")
     ]
     findings: list[Finding] = []
-    for gap in call_gaps(conv, params.min_gap_s):
+    for gap in timeline.gaps_of_at_least(params.min_gap_s):
         if params.max_gap_s is not None and gap.duration > params.max_gap_s:
             continue
         hold = next(
@@ -448,7 +472,8 @@ def _breaches(value: float | None, above: float | None, below: float | None) -> 
     return (above is not None and value > above) or (below is not None and value < below)
 
 
-def _metric_findings(rule: Rule, conv: Conversation, metrics: dict[str, float | None]) -> list[Finding]:
+def _metric_findings(rule: Rule, conv: Conversation, metrics: dict[str, float | None],
+                     timeline: CallTimeline | None) -> list[Finding]:
     params = rule.metric
     assert params is not None
     common = {"rule_id": rule.id, "category": rule.category, "kind": rule.kind, "severity": rule.severity,
@@ -471,8 +496,10 @@ def _metric_findings(rule: Rule, conv: Conversation, metrics: dict[str, float | 
         if conv.channel == "chat":
             return []
         them = "client" if rule.speaker == "operator" else "operator"
+        timeline = timeline or call_timeline(conv)
+        found = timeline.replies.get((rule.speaker, them))
         findings = []
-        for reply in replies(call_talk(conv), conv.utterances, rule.speaker, them):
+        for reply in found if found is not None else replies(timeline.talk, conv.utterances, rule.speaker, them):
             if _breaches(reply.latency_s, params.above, params.below):
                 utt = conv.utterances[reply.utterance_idx] if reply.utterance_idx is not None else None
                 findings.append(Finding(
@@ -495,10 +522,12 @@ def _metric_findings(rule: Rule, conv: Conversation, metrics: dict[str, float | 
 
 
 def run_checks(
-    conversation: Conversation, compiled: CompiledRuleSet, metrics: dict[str, float | None]
+    conversation: Conversation, compiled: CompiledRuleSet, metrics: dict[str, float | None],
+    timeline: CallTimeline | None = None,
 ) -> tuple[list[Finding], list[StepResult]]:
-    """Run every active rule over an analysed conversation: findings (time order) and the script checklist."""
-    hits = _ConversationHits(conversation, compiled.matcher)
+    """Run every active rule over an analysed conversation: findings (time order) and the script checklist
+    (``timeline``: a call's :func:`qa.metrics.call_timeline`, worked out here when a rule needs it)."""
+    hits = _ConversationHits(conversation, compiled.matcher_for(conversation.channel))
     duration = _duration(conversation)
     findings: list[Finding] = []
     steps: list[StepResult] = []
@@ -513,8 +542,9 @@ def run_checks(
             findings += step_findings
         elif rule.kind == "silence":
             if conversation.channel == "call":
-                findings += _silence_findings(rule, conversation, hits)
+                timeline = timeline or call_timeline(conversation)
+                findings += _silence_findings(rule, conversation, hits, timeline)
         elif rule.kind == "metric":
-            findings += _metric_findings(rule, conversation, metrics)
+            findings += _metric_findings(rule, conversation, metrics, timeline)
     findings.sort(key=lambda f: (f.start_s, f.rule_id))
     return findings, steps

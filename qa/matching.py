@@ -75,8 +75,9 @@ class Hit:
 _span = attrgetter("first", "last")  # hits in token order
 _hit = maker(Hit)  # Hit(pattern, first, last, score, via), built slot by slot
 
-# a word's pattern keys with their scores, and the patterns it may start (with their required keys)
-_TokenEntry = tuple[dict[str, float], tuple[tuple[Pattern, frozenset[str]], ...]]
+# a word's pattern keys with their scores, the patterns of two or more words it may start (with their required
+# keys), and the one-word patterns it is a hit of (with the hit's score)
+_TokenEntry = tuple[dict[str, float], tuple[tuple[Pattern, frozenset[str]], ...], tuple[tuple[Pattern, float], ...]]
 
 
 def compile_phrase(
@@ -174,11 +175,16 @@ class Matcher:
                     if score > found.get(key, 0.0):
                         found[key] = float(score)
         starts: dict[int, tuple[Pattern, frozenset[str]]] = {}  # a pattern tried twice at a word finds the same
+        singles: dict[int, tuple[Pattern, float]] = {}  # a one-word pattern is a hit wherever it starts
         for key, score in found.items():
             for pattern in self._by_first.get(key, ()):
-                if score >= pattern.threshold and id(pattern) not in starts:
+                if score < pattern.threshold or id(pattern) in starts or id(pattern) in singles:
+                    continue
+                if len(pattern.words) == 1:
+                    singles[id(pattern)] = (pattern, score)
+                else:
                     starts[id(pattern)] = (pattern, pattern.required)
-        entry = (found, tuple(starts.values()))
+        entry = (found, tuple(starts.values()), tuple(singles.values()))
         if len(self._cache) > _CACHE_LIMIT:
             self._cache.clear()
         self._cache[cache_key] = entry
@@ -191,7 +197,9 @@ class Matcher:
         keys = [e[0] for e in entries]
         present: set[str] = set().union(*keys)
         hits: list[Hit] = []
-        for i, (_, starts) in enumerate(entries):
+        for i, (_, starts, singles) in enumerate(entries):
+            for pattern, score in singles:
+                hits.append(_hit(pattern, i, i, score, "words"))
             for pattern, required in starts:
                 if required <= present:
                     hit = _match_ordered(pattern, keys, i) if pattern.ordered else _match_unordered(pattern, keys, i)

@@ -8,7 +8,7 @@ external transcript, a mono call) falls back to its turn spans.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -139,17 +139,32 @@ def gaps_between(talk: Sequence[Interval], utterances: Sequence[Utterance], min_
     """Mutual silences of at least ``min_gap_s`` between merged speech ``talk`` (of everyone), each
     with the utterance that ends last before it and the one that starts first after it."""
     merged = merge_intervals(talk)
+    # Before a gap: of the turns starting before its start, the one ending last (a running best over the turns
+    # by start). After it: of the turns ending after its end, the one starting first (a running best from the
+    # last turn by end). Ties go as before: the later-ending turn of the highest index, the earliest-starting turn
+    # of the lowest.
+    by_start = sorted(range(len(utterances)), key=lambda k: utterances[k].start)
+    starts = [utterances[k].start for k in by_start]
+    latest: list[tuple[float, int]] = []
+    for k in by_start:
+        here = (utterances[k].end, k)
+        latest.append(here if not latest or here > latest[-1] else latest[-1])
+    by_end = sorted(range(len(utterances)), key=lambda k: utterances[k].end)
+    ends = [utterances[k].end for k in by_end]
+    earliest: list[tuple[float, int]] = [(0.0, 0)] * len(by_end)
+    for pos in range(len(by_end) - 1, -1, -1):
+        k = by_end[pos]
+        here = (utterances[k].start, k)
+        earliest[pos] = here if pos == len(by_end) - 1 or here < earliest[pos + 1] else earliest[pos + 1]
     gaps: list[Gap] = []
     for (_, end), (start, _) in pairwise(merged):
         if start - end < min_gap_s or start <= end:
             continue
-        before = [k for k, u in enumerate(utterances) if u.start < end + 1e-6]
-        after = [k for k, u in enumerate(utterances) if u.end > start - 1e-6]
-        if not before or not after:
+        before = bisect_left(starts, end + 1e-6)  # turns with start < end + 1e-6
+        after = bisect_right(ends, start - 1e-6)  # turns with end > start - 1e-6 from here on
+        if not before or after == len(ends):
             continue
-        b = max(before, key=lambda k: (utterances[k].end, k))
-        a = min(after, key=lambda k: (utterances[k].start, k))
-        gaps.append(Gap(end, start, b, a))
+        gaps.append(Gap(end, start, latest[before - 1][1], earliest[after][1]))
     return gaps
 
 
@@ -159,6 +174,32 @@ def call_gaps(conversation: Conversation, min_gap_s: float = 0.0) -> list[Gap]:
         return silence_gaps(conversation.utterances, min_gap_s)
     talk = [iv for ivs in call_talk(conversation).values() for iv in ivs]
     return gaps_between(talk, conversation.utterances, min_gap_s)
+
+
+@dataclass(frozen=True, slots=True)
+class CallTimeline:
+    """What the metrics and the checks of one call both read, worked out once: talk per speaker, every mutual
+    silence, and the replies both ways between operator and client."""
+
+    talk: dict[str, list[Interval]]
+    gaps: tuple[Gap, ...]
+    replies: dict[tuple[str, str], list[CallReply]]
+
+    def gaps_of_at_least(self, min_gap_s: float) -> list[Gap]:
+        """The silences of ``min_gap_s`` or more (what ``call_gaps`` gives for that minimum)."""
+        return [g for g in self.gaps if g.end - g.start >= min_gap_s]
+
+
+def call_timeline(conversation: Conversation) -> CallTimeline:
+    """Talk, silences and replies of a call (see :class:`CallTimeline`)."""
+    utts = conversation.utterances
+    talk = call_talk(conversation)
+    if voice_of(conversation):
+        gaps = gaps_between([iv for ivs in talk.values() for iv in ivs], utts, 0.0)
+    else:
+        gaps = silence_gaps(utts, 0.0)
+    pairs = (("operator", "client"), ("client", "operator"))
+    return CallTimeline(talk, tuple(gaps), {(by, to): replies(talk, utts, by, to) for by, to in pairs})
 
 
 def replies(talk: dict[str, list[Interval]], utterances: Sequence[Utterance], by: str, to: str) -> list[CallReply]:
@@ -252,17 +293,18 @@ def _latency_figures(prefix: str, found: Sequence[CallReply]) -> dict[str, float
     }
 
 
-def call_metrics(conversation: Conversation) -> dict[str, float | None]:
-    """Metrics of a call (or of an external transcript)."""
+def call_metrics(conversation: Conversation, timeline: CallTimeline | None = None) -> dict[str, float | None]:
+    """Metrics of a call (or of an external transcript); ``timeline``: its :func:`call_timeline`, if at hand."""
     utts = conversation.utterances
     end = max((u.end for u in utts), default=0.0)
     duration = conversation.duration_s or end
-    talk = call_talk(conversation)
+    timeline = timeline or call_timeline(conversation)
+    talk = timeline.talk
     op = talk.get("operator", [])
     cl = talk.get("client", [])
     op_talk, cl_talk = total(op), total(cl)
     both = intersect(op, cl)
-    gaps = call_gaps(conversation)
+    gaps = timeline.gaps
     silence = total([(g.start, g.end) for g in gaps])
     spoken = op_talk + cl_talk
     return {
@@ -280,8 +322,8 @@ def call_metrics(conversation: Conversation) -> dict[str, float | None]:
         "longest_monologue_s": round(_longest_run(utts, None), 2),
         "silence_share": round(silence / duration, 3) if duration > 0 else None,
         "longest_silence_s": round(max((g.duration for g in gaps), default=0.0), 2),
-        **_latency_figures("operator", replies(talk, utts, "operator", "client")),
-        **_latency_figures("client", replies(talk, utts, "client", "operator")),
+        **_latency_figures("operator", timeline.replies["operator", "client"]),
+        **_latency_figures("client", timeline.replies["client", "operator"]),
     }
 
 
@@ -318,8 +360,9 @@ def chat_metrics(conversation: Conversation) -> dict[str, float | None]:
     }
 
 
-def conversation_metrics(conversation: Conversation) -> dict[str, float | None]:
-    """Metrics for any conversation, by channel."""
+def conversation_metrics(conversation: Conversation,
+                         timeline: CallTimeline | None = None) -> dict[str, float | None]:
+    """Metrics for any conversation, by channel (``timeline``: a call's :func:`call_timeline`, if at hand)."""
     if conversation.channel == "chat":
         return chat_metrics(conversation)
-    return call_metrics(conversation)
+    return call_metrics(conversation, timeline)

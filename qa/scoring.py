@@ -7,7 +7,7 @@ from pathlib import Path
 
 from qa.analysis import LemmatizerLike, analyse_conversation
 from qa.checks import CompiledRuleSet, compile_ruleset, run_checks
-from qa.metrics import conversation_metrics
+from qa.metrics import call_timeline, conversation_metrics
 from qa.names import PersonTagger
 from qa.records import Conversation, ScoredConversation
 from qa.ruleset import load_ruleset
@@ -29,8 +29,9 @@ class Scorer:
         """Analyse (if not yet) and score one conversation."""
         if any(not u.tokens for u in conversation.utterances if u.text.strip()):
             analyse_conversation(conversation, self.lemmatizer)
-        metrics = conversation_metrics(conversation)
-        findings, steps = run_checks(conversation, self.rules, metrics)
+        timeline = call_timeline(conversation) if conversation.channel != "chat" else None
+        metrics = conversation_metrics(conversation, timeline)
+        findings, steps = run_checks(conversation, self.rules, metrics, timeline)
         findings = dedupe_findings(findings)
         return ScoredConversation(
             conversation=conversation,

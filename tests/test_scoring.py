@@ -201,3 +201,23 @@ def test_chat_first_response_ignores_the_bot(small_scorer):
     assert slow.details["value"] == 200 and slow.utterance_idx == 2 and slow.start_s == 0
     assert scored.metrics["first_response_s"] == 200
     assert not [f for f in scored.findings if f.rule_id == "dead_air"]  # silence is for calls only
+
+
+def test_a_call_is_matched_only_against_the_rules_and_steps_for_calls(scorer):
+    from qa.evalset import load_eval_set
+
+    call, chat = scorer.rules.matcher_for("call"), scorer.rules.matcher_for("chat")
+    chat_only = {r.id for r in scorer.rules.ruleset.active_rules() if r.channels == ["chat"]}
+    assert chat_only, "the default rules have a chat-only script"
+    assert not any(p.owner in chat_only for p in call.patterns)
+    assert any(p.owner in chat_only for p in chat.patterns)
+    assert len(call.patterns) < len(scorer.rules.matcher.patterns)
+    # the same findings, steps and scores as matching every phrase of the rule set
+    from dataclasses import replace
+
+    everything = replace(scorer, rules=replace(scorer.rules, channel_matchers={}))
+    items = load_eval_set(Path(__file__).parent / "fixtures" / "eval")
+    assert {item.channel for item in items} == {"call", "chat"}
+    for item in items:
+        ours, all_phrases = scorer.score(item.conversation()), everything.score(item.conversation())
+        assert (ours.findings, ours.steps, ours.score) == (all_phrases.findings, all_phrases.steps, all_phrases.score)

@@ -130,3 +130,55 @@ def test_truth_turns_trimmed_to_their_signal():
     truth = _conv([_u("operator", 1.0, 3.0)], duration=4.0)
     trimmed = trim_to_signal(truth, {"operator": op})
     assert (trimmed.utterances[0].start, trimmed.utterances[0].end) == (1.2, 2.5)
+
+
+def _gaps_by_scanning(talk, utts, min_gap_s):
+    """The plain reading of a gap's neighbours: scan every turn (what gaps_between must agree with)."""
+    out = []
+    for (_, end), (start, _) in zip(merge_intervals(talk), merge_intervals(talk)[1:], strict=False):
+        if start - end < min_gap_s or start <= end:
+            continue
+        before = [k for k, u in enumerate(utts) if u.start < end + 1e-6]
+        after = [k for k, u in enumerate(utts) if u.end > start - 1e-6]
+        if before and after:
+            out.append((end, start, max(before, key=lambda k: (utts[k].end, k)),
+                        min(after, key=lambda k: (utts[k].start, k))))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_gap_neighbours_agree_with_a_scan_of_every_turn(seed):
+    import random
+
+    from qa.metrics import gaps_between
+
+    rng = random.Random(seed)
+    utts, t = [], 0.0
+    for _ in range(rng.randint(1, 30)):
+        t = max(0.0, t + rng.choice([-1.0, -0.2, 0.0, 0.4, 2.0, 9.0]))
+        end = t + rng.choice([0.0, 0.5, 1.0, 3.0])  # ties in starts and ends on purpose
+        utts.append(_u(rng.choice(["operator", "client"]), t, end))
+        t = end
+    talk = [(u.start + rng.choice([0.0, 0.1]), u.end + rng.choice([0.0, -0.1, 0.3])) for u in utts]
+    talk += [(rng.uniform(0, t + 5), rng.uniform(0, t + 5)) for _ in range(rng.randint(0, 3))]
+    talk = [(a, b) for a, b in talk if b >= a]
+    for min_gap in (0.0, 1.0, 5.0):
+        got = [(g.start, g.end, g.before, g.after) for g in gaps_between(talk, utts, min_gap)]
+        assert got == _gaps_by_scanning(talk, utts, min_gap)
+
+
+@pytest.mark.parametrize("voice", [None, {"operator": [[0.0, 2.0], [16.0, 18.0], [30.0, 31.0]],
+                                          "client": [[3.0, 5.0], [21.0, 24.0]]}])
+def test_a_timeline_worked_out_once_gives_what_each_function_gives(voice):
+    from qa.metrics import call_timeline
+
+    utts = [_u("operator", 0.0, 2.0), _u("client", 3.0, 5.0), _u("operator", 16.0, 18.0),
+            _u("client", 21.0, 24.0), _u("operator", 30.0, 31.0)]
+    conv = _conv(utts, voice)
+    timeline = call_timeline(conv)
+    for min_gap in (0.0, 2.0, 6.0, 11.0):
+        assert timeline.gaps_of_at_least(min_gap) == call_gaps(conv, min_gap)
+    assert len(timeline.gaps_of_at_least(6.0)) == 2  # 5→16 and 24→30; 18→21 is shorter
+    assert timeline.talk == call_talk(conv)
+    assert timeline.replies["operator", "client"] == replies(call_talk(conv), utts, "operator", "client")
+    assert call_metrics(conv, timeline) == call_metrics(conv)
