@@ -120,11 +120,14 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
-def bench_runs(work: Path, chats: int, workers: list[int], chunk_size: int, cold: list[int]) -> None:
+def bench_runs(work: Path, chats: int, workers: list[int], chunk_size: int | None, cold: list[int]) -> None:
+    from qa.pipeline import chunk_sizes
+
     inbox = work / "inbox"
     n_calls, n_chats = build_inbox(inbox, chats)
     total = n_calls + n_chats
-    print(f"\n== nightly flow: {n_calls} calls + {n_chats} chats, chunk size {chunk_size}, "
+    calls_per, chats_per = chunk_sizes(chunk_size, None)
+    print(f"\n== nightly flow: {n_calls} calls + {n_chats} chats, chunks of {calls_per} calls / {chats_per} chats, "
           f"{len(os.sched_getaffinity(0))} CPU cores ==", flush=True)
     print(f"{'runner':<18}{'cache':<8}{'wall s':>8}{'conv/s':>8}{'ratio':>7}{'start s':>9}"
           f"{'flow MiB':>10}  worker peak RSS MiB", flush=True)
@@ -214,7 +217,8 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--workers", default="1,2,4", help="local Dask cluster sizes, comma separated")
-    parser.add_argument("--chunk-size", type=int, default=4)
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="conversations per task (default: the flow's, 4 calls or 100 chats)")
     parser.add_argument("--cold", default="0,2", help="runners (0 = embedded, N = N workers) also run with an "
                         "empty transcript cache; every runner runs with the cache the first cold run filled")
     parser.add_argument("--rescore", type=int, default=100_000, help="conversations in the rescore store (0: skip)")

@@ -69,27 +69,32 @@ def nightly_qa(
     inbox: str = "data/inbox",
     db: str = "data/qa.duckdb",
     rules: str = "scripts_rules",
-    chunk_size: int = pipeline.DEFAULT_CHUNK_SIZE,
+    chunk_size: int | None = None,
     model: str | None = None,
     device: str | None = None,
     channels: dict[str, str] | None = None,
     cache_dir: str | None = "data/cache/transcripts",
+    text_chunk_size: int | None = None,
 ) -> dict[str, Any]:
-    """Score every new conversation in ``inbox`` into the DuckDB file ``db``; returns the run summary."""
+    """Score every new conversation in ``inbox`` into the DuckDB file ``db``; returns the run summary.
+
+    ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100)."""
     logger = get_run_logger()
     ruleset = load_ruleset(rules)
     settings = pipeline.PipelineSettings(
         rules_dir=rules, transcription={"model": model, "device": device}, channels=channels, cache_dir=cache_dir
     )
     options = pipeline.transcription_options(settings)
+    calls_per, texts_per = pipeline.chunk_sizes(chunk_size, text_chunk_size)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     new, skipped = discover(inbox, db)
     record_run(db, store.RunInfo(run_id=run_id, inbox=inbox, ruleset_version=ruleset.version, rules_dir=rules,
-                                 model=options.model, settings={"chunk_size": chunk_size, "runner": runner_in_use(),
+                                 model=options.model, settings={"chunk_size": calls_per, "text_chunk_size": texts_per,
+                                                                  "runner": runner_in_use(),
                                                                   **options.as_dict()}))
     logger.info("%d new conversations, %d already stored", len(new), len(skipped))
 
-    batches = pipeline.chunks(new, chunk_size)
+    batches = pipeline.plan_chunks(new, calls_per, texts_per)
     scored_futures = [score_chunk.submit(transcribe_chunk.submit(b, settings), settings) for b in batches]
     scored: list[ScoredConversation] = []
     failures: list[Failure] = []

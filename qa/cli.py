@@ -148,7 +148,11 @@ def run(
     model: ModelOpt = None,
     device: DeviceOpt = None,
     channels: ChannelsOpt = None,
-    chunk_size: Annotated[int, typer.Option(help="Conversations per Prefect task.")] = 4,
+    chunk_size: Annotated[int | None, typer.Option(
+        help="Conversations per Prefect task: calls (default 4), and chats/transcripts too unless "
+             "--text-chunk-size.", min=1)] = None,
+    text_chunk_size: Annotated[int | None, typer.Option(
+        help="Chats and transcripts per Prefect task (default: --chunk-size if given, else 100).", min=1)] = None,
     cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).", envvar="QA_CACHE_DIR")]
     = DEFAULT_CACHE,
     dask_address: DaskAddressOpt = None,
@@ -173,7 +177,7 @@ def run(
         with report.progress_bar("Scoring conversations", pipeline.on_progress):
             summary = nightly_qa(
                 inbox=str(inbox), db=str(db), rules=str(rules), chunk_size=chunk_size, model=model, device=device,
-                channels=_channels(channels), cache_dir=cache_dir.strip() or None,
+                channels=_channels(channels), cache_dir=cache_dir.strip() or None, text_chunk_size=text_chunk_size,
             )
     except (RuleFileError, ModelError, store.StoreError) as exc:
         raise _fail(str(exc)) from exc
