@@ -11,7 +11,8 @@ ratio. ``--db PATH`` keeps the generated store there and reuses it on the next r
 ``--copies N`` is the older mode: the bundled samples' database (``data/qa.duckdb`` from ``make demo``; made with
 the real flow when absent) with its 7 conversations copied N times in SQL.
 
-``--store ducklake`` is pending the DuckLake connection option of qa.store; until then only ``duckdb`` runs.
+``--store ducklake`` times the same questions on a DuckLake copy of the generated file (a throwaway PostgreSQL
+catalog and a Parquet data folder beside the file, ``benchmarks/store_kinds.py``); the old way is the file's.
 """
 
 from __future__ import annotations
@@ -177,15 +178,13 @@ def run_generated(args: argparse.Namespace) -> None:
 
 @contextmanager
 def _store_kind(kind: str, work: Path) -> Iterator[Callable[[Path], object]]:
-    """The generated file itself, or (``ducklake``) a throwaway PostgreSQL-catalogued lake holding a copy of it,
-    through the lake engineer's ``benchmarks/store_kinds.py``."""
+    """The generated file itself, or (``ducklake``) a throwaway PostgreSQL-catalogued lake holding a copy of it
+    (``benchmarks/store_kinds.py``)."""
     if kind == "duckdb":
         yield lambda path: path
         return
-    try:
-        from store_kinds import bench_store
-    except ImportError as exc:
-        raise SystemExit(f"--store ducklake: pending (no DuckLake store on this branch: {exc})") from exc
+    from store_kinds import bench_store
+
     with bench_store(kind, work) as open_as:
         yield open_as
 

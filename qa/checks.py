@@ -497,7 +497,7 @@ def _metric_findings(rule: Rule, conv: Conversation, metrics: dict[str, float | 
             return []
         them = "client" if rule.speaker == "operator" else "operator"
         timeline = timeline or call_timeline(conv)
-        found = timeline.replies.get((rule.speaker, them))
+        found = timeline.replies.get((rule.speaker, them))  # operator↔client are worked out; any other pair here
         findings = []
         for reply in found if found is not None else replies(timeline.talk, conv.utterances, rule.speaker, them):
             if _breaches(reply.latency_s, params.above, params.below):
@@ -526,8 +526,10 @@ def run_checks(
     timeline: CallTimeline | None = None,
 ) -> tuple[list[Finding], list[StepResult]]:
     """Run every active rule over an analysed conversation: findings (time order) and the script checklist
-    (``timeline``: a call's :func:`qa.metrics.call_timeline`, worked out here when a rule needs it)."""
+    (``timeline``: a call's :func:`qa.metrics.call_timeline`, worked out here when not given)."""
     hits = _ConversationHits(conversation, compiled.matcher_for(conversation.channel))
+    if timeline is None and conversation.channel != "chat":
+        timeline = call_timeline(conversation)
     duration = _duration(conversation)
     findings: list[Finding] = []
     steps: list[StepResult] = []
@@ -541,8 +543,7 @@ def run_checks(
             steps += rule_steps
             findings += step_findings
         elif rule.kind == "silence":
-            if conversation.channel == "call":
-                timeline = timeline or call_timeline(conversation)
+            if timeline is not None and conversation.channel == "call":
                 findings += _silence_findings(rule, conversation, hits, timeline)
         elif rule.kind == "metric":
             findings += _metric_findings(rule, conversation, metrics, timeline)
