@@ -170,10 +170,14 @@ def gaps_between(talk: Sequence[Interval], utterances: Sequence[Utterance], min_
 
 def call_gaps(conversation: Conversation, min_gap_s: float = 0.0) -> list[Gap]:
     """Mutual silences of a call, edged by voice activity where it was recorded."""
+    return _gaps(conversation, call_talk(conversation), min_gap_s)
+
+
+def _gaps(conversation: Conversation, talk: dict[str, list[Interval]], min_gap_s: float) -> list[Gap]:
+    """Mutual silences between the merged ``talk`` where voice was recorded, else between the turns."""
     if not voice_of(conversation):
         return silence_gaps(conversation.utterances, min_gap_s)
-    talk = [iv for ivs in call_talk(conversation).values() for iv in ivs]
-    return gaps_between(talk, conversation.utterances, min_gap_s)
+    return gaps_between([iv for ivs in talk.values() for iv in ivs], conversation.utterances, min_gap_s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,12 +198,9 @@ def call_timeline(conversation: Conversation) -> CallTimeline:
     """Talk, silences and replies of a call (see :class:`CallTimeline`)."""
     utts = conversation.utterances
     talk = call_talk(conversation)
-    if voice_of(conversation):
-        gaps = gaps_between([iv for ivs in talk.values() for iv in ivs], utts, 0.0)
-    else:
-        gaps = silence_gaps(utts, 0.0)
     pairs = (("operator", "client"), ("client", "operator"))
-    return CallTimeline(talk, tuple(gaps), {(by, to): replies(talk, utts, by, to) for by, to in pairs})
+    return CallTimeline(talk, tuple(_gaps(conversation, talk, 0.0)),
+                        {(by, to): replies(talk, utts, by, to) for by, to in pairs})
 
 
 def replies(talk: dict[str, list[Interval]], utterances: Sequence[Utterance], by: str, to: str) -> list[CallReply]:
