@@ -26,7 +26,7 @@ demo: model
 	$(BIN)/qa run data/samples
 
 lint: install
-	$(BIN)/ruff check qa flows tests benchmarks tools
+	$(BIN)/ruff check qa qa_eval tests benchmarks tools
 
 rule-tests: install
 	$(BIN)/qa check-rules scripts_rules

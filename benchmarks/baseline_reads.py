@@ -1,9 +1,9 @@
 """The read side as it was before migration 006, kept as the benchmark's baseline: the same SQL the old
-``qa.queries`` ran (``conversations``, ``conversation``, ``reviews``, ``stats``, ``rule_hits``), over the old
+``qa.store.queries`` ran (``conversations``, ``conversation``, ``reviews``, ``stats``, ``rule_hits``), over the old
 view definitions (``latest_scores`` picking the current rule set version with a window function on every read),
 recreated as TEMP views per connection so they shadow today's views on the same file.
 
-Copied from ``qa/queries.py`` at the commit before the current-results tables; not used by the package.
+Copied from ``qa/store/queries.py`` at the commit before the current-results tables; not used by the package.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from qa import store
+from qa.store import open_store
 
 MEMORY_LIMIT = "6GB"  # a shared machine: the old way spills or fails beyond this
 
@@ -46,7 +46,7 @@ OLD_VIEWS = (
 
 @contextmanager
 def _old_connection(db: str | Path) -> Iterator[Any]:
-    with store.connect(db, read_only=True) as con:
+    with open_store(db).connect(read_only=True) as con:
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")  # the old views hold every score's details in memory
         for sql in OLD_VIEWS:
             con.execute(sql)

@@ -22,9 +22,9 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from qa.evalset import HALVES, EvalItem, load_eval_set, verdicts  # noqa: E402
 from qa.records import Conversation  # noqa: E402
-from qa.scoring import Scorer, build_scorer  # noqa: E402
+from qa.rules.scoring import Scorer, build_scorer  # noqa: E402
+from qa_eval.evalset import HALVES, EvalItem, load_eval_set, verdicts  # noqa: E402
 
 AUDIO_CACHE = REPO_ROOT / "data" / "cache" / "eval_transcripts"  # git-ignored: reruns skip Whisper
 AUDIO_VARIANTS = {"16k": ".ogg", "8k": ".8k.ogg"}
@@ -45,8 +45,8 @@ def audio_conversation(item: EvalItem, path: Path, transcriber) -> Conversation:
 def item_transcriber(item: EvalItem, scorer: Scorer, global_priming: bool = False):
     """The transcriber the pipeline would use for this call: primed with its own brand (``global_priming``:
     with the rule set's default names, as before per-conversation priming)."""
-    from qa.brands import priming_terms
-    from qa.transcribe import TranscriptionOptions, get_transcriber
+    from qa.rules.brands import priming_terms
+    from qa.speech.transcribe import TranscriptionOptions, get_transcriber
 
     if global_priming:
         vocabulary = scorer.rules.ruleset.asr_vocabulary()
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         for half in halves:
             print_summary(f"{half} half, audio {variant} (chats from text)", summary(audio_results, half))
     if not args.no_natasha:
-        from qa.person_ner import PersonFinder
+        from qa.text.person_ner import PersonFinder
 
         natasha = build_scorer(args.rules, scorer.lemmatizer, PersonFinder())
         print("\nintroduction right: pymorphy3 Name tags alone vs with natasha PER on the cased text")

@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.audio import DecodedAudio, decode_audio  # noqa: E402
 from qa.records import Utterance  # noqa: E402
-from qa.transcribe import Transcriber, TranscriptionOptions, cuda_available, transcribe_bare  # noqa: E402
+from qa.speech.audio import DecodedAudio, decode_audio  # noqa: E402
+from qa.speech.transcribe import Transcriber, TranscriptionOptions, cuda_available, transcribe_bare  # noqa: E402
 
 SHARED = Path(os.environ.get("QA_SHARED_DATA", REPO.parent / "shared" / "data"))
 CALL = SHARED / "synthetic_call_ru"
@@ -33,13 +33,13 @@ PAUSE_TOLERANCE_S = 0.5
 
 
 def _fallback_normalize(text: str) -> str:
-    """Lower case, ё→е, punctuation stripped (digits stay digits: qa.normalize is absent)."""
+    """Lower case, ё→е, punctuation stripped (digits stay digits: qa.text.normalize is absent)."""
     return " ".join(re.sub(r"[^\w]+", " ", text.lower().replace("ё", "е")).split())
 
 
 try:
-    from qa.normalize import normalize_text as normalize
-except ImportError:  # pragma: no cover - only before qa.normalize existed
+    from qa.text.normalize import normalize_text as normalize
+except ImportError:  # pragma: no cover - only before qa.text.normalize existed
     normalize = _fallback_normalize
 
 
@@ -114,7 +114,7 @@ def pauses_found(truth: dict, utterances: list[Utterance]) -> tuple[int, int, li
 
 def load_vocabulary(rules: Path) -> list[str]:
     """The ASR vocabulary of the rule set (company names and primed words)."""
-    from qa.ruleset import load_ruleset
+    from qa.rules.ruleset import load_ruleset
 
     return load_ruleset(rules).asr_vocabulary()
 

@@ -1,9 +1,9 @@
 """float16 faster-whisper on a CUDA GPU: real-time factor, WER and peak GPU memory (``make bench-gpu``).
 
 On the synthetic stereo call (``../shared/data/synthetic_call_ru``, with its truth transcript) it prints, for the
-GPU (float16, faster-whisper's batched pipeline through ``qa.transcribe``): model load time, wall real-time
+GPU (float16, faster-whisper's batched pipeline through ``qa.speech.transcribe``): model load time, wall real-time
 factor of one call (best of two, after a warm-up), WER against the truth, then the same call transcribed
-``--copies`` times in a row (100 by default; ``qa.transcribe`` batches the ≤30 s chunks of one call on the GPU,
+``--copies`` times in a row (100 by default; ``qa.speech.transcribe`` batches the ≤30 s chunks of one call on the GPU,
 calls one after another) with throughput, the WER spread and whether every copy gave the same text; peak GPU
 memory is sampled with ``nvidia-smi`` (or pynvml) while it runs. Beside it, as the baseline, the same call on
 the CPU with int8 (skip with ``--no-cpu``). ``--budget-s`` stops the copies early (the figures say how many
@@ -32,7 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench_asr import CALL, load_vocabulary, wer_cer  # noqa: E402
 
-from qa.transcribe import Transcriber, TranscriptionOptions, cuda_available  # noqa: E402
+from qa.speech.transcribe import Transcriber, TranscriptionOptions, cuda_available  # noqa: E402
 
 NO_GPU_EXIT = 2
 NO_DATA_EXIT = 3

@@ -19,10 +19,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from qa import pipeline, store  # noqa: E402
-from qa.environment import apply_defaults  # noqa: E402
-from qa.inputs import discover_inbox  # noqa: E402
+from qa.inbox.inputs import discover_inbox  # noqa: E402
 from qa.records import ScoredConversation  # noqa: E402
+from qa.run import pipeline  # noqa: E402
+from qa.run.environment import apply_defaults  # noqa: E402
+from qa.store import RunInfo, open_store  # noqa: E402
+from qa.store.lake_store import close_lakes  # noqa: E402
 from tools.pg_throwaway import ThrowawayPostgres  # noqa: E402
 
 apply_defaults()
@@ -48,9 +50,10 @@ def copies(seed: list[ScoredConversation], n: int) -> list[ScoredConversation]:
 
 def write_all(db: str, scored: list[ScoredConversation], chunk: int) -> float:
     """Seconds to write ``scored`` in chunks of ``chunk`` (the store already created)."""
+    store = open_store(db)
     began = time.perf_counter()
     for start in range(0, len(scored), chunk):
-        store.write_results(db, "bench", scored[start:start + chunk])
+        store.write_results("bench", scored[start:start + chunk])
     return time.perf_counter() - began
 
 
@@ -65,11 +68,11 @@ def main() -> None:
                  "ducklake": f"ducklake:postgres:{pg.conninfo}?data={Path(work) / 'lake'}"}
         seconds = {}
         for name, db in kinds.items():
-            store.start_run(db, store.RunInfo(run_id="bench"))  # create and migrate outside the timing
+            open_store(db).start_run(RunInfo(run_id="bench"))  # create and migrate outside the timing
             seconds[name] = write_all(db, scored, args.chunk)
-            stored = store.query(db, "SELECT count(*) FROM conversations")[1][0][0]
+            stored = open_store(db).query("SELECT count(*) FROM conversations")[1][0][0]
             assert stored == len(scored), (name, stored)
-        store.close_lakes()
+        close_lakes()
     rate = {name: len(scored) / s for name, s in seconds.items()}
     print(f"bulk write of {len(scored)} conversations in chunks of {args.chunk}:")
     for name in kinds:

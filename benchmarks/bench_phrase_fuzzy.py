@@ -12,11 +12,11 @@ import sys
 import time
 from pathlib import Path
 
-from qa.checks import CompiledRuleSet
-from qa.lemmatizer import get_lemmatizer
-from qa.matching import Matcher
 from qa.records import Conversation, Utterance
-from qa.scoring import Scorer, build_scorer
+from qa.rules.compiled import CompiledRuleSet
+from qa.rules.matching import Matcher
+from qa.rules.scoring import Scorer, build_scorer
+from qa.text.lemmatizer import get_lemmatizer
 
 REPO = Path(__file__).resolve().parents[1]
 UD = REPO.parent / "shared" / "data" / "ud_russian"

@@ -33,8 +33,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from qa import queries, store  # noqa: E402
-from qa.environment import apply_defaults  # noqa: E402
+from qa.run.environment import apply_defaults  # noqa: E402
+from qa.store import open_store, queries  # noqa: E402
+from qa.store.current import refresh_current  # noqa: E402
 
 apply_defaults()
 
@@ -66,7 +67,7 @@ def seed_database(work: Path) -> Path:
     if seed.exists():
         shutil.copy(seed, db)
         return db
-    from flows.nightly import nightly_qa
+    from qa.flows.nightly import nightly_qa
 
     nightly_qa(inbox=str(REPO_ROOT / "data" / "samples"), db=str(db), rules=str(REPO_ROOT / "scripts_rules"),
                cache_dir=str(REPO_ROOT / "data" / "cache" / "transcripts"))
@@ -76,15 +77,15 @@ def seed_database(work: Path) -> Path:
 def _grow_copies(db: Path, copies: int) -> None:
     """Grow the seed database by copies, then rebuild its current results (the copies went in by hand)."""
     grow(db, copies)
-    with store.connect(db) as con:
+    with open_store(db).connect() as con:
         con.execute("BEGIN")
-        store.refresh_current(con)
+        refresh_current(con)
         con.execute("COMMIT")
 
 
 def grow(db: Path, copies: int) -> dict[str, int]:
     """Copy every seed conversation ``copies`` times; returns the row counts."""
-    with store.connect(db) as con:
+    with open_store(db).connect() as con:
         con.execute("BEGIN")
         for sql in COPY_SQL.values():
             con.execute(sql, [copies])
@@ -121,32 +122,35 @@ def team_lead_cases(db: object, last_day: date) -> list[tuple[str, Callable[[], 
     """(name, today's query, the same question asked the old way) for the team lead's four questions."""
     import baseline_reads as old
 
+    store = open_store(db)
+
     def bounds(days: int) -> dict[str, object]:
         first = (last_day - timedelta(days=days - 1)).isoformat()
         return {"since": queries.day_bound(first), "until": queries.day_bound(last_day.isoformat(), end=True)}
 
     team = "team-07"
     week, month = bounds(7), bounds(30)
-    page = queries.conversations(db, queries.Filters(team=team, **week), sort="priority", limit=50)
+    page = queries.conversations(store, queries.Filters(team=team, **week), sort="priority", limit=50)
     one = page.rows[0][0]
 
-    def both_pages(module):  # the conversation page: its record, findings with verdicts, verdict history
-        return lambda: (module.conversation(db, one), module.reviews(db, one))
+    def both_pages(module, where):  # the conversation page: its record, findings with verdicts, verdict history
+        return lambda: (module.conversation(where, one), module.reviews(where, one))
 
     return [
         ("flagged list: one team, 7 days, first page of 50 + total",
-         lambda: queries.conversations(db, queries.Filters(team=team, **week), sort="priority", limit=50),
+         lambda: queries.conversations(store, queries.Filters(team=team, **week), sort="priority", limit=50),
          lambda: old.conversations(db, old.Filters(team=team, **week), sort="priority", limit=50)),
         ("per-operator daily stats, 30 days",
-         lambda: queries.stats(db, "day-operator", queries.Filters(flagged=None, **month)),
+         lambda: queries.stats(store, "day-operator", queries.Filters(flagged=None, **month)),
          lambda: old.stats(db, "day-operator", old.Filters(flagged=None, **month))),
         ("rule hit counts, whole store",
-         lambda: queries.rule_hits(db, queries.Filters(flagged=None)),
+         lambda: queries.rule_hits(store, queries.Filters(flagged=None)),
          lambda: old.rule_hits(db, old.Filters(flagged=None))),
         ("rule hit counts, one team, 30 days",
-         lambda: queries.rule_hits(db, queries.Filters(flagged=None, team=team, **month)),
+         lambda: queries.rule_hits(store, queries.Filters(flagged=None, team=team, **month)),
          lambda: old.rule_hits(db, old.Filters(flagged=None, team=team, **month))),
-        ("one conversation's page (record, findings, verdicts, history)", both_pages(queries), both_pages(old)),
+        ("one conversation's page (record, findings, verdicts, history)", both_pages(queries, store),
+         both_pages(old, db)),
     ]
 
 
@@ -193,7 +197,7 @@ def _time_generated(args: argparse.Namespace, db: object) -> None:
     """Row counts, then each team-lead query timed new and old."""
     from store_at_scale import END_DAY
 
-    counts = store.run_queries(db, [(f"SELECT count(*) FROM {t}", []) for t in (
+    counts = open_store(db).run_queries([(f"SELECT count(*) FROM {t}", []) for t in (
         "conversations", "utterances", "scores", "findings", "current_findings", "reviews")])
     print("rows: " + ", ".join(f"{name} {rows[0][0]:,}" for name, (_, rows) in zip(
         ("conversations", "utterances", "scores", "findings", "current findings", "reviews"), counts,
@@ -219,35 +223,36 @@ def run_copies(args: argparse.Namespace) -> None:
         db = seed_database(work)
         start = time.perf_counter()
         _grow_copies(db, args.copies)
+        store = open_store(db)
         grow_s = time.perf_counter() - start
-        counts = {t: store.query(db, f"SELECT count(*) FROM {t}")[1][0][0]
+        counts = {t: store.query(f"SELECT count(*) FROM {t}")[1][0][0]
                   for t in ("conversations", "utterances", "findings")}
         size_mb = os.path.getsize(db) / 2**20
         print(f"database: {counts['conversations']:,} conversations, {counts['utterances']:,} utterances, "
               f"{counts['findings']:,} findings; {size_mb:.0f} MiB; built in {grow_s:.1f} s")
         rule = "stop_word_dont_know"
-        one = queries.conversations(db, queries.Filters(flagged=True), limit=1).rows[0][0]
+        one = queries.conversations(store, queries.Filters(flagged=True), limit=1).rows[0][0]
         cases: list[tuple[str, Callable[[], object]]] = [
-            ("flagged list, first page of 50", lambda: queries.conversations(db, queries.Filters(), limit=50)),
+            ("flagged list, first page of 50", lambda: queries.conversations(store, queries.Filters(), limit=50)),
             ("flagged list, rule filter + date sort, page 10",
-             lambda: queries.conversations(db, queries.Filters(rule=rule), sort="started_at", descending=True,
+             lambda: queries.conversations(store, queries.Filters(rule=rule), sort="started_at", descending=True,
                                            limit=50, offset=450)),
-            ("one conversation page (all its queries)", lambda: queries.conversation(db, one)),
-            ("stats per operator", lambda: queries.stats(db, "operator")),
-            ("stats per day", lambda: queries.stats(db, "day")),
-            ("top rules", lambda: queries.rule_hits(db)),
-            ("score histogram", lambda: queries.score_histogram(db)),
-            ("rule precision", lambda: queries.rule_precision(db)),
-            ("`qa flagged` (all flagged rows)", lambda: queries.flagged(db, queries.Filters(), limit=1000)),
-            ("export pick: 20 findings of one rule", lambda: queries.findings(
-                db, queries.Filters(flagged=None, rule=rule), limit=20)),
+            ("one conversation page (all its queries)", lambda: queries.conversation(store, one)),
+            ("stats per operator", lambda: queries.stats(store, "operator")),
+            ("stats per day", lambda: queries.stats(store, "day")),
+            ("top rules", lambda: queries.rule_hits(store)),
+            ("score histogram", lambda: queries.score_histogram(store)),
+            ("rule precision", lambda: queries.rule_precision(store)),
+            ("`qa flagged` (all flagged rows)", lambda: queries.flagged(store, queries.Filters(), limit=1000)),
+            ("export pick: 20 findings of one rule",
+             lambda: queries.findings(store, queries.Filters(flagged=None, rule=rule), limit=20)),
         ]
         try:
             from fastapi.testclient import TestClient  # the benchmark's own use; the package imports it once
 
-            from qa.web.app import create_app
+            from qa.review.web.app import create_app
 
-            client = TestClient(create_app(db, REPO_ROOT))
+            client = TestClient(create_app(store, REPO_ROOT))
             cases += [
                 ("web: GET / (list page)", lambda: client.get("/")),
                 ("web: GET /conversations/ID", lambda: client.get(f"/conversations/{one}")),

@@ -36,9 +36,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from qa.normalize import normalize_word  # noqa: E402
-from qa.redaction import KINDS, PiiSpan, Redactor  # noqa: E402
-from qa.ruleset import read_yaml  # noqa: E402
+from qa.rules.ruleset import read_yaml  # noqa: E402
+from qa.text.normalize import normalize_word  # noqa: E402
+from qa.text.redaction import KINDS, PiiSpan, Redactor  # noqa: E402
 
 CASES_PATH = REPO_ROOT / "tests" / "fixtures" / "pii_cases.yml"
 BLIND_PATH = REPO_ROOT / "tests" / "fixtures" / "pii_blind.yml"
@@ -232,7 +232,7 @@ def _fold(text: str) -> str:
 
 @functools.cache
 def _number_words() -> dict[str, int]:
-    """Cardinal words 0-19, tens and hundreds → their values (the words come from qa.normalize)."""
+    """Cardinal words 0-19, tens and hundreds → their values (the words come from qa.text.normalize)."""
     values = [*range(20), *range(20, 100, 10), *range(100, 1000, 100)]
     return {_fold(normalize_word(str(n))[0]): n for n in values}
 
@@ -325,7 +325,7 @@ def _item_label(item: SpokenItem) -> str:
 def report_speech(redactor: Redactor) -> None:
     """Transcribes the spoken-PII clips with the embedded Whisper model and prints what survived redaction."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from qa.transcribe import TranscriptionOptions, get_transcriber
+    from qa.speech.transcribe import TranscriptionOptions, get_transcriber
 
     clips = load_spoken_clips()
     transcriber = get_transcriber(TranscriptionOptions.from_env(), ())

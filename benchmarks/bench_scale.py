@@ -34,7 +34,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from qa.environment import apply_defaults  # noqa: E402
+from qa.run.environment import apply_defaults  # noqa: E402
+from qa.store import open_store  # noqa: E402
 
 apply_defaults(quiet_prefect=True)
 
@@ -68,8 +69,8 @@ def _warm_up() -> None:
 
 def _child(job: dict[str, Any]) -> dict[str, Any]:
     """One measured run, in this (child) process; returns its figures."""
-    from qa import process_loads
-    from qa.cluster import ClusterSettings, connect, start_local_cluster
+    from qa.run.cluster import ClusterSettings, connect, start_local_cluster
+    from qa_eval import process_loads
 
     cluster = client = None
     out: dict[str, Any] = {}
@@ -87,12 +88,12 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
             settings = ClusterSettings(address=cluster.scheduler_address)
         started = time.perf_counter()
         if job["kind"] == "run":
-            from flows.nightly import nightly_flow
+            from qa.flows.nightly import nightly_flow
 
             summary = nightly_flow(settings)(inbox=job["inbox"], db=job["db"], rules=str(RULES),
                                              chunk_size=job["chunk_size"], cache_dir=job["cache"])
         else:
-            from flows.rescore import rescore_flow
+            from qa.flows.rescore import rescore_flow
 
             summary = rescore_flow(settings)(db=job["db"], rules=job["rules"], chunk_size=job["chunk_size"],
                                              reuse_tokens=job["reuse"])
@@ -121,7 +122,7 @@ def run_child(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def bench_runs(work: Path, chats: int, workers: list[int], chunk_size: int | None, cold: list[int]) -> None:
-    from qa.pipeline import chunk_sizes
+    from qa.run.pipeline import chunk_sizes
 
     inbox = work / "inbox"
     n_calls, n_chats = build_inbox(inbox, chats)
@@ -163,15 +164,15 @@ def bench_runs(work: Path, chats: int, workers: list[int], chunk_size: int | Non
 
 def seed_store(db: Path, conversations: int) -> int:
     """A store of ``conversations`` conversations: the scored evaluation set, copied in SQL; returns the count."""
-    from qa import pipeline, store
-    from qa.evalset import load_eval_set
+    from qa.run import pipeline
+    from qa_eval.evalset import load_eval_set
 
     seeds = [item.conversation() for item in load_eval_set(EVAL_DIR)]
     scorer = pipeline.get_scorer(RULES)
     scored = [scorer.score(c) for c in seeds]  # analyses them: their tokens are stored
-    store.write_results(db, "bench-seed", scored)
+    open_store(db).write_results("bench-seed", scored)
     copies = math.ceil(conversations / len(seeds))
-    with store.connect(db) as con:
+    with open_store(db).connect() as con:
         con.execute("BEGIN")
         con.execute(
             "INSERT INTO conversations SELECT c.conversation_id || '-' || lpad(i::VARCHAR, 5, '0'), c.* EXCLUDE "

@@ -27,7 +27,7 @@ CODE_ROOT = Path(os.environ.get("QA_BENCH_CODE") or REPO_ROOT)  # where ``qa`` i
 if str(CODE_ROOT) not in sys.path:
     sys.path.insert(0, str(CODE_ROOT))
 
-from qa.lemmatizer import Lemmatizer  # noqa: E402
+from qa.text.lemmatizer import Lemmatizer  # noqa: E402
 
 TREEBANKS = ("ru_gsd-ud-test.conllu", "ru_taiga-ud-test.conllu")
 _EDGE_PUNCTUATION = string.punctuation + "«»„“”‘’—–…"

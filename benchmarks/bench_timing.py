@@ -5,7 +5,7 @@ For each call with a truth file — the synthetic call (16 kHz and its 8 kHz tel
 of ``tools/make_overlap_fixtures.py`` — prints per metric our error and the error of ``hotato`` 1.20.0
 and ``call-ai-metrics`` 0.1.0. Each peer is installed by this script into its own venv under
 ``.bench-venvs/`` (git-ignored) and run there on a 16 kHz WAV of the call (``benchmarks/peer_timeline.py``);
-its speech timeline is scored by the same definitions as ours (:mod:`qa.timing_truth`). Ours: the
+its speech timeline is scored by the same definitions as ours (:mod:`qa_eval.timing_truth`). Ours: the
 embedded Whisper model with the default options, talk and gaps from the stored Silero voice regions.
 ``call_truth.json`` keeps the synthesiser's ~0.2 s of silence inside both ends of every turn, so the
 synthetic call is also scored against its truth trimmed to the signal (``trim_to_signal``, the same
@@ -26,10 +26,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from qa.audio import decode_audio, encode_audio  # noqa: E402
 from qa.records import Conversation  # noqa: E402
-from qa.timing_truth import TimingErrors, compare, load_truth, timeline_conversation, trim_to_signal  # noqa: E402
-from qa.transcribe import Transcriber, TranscriptionOptions  # noqa: E402
+from qa.speech.audio import decode_audio, encode_audio  # noqa: E402
+from qa.speech.transcribe import Transcriber, TranscriptionOptions  # noqa: E402
+from qa_eval.timing_truth import TimingErrors, compare, load_truth, timeline_conversation, trim_to_signal  # noqa: E402
 
 SHARED = Path(os.environ.get("QA_SHARED_DATA", REPO.parent / "shared" / "data"))
 CALL = SHARED / "synthetic_call_ru"

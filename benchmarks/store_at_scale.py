@@ -7,7 +7,7 @@ about 1% of current findings reviewed. Turn texts, quotes, rule ids, categories,
 from the shipped rule set and its ``.test.txt`` dialogues, so nothing here is a hand-written phrase.
 
 The current results are then built the way migration 006 backfills an existing database
-(:func:`qa.store.refresh_current` over every conversation).
+(:func:`qa.store.current.refresh_current` over every conversation).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from qa import store
 from qa.config import default_rules_dir
-from qa.rule_tests import parse_test_file
-from qa.ruleset import load_ruleset
+from qa.rules.rule_tests import parse_test_file
+from qa.rules.ruleset import load_ruleset
+from qa.store import open_store
+from qa.store.current import refresh_current
 
 END_DAY = "2026-11-30"  # the last generated day (Moscow); the first is 364 days before
 DAYS = 365
@@ -155,7 +156,7 @@ def generate(db: Path, conversations: int, rules_dir: Path | None = None, log=pr
     """Create ``db`` (migrated, empty) and fill it with ``conversations`` generated conversations."""
     rules, turns, details = _vocabulary(rules_dir or default_rules_dir())
     start = time.perf_counter()
-    with store.connect(db) as con:
+    with open_store(db).connect() as con:
         con.execute("SET enable_progress_bar = false")
         con.execute(f"SET memory_limit = '{memory_limit}'")  # a shared machine: spill to disk beyond this
         con.register("_rules", rules)
@@ -176,7 +177,7 @@ def generate(db: Path, conversations: int, rules_dir: Path | None = None, log=pr
         generate_s = time.perf_counter() - start
         step = time.perf_counter()
         con.execute("BEGIN")
-        store.refresh_current(con)  # what migration 006 does to an existing database
+        refresh_current(con)  # what migration 006 does to an existing database
         con.execute("COMMIT")
         backfill_s = time.perf_counter() - step
         log(f"  current results (backfill): {backfill_s:.1f} s")

@@ -19,7 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from qa import store  # noqa: E402
+from qa.store import open_store  # noqa: E402
+from qa.store.lake_store import close_lakes, copy_into_lake  # noqa: E402
 from tools.pg_throwaway import ThrowawayPostgres  # noqa: E402
 
 STORE_KINDS = ("duckdb", "ducklake")
@@ -37,11 +38,11 @@ def bench_store(kind: str, work: Path) -> Iterator[Callable[[Path], str]]:
 
         def open_as(file_db: Path) -> str:
             db = f"ducklake:postgres:{pg.conninfo}?data={work / 'lake'}"
-            copied = store.copy_into_lake(file_db, db)
+            copied = copy_into_lake(open_store(file_db), open_store(db))
             print(f"copied into DuckLake: {', '.join(f'{t} {n}' for t, n in sorted(copied.items()))}", flush=True)
             return db
 
         try:
             yield open_as
         finally:
-            store.close_lakes()
+            close_lakes()

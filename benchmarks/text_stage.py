@@ -4,11 +4,11 @@ The conversation is the turns of the default rule set's tests (``scripts_rules/*
 it holds 1,000 words, as a call transcript with turn times. Stages (all through public functions that the
 baseline has as well, so both are timed the same way):
 
-* tokenise: ``qa.tokenize.split_tokens`` over every turn;
-* normalise: ``qa.normalize.split_normalized``, which tokenises as well (the fast path takes whole chunks from a
+* tokenise: ``qa.text.tokenize.split_tokens`` over every turn;
+* normalise: ``qa.text.normalize.split_normalized``, which tokenises as well (the fast path takes whole chunks from a
   table without calling the tokenizer, so the two are not subtracted);
 * lemmatise: ``Lemmatizer.lemma`` of every normalised word;
-* analyse: ``qa.analysis.analyse_conversation`` (all three, tokens built), on a fresh copy;
+* analyse: ``qa.text.analysis.analyse_conversation`` (all three, tokens built), on a fresh copy;
 * score: ``Scorer.score`` with the default rule set on a fresh copy of the analysed conversation (metrics,
   checks, scorecard; the phrases of the rules that apply to a call);
 * whole stage: analyse + score of a fresh copy.
@@ -93,11 +93,11 @@ def _best(run: Callable[[], object], runs: int, before: Callable[[], object] | N
 
 def stage_figures() -> dict[str, Any]:
     """ms per conversation for each stage, cold and warm, with the code imported as ``qa`` (this or baseline)."""
-    import qa.normalize as normalize
-    import qa.tokenize as tokenize
-    from qa.analysis import analyse_conversation
-    from qa.lemmatizer import Lemmatizer
-    from qa.scoring import build_scorer
+    import qa.text.normalize as normalize
+    import qa.text.tokenize as tokenize
+    from qa.rules.scoring import build_scorer
+    from qa.text.analysis import analyse_conversation
+    from qa.text.lemmatizer import Lemmatizer
 
     lemmatizer = Lemmatizer()
     scorer = build_scorer(REPO_ROOT / "scripts_rules", lemmatizer)

@@ -76,7 +76,7 @@ def load_config(path: Path | None = None) -> Config:
     section = raw.get("qa", raw)
     unknown = sorted(set(section) - set(KNOWN_KEYS))
     if unknown:
-        from qa.matching import nearest_name as nearest
+        from qa.fuzzy import nearest_name as nearest
 
         hints = [f"{k!r}" + (f" (did you mean {hint!r}?)" if (hint := nearest(k, KNOWN_KEYS)) else "")
                  for k in unknown]

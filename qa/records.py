@@ -45,7 +45,7 @@ class Utterance:
     end: float
     text: str
     words: tuple[Word, ...] = ()
-    tokens: tuple[Token, ...] = ()  # filled by qa.analysis.analyse_conversation
+    tokens: tuple[Token, ...] = ()  # filled by qa.text.analysis.analyse_conversation
 
     @property
     def lemmas(self) -> str:

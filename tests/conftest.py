@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.environment import apply_defaults
+from qa.run.environment import apply_defaults
 
 apply_defaults()
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="qa-prefect-"))
@@ -31,14 +31,14 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def lemmatizer():
-    from qa.lemmatizer import get_lemmatizer
+    from qa.text.lemmatizer import get_lemmatizer
 
     return get_lemmatizer()
 
 
 @pytest.fixture(scope="session")
 def scorer(lemmatizer):
-    from qa.scoring import build_scorer
+    from qa.rules.scoring import build_scorer
 
     return build_scorer(RULES, lemmatizer)
 
@@ -53,7 +53,7 @@ def transcript_cache(tmp_path_factory) -> Path:
 def sample_db_template(tmp_path_factory, transcript_cache) -> Path:
     """A DuckDB file made by the real nightly flow over the bundled samples (do not write to it: copy it with
     the ``sample_db`` fixture)."""
-    from flows.nightly import nightly_qa
+    from qa.flows.nightly import nightly_qa
 
     root = tmp_path_factory.mktemp("sample-db")
     db = root / "qa.duckdb"

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.audio import AUDIO_SUFFIXES, RawFormat, decode_audio, file_sha256
 from qa.errors import AudioError
+from qa.speech.audio import AUDIO_SUFFIXES, RawFormat, decode_audio, file_sha256
 
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.transcribe import cuda_available
+from qa.speech.transcribe import cuda_available
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from qa.errors import ConversationFormatError, RuleFileError
-from qa.inputs import discover_file, read_chat, read_sidecar
+from qa.inbox.inputs import discover_file, read_chat, read_sidecar
 from qa.records import Conversation, Utterance
-from qa.ruleset import load_ruleset
-from qa.scoring import build_scorer
+from qa.rules.ruleset import load_ruleset
+from qa.rules.scoring import build_scorer
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "scripts_rules"

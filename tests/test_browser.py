@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from qa import auth, queries
-from qa.store import query
+from qa.review import auth
+from qa.store import open_store, queries
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +36,7 @@ def _free_port() -> int:
 def server(sample_db):
     """`qa serve` on a copy of the samples' database with one supervisor account; yields (base URL, database
     path)."""
-    auth.add_user(sample_db, REVIEWER, PASSWORD, "supervisor", pii=True)
+    auth.add_user(open_store(sample_db), REVIEWER, PASSWORD, "supervisor", pii=True)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "qa.cli", "serve", "--db", str(sample_db), "--port", str(port),
@@ -106,7 +106,7 @@ def _precision_row(page, rule: str) -> dict[str, str]:
 
 def test_review_an_escalated_call_in_the_browser(server, browser):
     url, db = server
-    call = queries.conversation(db, "call-0003")
+    call = queries.conversation(open_store(db), "call-0003")
     finding = next(f for f in call["findings"] if f["rule_id"] == "escalation_complaint")
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
@@ -153,7 +153,7 @@ def test_review_an_escalated_call_in_the_browser(server, browser):
     card.locator(".verdict.v-false_positive").wait_for(timeout=10000)
     assert "Анна Петрова" in card.locator(".verdict-slot").inner_text()
     assert card.locator(".review-error").is_hidden()
-    _, rows = query(db, "SELECT finding_key, rule_id, verdict, comment, reviewer FROM reviews")
+    _, rows = open_store(db).query("SELECT finding_key, rule_id, verdict, comment, reviewer FROM reviews")
     assert rows == [(finding["finding_key"], "escalation_complaint", "false_positive",
                      "клиент не жаловался, это цитата", "Анна Петрова")]
     _shot(page, "after-verdict")
@@ -163,7 +163,7 @@ def test_review_an_escalated_call_in_the_browser(server, browser):
     card.locator('button[data-verdict="confirmed"]').click()
     card.locator(".review-error").wait_for(state="visible", timeout=10000)
     assert "CSRF" in card.locator(".review-error").inner_text()
-    assert query(db, "SELECT count(*) FROM reviews")[1][0][0] == 1
+    assert open_store(db).query("SELECT count(*) FROM reviews")[1][0][0] == 1
 
     # The verdict is there after a reload.
     page.reload()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qa import queries, store
 from qa.cli import app
+from qa.store import open_store, queries
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ runner = CliRunner()
 
 
 def parasite_verdicts(db: Path) -> dict[str, str | None]:
-    found = queries.findings(db, queries.Filters(flagged=None, rule="stop_word_parasites"))
+    found = queries.findings(open_store(db), queries.Filters(flagged=None, rule="stop_word_parasites"))
     return {f["finding_key"]: f["verdict"] for f in found}
 
 
@@ -47,7 +47,7 @@ def test_a_verdict_follows_its_finding_when_a_rule_edit_moves_its_start(tmp_path
 
     assert parasite_verdicts(db) == {"stop_word_parasites@1@7.5": "confirmed",
                                      "stop_word_parasites@1@8.0": "false_positive"}
-    _, rows = store.query(db, "SELECT finding_key, carried_from FROM reviews WHERE carried_from IS NOT NULL")
+    _, rows = open_store(db).query("SELECT finding_key, carried_from FROM reviews WHERE carried_from IS NOT NULL")
     assert rows == [("stop_word_parasites@1@8.0", "stop_word_parasites@1@8.6")]
-    _, precision = queries.rule_precision(db)
+    _, precision = queries.rule_precision(open_store(db))
     assert any(r[0] == "stop_word_parasites" for r in precision)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.inputs import InboxItem
-from qa.pipeline import chunk_sizes, plan_chunks
+from qa.inbox.inputs import InboxItem
+from qa.run.pipeline import chunk_sizes, plan_chunks
 
 
 def _items(kinds: str) -> list[InboxItem]:

@@ -10,6 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
+from qa.store import StoreError, open_store
+from qa.store.file import is_settled_non_database
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
@@ -112,10 +114,9 @@ def test_model_names_that_need_a_download_are_refused():
 
 
 def test_sql_is_read_only(tmp_path):
-    from qa.store import connect
 
     db = tmp_path / "qa.duckdb"
-    with connect(db):
+    with open_store(db).connect():
         pass
     result = runner.invoke(app, ["sql", "CREATE TABLE x (a INT)", "--db", str(db)])
     assert result.exit_code == 2 and "read-only" in result.stderr.lower()
@@ -140,14 +141,13 @@ def _damaged(path: Path, size: int, age_s: float) -> Path:
 def test_a_damaged_database_is_told_from_one_being_created(tmp_path, size, age_s, settled):
     import duckdb
 
-    from qa.store import StoreError, _is_settled_non_database, check_not_damaged
 
     path = _damaged(tmp_path / "qa.duckdb", size, age_s)
     with pytest.raises(duckdb.Error) as opened:
         duckdb.connect(str(path), read_only=True)
-    assert _is_settled_non_database(path, opened.value) is settled
+    assert is_settled_non_database(path, opened.value) is settled
     try:
-        check_not_damaged(path)
+        open_store(path).check_not_damaged()
         refused = False
     except StoreError as exc:
         refused = "not a DuckDB database" in str(exc)
@@ -158,11 +158,10 @@ def test_a_real_database_and_a_missing_one_pass_the_damage_check(tmp_path, sampl
     import os
     import time
 
-    from qa.store import check_not_damaged
 
     os.utime(sample_db, (time.time() - 60, time.time() - 60))  # settled: its header is read
-    check_not_damaged(sample_db)  # would raise StoreError
-    check_not_damaged(tmp_path / "none-yet.duckdb")
+    open_store(sample_db).check_not_damaged()  # would raise StoreError
+    open_store(tmp_path / "none-yet.duckdb").check_not_damaged()
 
 
 @pytest.mark.parametrize("args", [["sql", "SELECT 1"], ["flagged"], ["run", "data/samples"]])

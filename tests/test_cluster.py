@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.cluster import ClusterError, ClusterSettings, check_scheduler, local_cluster_kwargs, scheduler_host_port
-from qa.store import query
+from qa.run.cluster import ClusterError, ClusterSettings, check_scheduler, local_cluster_kwargs, scheduler_host_port
+from qa.store import open_store
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
@@ -44,7 +44,7 @@ def chat_inbox(folder: Path, copies: int) -> Path:
 
 
 def per_id_counts(db: Path, table: str) -> dict[str, int]:
-    return dict(query(db, f"SELECT conversation_id, count(*) FROM {table} GROUP BY ALL")[1])
+    return dict(open_store(db).query(f"SELECT conversation_id, count(*) FROM {table} GROUP BY ALL")[1])
 
 
 @pytest.mark.parametrize(("address", "host", "port"), [
@@ -97,7 +97,7 @@ def test_address_and_workers_together_are_refused(tmp_path):
 def test_the_default_is_the_embedded_thread_pool():
     from prefect.task_runners import ThreadPoolTaskRunner
 
-    from flows.nightly import nightly_flow, nightly_qa
+    from qa.flows.nightly import nightly_flow, nightly_qa
 
     assert nightly_flow(None) is nightly_qa
     assert nightly_flow(ClusterSettings()) is nightly_qa
@@ -108,7 +108,7 @@ def test_the_runner_is_described_for_the_run_record():
     from prefect.task_runners import ThreadPoolTaskRunner
     from prefect_dask import DaskTaskRunner
 
-    from qa.cluster import describe_runner, runner_in_use
+    from qa.run.cluster import describe_runner, runner_in_use
 
     assert describe_runner(ThreadPoolTaskRunner(max_workers=2)) == "embedded thread pool of 2 threads"
     assert describe_runner(DaskTaskRunner(address="tcp://10.0.0.5:8786")) == "dask scheduler tcp://10.0.0.5:8786"
@@ -131,7 +131,7 @@ def test_local_workers_share_out_the_cores(monkeypatch):
 @pytest.fixture
 def cluster():
     """A real local Dask cluster of two single-threaded worker processes, closed after the test."""
-    from qa.cluster import connect, start_local_cluster
+    from qa.run.cluster import connect, start_local_cluster
 
     local = start_local_cluster(2)
     client = connect(local.scheduler_address)
@@ -146,7 +146,7 @@ def cluster():
 def test_each_worker_loads_the_model_and_rules_once(cluster, tmp_path):
     """Four calls (one per chunk, no transcript cache) and four chats over two workers: every worker that
     transcribed built one Whisper model and one rule set, whatever number of chunks it took."""
-    from flows.nightly import nightly_flow
+    from qa.flows.nightly import nightly_flow
 
     local, client = cluster
     inbox = chat_inbox(tmp_path / "inbox", 4)
@@ -156,25 +156,25 @@ def test_each_worker_loads_the_model_and_rules_once(cluster, tmp_path):
     summary = nightly_flow(ClusterSettings(address=local.scheduler_address))(
         inbox=str(inbox), db=str(db), rules=str(RULES), chunk_size=1, cache_dir=None)
     assert (summary["processed"], summary["failed"]) == (8, 0), summary["failures"]
-    loads = client.run(lambda: __import__("qa.process_loads").process_loads.counts())
+    loads = client.run(lambda: __import__("qa_eval.process_loads").process_loads.counts())
     assert len(loads) == 2
     # the workers report to this process's Prefect API instead of starting temporary servers of their own
-    from qa.cluster import prefect_api_url
+    from qa.run.cluster import prefect_api_url
 
     urls = client.run(lambda: __import__("os").environ.get("PREFECT_API_URL"))
     assert set(urls.values()) == {prefect_api_url()}
     assert all(c.get("whisper", 0) <= 1 and c.get("ruleset", 0) <= 1 for c in loads.values()), loads
     assert 1 <= sum(c.get("whisper", 0) for c in loads.values()) <= 2 < 4  # four calls, at most two loads
     assert set(per_id_counts(db, "scores").values()) == {1}
-    channels = dict(query(db, "SELECT channel, count(*) FROM conversations GROUP BY ALL")[1])
+    channels = dict(open_store(db).query("SELECT channel, count(*) FROM conversations GROUP BY ALL")[1])
     assert channels == {"call": 4, "chat": 4}
 
 
 def _stall_first_chunk(marker: str, stall_s: float) -> None:
     """Runs on each worker: the first chunk this cluster prepares writes its worker's pid and stalls."""
-    import qa.pipeline
+    import qa.run.pipeline
 
-    original = qa.pipeline.prepare_chunk
+    original = qa.run.pipeline.prepare_chunk
 
     def stalling(items, settings):
         try:
@@ -186,12 +186,12 @@ def _stall_first_chunk(marker: str, stall_s: float) -> None:
         time.sleep(stall_s)
         return original(items, settings)
 
-    qa.pipeline.prepare_chunk = stalling
+    qa.run.pipeline.prepare_chunk = stalling
 
 
 @pytest.mark.slow
 def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(cluster, tmp_path):
-    from flows.nightly import nightly_flow
+    from qa.flows.nightly import nightly_flow
 
     local, client = cluster
     inbox = chat_inbox(tmp_path / "inbox", 12)
@@ -218,7 +218,7 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(cluster, tmp_pat
     assert killed, "no worker stalled in a chunk"
     # every conversation is stored exactly once or recorded as failed
     stored = per_id_counts(db, "conversations")
-    failed = query(db, "SELECT count(*) FROM failures")[1][0][0]
+    failed = open_store(db).query("SELECT count(*) FROM failures")[1][0][0]
     assert summary["processed"] + summary["failed"] == 12
     assert len(stored) + failed == 12 and set(stored.values()) <= {1}
     assert set(per_id_counts(db, "scores").values()) <= {1}
@@ -242,7 +242,7 @@ def test_cli_run_on_a_local_cluster_of_workers(tmp_path):
     assert result.exit_code == 0, result.output
     assert "6 scored, 0 failed" in result.output
     assert set(per_id_counts(db, "scores").values()) == {1} and len(per_id_counts(db, "scores")) == 6
-    settings = query(db, "SELECT settings FROM runs")[1][0][0]
+    settings = open_store(db).query("SELECT settings FROM runs")[1][0][0]
     settings = json.loads(settings) if isinstance(settings, str) else settings
     assert settings["runner"] == "local dask cluster of 2 workers"
     deadline = time.monotonic() + 30
@@ -262,7 +262,7 @@ def kill_scheduler_mid_run(tmp_path: Path, qa_args: list[str], done_before_kill:
     import subprocess
     import sys
 
-    from qa.cluster import connect
+    from qa.run.cluster import connect
 
     address = f"tcp://127.0.0.1:{free_port()}"
     dask = str(Path(sys.executable).with_name("dask"))
@@ -314,10 +314,10 @@ def test_a_scheduler_killed_mid_run_fails_the_run_clearly_and_a_rerun_completes(
     error = " ".join(output[output.rindex("error:"):].split())
     assert address in error and "lost the connection to the scheduler" in error, output
     stored = per_id_counts(db, "conversations")
-    failed = {row[0] for row in query(db, "SELECT source_path FROM failures")[1]}
+    failed = {row[0] for row in open_store(db).query("SELECT source_path FROM failures")[1]}
     assert 0 < len(stored) < 40 and set(stored.values()) == {1}
     assert len(stored) + len(failed) == 40
-    assert query(db, "SELECT status FROM runs")[1] == [("failed",)]
+    assert open_store(db).query("SELECT status FROM runs")[1] == [("failed",)]
     rerun = CliRunner().invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""])
     assert rerun.exit_code == 0, rerun.output
     assert set(per_id_counts(db, "conversations").values()) == {1} and len(per_id_counts(db, "conversations")) == 40
@@ -340,16 +340,17 @@ def test_a_scheduler_killed_mid_rescore_interrupts_it_and_a_resume_finishes_it(t
     assert code == 2, output
     error = " ".join(output[output.rindex("error:"):].split())
     assert address in error and "lost the connection to the scheduler mid-rescore" in error, output
-    [(run_id, status)] = query(db, "SELECT run_id, status FROM runs WHERE kind = 'rescore'")[1]
+    [(run_id, status)] = open_store(db).query("SELECT run_id, status FROM runs WHERE kind = 'rescore'")[1]
     assert status == "interrupted" and run_id in error
-    [(written, last)] = query(db, "SELECT sum(conversations), max(last_conversation_id) FROM rescore_progress")[1]
+    [(written, last)] = open_store(db).query(
+        "SELECT sum(conversations), max(last_conversation_id) FROM rescore_progress")[1]
     assert 0 < written < 40 and last in error
-    assert query(db, "SELECT count(*) FROM failures")[1] == [(0,)]  # a lost scheduler is no input's fault
+    assert open_store(db).query("SELECT count(*) FROM failures")[1] == [(0,)]  # a lost scheduler is no input's fault
     resumed = CliRunner().invoke(app, ["rescore", "--db", str(db), "--rules", str(rules)])
     assert resumed.exit_code == 0, resumed.output
     assert f"Resumed rescore {run_id} after {last}" in " ".join(resumed.output.split())
-    assert query(db, "SELECT status FROM runs WHERE kind = 'rescore'")[1] == [("completed",)]
-    version = query(db, "SELECT ruleset_version FROM runs WHERE kind = 'rescore'")[1][0][0]
-    counts = dict(query(db, "SELECT conversation_id, count(*) FROM scores WHERE ruleset_version = ? GROUP BY ALL",
-                        [version])[1])
+    assert open_store(db).query("SELECT status FROM runs WHERE kind = 'rescore'")[1] == [("completed",)]
+    version = open_store(db).query("SELECT ruleset_version FROM runs WHERE kind = 'rescore'")[1][0][0]
+    counts = dict(open_store(db).query(
+        "SELECT conversation_id, count(*) FROM scores WHERE ruleset_version = ? GROUP BY ALL", [version])[1])
     assert len(counts) == 40 and set(counts.values()) == {1}

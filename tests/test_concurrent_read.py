@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from qa import queries
-from qa.store import Review, StoreError, add_review, query
+from qa.store import Review, StoreError, open_store, queries
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -51,12 +50,13 @@ def test_readers_query_while_the_nightly_flow_writes(tmp_path):
                 time.sleep(0.1)
                 continue
             try:
-                total, without_score, without_turns = query(db, ORPHANS)[1][0]
+                total, without_score, without_turns = open_store(db).query(ORPHANS)[1][0]
                 assert (without_score, without_turns) == (0, 0), "a reader saw a half-written chunk"
-                page = queries.conversations(db, queries.Filters(flagged=None))
+                page = queries.conversations(open_store(db), queries.Filters(flagged=None))
                 seen.append(total)
                 if page.rows and not verdicts:  # a supervisor's verdict, written while the flow writes
-                    verdicts.append(add_review(db, Review(page.rows[0][0], "disputed", "lead", comment="mid-run")))
+                    verdicts.append(open_store(db).add_review(
+                        Review(page.rows[0][0], "disputed", "lead", comment="mid-run")))
             except StoreError as exc:
                 errors.append(str(exc))
             if len(seen) % 5 == 0:  # a reader in another process, as a team lead would run it
@@ -72,8 +72,8 @@ def test_readers_query_while_the_nightly_flow_writes(tmp_path):
     assert errors == []
     assert len(seen) >= 5 and cli_reads >= 1, (len(seen), cli_reads)
     assert seen == sorted(seen), "conversations appeared and disappeared"
-    assert query(db, ORPHANS)[1][0] == (7, 0, 0)
-    assert query(db, "SELECT review_id FROM reviews")[1] == [(verdicts[0],)]
+    assert open_store(db).query(ORPHANS)[1][0] == (7, 0, 0)
+    assert open_store(db).query("SELECT review_id FROM reviews")[1] == [(verdicts[0],)]
     # The readers ran while conversations were being written, not only before or after the run.
     assert any(0 < n < 7 for n in seen), sorted(set(seen))
     # `--cache-dir ''` really disables the cache: nothing written beside the run.

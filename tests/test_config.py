@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qa import queries, store
 from qa.cli import app
 from qa.config import ConfigError, default_rules_dir, load_config
+from qa.store import Review, open_store, queries
+from qa.store.current import refresh_current
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
@@ -68,7 +69,7 @@ def test_an_unknown_device_fails_at_once(tmp_path, device):
 
 
 def test_cuda_without_a_gpu_fails_at_once(tmp_path):
-    from qa.transcribe import cuda_available
+    from qa.speech.transcribe import cuda_available
 
     if cuda_available():
         pytest.skip("this machine has a GPU")
@@ -90,10 +91,10 @@ def test_the_coaching_export_leaves_out_false_positives(tmp_path):
     db = tmp_path / "qa.duckdb"
     ran = runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""])
     assert ran.exit_code == 0, ran.output
-    found = queries.findings(db, queries.Filters(flagged=None), limit=1000)
+    found = queries.findings(open_store(db), queries.Filters(flagged=None), limit=1000)
     assert len(found) >= 2
     wrong = found[0]
-    store.add_review(db, store.Review(wrong["conversation_id"], "false_positive", "тренер", wrong["finding_key"]))
+    open_store(db).add_review(Review(wrong["conversation_id"], "false_positive", "тренер", wrong["finding_key"]))
 
     def exported(*args: str) -> list[tuple[str, str]]:
         out = tmp_path / f"out{len(args)}"
@@ -109,7 +110,7 @@ def test_the_coaching_export_leaves_out_false_positives(tmp_path):
 
 
 def test_a_sidecar_key_typo_is_warned_with_the_nearest_key(tmp_path, caplog):
-    from qa.inputs import read_sidecar
+    from qa.inbox.inputs import read_sidecar
 
     sidecar = tmp_path / "call.json"
     sidecar.write_text('{"id": "c1", "teem": "team-south", "queue": "vip"}', encoding="utf-8")
@@ -140,7 +141,7 @@ def test_a_filter_typo_names_the_nearest_stored_value(tmp_path):
 def test_parse_age():
     from datetime import timedelta
 
-    from qa.retention import parse_age
+    from qa.store.retention import parse_age
 
     assert parse_age("180d") == timedelta(days=180) and parse_age("2w") == timedelta(days=14)
     with pytest.raises(ValueError, match="180d"):
@@ -155,24 +156,24 @@ def test_purge_removes_transcripts_and_quotes_and_keeps_scores(tmp_path):
         shutil.copy(SAMPLES / name, inbox / name)
     db = tmp_path / "qa.duckdb"
     assert runner.invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", ""]).exit_code == 0
-    found = queries.findings(db, queries.Filters(flagged=None, conversation_id="chat-0002"))
-    store.add_review(db, store.Review("chat-0002", "confirmed", "тренер", found[0]["finding_key"], "клиент Смирнова"))
-    _, before = store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")
-    _, daily_before = store.query(db, "SELECT * FROM daily_scores ORDER BY ALL")
+    found = queries.findings(open_store(db), queries.Filters(flagged=None, conversation_id="chat-0002"))
+    open_store(db).add_review(Review("chat-0002", "confirmed", "тренер", found[0]["finding_key"], "клиент Смирнова"))
+    _, before = open_store(db).query("SELECT conversation_id, total FROM latest_scores ORDER BY 1")
+    _, daily_before = open_store(db).query("SELECT * FROM daily_scores ORDER BY ALL")
     # the samples are from 2026-11-27: a 1-day retention purges them, a 100-year one nothing
     assert "Purged 0" in runner.invoke(app, ["purge", "--older-than", "36500d", "--db", str(db)]).output
     result = runner.invoke(app, ["purge", "--older-than", "1d", "--db", str(db)])
     assert result.exit_code == 0 and "Purged 2" in result.output, result.output
-    assert store.query(db, "SELECT count(*) FROM utterances")[1] == [(0,)]
-    assert store.query(db, "SELECT DISTINCT source_path FROM conversations")[1] == [("",)]
-    assert store.query(db, "SELECT count(*) FROM findings WHERE quote <> ''")[1] == [(0,)]
-    _, details = store.query(db, "SELECT details FROM scores")
+    assert open_store(db).query("SELECT count(*) FROM utterances")[1] == [(0,)]
+    assert open_store(db).query("SELECT DISTINCT source_path FROM conversations")[1] == [("",)]
+    assert open_store(db).query("SELECT count(*) FROM findings WHERE quote <> ''")[1] == [(0,)]
+    _, details = open_store(db).query("SELECT details FROM scores")
     assert all("Здравствуйте" not in (d or "") for (d,) in details)
-    assert "Смирнова" not in str(store.query(db, "SELECT * FROM reviews")[1])
-    assert store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")[1] == before
-    assert store.query(db, "SELECT * FROM daily_scores ORDER BY ALL")[1] == daily_before
+    assert "Смирнова" not in str(open_store(db).query("SELECT * FROM reviews")[1])
+    assert open_store(db).query("SELECT conversation_id, total FROM latest_scores ORDER BY 1")[1] == before
+    assert open_store(db).query("SELECT * FROM daily_scores ORDER BY ALL")[1] == daily_before
     assert runner.invoke(app, ["rescore", "--db", str(db)]).exit_code == 0
-    assert store.query(db, "SELECT conversation_id, total FROM latest_scores ORDER BY 1")[1] == before
+    assert open_store(db).query("SELECT conversation_id, total FROM latest_scores ORDER BY 1")[1] == before
 
 
 @pytest.mark.parametrize(("value", "end", "expected"), [
@@ -183,13 +184,13 @@ def test_purge_removes_transcripts_and_quotes_and_keeps_scores(tmp_path):
 def test_a_date_bound_is_read_in_the_configured_time_zone(value, end, expected):
     from datetime import datetime
 
-    from qa.queries import day_bound
+    from qa.store.queries import day_bound
 
     assert day_bound(value, end=end, timezone="Europe/Moscow") == datetime.fromisoformat(expected)
 
 
 def test_audio_problem_names_the_missing_file_and_relative_paths_use_the_root(tmp_path):
-    from qa.audio_paths import audio_problem, resolve_audio
+    from qa.speech.audio_paths import audio_problem, resolve_audio
 
     (tmp_path / "calls").mkdir()
     (tmp_path / "calls" / "a.flac").write_bytes(b"x")
@@ -237,11 +238,11 @@ def test_one_file_has_one_path_spelling(tmp_path, monkeypatch):
     for spelling in ("./inbox/../inbox", str(inbox)):
         again = runner.invoke(app, ["run", spelling, "--db", str(db), "--cache-dir", ""])
         assert again.exit_code == 0 and "0 scored, 0 failed" in again.output, again.output
-    stored = {p for (p,) in store.query(db, "SELECT source_path FROM conversations")[1]}
-    failed = {p for (p,) in store.query(db, "SELECT source_path FROM failures")[1]}
+    stored = {p for (p,) in open_store(db).query("SELECT source_path FROM conversations")[1]}
+    failed = {p for (p,) in open_store(db).query("SELECT source_path FROM failures")[1]}
     assert stored == {str((inbox / "chat_slow.chat.json").resolve())}
     assert failed == {str((inbox / "broken.chat.json").resolve())}
-    assert store.query(db, "SELECT count(*) FROM failures")[1][0][0] == 1  # not retried under another spelling
+    assert open_store(db).query("SELECT count(*) FROM failures")[1][0][0] == 1  # not retried under another spelling
 
 
 @pytest.mark.slow
@@ -259,10 +260,10 @@ def test_audio_root_timezone_and_device_come_from_the_config_file(sample_db, tmp
     ran = runner.invoke(app, ["run"], env=env)
     assert ran.exit_code == 2 and has(ran.output, "tpu"), ran.output
     # audio_root: a relative stored path is found under it
-    with store.connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE conversations SET source_path = 'call_stopwords.flac', "
                     "started_at = TIMESTAMPTZ '2026-11-28 01:30:00+03:00' WHERE conversation_id = 'call-0002'")
-        store.refresh_current(con)  # a hand edit of the base tables: rebuild the current results
+        refresh_current(con)  # a hand edit of the base tables: rebuild the current results
     args = ["export", "--db", str(sample_db), "--rule", "silence_dead_air", "--no-redact"]
     found = runner.invoke(app, [*args, "--out", str(tmp_path / "a")], env=env)
     assert found.exit_code == 0 and has(found.output, "with 1 clips"), found.output

@@ -11,8 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from qa import queries, retention, store
 from qa.records import Conversation, Finding, Score, ScoredConversation, Utterance
+from qa.store import Review, open_store, queries, retention
+from qa.store import base as store_base
+from qa.store.current import refresh_current
 
 CURRENT = ("current_scores", "current_findings")
 
@@ -28,21 +30,21 @@ def scored(cid: str, version: str, quotes: list[str], total: float = 40.0, team:
 
 
 def snapshot(db: Path) -> dict[str, list[tuple]]:
-    return {t: store.query(db, f"SELECT * FROM {t} ORDER BY ALL")[1] for t in CURRENT}
+    return {t: open_store(db).query(f"SELECT * FROM {t} ORDER BY ALL")[1] for t in CURRENT}
 
 
 def rebuilt(db: Path) -> dict[str, list[tuple]]:
     """The current tables recomputed from scratch from the base tables (the invariant the writers keep)."""
-    with store.connect(db) as con:
+    with open_store(db).connect() as con:
         con.execute("BEGIN")
-        store.refresh_current(con)
+        refresh_current(con)
         out = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in CURRENT}
         con.execute("ROLLBACK")
     return out
 
 
 def current(db: Path) -> dict[str, tuple]:
-    _, rows = store.query(db, "SELECT conversation_id, ruleset_version, total, findings, top_quote "
+    _, rows = open_store(db).query("SELECT conversation_id, ruleset_version, total, findings, top_quote "
                               "FROM current_scores ORDER BY 1")
     return {r[0]: r[1:] for r in rows}
 
@@ -50,39 +52,39 @@ def current(db: Path) -> dict[str, tuple]:
 @pytest.fixture
 def db(tmp_path) -> Path:
     path = tmp_path / "qa.duckdb"
-    store.write_results(path, "run-1", [scored("a", "v1", ["не знаю", "как бы"]), scored("b", "v1", [], 90.0)])
+    open_store(path).write_results("run-1", [scored("a", "v1", ["не знаю", "как бы"]), scored("b", "v1", [], 90.0)])
     return path
 
 
 def test_the_current_score_is_the_most_recently_scored_version(db):
     assert current(db) == {"a": ("v1", 40.0, 2, "не знаю"), "b": ("v1", 90.0, 0, None)}
-    store.write_rescored(db, "rescore-1", [scored("a", "v2", ["блин"], 55.0), scored("b", "v2", ["ну"], 70.0)])
+    open_store(db).write_rescored("rescore-1", [scored("a", "v2", ["блин"], 55.0), scored("b", "v2", ["ну"], 70.0)])
     assert current(db) == {"a": ("v2", 55.0, 1, "блин"), "b": ("v2", 70.0, 1, "ну")}
-    assert store.query(db, "SELECT count(*) FROM scores")[1] == [(4,)]  # older versions are kept
-    store.write_rescored(db, "rescore-2", [scored("a", "v1", ["не знаю"], 41.0)])  # back to v1, scored last
+    assert open_store(db).query("SELECT count(*) FROM scores")[1] == [(4,)]  # older versions are kept
+    open_store(db).write_rescored("rescore-2", [scored("a", "v1", ["не знаю"], 41.0)])  # back to v1, scored last
     assert current(db)["a"] == ("v1", 41.0, 1, "не знаю")
     assert snapshot(db) == rebuilt(db)
-    keys = store.query(db, "SELECT finding_key FROM latest_findings WHERE conversation_id = 'a'")[1]
+    keys = open_store(db).query("SELECT finding_key FROM latest_findings WHERE conversation_id = 'a'")[1]
     assert keys == [("rule_0@0@0.0",)]
 
 
 def test_a_rewritten_conversation_drops_its_other_versions(db):
-    store.write_rescored(db, "rescore-1", [scored("a", "v2", ["блин"], 55.0)])
-    store.write_results(db, "run-2", [scored("a", "v1", ["x", "y", "z"], 30.0, team="team-2")])
+    open_store(db).write_rescored("rescore-1", [scored("a", "v2", ["блин"], 55.0)])
+    open_store(db).write_results("run-2", [scored("a", "v1", ["x", "y", "z"], 30.0, team="team-2")])
     assert current(db)["a"] == ("v1", 30.0, 3, "x")
-    assert store.query(db, "SELECT team FROM current_scores WHERE conversation_id = 'a'")[1] == [("team-2",)]
+    assert open_store(db).query("SELECT team FROM current_scores WHERE conversation_id = 'a'")[1] == [("team-2",)]
     assert snapshot(db) == rebuilt(db)
 
 
 def test_lists_and_stats_read_the_current_results(db):
-    store.write_rescored(db, "rescore-1", [scored("a", "v2", ["блин"], 55.0)])
-    page = queries.conversations(db, queries.Filters(flagged=None), sort="score")
+    open_store(db).write_rescored("rescore-1", [scored("a", "v2", ["блин"], 55.0)])
+    page = queries.conversations(open_store(db), queries.Filters(flagged=None), sort="score")
     assert page.total == 2 and [(r["conversation_id"], r["findings"]) for r in page.dicts()] == [("a", 1), ("b", 0)]
-    _, hits = queries.rule_hits(db)
+    _, hits = queries.rule_hits(open_store(db))
     assert [(r[0], r[2]) for r in hits] == [("rule_0", 1)]
-    detail = queries.conversation(db, "a")
+    detail = queries.conversation(open_store(db), "a")
     assert detail["ruleset_version"] == "v2" and [f["quote"] for f in detail["findings"]] == ["блин"]
-    assert queries.conversation(db, "nope") is None
+    assert queries.conversation(open_store(db), "nope") is None
 
 
 def test_a_failed_write_leaves_the_current_results_as_they_were(db, monkeypatch):
@@ -91,34 +93,34 @@ def test_a_failed_write_leaves_the_current_results_as_they_were(db, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store, "carry_reviews", broken)
+    monkeypatch.setattr(store_base, "carry_reviews", broken)
     with pytest.raises(RuntimeError):
-        store.write_rescored(db, "rescore-1", [scored("a", "v2", ["блин"], 55.0)])
+        open_store(db).write_rescored("rescore-1", [scored("a", "v2", ["блин"], 55.0)])
     assert snapshot(db) == before
 
 
 def test_purge_blanks_quotes_in_the_current_results_too(db):
-    key = store.query(db, "SELECT finding_key FROM latest_findings WHERE conversation_id = 'a' LIMIT 1")[1][0][0]
-    store.add_review(db, store.Review("a", "confirmed", "lead", key, "звонил Иван"))
-    result = retention.purge(db, timedelta(days=1), now=datetime(2026, 12, 30, tzinfo=UTC))
+    key = open_store(db).query("SELECT finding_key FROM latest_findings WHERE conversation_id = 'a' LIMIT 1")[1][0][0]
+    open_store(db).add_review(Review("a", "confirmed", "lead", key, "звонил Иван"))
+    result = retention.purge(open_store(db), timedelta(days=1), now=datetime(2026, 12, 30, tzinfo=UTC))
     assert result.conversations == 2
-    assert store.query(db, "SELECT count(*) FROM current_findings WHERE quote <> ''")[1] == [(0,)]
-    assert store.query(db, "SELECT top_quote FROM current_scores WHERE conversation_id = 'a'")[1] == [("",)]
+    assert open_store(db).query("SELECT count(*) FROM current_findings WHERE quote <> ''")[1] == [(0,)]
+    assert open_store(db).query("SELECT top_quote FROM current_scores WHERE conversation_id = 'a'")[1] == [("",)]
     assert current(db)["a"][:3] == ("v1", 40.0, 2)  # scores and counts stay
-    _, precision = queries.rule_precision(db)
+    _, precision = queries.rule_precision(open_store(db))
     assert [(r[0], r[3]) for r in precision if r[0] == "rule_0"] == [("rule_0", 1)]  # the verdict stays attached
     assert snapshot(db) == rebuilt(db)
 
 
 def test_a_carried_verdict_points_at_a_current_finding(db):
-    store.add_review(db, store.Review("a", "false_positive", "lead", "rule_1@0@1.0"))
+    open_store(db).add_review(Review("a", "false_positive", "lead", "rule_1@0@1.0"))
     moved = scored("a", "v2", ["не знаю", "как бы"])
     moved.findings[1] = Finding("rule_1", "stop_word", "phrase", "low", "operator", 1.2, 1.5, "как бы",
                                 utterance_idx=0)  # a rule edit moved its start: 1.0 -> 1.2
-    store.write_rescored(db, "rescore-1", [moved])
-    [finding] = queries.findings(db, queries.Filters(flagged=None, rule="rule_1"))
+    open_store(db).write_rescored("rescore-1", [moved])
+    [finding] = queries.findings(open_store(db), queries.Filters(flagged=None, rule="rule_1"))
     assert (finding["finding_key"], finding["verdict"]) == ("rule_1@0@1.2", "false_positive")
-    _, hits = queries.rule_hits(db)
+    _, hits = queries.rule_hits(open_store(db))
     assert {r[0]: r[5] for r in hits}["rule_1"] == 1
     assert snapshot(db) == rebuilt(db)  # the carried verdict is in current_findings.verdict too
 
@@ -128,7 +130,7 @@ def test_an_older_database_gets_its_current_results_backfilled(tmp_path):
     con = duckdb.connect(str(db))
     con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
                 "applied_at TIMESTAMPTZ NOT NULL)")
-    folder = resources.files("qa") / "migrations"
+    folder = resources.files("qa.store") / "migrations"
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         number = int(entry.name.split("_", 1)[0]) if entry.name.endswith(".sql") else 99
         if number < 6:
@@ -145,5 +147,5 @@ def test_an_older_database_gets_its_current_results_backfilled(tmp_path):
                     "VALUES ('a', ?, 0, 'r', 'c', 'phrase', 'low', 'operator', 1.5, 2, ?, 3)", [version, version])
     con.close()
     assert current(db) == {"a": ("v2", 70.0, 1, "v2")}
-    assert store.query(db, "SELECT finding_key, quote FROM latest_findings")[1] == [("r@3@1.5", "v2")]
+    assert open_store(db).query("SELECT finding_key, quote FROM latest_findings")[1] == [("r@3@1.5", "v2")]
     assert snapshot(db) == rebuilt(db)

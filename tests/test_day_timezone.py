@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qa import queries, store
 from qa.cli import app
 from qa.config import ConfigError
 from qa.records import Conversation, Finding, Score, ScoredConversation, Utterance
+from qa.store import open_store, queries
+from qa.store.days import define_day
 
 runner = CliRunner()
 
@@ -39,7 +40,7 @@ def scored(cid: str, started: str) -> ScoredConversation:
 @pytest.fixture(scope="module")
 def db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("tz") / "qa.duckdb"
-    store.write_results(path, "run-1", [scored(cid, at) for cid, at in STARTS.items()])
+    open_store(path).write_results("run-1", [scored(cid, at) for cid, at in STARTS.items()])
     return path
 
 
@@ -67,7 +68,7 @@ def test_filters_and_day_agree_in_the_configured_zone(db, monkeypatch, zone, sin
     if since and until and len(since) == len(until) == 10:  # whole days: the daily views count the same ones
         days = cli_json("stats", "--by", "day", "--db", str(db), *bounds)
         assert [(d["day"], d["conversations"]) for d in days] == [(until, len(expected))]
-        _, rows = store.query(db, "SELECT sum(conversations) FROM daily_scores WHERE day BETWEEN ? AND ?",
+        _, rows = open_store(db).query("SELECT sum(conversations) FROM daily_scores WHERE day BETWEEN ? AND ?",
                               [since, until])
         assert rows == [(len(expected),)]
 
@@ -80,12 +81,12 @@ def test_filters_and_day_agree_in_the_configured_zone(db, monkeypatch, zone, sin
 ])
 def test_day_in_every_daily_view_follows_the_zone_without_rescoring(db, monkeypatch, zone, days):
     monkeypatch.setenv("QA_TIMEZONE", zone)
-    _, scores = store.query(db, "SELECT day::VARCHAR, sum(conversations) FROM daily_scores GROUP BY 1 ORDER BY 1")
-    _, hits = store.query(db, "SELECT day::VARCHAR, sum(hits) FROM daily_rule_hits GROUP BY 1 ORDER BY 1")
+    _, scores = open_store(db).query("SELECT day::VARCHAR, sum(conversations) FROM daily_scores GROUP BY 1 ORDER BY 1")
+    _, hits = open_store(db).query("SELECT day::VARCHAR, sum(hits) FROM daily_rule_hits GROUP BY 1 ORDER BY 1")
     assert dict(scores) == days and dict(hits) == days
     by_day = {r["day"]: r["conversations"] for r in cli_json("stats", "--by", "day", "--db", str(db))}
     assert by_day == days
-    _, trend = queries.daily_trend(db)
+    _, trend = queries.daily_trend(open_store(db))
     assert {str(r[0]): r[1] for r in trend} == days
 
 
@@ -94,7 +95,7 @@ def test_the_zone_comes_from_qa_toml_when_no_variable_is_set(db, monkeypatch, tm
     monkeypatch.delenv("QA_CONFIG", raising=False)
     (tmp_path / "qa.toml").write_text('[qa]\ntimezone = "UTC"\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    _, rows = store.query(db, "SELECT day::VARCHAR, sum(conversations) FROM daily_scores GROUP BY 1 ORDER BY 1")
+    _, rows = open_store(db).query("SELECT day::VARCHAR, sum(conversations) FROM daily_scores GROUP BY 1 ORDER BY 1")
     assert dict(rows) == {"2026-11-27": 2, "2026-11-28": 1}
     assert queries.day_bound("2026-11-28") == datetime.fromisoformat("2026-11-28T00:00:00+00:00")
 
@@ -103,7 +104,7 @@ def test_without_any_setting_days_are_moscow_days(db, monkeypatch, tmp_path):
     monkeypatch.delenv("QA_TIMEZONE", raising=False)
     monkeypatch.delenv("QA_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    _, rows = store.query(db, "SELECT day::VARCHAR, sum(conversations) FROM daily_scores GROUP BY 1 ORDER BY 1")
+    _, rows = open_store(db).query("SELECT day::VARCHAR, sum(conversations) FROM daily_scores GROUP BY 1 ORDER BY 1")
     assert dict(rows) == {"2026-11-27": 1, "2026-11-28": 2}
     assert queries.day_bound("2026-11-28", end=True) == datetime.fromisoformat("2026-11-29T00:00:00+03:00")
 
@@ -111,7 +112,7 @@ def test_without_any_setting_days_are_moscow_days(db, monkeypatch, tmp_path):
 def test_an_unknown_zone_is_refused_with_its_name(db, monkeypatch):
     monkeypatch.setenv("QA_TIMEZONE", "Europe/Moskva")
     with pytest.raises(ConfigError, match="QA_TIMEZONE: unknown time zone 'Europe/Moskva'"):
-        store.query(db, "SELECT * FROM daily_scores")
+        open_store(db).query("SELECT * FROM daily_scores")
     result = runner.invoke(app, ["stats", "--by", "day", "--db", str(db)])
     assert result.exit_code == 2 and "Europe/Moskva" in result.output
 
@@ -119,8 +120,8 @@ def test_an_unknown_zone_is_refused_with_its_name(db, monkeypatch):
 @pytest.mark.parametrize("zone", ["Europe/Moscow", "UTC", "Asia/Kolkata", "Asia/Kathmandu", "Europe/Samara",
                                   "Europe/Berlin", "America/New_York"])
 def test_the_fast_day_agrees_with_the_exact_conversion(db, zone):
-    with store.connect(db, read_only=True) as con:
-        store.define_day(con, zone)
+    with open_store(db).connect(read_only=True) as con:
+        define_day(con, zone)
         wrong = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE qa_day(t, NULL) <> CAST(timezone(?, t) AS DATE)) "
             "FROM range(TIMESTAMPTZ '1995-01-01 00:00:00+00', TIMESTAMPTZ '2035-01-01 00:00:00+00', "

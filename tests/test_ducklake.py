@@ -19,13 +19,17 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from qa import lake, queries, store
 from qa.cli import app
+from qa.store import lake, queries
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from qa.store import RunInfo, StoreError, StoreNotFound, lake_store, open_store  # noqa: E402
+from qa.store.lake_store import close_lakes, copy_into_lake  # noqa: E402
+from qa.store.migrations import migration_files  # noqa: E402
+from qa.store.rows import insert_rows  # noqa: E402
 from tools.pg_throwaway import PostgresUnavailable, ThrowawayPostgres  # noqa: E402
 
 SAMPLES = REPO / "data" / "samples"
@@ -49,7 +53,7 @@ INTEGRITY = """
 
 
 def integrity(db: str) -> tuple[int, ...]:
-    return tuple(store.query(db, INTEGRITY)[1][0])
+    return tuple(open_store(db).query(INTEGRITY)[1][0])
 
 
 SAME = "unchanged"
@@ -73,7 +77,7 @@ SAME = "unchanged"
     ("CREATE INDEX conversations_sha ON conversations (content_sha256)", None),
     ("CREATE UNIQUE INDEX u ON t (a)", None),
     ("CREATE VIEW v AS SELECT * FROM t WHERE a = 'PRIMARY KEY'", SAME),
-    ("CREATE MACRO qa_day(a, b) AS CAST(coalesce(a, b) AS DATE)", None),  # per connection (store.define_day)
+    ("CREATE MACRO qa_day(a, b) AS CAST(coalesce(a, b) AS DATE)", None),  # per connection (define_day)
     ("CREATE OR REPLACE MACRO qa_day(a, b) AS CAST(a AS DATE)", None),
     ("ALTER TABLE reviews ADD COLUMN carried_from VARCHAR", SAME),
     ("DELETE FROM t WHERE a IN (SELECT a FROM u)", SAME),
@@ -112,20 +116,20 @@ def test_a_query_cut_off_counts_as_an_outage_only_while_the_catalog_refuses_a_lo
     location = lake.parse_location(f"ducklake:postgres:{pg.conninfo}?data=/tmp/x")
     cut_off = duckdb.InvalidInputException("Attempting to fetch from an unsuccessful query result")
     assert lake.is_cut_off(cut_off) and not lake.is_unreachable(cut_off)
-    assert store.catalog_refusal(location) is None  # the server takes a login: a bug, not an outage
-    assert "unreachable" not in str(store._lake_error(location, cut_off))
+    assert lake_store.catalog_refusal(location) is None  # the server takes a login: a bug, not an outage
+    assert "unreachable" not in str(lake_store._lake_error(location, cut_off))
 
     # A port that accepts TCP but is no PostgreSQL (as a server shutting down does): the login is refused.
     listening = socket.create_server(("127.0.0.1", 0))
     port = listening.getsockname()[1]
     elsewhere = lake.parse_location(f"ducklake:postgres:dbname=qa host=127.0.0.1 port={port} user=qa?data=/tmp/x")
     try:
-        assert store.catalog_refusal(elsewhere) is not None
+        assert lake_store.catalog_refusal(elsewhere) is not None
     finally:
         listening.close()
-    reason = store.catalog_refusal(elsewhere)
+    reason = lake_store.catalog_refusal(elsewhere)
     assert reason is not None and str(port) in reason and "refused" in reason
-    assert "unreachable" in str(store._lake_error(elsewhere, cut_off))
+    assert "unreachable" in str(lake_store._lake_error(elsewhere, cut_off))
 
 
 def test_a_cut_off_that_repeats_while_the_catalog_is_up_is_retried_a_few_times_then_raised(pg):
@@ -136,9 +140,9 @@ def test_a_cut_off_that_repeats_while_the_catalog_is_up_is_retried_a_few_times_t
         calls.append(1)
         raise duckdb.InvalidInputException("Attempting to fetch from an unsuccessful query result")
 
-    with pytest.raises(store.StoreError) as failure:
-        store._lake_retry(location, time.monotonic() + 60, step)
-    assert len(calls) == store._CUT_OFF_RETRIES + 1
+    with pytest.raises(StoreError) as failure:
+        lake_store._lake_retry(location, time.monotonic() + 60, step)
+    assert len(calls) == lake_store._CUT_OFF_RETRIES + 1
     assert "unreachable" not in str(failure.value) and "unsuccessful query result" in str(failure.value)
 
 
@@ -150,9 +154,9 @@ def test_any_other_error_is_tried_once_more_on_a_new_instance_then_raised(pg):
         calls.append(1)
         raise duckdb.BinderException('Binder Error: Referenced column "x" not found')
 
-    with pytest.raises(store.StoreError, match="Referenced column"):
-        store._lake_retry(location, time.monotonic() + 60, step)
-    assert len(calls) == 1 + store._OTHER_RETRIES
+    with pytest.raises(StoreError, match="Referenced column"):
+        lake_store._lake_retry(location, time.monotonic() + 60, step)
+    assert len(calls) == 1 + lake_store._OTHER_RETRIES
 
     def once_stale():  # a stale catalog connection's unknown words, then fine on the new instance
         calls.append(1)
@@ -160,7 +164,7 @@ def test_any_other_error_is_tried_once_more_on_a_new_instance_then_raised(pg):
             raise duckdb.IOException("IO Error: some words no marker lists")
         return "written"
 
-    assert store._lake_retry(location, time.monotonic() + 60, once_stale) == "written"
+    assert lake_store._lake_retry(location, time.monotonic() + 60, once_stale) == "written"
 
 
 def test_statements_are_split_outside_quotes_and_comments():
@@ -170,7 +174,7 @@ def test_statements_are_split_outside_quotes_and_comments():
 
 def test_shipped_migrations_run_on_ducklake():
     """Every migration translates, and none uses what DuckLake cannot do and the translation cannot remove."""
-    for _, name, sql in store._migrations():
+    for _, name, sql in migration_files():
         for statement in lake.translate_migration(sql):
             upper = statement.upper()
             for word in ("ON CONFLICT", "INSERT OR REPLACE", "INSERT OR IGNORE", "PRIMARY KEY", " UNIQUE", "CHECK (",
@@ -204,8 +208,8 @@ def test_lake_data_folder_from_the_environment_and_passwords_masked(monkeypatch,
     ("ducklake:postgres:", "no PostgreSQL connection string"),
 ])
 def test_bad_lake_settings_are_named(setting, problem):
-    with pytest.raises(store.StoreError, match=problem):
-        store.exists(setting)
+    with pytest.raises(StoreError, match=problem):
+        open_store(setting).exists()
 
 
 def test_config_file_keeps_a_lake_setting_and_resolves_its_data_folder(tmp_path):
@@ -233,7 +237,7 @@ def pg():
     server = _server()
     with server:
         yield server
-        store.close_lakes()
+        close_lakes()
 
 
 @pytest.fixture
@@ -242,7 +246,7 @@ def own_pg():
     server = _server()
     with server:
         yield server
-        store.close_lakes()
+        close_lakes()
 
 
 _DATABASES = iter(range(1, 10_000))
@@ -287,25 +291,25 @@ def finish(proc: subprocess.Popen, timeout_s: float = 300) -> str:
 
 def test_a_new_lake_is_created_migrated_once_and_read_only_reads_roll_back(pg, tmp_path):
     db = new_lake(pg, tmp_path / "lake")
-    assert store.exists(db) is False
-    with pytest.raises(store.StoreNotFound, match="database not found"):
-        store.query(db, "SELECT 1")
-    store.start_run(db, store.RunInfo(run_id="r1", inbox="inbox"))
-    assert store.exists(db) is True
-    versions = [r[0] for r in store.query(db, "SELECT version FROM schema_migrations ORDER BY version")[1]]
-    assert versions == [number for number, _, _ in store._migrations()]
-    store.close_lakes()  # as a second process would: nothing pending, nothing applied twice
-    with store.connect(db) as con:
+    assert open_store(db).exists() is False
+    with pytest.raises(StoreNotFound, match="database not found"):
+        open_store(db).query("SELECT 1")
+    open_store(db).start_run(RunInfo(run_id="r1", inbox="inbox"))
+    assert open_store(db).exists() is True
+    versions = [r[0] for r in open_store(db).query("SELECT version FROM schema_migrations ORDER BY version")[1]]
+    assert versions == [number for number, _, _ in migration_files()]
+    close_lakes()  # as a second process would: nothing pending, nothing applied twice
+    with open_store(db).connect() as con:
         assert con.execute("SELECT count(*), count(DISTINCT version) FROM schema_migrations").fetchone() == (
             len(versions), len(versions))
     # per-connection macros and variables (e.g. a time zone for qa_day) work as on a file
-    with store.connect(db, read_only=True) as con:
+    with open_store(db).connect(read_only=True) as con:
         con.execute("SET VARIABLE qa_zone = 'Asia/Yekaterinburg'")
         con.execute("CREATE TEMP MACRO zone_day(t) AS CAST(timezone(getvariable('qa_zone'), t) AS DATE)")
         assert str(con.execute("SELECT zone_day(TIMESTAMPTZ '2026-11-27 20:30:00+00')").fetchone()[0]) == "2026-11-28"
     # a read-only connection (qa sql) writes nothing that lasts
-    store.query(db, "DELETE FROM runs")
-    assert store.query(db, "SELECT run_id, status FROM runs")[1] == [("r1", "running")]
+    open_store(db).query("DELETE FROM runs")
+    assert open_store(db).query("SELECT run_id, status FROM runs")[1] == [("r1", "running")]
 
 
 @pytest.mark.parametrize(("zone", "days"), [
@@ -326,17 +330,17 @@ def test_day_in_the_lake_follows_the_configured_zone(pg, tmp_path, monkeypatch, 
                             started_at=datetime.fromisoformat(started), speaker_mode="chat",
                             utterances=[Utterance("operator", 0.0, 1.0, "Добрый день")])
         calls.append(ScoredConversation(conv, "v1", [], [], {}, Score(90.0, False, False, False)))
-    store.write_results(db, "run-1", calls)
-    store.close_lakes()  # a new process: the macro comes from this connection's zone, not from the lake
+    open_store(db).write_results("run-1", calls)
+    close_lakes()  # a new process: the macro comes from this connection's zone, not from the lake
     monkeypatch.setenv("QA_TIMEZONE", zone)
-    _, rows = store.query(db, "SELECT day::VARCHAR, sum(conversations) FROM daily_scores GROUP BY 1 ORDER BY 1")
+    _, rows = open_store(db).query("SELECT day::VARCHAR, sum(conversations) FROM daily_scores GROUP BY 1 ORDER BY 1")
     assert dict(rows) == days
 
 
 @pytest.fixture(scope="module")
 def sample_lake(pg, tmp_path_factory, transcript_cache) -> str:
     """A lake made by the real nightly flow over the bundled samples."""
-    from flows.nightly import nightly_qa
+    from qa.flows.nightly import nightly_qa
 
     db = new_lake(pg, tmp_path_factory.mktemp("sample-lake"))
     nightly_qa(inbox=str(SAMPLES), db=db, rules=str(RULES), cache_dir=str(transcript_cache))
@@ -346,14 +350,14 @@ def sample_lake(pg, tmp_path_factory, transcript_cache) -> str:
 @pytest.mark.slow
 def test_nightly_flow_into_ducklake_stores_what_the_duckdb_file_stores(sample_lake, sample_db_template, tmp_path):
     assert integrity(sample_lake) == (7, 0, 0, 0, 0, 0, 0)
-    assert queries.flagged(sample_lake) == queries.flagged(sample_db_template)
+    assert queries.flagged(open_store(sample_lake)) == queries.flagged(open_store(sample_db_template))
     for by in queries.STATS_GROUPS:
-        assert queries.stats(sample_lake, by) == queries.stats(sample_db_template, by)
-    assert queries.rule_hits(sample_lake) == queries.rule_hits(sample_db_template)
-    lake_page, file_page = (queries.conversation(d, "call-0003") for d in (sample_lake, sample_db_template))
+        assert queries.stats(open_store(sample_lake), by) == queries.stats(open_store(sample_db_template), by)
+    assert queries.rule_hits(open_store(sample_lake)) == queries.rule_hits(open_store(sample_db_template))
+    lake_page, file_page = (queries.conversation(open_store(d), "call-0003") for d in (sample_lake, sample_db_template))
     assert lake_page["findings"] == file_page["findings"] and lake_page["utterances"] == file_page["utterances"]
     # a second run finds everything stored: nothing processed, nothing duplicated
-    from flows.nightly import nightly_qa
+    from qa.flows.nightly import nightly_qa
 
     again = nightly_qa(inbox=str(SAMPLES), db=sample_lake, rules=str(RULES), cache_dir=None)
     assert (again["skipped"], again["processed"]) == (7, 0)
@@ -363,11 +367,11 @@ def test_nightly_flow_into_ducklake_stores_what_the_duckdb_file_stores(sample_la
 @pytest.mark.slow
 def test_a_duckdb_file_store_is_copied_into_a_new_lake(pg, sample_db, tmp_path):
     db = new_lake(pg, tmp_path / "lake")
-    copied = store.copy_into_lake(sample_db, db)
+    copied = copy_into_lake(open_store(sample_db), open_store(db))
     assert copied["conversations"] == 7 and copied["utterances"] > 7
-    assert queries.flagged(db) == queries.flagged(sample_db)
-    with pytest.raises(store.StoreError, match="not empty"):
-        store.copy_into_lake(sample_db, db)
+    assert queries.flagged(open_store(db)) == queries.flagged(open_store(sample_db))
+    with pytest.raises(StoreError, match="not empty"):
+        copy_into_lake(open_store(sample_db), open_store(db))
     assert integrity(db) == (7, 0, 0, 0, 0, 0, 0)
 
 
@@ -403,10 +407,10 @@ def test_cli_commands_read_and_write_ducklake(sample_lake, tmp_path):
 def test_rescore_streams_a_lake_and_reuses_its_stored_tokens(pg, sample_db, tmp_path):
     import shutil
 
-    from qa.ruleset import ruleset_version
+    from qa.rules.ruleset import ruleset_version
 
     db = new_lake(pg, tmp_path / "lake")
-    store.copy_into_lake(sample_db, db)
+    copy_into_lake(open_store(sample_db), open_store(db))
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     stop = next(p for p in sorted(rules.glob("*.yml")) if "stop" in p.name)
@@ -415,40 +419,41 @@ def test_rescore_streams_a_lake_and_reuses_its_stored_tokens(pg, sample_db, tmp_
     assert result.exit_code == 0, result.output
     assert "Rescored 7 conversations" in result.output
     version = ruleset_version(rules)
-    _, rows = store.query(db, "SELECT count(*), count(DISTINCT conversation_id) FROM scores WHERE ruleset_version = ?",
-                          [version])
+    _, rows = open_store(db).query(
+        "SELECT count(*), count(DISTINCT conversation_id) FROM scores WHERE ruleset_version = ?", [version])
     assert rows == [(7, 7)]
-    _, progress = store.query(db, "SELECT count(*), sum(conversations) FROM rescore_progress")
+    _, progress = open_store(db).query("SELECT count(*), sum(conversations) FROM rescore_progress")
     assert progress == [(3, 7)]  # pages of 3, 3 and 1, each recorded once
     file_copy = tmp_path / "file-copy.duckdb"  # the same rescore on a DuckDB file gives the same current results
     shutil.copy(sample_db, file_copy)
     assert runner.invoke(app, ["rescore", "--db", str(file_copy), "--rules", str(rules)]).exit_code == 0
-    assert queries.flagged(db) == queries.flagged(file_copy)
-    assert queries.rule_hits(db) == queries.rule_hits(file_copy)
+    assert queries.flagged(open_store(db)) == queries.flagged(open_store(file_copy))
+    assert queries.rule_hits(open_store(db)) == queries.rule_hits(open_store(file_copy))
 
 
 def test_simultaneous_logins_on_a_lake_all_get_a_session(pg, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
-    from qa import auth
+    from qa.review import auth
 
     db = new_lake(pg, tmp_path / "lake")
-    store.start_run(db, store.RunInfo(run_id="setup", kind="setup"))
+    open_store(db).start_run(RunInfo(run_id="setup", kind="setup"))
     names = [f"lead{i}" for i in range(6)]
     for name in names:
-        auth.add_user(db, name, "очень-длинный-пароль", "team_lead", ("team-a",))
+        auth.add_user(open_store(db), name, "очень-длинный-пароль", "team_lead", ("team-a",))
     with ThreadPoolExecutor(len(names)) as pool:  # every login writes users, sessions and audit at once
-        sessions = list(pool.map(lambda n: auth.login(db, n, "очень-длинный-пароль", client="127.0.0.1"), names))
+        sessions = list(pool.map(
+            lambda n: auth.login(open_store(db), n, "очень-длинный-пароль", client="127.0.0.1"), names))
     assert [s.user.username for s in sessions] == names
-    assert all(auth.session(db, s.token) is not None for s in sessions)
-    assert store.query(db, "SELECT count(*) FROM audit WHERE action = 'login'")[1][0][0] == len(names)
+    assert all(auth.session(open_store(db), s.token) is not None for s in sessions)
+    assert open_store(db).query("SELECT count(*) FROM audit WHERE action = 'login'")[1][0][0] == len(names)
 
 
 def test_the_page_says_the_store_is_down_during_a_catalog_outage_and_recovers(own_pg, tmp_path, monkeypatch):
     from test_web import signed_in
 
     db = new_lake(own_pg, tmp_path / "lake")
-    store.start_run(db, store.RunInfo(run_id="setup", kind="setup"))
+    open_store(db).start_run(RunInfo(run_id="setup", kind="setup"))
     client = signed_in(db, "Ирина Смирнова")
     assert client.get("/").status_code == 200
     monkeypatch.setenv(lake.RETRY_ENV, "1")
@@ -496,14 +501,14 @@ def test_two_writers_with_overlapping_inboxes_and_readers_during_their_writes(pg
         while any(w.poll() is None for w in writers):
             began = time.monotonic()
             try:
-                if not store.exists(db):
+                if not open_store(db).exists():
                     continue
                 row = integrity(db)
                 assert row[1:] == (0,) * 6, f"a reader saw a half-written or duplicated conversation: {row}"
-                queries.conversations(db, queries.Filters(flagged=None))
+                queries.conversations(open_store(db), queries.Filters(flagged=None))
                 seen.append(row[0])
                 took.append(time.monotonic() - began)
-            except store.StoreError as exc:
+            except StoreError as exc:
                 errors.append(str(exc))
             time.sleep(0.05)
     finally:
@@ -513,7 +518,7 @@ def test_two_writers_with_overlapping_inboxes_and_readers_during_their_writes(pg
     assert seen == sorted(seen), "conversations appeared and disappeared"
     assert any(0 < n < expected for n in seen), sorted(set(seen))  # reads met the writes in flight
     assert integrity(db) == (expected, 0, 0, 0, 0, 0, 0)
-    runs = store.query(db, "SELECT status, processed FROM runs WHERE kind = 'run' ORDER BY run_id")[1]
+    runs = open_store(db).query("SELECT status, processed FROM runs WHERE kind = 'run' ORDER BY run_id")[1]
     assert [r[0] for r in runs] == ["completed", "completed"]
     # together the writers scored every conversation at least once; the overlap may be scored twice, stored once
     assert expected <= sum(r[1] for r in runs) <= len(first) + len(second)
@@ -527,8 +532,8 @@ def test_two_writers_with_overlapping_inboxes_and_readers_during_their_writes(pg
 
 def test_catalog_down_at_start_is_a_clear_error(own_pg, tmp_path):
     db = new_lake(own_pg, tmp_path / "lake")
-    store.start_run(db, store.RunInfo(run_id="r1"))
-    store.close_lakes()
+    open_store(db).start_run(RunInfo(run_id="r1"))
+    close_lakes()
     own_pg.stop()
     chats(tmp_path / "inbox", range(2))
     env = {lake.RETRY_ENV: "1"}
@@ -545,11 +550,11 @@ def test_catalog_down_at_start_is_a_clear_error(own_pg, tmp_path):
 def test_catalog_stopped_mid_run_is_retried_then_fails_clearly_and_a_rerun_completes(own_pg, tmp_path):
     db = new_lake(own_pg, tmp_path / "lake")
     ids = chats(tmp_path / "inbox", range(0, 16))
-    store.start_run(db, store.RunInfo(run_id="setup", kind="setup"))
+    open_store(db).start_run(RunInfo(run_id="setup", kind="setup"))
     args = ["run", str(tmp_path / "inbox"), "--db", db, "--rules", str(RULES), "--chunk-size", "1", "--cache-dir", ""]
 
     def wait_for_writes(proc: subprocess.Popen, at_least: int) -> None:
-        while proc.poll() is None and store.query(db, "SELECT count(*) FROM conversations")[1][0][0] < at_least:
+        while proc.poll() is None and open_store(db).query("SELECT count(*) FROM conversations")[1][0][0] < at_least:
             time.sleep(0.1)
         assert proc.poll() is None, proc.communicate()[0]
 
@@ -589,7 +594,7 @@ def test_full_data_folder_is_a_clear_error(pg, tmp_path):
         pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {mounted.stderr.decode().strip()}")
     try:
         db = new_lake(pg, folder / "lake")
-        store.start_run(db, store.RunInfo(run_id="r1"))
+        open_store(db).start_run(RunInfo(run_id="r1"))
         filler = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the folder to the last block
         try:
             while True:
@@ -600,10 +605,10 @@ def test_full_data_folder_is_a_clear_error(pg, tmp_path):
             os.close(filler)
         rows = [{"conversation_id": f"c{i}", "idx": i, "speaker": "operator", "start_s": 0.0, "end_s": 1.0,
                  "text": "x" * 2000, "lemmas": "x", "words": None} for i in range(500)]
-        with pytest.raises(store.StoreError, match="is full") as failure:
-            store.write_transaction(db, lambda con: store._insert(con, "utterances", rows))
+        with pytest.raises(StoreError, match="is full") as failure:
+            open_store(db).write_transaction(lambda con: insert_rows(con, "utterances", rows))
         assert str(folder / "lake") in str(failure.value)
-        assert store.query(db, "SELECT count(*) FROM utterances")[1] == [(0,)]
+        assert open_store(db).query("SELECT count(*) FROM utterances")[1] == [(0,)]
     finally:
-        store.close_lakes()
+        close_lakes()
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)

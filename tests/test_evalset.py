@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import ConversationFormatError
-from qa.evalset import CHECKS, load_eval_set, verdicts
+from qa_eval.evalset import CHECKS, load_eval_set, verdicts
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL = REPO / "tests" / "fixtures" / "eval"

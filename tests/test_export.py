@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from qa import queries, store
-from qa.audio import decode_audio
 from qa.cli import app
-from qa.export import confined, safe_name
 from qa.records import Word
+from qa.review.export import confined, safe_name
+from qa.speech.audio import decode_audio
+from qa.store import Review, open_store, queries
+from qa.store.current import refresh_current
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -55,7 +56,7 @@ def dominant_hz(samples: np.ndarray, rate: int) -> float:
 
 
 def test_personal_data_is_redacted_in_text_and_beeped_in_the_clip(sample_db, tmp_path):
-    from qa.redaction import get_redactor
+    from qa.text.redaction import get_redactor
 
     examples, output = export(sample_db, tmp_path / "red", "--rule", "escalation_complaint", "--context", "30")
     [call] = [e for e in examples if e["channel"] == "call"]
@@ -64,7 +65,7 @@ def test_personal_data_is_redacted_in_text_and_beeped_in_the_clip(sample_db, tmp
     assert not any(ch.isdigit() for ch in text.replace("5 дней", ""))
     assert call["redacted"].get("phone") == 1 and "redacted: " in output
     # Where the phone number was spoken, the clip has the beep and not the voice.
-    detail = queries.conversation(sample_db, "call-0003")
+    detail = queries.conversation(open_store(sample_db), "call-0003")
     turn = next(u for u in detail["utterances"] if get_redactor().find(u["text"]))
     words = [Word(*w) for w in turn["words"]]
     ranges = get_redactor().silence_ranges(turn["text"], words)
@@ -110,9 +111,9 @@ def test_csv_export_and_mp3_clips(sample_db, tmp_path):
 
 
 def test_verdict_filter_picks_reviewed_findings(sample_db, tmp_path):
-    [finding] = queries.findings(sample_db, queries.Filters(flagged=None, rule="escalation_complaint",
+    [finding] = queries.findings(open_store(sample_db), queries.Filters(flagged=None, rule="escalation_complaint",
                                                             conversation_id="call-0003"))
-    store.add_review(sample_db, store.Review("call-0003", "confirmed", "тренер", finding["finding_key"],
+    open_store(sample_db).add_review(Review("call-0003", "confirmed", "тренер", finding["finding_key"],
                                              "Хороший пример, клиент Смирнова"))
     examples, _ = export(sample_db, tmp_path, "--verdict", "confirmed", "--no-clips")
     assert [(e["conversation_id"], e["rule_id"], e["verdict"]) for e in examples] == [
@@ -121,7 +122,7 @@ def test_verdict_filter_picks_reviewed_findings(sample_db, tmp_path):
 
 
 def test_missing_audio_is_reported_the_export_goes_on_and_exits_3(sample_db, tmp_path):
-    with store.connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE conversations SET source_path = '/nonexistent/call.flac' WHERE conversation_id = ?",
                     ["call-0002"])
     result = runner.invoke(app, ["export", "--db", str(sample_db), "--out", str(tmp_path), "--rule",
@@ -143,14 +144,14 @@ def test_missing_audio_is_reported_the_export_goes_on_and_exits_3(sample_db, tmp
 
 
 def test_purged_and_transcript_calls_have_no_clip_but_the_export_succeeds(sample_db, tmp_path):
-    from qa.retention import purge
+    from qa.store.retention import purge
 
-    with store.connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE conversations SET started_at = TIMESTAMPTZ '2020-01-01 10:00:00+03:00' "
                     "WHERE conversation_id = 'call-0002'")
     from datetime import timedelta
 
-    purge(sample_db, timedelta(days=180))
+    purge(open_store(sample_db), timedelta(days=180))
     examples, _ = export(sample_db, tmp_path, "--rule", "silence_dead_air")
     assert examples[0]["clip_problem"] == "purged" and "retention purge" in examples[0]["clip_error"]
     transcript, _ = export(sample_db, tmp_path / "t", "--operator", "op-oleg")
@@ -174,7 +175,7 @@ def test_html_export_speaks_russian_with_rule_titles(sample_db, tmp_path):
     page = (tmp_path / "examples.html").read_text(encoding="utf-8")
     text = visible_text(re.sub(r'src="data:[^"]+"', "", page))
     assert not english.search(text), english.search(text).group(0)
-    rule_ids = {r[0] for r in queries.rule_precision(sample_db)[1]}
+    rule_ids = {r[0] for r in queries.rule_precision(open_store(sample_db))[1]}
     assert not {r for r in rule_ids if re.search(rf"\b{r}\b", text)}
     assert "Клиент хочет пожаловаться" in text and "Примеры для обучения" in text and "балл 83.3" in text
     assert "Оператор" in text and "Клиент" in text and "Доля тишины = " in text
@@ -187,10 +188,10 @@ def test_html_export_speaks_russian_with_rule_titles(sample_db, tmp_path):
 
 def test_hostile_ids_cannot_write_outside_the_output_folder(sample_db, tmp_path):
     evil = "../../../../tmp/evil/x"
-    with store.connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         for table in ("conversations", "utterances", "findings", "scores"):
             con.execute(f"UPDATE {table} SET conversation_id = ? WHERE conversation_id = 'call-0002'", [evil])
-        store.refresh_current(con)  # hand edits of the base tables: rebuild the current results
+        refresh_current(con)  # hand edits of the base tables: rebuild the current results
     out = tmp_path / "out"
     examples, _ = export(sample_db, out, "--rule", "silence_dead_air")
     assert examples[0]["conversation_id"] == evil

@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from qa import queries, store
+from qa.store import queries
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 import baseline_reads
 import bench_queries
 from store_at_scale import END_DAY, generate
+
+from qa.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +28,7 @@ def generated(tmp_path_factory) -> Path:
 
 
 def test_the_generated_store_has_the_promised_shape(generated):
-    _, [row] = store.query(generated, """
+    _, [row] = open_store(generated).query("""
         SELECT (SELECT count(*) FROM conversations), (SELECT count(DISTINCT team) FROM conversations),
                (SELECT count(DISTINCT operator_id) FROM conversations),
                (SELECT count(DISTINCT ruleset_version) FROM scores), (SELECT count(*) FROM scores),
@@ -43,7 +45,7 @@ def test_todays_reads_answer_what_the_old_views_answered(generated):
     assert len(cases) == 5
     for name, new, old in cases:
         assert bench_queries._comparable(new()) == bench_queries._comparable(old()), name
-    page = queries.conversations(generated, queries.Filters(flagged=None), sort="findings", descending=True,
+    page = queries.conversations(open_store(generated), queries.Filters(flagged=None), sort="findings", descending=True,
                                  limit=20, offset=40)
     before = baseline_reads.conversations(generated, baseline_reads.Filters(flagged=None), sort="findings",
                                           descending=True, limit=20, offset=40)

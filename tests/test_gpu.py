@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qa.transcribe import Transcriber, TranscriptionOptions, cuda_available
+from qa.speech.transcribe import Transcriber, TranscriptionOptions, cuda_available
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not cuda_available(), reason="no CUDA device")]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import ConversationFormatError
-from qa.inputs import discover_inbox, read_chat, read_sidecar, read_transcript, unknown_input_error
+from qa.inbox.inputs import discover_inbox, read_chat, read_sidecar, read_transcript, unknown_input_error
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 

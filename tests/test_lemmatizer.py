@@ -11,8 +11,8 @@ from types import ModuleType
 
 import pytest
 
-from qa.lemmatizer import Lemmatizer, get_lemmatizer
-from qa.normalize import split_normalized
+from qa.text.lemmatizer import Lemmatizer, get_lemmatizer
+from qa.text.normalize import split_normalized
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -108,7 +108,7 @@ def test_get_lemmatizer_builds_one_per_process() -> None:
 
 
 def test_import_loads_no_dictionaries() -> None:
-    code = "import sys, qa.lemmatizer, qa.normalize; print('pymorphy3' in sys.modules)"
+    code = "import sys, qa.text.lemmatizer, qa.text.normalize; print('pymorphy3' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.analysis import analyse_text
-from qa.matching import Matcher, compile_phrase
+from qa.rules.matching import Matcher, compile_phrase
+from qa.text.analysis import analyse_text
 
 
 def hits(phrase: str, text: str, lemmatizer, **kw) -> list[str]:

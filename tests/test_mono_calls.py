@@ -6,9 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-from qa.inputs import InboxItem
-from qa.pipeline import PipelineSettings, load_conversation
-from qa.transcribe import TranscriptionOptions, get_transcriber
+from qa.inbox.inputs import InboxItem
+from qa.run.pipeline import PipelineSettings, load_conversation
+from qa.speech.transcribe import TranscriptionOptions, get_transcriber
 
 REPO = Path(__file__).resolve().parents[1]
 MONO = REPO / "tests" / "fixtures" / "audio" / "mono_short.flac"

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from qa.negation import default_cues, denial, load_cues
 from qa.records import Conversation, Utterance
+from qa.text.negation import default_cues, denial, load_cues
 
 PAIRS = [
     # (rule, affirmed — escalates, negated/hypothetical — does not)
@@ -110,7 +110,7 @@ def test_stop_words_keep_their_own_negation(scorer):
     ],
 )
 def test_denial_scope(text, first, last, kind, lemmatizer):
-    from qa.analysis import analyse_text
+    from qa.text.analysis import analyse_text
 
     tokens = analyse_text(text, lemmatizer)
     scope = denial(text, tokens, first, last)

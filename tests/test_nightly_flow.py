@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
-from qa.store import query
+from qa.store import open_store
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -27,7 +27,7 @@ def truth(name: str) -> dict:
 def nightly(tmp_path_factory, transcript_cache):
     """Two runs of the real flow over the same inbox: samples + a corrupt call, an empty WAV, a bad chat
     and a stray file."""
-    from flows.nightly import nightly_qa
+    from qa.flows.nightly import nightly_qa
 
     root = tmp_path_factory.mktemp("nightly")
     inbox = root / "inbox"
@@ -40,14 +40,14 @@ def nightly(tmp_path_factory, transcript_cache):
     kwargs = {"inbox": str(inbox), "db": str(db), "rules": str(REPO / "scripts_rules"),
               "cache_dir": str(transcript_cache)}
     first = nightly_qa(**kwargs)
-    counts_after_first = {t: query(db, f"SELECT count(*) FROM {t}")[1][0][0]
+    counts_after_first = {t: open_store(db).query(f"SELECT count(*) FROM {t}")[1][0][0]
                           for t in ("conversations", "utterances", "findings", "scores")}
     second = nightly_qa(**kwargs)
     return {"db": db, "inbox": inbox, "first": first, "second": second, "counts": counts_after_first}
 
 
 def rows(db: Path, sql: str, *params) -> list[dict]:
-    columns, data = query(db, sql, params)
+    columns, data = open_store(db).query(sql, params)
     return [dict(zip(columns, r, strict=True)) for r in data]
 
 
@@ -69,7 +69,7 @@ def test_second_run_adds_nothing(nightly):
     # the four broken inputs are bad files: not tried again until their content changes
     assert (second["skipped"], second["processed"], second["failed"]) == (11, 0, 0)
     for table, count in nightly["counts"].items():
-        assert query(nightly["db"], f"SELECT count(*) FROM {table}")[1][0][0] == count, table
+        assert open_store(nightly["db"]).query(f"SELECT count(*) FROM {table}")[1][0][0] == count, table
     runs = rows(nightly["db"], "SELECT status, processed, skipped FROM runs ORDER BY started_at")
     assert [(r["processed"], r["skipped"]) for r in runs] == [(7, 0), (0, 11)]
     assert [r["status"] for r in runs] == ["completed", "completed"]
@@ -160,19 +160,19 @@ def test_rescore_keeps_the_old_versions_results(nightly, tmp_path):
         path.write_text(path.read_text(encoding="utf-8") + "\nstatus: disabled\n", encoding="utf-8")
     db = tmp_path / "qa.duckdb"
     shutil.copy(nightly["db"], db)
-    before = query(db, "SELECT count(DISTINCT ruleset_version), count(*) FROM scores")[1][0]
+    before = open_store(db).query("SELECT count(DISTINCT ruleset_version), count(*) FROM scores")[1][0]
     result = CliRunner().invoke(app, ["rescore", "--db", str(db), "--rules", str(rules)])
     assert result.exit_code == 0, result.output
-    after = query(db, "SELECT count(DISTINCT ruleset_version), count(*) FROM scores")[1][0]
+    after = open_store(db).query("SELECT count(DISTINCT ruleset_version), count(*) FROM scores")[1][0]
     assert after == (before[0] + 1, before[1] * 2)
-    latest = query(db, "SELECT count(*) FROM latest_findings WHERE rule_id = 'stop_word_parasites'")[1][0][0]
-    old = query(db, "SELECT count(*) FROM findings WHERE rule_id = 'stop_word_parasites'")[1][0][0]
+    latest = open_store(db).query("SELECT count(*) FROM latest_findings WHERE rule_id = 'stop_word_parasites'")[1][0][0]
+    old = open_store(db).query("SELECT count(*) FROM findings WHERE rule_id = 'stop_word_parasites'")[1][0][0]
     assert latest == 0 and old > 0
-    assert query(db, "SELECT count(*) FROM utterances")[1][0][0] == nightly["counts"]["utterances"]
+    assert open_store(db).query("SELECT count(*) FROM utterances")[1][0][0] == nightly["counts"]["utterances"]
 
 
 def test_a_bad_file_is_tried_again_once_it_changes(nightly, tmp_path):
-    from flows.nightly import nightly_qa
+    from qa.flows.nightly import nightly_qa
 
     fixed = nightly["inbox"] / "broken.chat.json"
     fixed.write_text(json.dumps({"id": "chat-fixed", "messages": [

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from qa.normalize import is_detached_hyphen_part, normalize_text, normalize_word, split_normalized
-from qa.tokenize import split_tokens, split_words
+from qa.text.normalize import is_detached_hyphen_part, normalize_text, normalize_word, split_normalized
+from qa.text.tokenize import split_tokens, split_words
 
 
 @pytest.mark.parametrize(
@@ -137,7 +137,7 @@ _PIECES = [*"абв ЖЁ z 7 0 - – — _ . , / % № $ « » ? ! : ) ( \u00a0 
 
 def test_whole_chunks_give_the_same_pairs_as_token_by_token() -> None:
     """split_normalized takes most space-free chunks from a table; random text gives what tokens would."""
-    from qa.normalize import _split_normalized, clear_caches
+    from qa.text.normalize import _split_normalized, clear_caches
 
     rng = random.Random(7)
     texts = ["".join(rng.choice(_PIECES) for _ in range(rng.randint(1, 12))) for _ in range(5000)]
@@ -149,7 +149,7 @@ def test_whole_chunks_give_the_same_pairs_as_token_by_token() -> None:
 
 def test_whole_chunks_on_ud_sentences(shared_data) -> None:
     """The fast path gives the token-by-token pairs on every UD Russian test sentence."""
-    from qa.normalize import _split_normalized
+    from qa.text.normalize import _split_normalized
 
     texts = [
         line[len("# text = "):].rstrip("\n")

@@ -1,4 +1,4 @@
-"""natasha PER on cased text (qa.person_ner), and the introduction step with it: the real natasha models."""
+"""natasha PER on cased text (qa.text.person_ner), and the introduction step with it: the real natasha models."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from qa.records import Conversation, Utterance
-from qa.scoring import build_scorer
+from qa.rules.scoring import build_scorer
 
 RULES = Path(__file__).resolve().parent.parent / "scripts_rules"
 
 
 @pytest.fixture(scope="module")
 def finder():
-    from qa.person_ner import PersonFinder
+    from qa.text.person_ner import PersonFinder
 
     return PersonFinder()
 
@@ -60,6 +60,7 @@ def test_natasha_adds_names_pymorphy_does_not_know(scorer, lemmatizer, finder, s
 
 
 def test_importing_qa_does_not_load_natasha():
-    code = "import sys, qa, qa.scoring, qa.checks, qa.names, qa.person_ner; print('natasha' in sys.modules)"
+    code = ("import sys, qa, qa.rules.scoring, qa.rules.checks, qa.text.names, qa.text.person_ner; "
+            "print('natasha' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

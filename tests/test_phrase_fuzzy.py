@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qa.analysis import analyse_text
-from qa.matching import Matcher, compile_phrase
 from qa.records import Conversation, Utterance
+from qa.rules.matching import Matcher, compile_phrase
+from qa.text.analysis import analyse_text
 
 
 def found(phrase: str, text: str, lemmatizer, phrase_fuzzy: int | None = 80) -> list[tuple[str, str]]:

@@ -122,9 +122,18 @@ def test_readme_server_steps_run_offline_and_the_flow_logs_reach_the_server(serv
 
         run = wait_for(finished, 150, "the nightly flow run", schedule, schedule_log)
         assert run["state_type"] == "COMPLETED", schedule_log.read_text()[-3000:]
-        logs = httpx.post(f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}},
-                          timeout=10).json()
-        messages = [entry["message"] for entry in logs]
+
+        def run_log() -> list[str]:
+            logs = httpx.post(f"{api}/logs/filter", json={"logs": {"flow_run_id": {"any_": [run["id"]]}}},
+                              timeout=10).json()
+            return [entry["message"] for entry in logs]
+
+        # log lines travel in batches, on their own: the run's final state may reach the server before them
+        def shipped() -> list[str] | None:
+            found = run_log()
+            return found if any("Finished in state Completed" in m for m in found) else None
+
+        messages = wait_for(shipped, 120, "the flow run's log lines on the server", schedule, schedule_log)
         assert any("2 new conversations" in m for m in messages), messages  # the flow's own log line
         assert any("Finished in state Completed" in m for m in messages), messages
         assert (work / "qa.duckdb").is_file()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.brands import priming_terms
-from qa.inputs import discover_file
-from qa.pipeline import PipelineSettings, load_conversation
-from qa.transcribe import Transcriber, TranscriptionOptions
+from qa.inbox.inputs import discover_file
+from qa.rules.brands import priming_terms
+from qa.run.pipeline import PipelineSettings, load_conversation
+from qa.speech.transcribe import Transcriber, TranscriptionOptions
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = REPO / "scripts_rules"
@@ -66,7 +66,7 @@ def test_a_bank_call_is_transcribed_with_the_bank_prompt(tmp_path, transcript_ca
     options = conv.transcription["options"]
     assert options["initial_prompt"].startswith("банк Северный, Северный банк, Роспотребнадзор")
     assert "Телеком Плюс" not in options["initial_prompt"] and options["hotwords"] is None
-    from qa.pipeline import get_scorer
+    from qa.run.pipeline import get_scorer
 
     steps = {s.step: s for s in get_scorer(RULES).score(conv).steps}
     assert steps["company"].passed and "Северн" in steps["company"].reason

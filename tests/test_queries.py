@@ -13,8 +13,8 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from qa import queries, store
 from qa.cli import app
+from qa.store import Review, open_store, queries
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
@@ -29,7 +29,8 @@ def cli_json(*args: str) -> list[dict]:
 
 
 def complaint_key(db: Path) -> str:
-    [finding] = queries.findings(db, queries.Filters(flagged=None, rule=COMPLAINT, conversation_id="call-0003"))
+    [finding] = queries.findings(open_store(db),
+                                 queries.Filters(flagged=None, rule=COMPLAINT, conversation_id="call-0003"))
     return finding["finding_key"]
 
 
@@ -59,7 +60,7 @@ def test_flagged_filters_by_category_channel_and_score(sample_db):
 
 
 def test_escalations_view_has_the_clients_words(sample_db):
-    cols, rows = store.query(sample_db, "SELECT * FROM escalations WHERE rule_id = ? AND conversation_id = ?",
+    cols, rows = open_store(sample_db).query("SELECT * FROM escalations WHERE rule_id = ? AND conversation_id = ?",
                              [COMPLAINT, "call-0003"])
     [row] = [dict(zip(cols, r, strict=True)) for r in rows]
     assert row["speaker"] == "client" and "жалоб" in row["matched"].lower()
@@ -82,8 +83,8 @@ def test_a_verdict_changes_rule_precision_and_survives_rescoring(sample_db, tmp_
     (rules / "stop_word_parasites.test.txt").unlink()
     result = runner.invoke(app, ["rescore", "--db", str(sample_db), "--rules", str(rules)])
     assert result.exit_code == 0, result.output
-    assert store.query(sample_db, "SELECT count(DISTINCT ruleset_version) FROM scores")[1][0][0] == 2
-    [finding] = queries.findings(sample_db, queries.Filters(flagged=None, rule=COMPLAINT,
+    assert open_store(sample_db).query("SELECT count(DISTINCT ruleset_version) FROM scores")[1][0][0] == 2
+    [finding] = queries.findings(open_store(sample_db), queries.Filters(flagged=None, rule=COMPLAINT,
                                                             conversation_id="call-0003"))
     assert finding["finding_key"] == key and finding["verdict"] == "false_positive"
     assert finding["reviewer"] == "Анна Лид"
@@ -93,15 +94,15 @@ def test_a_verdict_changes_rule_precision_and_survives_rescoring(sample_db, tmp_
 
 def test_latest_verdict_wins_and_history_is_kept(sample_db):
     key = complaint_key(sample_db)
-    store.add_review(sample_db, store.Review("call-0003", "false_positive", "a", key))
-    store.add_review(sample_db, store.Review("call-0003", "confirmed", "b", key, "перепроверил"))
-    store.add_review(sample_db, store.Review("call-0003", "disputed", "c"))  # the whole conversation
-    detail = queries.conversation(sample_db, "call-0003")
+    open_store(sample_db).add_review(Review("call-0003", "false_positive", "a", key))
+    open_store(sample_db).add_review(Review("call-0003", "confirmed", "b", key, "перепроверил"))
+    open_store(sample_db).add_review(Review("call-0003", "disputed", "c"))  # the whole conversation
+    detail = queries.conversation(open_store(sample_db), "call-0003")
     [finding] = [f for f in detail["findings"] if f["finding_key"] == key]
     assert (finding["verdict"], finding["reviewer"]) == ("confirmed", "b")
     assert detail["review"]["verdict"] == "disputed"
-    assert len(queries.reviews(sample_db, "call-0003")) == 3
-    confirmed = queries.findings(sample_db, queries.Filters(flagged=None, verdict="confirmed"))
+    assert len(queries.reviews(open_store(sample_db), "call-0003")) == 3
+    confirmed = queries.findings(open_store(sample_db), queries.Filters(flagged=None, verdict="confirmed"))
     assert [f["finding_key"] for f in confirmed] == [key]
 
 
@@ -119,19 +120,20 @@ def test_bad_verdicts_are_refused_with_a_reason(sample_db, args, message):
         args = [*args, "--by", "lead"]
     result = runner.invoke(app, ["review", *args, "--db", str(sample_db)])
     assert result.exit_code == 2 and message in result.output
-    assert store.query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+    assert open_store(sample_db).query("SELECT count(*) FROM reviews")[1][0][0] == 0
 
 
 def test_conversation_list_sorts_pages_and_refuses_unknown_sort(sample_db):
-    everything = queries.conversations(sample_db, queries.Filters(flagged=None), sort="score", limit=3)
+    everything = queries.conversations(open_store(sample_db), queries.Filters(flagged=None), sort="score", limit=3)
     assert everything.total == 7 and len(everything.rows) == 3
     scores = [r["total"] for r in everything.dicts()]
     assert scores == sorted(scores)
-    second = queries.conversations(sample_db, queries.Filters(flagged=None), sort="score", limit=3, offset=3)
+    second = queries.conversations(open_store(sample_db), queries.Filters(flagged=None), sort="score", limit=3,
+                                   offset=3)
     assert not {r[0] for r in everything.rows} & {r[0] for r in second.rows}
     with pytest.raises(ValueError, match="sort must be one of"):
-        queries.conversations(sample_db, sort="total; DROP TABLE scores")
-    since = queries.conversations(sample_db, queries.Filters(flagged=None, since=datetime.fromisoformat(
+        queries.conversations(open_store(sample_db), sort="total; DROP TABLE scores")
+    since = queries.conversations(open_store(sample_db), queries.Filters(flagged=None, since=datetime.fromisoformat(
         "2026-11-27T12:00:00+00:00")))
     assert {r[0] for r in since.rows} == {"call-0004", "chat-0002", "transcript-0001"}
 
@@ -141,13 +143,13 @@ def test_an_older_database_is_upgraded_when_first_read(tmp_path):
     con = duckdb.connect(str(db))
     con.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
                 "applied_at TIMESTAMPTZ NOT NULL)")
-    folder = resources.files("qa") / "migrations"
+    folder = resources.files("qa.store") / "migrations"
     for number, name in [(1, "001_initial.sql"), (2, "002_views.sql")]:
         con.execute((folder / name).read_text(encoding="utf-8"))
         con.execute("INSERT INTO schema_migrations VALUES (?, ?, now())", [number, name])
     con.close()
-    columns, rows = store.query(db, "SELECT * FROM rule_precision")
+    columns, rows = open_store(db).query("SELECT * FROM rule_precision")
     assert "false_positive_share" in columns and rows == []
-    versions = store.query(db, "SELECT version FROM schema_migrations ORDER BY 1")[1]
+    versions = open_store(db).query("SELECT version FROM schema_migrations ORDER BY 1")[1]
     shipped = sorted(int(e.name.split("_", 1)[0]) for e in folder.iterdir() if e.name.endswith(".sql"))
     assert [v[0] for v in versions] == shipped and shipped[:3] == [1, 2, 3]

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from qa.matching import Hit, Pattern
 from qa.record_maker import maker
 from qa.records import Token
+from qa.rules.matching import Hit, Pattern
 
 
 def test_same_token_as_the_class() -> None:

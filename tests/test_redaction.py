@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 
 from qa.records import Word
-from qa.redaction import KINDS, PiiSpan, Redactor, get_redactor, replace_spans, silence_ranges
+from qa.text.redaction import KINDS, PiiSpan, Redactor, get_redactor, replace_spans, silence_ranges
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -301,7 +301,7 @@ SPOKEN_CLIPS = ["name_full", "passport_series", "snils_groups", "birth_date_spok
 
 @pytest.fixture(scope="module")
 def spoken_transcriber():
-    from qa.transcribe import TranscriptionOptions, get_transcriber
+    from qa.speech.transcribe import TranscriptionOptions, get_transcriber
 
     return get_transcriber(TranscriptionOptions(), ())
 

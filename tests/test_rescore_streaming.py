@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qa import analysis_version as av
 from qa.cli import app
 from qa.records import Token
-from qa.rescore_store import load_page, tokens_from_json, tokens_json
-from qa.store import connect, query
+from qa.store import open_store
+from qa.store.rescore import load_page, tokens_from_json, tokens_json
+from qa.text import analysis_version as av
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
@@ -29,7 +29,8 @@ def test_tokens_round_trip_through_json():
 
 def test_the_analysis_version_covers_the_text_modules_their_data_and_dictionaries():
     parts = "\n".join(av.version_parts())
-    for module in ("qa.analysis", "qa.normalize", "qa.tokenize", "qa.lemmatizer", "qa.record_maker"):
+    for module in ("qa.text.analysis", "qa.text.normalize", "qa.text.tokenize", "qa.text.lemmatizer",
+                   "qa.record_maker"):
         assert f"module {module} " in parts
     for data in ("lemmas.json", "normalize.json"):
         assert f"data {data} " in parts
@@ -44,18 +45,19 @@ def test_the_analysis_version_moves_when_a_text_module_or_its_data_changes(tmp_p
     package = tmp_path / "qa"
     shutil.copytree(REPO / "qa", package, ignore=shutil.ignore_patterns("__pycache__", "web", "migrations"))
     monkeypatch.setattr(av, "PACKAGE_DIR", package)
-    monkeypatch.setattr(av, "DATA_DIR", package / "data")
     before = av.version_parts()
-    (package / "tokenize.py").write_text((package / "tokenize.py").read_text() + "\n# faster\n", encoding="utf-8")
+    text = package / "text"
+    (text / "tokenize.py").write_text((text / "tokenize.py").read_text() + "\n# faster\n", encoding="utf-8")
     after_code = av.version_parts()
     assert after_code != before
-    assert [p for p in after_code if p not in before] == [p for p in after_code if p.startswith("module qa.tokenize")]
-    lemmas = json.loads((package / "data" / "lemmas.json").read_text(encoding="utf-8"))
+    assert [p for p in after_code if p not in before] == [
+        p for p in after_code if p.startswith("module qa.text.tokenize")]
+    lemmas = json.loads((text / "data" / "lemmas.json").read_text(encoding="utf-8"))
     lemmas["overrides"]["есть"] = "есть"
-    (package / "data" / "lemmas.json").write_text(json.dumps(lemmas, ensure_ascii=False), encoding="utf-8")
+    (text / "data" / "lemmas.json").write_text(json.dumps(lemmas, ensure_ascii=False), encoding="utf-8")
     assert next(p for p in av.version_parts() if p not in after_code).startswith("data lemmas.json")
     (package / "mystery.py").write_text("X = 1\n", encoding="utf-8")  # a new module the analysis does not import
-    (package / "normalize.py").write_text((package / "normalize.py").read_text() + "\nfrom qa import mystery\n",
+    (text / "normalize.py").write_text((text / "normalize.py").read_text() + "\nfrom qa import mystery\n",
                                           encoding="utf-8")
     assert any(p.startswith("module qa.mystery ") for p in av.version_parts())  # followed through imports
 
@@ -63,7 +65,7 @@ def test_the_analysis_version_moves_when_a_text_module_or_its_data_changes(tmp_p
 @pytest.fixture(scope="module")
 def scored_db(tmp_path_factory) -> Path:
     """A store made by the real nightly flow over 12 chats (copies of the sample chats with their own ids)."""
-    from flows.nightly import nightly_qa
+    from qa.flows.nightly import nightly_qa
 
     root = tmp_path_factory.mktemp("rescore")
     inbox = root / "inbox"
@@ -96,35 +98,35 @@ def edited_rules(tmp_path) -> Path:
 
 
 def snapshot(db: Path, version: str) -> list[tuple]:
-    return query(db, "SELECT s.conversation_id, s.total, s.flagged, list(f.rule_id ORDER BY f.finding_idx) "
+    return open_store(db).query("SELECT s.conversation_id, s.total, s.flagged, list(f.rule_id ORDER BY f.finding_idx) "
                      "FROM scores s LEFT JOIN findings f USING (conversation_id, ruleset_version) "
                      "WHERE s.ruleset_version = ? GROUP BY ALL ORDER BY 1", [version])[1]
 
 
 def test_stored_tokens_are_written_with_their_analysis_version(scored_db):
-    rows = query(scored_db, "SELECT DISTINCT analysis_version FROM utterances")[1]
+    rows = open_store(scored_db).query("SELECT DISTINCT analysis_version FROM utterances")[1]
     assert rows == [(av.analysis_version(),)]
-    [page] = [load_page(scored_db, None, 100, av.analysis_version())]
+    [page] = [load_page(open_store(scored_db), None, 100, av.analysis_version())]
     assert len(page) == N_CHATS and all(u.tokens for c in page for u in c.utterances if u.text.strip())
-    stale = load_page(scored_db, None, 100, "another-version")
+    stale = load_page(open_store(scored_db), None, 100, "another-version")
     assert all(not u.tokens for c in stale for u in c.utterances)
 
 
 def test_pages_follow_the_id_order_and_skip_purged_conversations(db):
-    with connect(db) as con:
+    with open_store(db).connect() as con:
         con.execute("UPDATE conversations SET purged_at = now() WHERE conversation_id = 'chat-004'")
-    first = load_page(db, None, 5)
-    second = load_page(db, first[-1].conversation_id, 5)
-    rest = load_page(db, second[-1].conversation_id, 5)
+    first = load_page(open_store(db), None, 5)
+    second = load_page(open_store(db), first[-1].conversation_id, 5)
+    rest = load_page(open_store(db), second[-1].conversation_id, 5)
     ids = [c.conversation_id for c in first + second + rest]
     assert [len(first), len(second), len(rest)] == [5, 5, 1]
     assert ids == sorted(ids) and "chat-004" not in ids and len(set(ids)) == N_CHATS - 1
-    assert load_page(db, rest[-1].conversation_id, 5) == []
+    assert load_page(open_store(db), rest[-1].conversation_id, 5) == []
 
 
 @pytest.mark.slow
 def test_rescore_reuses_tokens_and_scores_as_a_fresh_analysis_would(db, edited_rules):
-    from qa.ruleset import ruleset_version
+    from qa.rules.ruleset import ruleset_version
 
     runner = CliRunner()
     reused = runner.invoke(app, ["rescore", "--db", str(db), "--rules", str(edited_rules), "--chunk-size", "5"])
@@ -137,30 +139,30 @@ def test_rescore_reuses_tokens_and_scores_as_a_fresh_analysis_would(db, edited_r
     assert fresh.exit_code == 0, fresh.output
     assert f"0 from stored tokens, {N_CHATS} analysed again" in fresh.output
     assert snapshot(db, version) == with_reuse
-    progress = query(db, "SELECT count(DISTINCT run_id), sum(conversations) FROM rescore_progress")[1][0]
+    progress = open_store(db).query("SELECT count(DISTINCT run_id), sum(conversations) FROM rescore_progress")[1][0]
     assert progress == (2, 2 * N_CHATS)
 
 
 @pytest.mark.slow
 def test_stale_tokens_are_analysed_again_and_refreshed(db, edited_rules):
-    from flows.rescore import rescore_qa
+    from qa.flows.rescore import rescore_qa
 
-    with connect(db) as con:
+    with open_store(db).connect() as con:
         con.execute("UPDATE utterances SET analysis_version = 'an-older-lemmatiser'")
     summary = rescore_qa(db=str(db), rules=str(edited_rules), chunk_size=5)
     assert (summary["processed"], summary["reanalysed"], summary["reused"]) == (N_CHATS, N_CHATS, 0)
-    assert query(db, "SELECT DISTINCT analysis_version FROM utterances")[1] == [(av.analysis_version(),)]
+    assert open_store(db).query("SELECT DISTINCT analysis_version FROM utterances")[1] == [(av.analysis_version(),)]
     again = rescore_qa(db=str(db), rules=str(edited_rules), chunk_size=5)
     assert (again["reused"], again["reanalysed"]) == (N_CHATS, 0)
 
 
 @pytest.mark.slow
 def test_an_interrupted_rescore_resumes_after_its_last_written_page(db, edited_rules, monkeypatch):
-    import qa.rescore_store
-    from flows.rescore import rescore_qa
-    from qa.ruleset import ruleset_version
+    import qa.store.rescore
+    from qa.flows.rescore import rescore_qa
+    from qa.rules.ruleset import ruleset_version
 
-    original = qa.rescore_store.record_chunk
+    original = qa.store.rescore.record_chunk
     calls = []
 
     def fail_on_the_second_page(*args, **kwargs):
@@ -169,30 +171,31 @@ def test_an_interrupted_rescore_resumes_after_its_last_written_page(db, edited_r
             raise OSError("No space left on device")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(qa.rescore_store, "record_chunk", fail_on_the_second_page)
+    monkeypatch.setattr(qa.store.rescore, "record_chunk", fail_on_the_second_page)
     with pytest.raises(OSError, match="No space left"):
         rescore_qa(db=str(db), rules=str(edited_rules), chunk_size=5, in_flight=1)
-    monkeypatch.setattr(qa.rescore_store, "record_chunk", original)
-    [(run_id, status)] = query(db, "SELECT run_id, status FROM runs WHERE kind = 'rescore'")[1]
+    monkeypatch.setattr(qa.store.rescore, "record_chunk", original)
+    [(run_id, status)] = open_store(db).query("SELECT run_id, status FROM runs WHERE kind = 'rescore'")[1]
     assert status == "running"
     summary = rescore_qa(db=str(db), rules=str(edited_rules), chunk_size=5)
     assert summary["run_id"] == run_id and summary["resumed_after"] == "chat-004"
     assert (summary["processed"], summary["failed"]) == (N_CHATS, 0)
-    pages = query(db, "SELECT last_conversation_id, conversations FROM rescore_progress ORDER BY 1")[1]
+    pages = open_store(db).query("SELECT last_conversation_id, conversations FROM rescore_progress ORDER BY 1")[1]
     assert pages == [("chat-004", 5), ("chat-009", 5), ("chat-011", 2)]  # the first page was not scored twice
-    counts = query(db, "SELECT count(*), count(DISTINCT conversation_id) FROM scores WHERE ruleset_version = ?",
-                   [ruleset_version(edited_rules)])[1][0]
+    counts = open_store(db).query(
+        "SELECT count(*), count(DISTINCT conversation_id) FROM scores WHERE ruleset_version = ?",
+        [ruleset_version(edited_rules)])[1][0]
     assert counts == (N_CHATS, N_CHATS)
-    assert query(db, "SELECT status FROM runs WHERE run_id = ?", [run_id])[1] == [("completed",)]
+    assert open_store(db).query("SELECT status FROM runs WHERE run_id = ?", [run_id])[1] == [("completed",)]
     fresh = rescore_qa(db=str(db), rules=str(edited_rules), chunk_size=5)  # a completed one is not resumed
     assert fresh["run_id"] != run_id and fresh["resumed_after"] is None
 
 
 @pytest.mark.slow
 def test_rescore_on_a_dask_cluster(db, edited_rules):
-    from flows.rescore import rescore_flow
-    from qa.cluster import ClusterSettings, connect, start_local_cluster
-    from qa.ruleset import ruleset_version
+    from qa.flows.rescore import rescore_flow
+    from qa.rules.ruleset import ruleset_version
+    from qa.run.cluster import ClusterSettings, connect, start_local_cluster
 
     local = start_local_cluster(2)
     try:
@@ -200,7 +203,7 @@ def test_rescore_on_a_dask_cluster(db, edited_rules):
             db=str(db), rules=str(edited_rules), chunk_size=3)
         client = connect(local.scheduler_address)
         try:
-            loads = client.run(lambda: __import__("qa.process_loads").process_loads.counts())
+            loads = client.run(lambda: __import__("qa_eval.process_loads").process_loads.counts())
         finally:
             client.close()
     finally:

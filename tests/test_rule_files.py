@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.rule_tests import parse_test_file, run_rule_test
-from qa.ruleset import load_ruleset
+from qa.rules.rule_tests import parse_test_file, run_rule_test
+from qa.rules.ruleset import load_ruleset
 
 RULES = Path(__file__).resolve().parents[1] / "scripts_rules"
 RULE_IDS = [r.id for r in load_ruleset(RULES).active_rules()]

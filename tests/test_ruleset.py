@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.errors import RuleFileError
-from qa.ruleset import check_ruleset_errors, load_rule, load_ruleset, ruleset_version
+from qa.rules.ruleset import check_ruleset_errors, load_rule, load_ruleset, ruleset_version
 
 GOOD = """\
 id: my_rule

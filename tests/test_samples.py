@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.audio import DecodedAudio, decode_audio
 from qa.errors import AudioError
+from qa.speech.audio import DecodedAudio, decode_audio
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def test_nightly_deployment_is_a_moscow_cron():
-    from flows.nightly import nightly_deployment
+    from qa.flows.nightly import nightly_deployment
 
     deployment = nightly_deployment("/in", "/qa.duckdb", "/rules")
     [schedule] = deployment.schedules

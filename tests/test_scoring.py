@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qa.records import Conversation, Utterance, Word
-from qa.scoring import build_scorer
+from qa.rules.scoring import build_scorer
 
 RULESET = """\
 name: test
@@ -204,7 +204,7 @@ def test_chat_first_response_ignores_the_bot(small_scorer):
 
 
 def test_a_call_is_matched_only_against_the_rules_and_steps_for_calls(scorer):
-    from qa.evalset import load_eval_set
+    from qa_eval.evalset import load_eval_set
 
     call, chat = scorer.rules.matcher_for("call"), scorer.rules.matcher_for("chat")
     chat_only = {r.id for r in scorer.rules.ruleset.active_rules() if r.channels == ["chat"]}

@@ -13,17 +13,18 @@ from fastapi.testclient import TestClient
 from test_web import PASSWORD, REPO, signed_in
 from typer.testing import CliRunner
 
-from qa import auth
 from qa.cli import app as cli_app
-from qa.store import connect, query, refresh_current
-from qa.web.app import create_app
+from qa.review import auth
+from qa.review.web.app import create_app
+from qa.store import open_store
+from qa.store.current import refresh_current
 
 NORTH = {"call-0001", "call-0004", "chat-0001"}  # team-north's conversations in the samples
 PHONE = "+7 916 123-45-67"
 
 
 def audit_actions(db: Path) -> list[tuple]:
-    return query(db, "SELECT username, action, conversation_id FROM audit ORDER BY logged_at")[1]
+    return open_store(db).query("SELECT username, action, conversation_id FROM audit ORDER BY logged_at")[1]
 
 
 def listed(client: TestClient, **params) -> set[str]:
@@ -33,8 +34,8 @@ def listed(client: TestClient, **params) -> set[str]:
 
 
 def test_nothing_is_served_without_signing_in(sample_db):
-    auth.add_user(sample_db, "boss", PASSWORD, "supervisor")
-    anonymous = TestClient(create_app(sample_db, REPO))
+    auth.add_user(open_store(sample_db), "boss", PASSWORD, "supervisor")
+    anonymous = TestClient(create_app(open_store(sample_db), REPO))
     page = anonymous.get("/conversations/call-0003", follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
     for path in ("/api/conversations", "/api/conversations/call-0003", "/audio/call-0003"):
@@ -45,8 +46,8 @@ def test_nothing_is_served_without_signing_in(sample_db):
 
 
 def test_session_cookie_is_http_only_and_same_site(sample_db):
-    auth.add_user(sample_db, "boss", PASSWORD, "supervisor")
-    client = TestClient(create_app(sample_db, REPO, secure_cookies=True), base_url="https://testserver")
+    auth.add_user(open_store(sample_db), "boss", PASSWORD, "supervisor")
+    client = TestClient(create_app(open_store(sample_db), REPO, secure_cookies=True), base_url="https://testserver")
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
     response = client.post("/login", data={"username": "boss", "password": PASSWORD, "csrf_token": token},
                            follow_redirects=False)
@@ -56,8 +57,8 @@ def test_session_cookie_is_http_only_and_same_site(sample_db):
 
 
 def test_wrong_passwords_lock_the_account(sample_db):
-    auth.add_user(sample_db, "boss", PASSWORD, "supervisor")
-    client = TestClient(create_app(sample_db, REPO))
+    auth.add_user(open_store(sample_db), "boss", PASSWORD, "supervisor")
+    client = TestClient(create_app(open_store(sample_db), REPO))
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
 
     def attempt(password: str) -> int:
@@ -70,13 +71,13 @@ def test_wrong_passwords_lock_the_account(sample_db):
     assert "qa_session" not in client.cookies
     actions = [a for u, a, _ in audit_actions(sample_db) if u == "boss"]
     assert actions.count("login_failed") == auth.MAX_FAILED_LOGINS and "login_locked" in actions
-    auth.set_password(sample_db, "boss", PASSWORD)  # an admin unlocks it
+    auth.set_password(open_store(sample_db), "boss", PASSWORD)  # an admin unlocks it
     assert attempt(PASSWORD) == 303
 
 
 def test_many_account_names_from_one_client_are_throttled(sample_db):
-    client = TestClient(create_app(sample_db, REPO))
-    auth.add_user(sample_db, "boss", PASSWORD, "supervisor")
+    client = TestClient(create_app(open_store(sample_db), REPO))
+    auth.add_user(open_store(sample_db), "boss", PASSWORD, "supervisor")
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
     statuses = [client.post("/login", data={"username": f"user{i}", "password": "x" * 12, "csrf_token": token}
                             ).status_code for i in range(21)]
@@ -91,10 +92,10 @@ def test_csrf_is_required_on_every_state_changing_route(sample_db):
     assert client.post("/api/reviews", json=body, headers={"X-CSRF-Token": "forged"}).status_code == 403
     cross = client.post("/api/reviews", json=body, headers={"X-CSRF-Token": good, "Origin": "https://evil.example"})
     assert cross.status_code == 403
-    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+    assert open_store(sample_db).query("SELECT count(*) FROM reviews")[1][0][0] == 0
     assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 403
     assert client.get("/api/conversations").status_code == 200  # still signed in
-    fresh = TestClient(create_app(sample_db, REPO))
+    fresh = TestClient(create_app(open_store(sample_db), REPO))
     no_token = fresh.post("/login", data={"username": "boss", "password": PASSWORD}, follow_redirects=False)
     assert no_token.status_code == 403 and "qa_session" not in fresh.cookies
     assert client.post("/api/reviews", json=body, headers={"X-CSRF-Token": good}).status_code == 201
@@ -118,12 +119,12 @@ def test_team_lead_sees_only_their_team(sample_db):
     assert lead.get("/dashboard", params={"team": "team-south"}).status_code == 403
     review = lead.post("/api/reviews", json={"conversation_id": "call-0003", "verdict": "confirmed"})
     assert review.status_code == 403
-    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+    assert open_store(sample_db).query("SELECT count(*) FROM reviews")[1][0][0] == 0
     assert lead.get("/failures").status_code == 403 and lead.get("/users").status_code == 403
 
 
 def test_trainer_gets_masked_text_and_no_recordings(sample_db):
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE utterances SET text = ?, words = NULL WHERE conversation_id = 'call-0003' AND idx = 0",
                     [f"Мой номер {PHONE}, запишите"])
     trainer = signed_in(sample_db, "coach", "trainer")
@@ -140,7 +141,7 @@ def test_trainer_gets_masked_text_and_no_recordings(sample_db):
 
 
 def test_showing_personal_data_needs_the_permission_and_is_audited(sample_db):
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE utterances SET text = ?, words = NULL WHERE conversation_id = 'call-0003' AND idx = 0",
                     [f"Мой номер {PHONE}, запишите"])
     plain = signed_in(sample_db, "boss", "supervisor")
@@ -159,7 +160,7 @@ def test_verdicts_are_audited_with_the_signed_in_name(sample_db):
     response = client.post("/api/reviews", json={"conversation_id": "chat-0002", "verdict": "confirmed",
                                                  "reviewer": "someone else"})
     assert response.status_code == 201 and response.json()["reviewer"] == "boss"
-    assert query(sample_db, "SELECT reviewer FROM reviews")[1] == [("boss",)]
+    assert open_store(sample_db).query("SELECT reviewer FROM reviews")[1] == [("boss",)]
     assert ("boss", "verdict", "chat-0002") in audit_actions(sample_db)
 
 
@@ -168,7 +169,7 @@ EVIL_ID = '"><img src=x onerror=alert(1)>'  # no slash: it travels in the addres
 
 
 def test_stored_xss_through_text_operator_team_and_id_is_escaped(sample_db):
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE utterances SET text = ?, words = NULL WHERE conversation_id = 'call-0003'", [EVIL])
         con.execute("UPDATE findings SET quote = ? WHERE conversation_id = 'call-0003'", [EVIL])
         con.execute("UPDATE conversations SET team = ?, operator_id = ? WHERE conversation_id = 'call-0003'",
@@ -223,8 +224,8 @@ def test_sql_injection_through_every_filter(sample_db, evil):
     assert lead.get("/", params={"team": evil}).status_code == 403
     for key in ("since", "until", "min_score", "max_score", "sort", "order", "page", "size", "channel", "all"):
         assert boss.get("/api/conversations", params={key: evil}).status_code == 400, key
-    assert query(sample_db, "SELECT count(*) FROM users")[1][0][0] == 2
-    assert query(sample_db, "SELECT count(*) FROM conversations")[1][0][0] == 7
+    assert open_store(sample_db).query("SELECT count(*) FROM users")[1][0][0] == 2
+    assert open_store(sample_db).query("SELECT count(*) FROM conversations")[1][0][0] == 7
 
 
 def test_admin_manages_accounts_but_reads_no_conversation(sample_db):
@@ -235,8 +236,8 @@ def test_admin_manages_accounts_but_reads_no_conversation(sample_db):
 
 
 def test_proxy_header_is_trusted_only_for_known_users(sample_db):
-    auth.add_user(sample_db, "north-lead", PASSWORD, "team_lead", ("team-north",))
-    client = TestClient(create_app(sample_db, REPO, auth_mode="proxy", proxy_header="X-Remote-User"))
+    auth.add_user(open_store(sample_db), "north-lead", PASSWORD, "team_lead", ("team-north",))
+    client = TestClient(create_app(open_store(sample_db), REPO, auth_mode="proxy", proxy_header="X-Remote-User"))
     assert client.get("/").status_code == 403
     assert client.get("/", headers={"X-Remote-User": "stranger"}).status_code == 403
     response = client.get("/", params={"all": "1"}, headers={"X-Remote-User": "north-lead"})
@@ -254,7 +255,7 @@ def test_error_pages_speak_russian(sample_db):
 
 
 def test_missing_recording_is_said_on_the_page(sample_db, tmp_path):
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE conversations SET source_path = ? WHERE conversation_id = 'call-0003'",
                     [str(tmp_path / "gone.flac")])
     page = signed_in(sample_db, "boss").get("/conversations/call-0003").text
@@ -264,12 +265,12 @@ def test_missing_recording_is_said_on_the_page(sample_db, tmp_path):
 def test_purged_recording_is_said_on_the_page(sample_db):
     from datetime import timedelta
 
-    from qa.retention import purge
+    from qa.store.retention import purge
 
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE conversations SET started_at = TIMESTAMPTZ '2020-01-01 10:00:00+03:00' "
                     "WHERE conversation_id = 'call-0003'")
-    assert purge(sample_db, timedelta(days=180)).conversations == 1
+    assert purge(open_store(sample_db), timedelta(days=180)).conversations == 1
     client = signed_in(sample_db, "boss")
     page = client.get("/conversations/call-0003")
     assert page.status_code == 200
@@ -279,14 +280,14 @@ def test_purged_recording_is_said_on_the_page(sample_db):
 
 
 def test_failures_are_listed_for_supervisors(sample_db):
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("INSERT INTO failures VALUES ('inbox/broken.json', 'r1', 'read', 'bad JSON', NULL, now())")
     page = signed_in(sample_db, "boss").get("/failures").text
     assert 'data-source="inbox/broken.json"' in page and "bad JSON" in page
 
 
 def test_a_failure_later_stored_is_listed_as_resolved_only_when_asked(sample_db):
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         [(source, ingested)] = con.execute("SELECT source_path, ingested_at FROM conversations "
                                            "ORDER BY conversation_id LIMIT 1").fetchall()
         con.execute("INSERT INTO failures VALUES (?, 'r0', 'decode', 'truncated audio', NULL, "
@@ -323,14 +324,14 @@ def test_users_commands_add_list_passwd_remove(sample_db):
     assert no_team.exit_code == 2 and "team" in no_team.output
     listing = runner.invoke(cli_app, ["users", "list", "--db", db]).output
     assert "lead" in listing and "team-north" in listing
-    hash_ = query(sample_db, "SELECT password_hash FROM users")[1][0][0]
+    hash_ = open_store(sample_db).query("SELECT password_hash FROM users")[1][0][0]
     assert hash_.startswith("$argon2") and PASSWORD not in hash_
     assert runner.invoke(cli_app, ["users", "passwd", "lead", "--db", db, "--password", "another long one"]
                          ).exit_code == 0
-    assert auth.login(sample_db, "lead", PASSWORD) is None
-    assert auth.login(sample_db, "lead", "another long one") is not None
+    assert auth.login(open_store(sample_db), "lead", PASSWORD) is None
+    assert auth.login(open_store(sample_db), "lead", "another long one") is not None
     assert runner.invoke(cli_app, ["users", "remove", "lead", "--db", db]).exit_code == 0
-    assert auth.count_users(sample_db) == 0
+    assert auth.count_users(open_store(sample_db)) == 0
 
 
 def test_the_page_export_is_scoped_redacted_and_audited(sample_db):
@@ -350,7 +351,7 @@ def test_the_page_export_is_scoped_redacted_and_audited(sample_db):
     assert "Клиент хочет пожаловаться" in page.text and "<script" not in page.text
     admin = signed_in(sample_db, "root", "admin")
     assert admin.get("/export").status_code == 403
-    anonymous = TestClient(create_app(sample_db, REPO)).get("/export", follow_redirects=False)
+    anonymous = TestClient(create_app(open_store(sample_db), REPO)).get("/export", follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
     for bogus in ({"limit": "0"}, {"limit": "1000"}, {"verdict": "maybe"}, {"since": "../../etc/passwd"}):
         assert trainer.get("/export", params=bogus).status_code == 400, bogus
@@ -359,17 +360,17 @@ def test_the_page_export_is_scoped_redacted_and_audited(sample_db):
 
 
 def test_cli_exports_and_verdicts_are_audited(sample_db, tmp_path):
-    from qa import queries
+    from qa.store import queries
 
     runner = CliRunner()
     done = runner.invoke(cli_app, ["export", "--db", str(sample_db), "--out", str(tmp_path), "--no-clips"])
     assert done.exit_code == 0, done.output
-    [finding] = queries.findings(sample_db, queries.Filters(flagged=None, rule="escalation_complaint",
+    [finding] = queries.findings(open_store(sample_db), queries.Filters(flagged=None, rule="escalation_complaint",
                                                             conversation_id="call-0003"))
     reviewed = runner.invoke(cli_app, ["review", "call-0003", "confirmed", "--by", "Анна", "--db", str(sample_db),
                                        "--finding", finding["finding_key"]])
     assert reviewed.exit_code == 0, reviewed.output
-    rows = query(sample_db, "SELECT username, action, conversation_id, detail, client FROM audit "
+    rows = open_store(sample_db).query("SELECT username, action, conversation_id, detail, client FROM audit "
                             "ORDER BY logged_at")[1]
     export_row = next(r for r in rows if r[1] == "export")
     assert export_row[4] == "cli" and "(shell)" in export_row[0] and "examples" in export_row[3]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.metrics import (
+from qa.records import Conversation, Utterance, Word
+from qa.rules.metrics import (
     call_gaps,
     call_metrics,
     call_talk,
@@ -14,7 +15,6 @@ from qa.metrics import (
     talk_intervals,
     total,
 )
-from qa.records import Conversation, Utterance, Word
 
 
 def _conv(utts, voice=None, duration=None) -> Conversation:
@@ -122,7 +122,7 @@ def test_no_voice_falls_back_to_turn_spans():
 def test_truth_turns_trimmed_to_their_signal():
     import numpy as np
 
-    from qa.timing_truth import trim_to_signal
+    from qa_eval.timing_truth import trim_to_signal
 
     rate = 16000
     op = np.zeros(4 * rate, dtype=np.float32)
@@ -150,7 +150,7 @@ def _gaps_by_scanning(talk, utts, min_gap_s):
 def test_gap_neighbours_agree_with_a_scan_of_every_turn(seed):
     import random
 
-    from qa.metrics import gaps_between
+    from qa.rules.metrics import gaps_between
 
     rng = random.Random(seed)
     utts, t = [], 0.0
@@ -170,7 +170,7 @@ def test_gap_neighbours_agree_with_a_scan_of_every_turn(seed):
 @pytest.mark.parametrize("voice", [None, {"operator": [[0.0, 2.0], [16.0, 18.0], [30.0, 31.0]],
                                           "client": [[3.0, 5.0], [21.0, 24.0]]}])
 def test_a_timeline_worked_out_once_gives_what_each_function_gives(voice):
-    from qa.metrics import call_timeline
+    from qa.rules.metrics import call_timeline
 
     utts = [_u("operator", 0.0, 2.0), _u("client", 3.0, 5.0), _u("operator", 16.0, 18.0),
             _u("client", 21.0, 24.0), _u("operator", 30.0, 31.0)]

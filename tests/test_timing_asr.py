@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qa.audio import decode_audio
 from qa.cli import app
 from qa.records import Conversation
-from qa.timing_truth import TimingErrors, compare, load_truth, trim_to_signal
-from qa.transcribe import TranscriptionOptions, get_transcriber
+from qa.speech.audio import decode_audio
+from qa.speech.transcribe import TranscriptionOptions, get_transcriber
+from qa_eval.timing_truth import TimingErrors, compare, load_truth, trim_to_signal
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "fixtures"

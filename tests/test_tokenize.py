@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from razdel import tokenize as razdel_tokenize
 
-from qa.tokenize import clear_token_cache, split_tokens
+from qa.text.tokenize import clear_token_cache, split_tokens
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.transcribe import (
+from qa.speech.transcribe import (
     HallucinationList,
     Transcriber,
     TranscriptionOptions,
@@ -172,7 +172,7 @@ def test_no_text_on_silence_fixture(transcriber):
 def test_identical_channels_are_treated_as_mono(transcriber, tmp_path):
     audio = transcriber.transcribe(FIXTURES / "audio" / "two_speakers.flac")  # warm (cached model)
     assert audio.speaker_mode == "stereo"
-    from qa.audio import decode_audio
+    from qa.speech.audio import decode_audio
 
     mono = decode_audio(FIXTURES / "audio" / "mono_short.flac").channels[0]
     pcm = (np.clip(mono, -1, 1) * 32767).astype("<i2")

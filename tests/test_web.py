@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from qa import auth, queries
-from qa.store import connect, query, refresh_current
-from qa.web.app import create_app
-from qa.web.transcript import dialogue, find_span
+from qa.review import auth
+from qa.review.web.app import create_app
+from qa.review.web.transcript import dialogue, find_span
+from qa.store import open_store, queries
+from qa.store.current import refresh_current
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,9 +26,9 @@ PASSWORD = "correct horse battery"
 def signed_in(db, username: str, role: str = "supervisor", teams: tuple[str, ...] = (), pii: bool = False,
               **app_options) -> TestClient:
     """A TestClient of the real app, signed in through the login form; sends the page's CSRF token."""
-    if auth.get_user(db, username) is None:
-        auth.add_user(db, username, PASSWORD, role, teams, pii)
-    client = TestClient(create_app(db, REPO, **app_options))
+    if auth.get_user(open_store(db), username) is None:
+        auth.add_user(open_store(db), username, PASSWORD, role, teams, pii)
+    client = TestClient(create_app(open_store(db), REPO, **app_options))
     form = client.get("/login").text
     token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
     response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token,
@@ -51,7 +52,7 @@ def listed(client: TestClient, path: str = "/", **params) -> list[str]:
 
 
 def complaint_finding(db) -> dict:
-    return next(f for f in queries.conversation(db, "call-0003")["findings"]
+    return next(f for f in queries.conversation(open_store(db), "call-0003")["findings"]
                 if f["rule_id"] == "escalation_complaint")
 
 
@@ -114,7 +115,7 @@ def test_pagination(client):
 
 def test_page_size_splits_the_list(client, sample_db):
     # 10 is the smallest page size: add enough conversations through the store to need two pages.
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         for i in range(8):
             for table in ("conversations", "scores"):
                 con.execute(f"INSERT INTO {table} SELECT * REPLACE ('copy-' || ? AS conversation_id) FROM {table} "
@@ -143,13 +144,13 @@ def test_bogus_parameters_are_refused_not_crashed(client, params):
 def test_sql_injection_in_filters_finds_nothing(client, sample_db, evil):
     for key in ("team", "operator", "rule", "category"):
         assert listed(client, **{key: evil, "all": "1"}) == []
-    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
-    assert query(sample_db, "SELECT count(*) FROM conversations")[1][0][0] == 7
+    assert open_store(sample_db).query("SELECT count(*) FROM reviews")[1][0][0] == 0
+    assert open_store(sample_db).query("SELECT count(*) FROM conversations")[1][0][0] == 7
 
 
 def test_conversation_page_shows_turns_and_the_highlighted_complaint(client, sample_db):
     page = client.get("/conversations/call-0003").text
-    conversation = queries.conversation(sample_db, "call-0003")
+    conversation = queries.conversation(open_store(sample_db), "call-0003")
     assert page.count('class="turn speaker-') == len(conversation["utterances"])
     assert "speaker-client" in page and "speaker-operator" in page
     mark = re.search(r'<mark class="hl sev-medium" data-finding="escalation_complaint@[^"]+" data-seek="([\d.]+)"'
@@ -211,7 +212,7 @@ def test_audio_is_served_with_range_support(client):
 def test_audio_of_a_chat_or_a_missing_file_is_a_clear_404(client, sample_db, tmp_path):
     chat = client.get("/audio/chat-0001")
     assert chat.status_code == 404 and "нет записи" in chat.json()["detail"]
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE conversations SET source_path = ? WHERE conversation_id = 'call-0001'",
                     [str(tmp_path / "gone.flac")])
     gone = client.get("/audio/call-0001")
@@ -222,7 +223,7 @@ def test_headerless_alaw_is_decoded_and_served_as_wav(client, sample_db, tmp_pat
     alaw = tmp_path / "call.al"
     alaw.write_bytes(bytes(range(256)) * 64)  # 2 s of 8 kHz A-law
     (tmp_path / "call.json").write_text('{"raw_format": {"codec": "alaw", "sample_rate": 8000}}', encoding="utf-8")
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE conversations SET source_path = ? WHERE conversation_id = 'call-0001'", [str(alaw)])
     whole = client.get("/audio/call-0001")
     assert whole.status_code == 200
@@ -234,7 +235,7 @@ def test_headerless_alaw_is_decoded_and_served_as_wav(client, sample_db, tmp_pat
 
 
 def test_verdict_is_stored_and_changes_rule_precision(client, sample_db):
-    cols, rows = queries.rule_precision(sample_db)
+    cols, rows = queries.rule_precision(open_store(sample_db))
     before = {r[0]: dict(zip(cols, r, strict=True)) for r in rows}
     assert before["escalation_complaint"]["false_positive"] == 0
     finding = complaint_finding(sample_db)
@@ -243,7 +244,8 @@ def test_verdict_is_stored_and_changes_rule_precision(client, sample_db):
         "comment": "клиент шутил", "reviewer": "Анна Петрова"})
     assert response.status_code == 201, response.text
     assert response.json()["verdict"] == "false_positive"
-    _, rows = query(sample_db, "SELECT conversation_id, finding_key, rule_id, verdict, comment, reviewer FROM reviews")
+    _, rows = open_store(sample_db).query(
+        "SELECT conversation_id, finding_key, rule_id, verdict, comment, reviewer FROM reviews")
     assert rows == [("call-0003", finding["finding_key"], "escalation_complaint", "false_positive", "клиент шутил",
                      "Анна Петрова")]
     page = client.get("/rules").text
@@ -257,7 +259,7 @@ def test_verdict_on_the_whole_conversation(client, sample_db):
     response = client.post("/api/reviews", json={"conversation_id": "chat-0002", "finding_key": None,
                                                   "verdict": "confirmed", "comment": None, "reviewer": "Олег"})
     assert response.status_code == 201
-    assert query(sample_db, "SELECT finding_key, verdict FROM reviews")[1] == [(None, "confirmed")]
+    assert open_store(sample_db).query("SELECT finding_key, verdict FROM reviews")[1] == [(None, "confirmed")]
     assert "Анна Петрова" in client.get("/conversations/chat-0002").text
 
 
@@ -275,7 +277,7 @@ def test_bad_verdicts_are_4xx_json_with_a_message(client, sample_db, body, statu
     response = client.post("/api/reviews", json=body)
     assert response.status_code == status
     assert words in response.json()["detail"]
-    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+    assert open_store(sample_db).query("SELECT count(*) FROM reviews")[1][0][0] == 0
 
 
 def test_non_json_and_cross_site_posts_are_refused(client, sample_db):
@@ -291,7 +293,7 @@ def test_non_json_and_cross_site_posts_are_refused(client, sample_db):
     fetch_site = client.post("/api/reviews", content=body,
                              headers={"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"})
     assert fetch_site.status_code == 403
-    assert query(sample_db, "SELECT count(*) FROM reviews")[1][0][0] == 0
+    assert open_store(sample_db).query("SELECT count(*) FROM reviews")[1][0][0] == 0
     same = client.post("/api/reviews", content=body,
                        headers={"Content-Type": "application/json", "Origin": "http://testserver"})
     assert same.status_code == 201
@@ -299,7 +301,7 @@ def test_non_json_and_cross_site_posts_are_refused(client, sample_db):
 
 def test_quotes_are_html_escaped(client, sample_db):
     evil = "<script>alert('x')</script>"
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE findings SET quote = ? WHERE conversation_id = 'call-0003'", [evil])
         con.execute("UPDATE utterances SET text = ?, words = NULL WHERE conversation_id = 'call-0003' AND idx = 0",
                     [evil])
@@ -327,7 +329,7 @@ def test_rule_precision_lists_noisiest_first(client, sample_db):
                                       "verdict": "false_positive", "reviewer": "Анна"})
     rules = re.findall(r'<tr data-rule="([^"]+)">', client.get("/rules").text)
     assert rules[0] == "escalation_complaint"
-    assert set(rules) == {r[0] for r in queries.rule_precision(sample_db)[1]}
+    assert set(rules) == {r[0] for r in queries.rule_precision(open_store(sample_db))[1]}
 
 
 def test_api_conversation_detail_is_json(client):
@@ -358,8 +360,9 @@ def visible_text(html: str) -> str:
 
 
 def test_every_page_speaks_russian_with_rule_titles_and_no_none(client, sample_db):
-    rule_ids = {r[0] for r in queries.rule_precision(sample_db)[1]}
-    metric_keys = {k for cid in ("call-0002", "call-0003") for k in queries.conversation(sample_db, cid)["metrics"]}
+    rule_ids = {r[0] for r in queries.rule_precision(open_store(sample_db))[1]}
+    metric_keys = {k for cid in ("call-0002", "call-0003")
+                   for k in queries.conversation(open_store(sample_db), cid)["metrics"]}
     pages = ["/", "/?all=1", "/dashboard", "/rules", "/failures"] + [
         f"/conversations/{cid}" for cid in ("call-0001", "call-0002", "call-0003", "call-0004", "chat-0001",
                                             "chat-0002", "transcript-0001")]
@@ -384,21 +387,23 @@ def test_dates_on_the_page_mean_what_they_mean_in_the_cli(client, sample_db):
 
     from qa.cli import app
 
-    _, rows = query(sample_db, "SELECT conversation_id, started_at FROM conversations WHERE started_at IS NOT NULL")
+    _, rows = open_store(sample_db).query(
+        "SELECT conversation_id, started_at FROM conversations WHERE started_at IS NOT NULL")
     assert rows
     for day in ("2026-11-26", "2026-11-27", "2026-11-28"):
         page = set(listed(client, since=day, until=day, all="1"))
         cli = CliRunner().invoke(app, ["stats", "--db", str(sample_db), "--by", "operator", "--since", day,
                                        "--until", day, "--format", "json"])
-        from_cli = queries.conversations(sample_db, queries.Filters(flagged=None, since=queries.day_bound(day),
-                                                                    until=queries.day_bound(day, end=True)),
+        from_cli = queries.conversations(open_store(sample_db),
+                                         queries.Filters(flagged=None, since=queries.day_bound(day),
+                                                         until=queries.day_bound(day, end=True)),
                                          limit=100)
         assert page == {r["conversation_id"] for r in from_cli.dicts()}, day
         assert cli.exit_code == 0 and sum(r["conversations"] for r in __import__("json").loads(cli.stdout or "[]")) \
             == len(page), day
     # 27.11 23:30 Moscow is 20:30 UTC: the Moscow day of 27.11 holds it, the UTC reading would too, but 28.11
     # 01:30 Moscow (27.11 22:30 UTC) belongs to the 28th in Moscow only.
-    with connect(sample_db) as con:
+    with open_store(sample_db).connect() as con:
         con.execute("UPDATE conversations SET started_at = TIMESTAMPTZ '2026-11-28 01:30:00+03:00' "
                     "WHERE conversation_id = 'call-0001'")
         refresh_current(con)  # a hand edit of the base tables: rebuild the current results

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from qa.errors import ModelError
-from qa.whisper_model import EMBEDDED_SHA256, file_sha256_hex, prepare_embedded_model, resolve_model
+from qa.speech.whisper_model import EMBEDDED_SHA256, file_sha256_hex, prepare_embedded_model, resolve_model
 
 
 @pytest.mark.parametrize("setting", ["large-v3", "openai/whisper-small", "/nowhere/whisper-model"])
@@ -51,7 +51,7 @@ def test_embedded_model_is_joined_verified_and_reused(tmp_path):
 def test_embedded_aliases_resolve_to_the_prepared_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("QA_MODEL_CACHE", str(tmp_path))
     calls = []
-    monkeypatch.setattr("qa.whisper_model.prepare_embedded_model", lambda: calls.append(1) or tmp_path)
+    monkeypatch.setattr("qa.speech.whisper_model.prepare_embedded_model", lambda: calls.append(1) or tmp_path)
     for alias in (None, "", "base", "embedded"):
         assert resolve_model(alias) == tmp_path
     assert len(calls) == 4

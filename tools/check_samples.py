@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from qa.audio import decode_audio
-from qa.environment import apply_defaults
-from qa.transcribe import Transcriber, TranscriptionOptions
-from qa.whisper_model import EMBEDDED_SHA256, file_sha256_hex, prepare_embedded_model
+from qa.run.environment import apply_defaults
+from qa.speech.audio import decode_audio
+from qa.speech.transcribe import Transcriber, TranscriptionOptions
+from qa.speech.whisper_model import EMBEDDED_SHA256, file_sha256_hex, prepare_embedded_model
 
 REPO = Path(__file__).resolve().parent.parent
 TRUTH_DIR = REPO / "tests" / "fixtures" / "truth"

@@ -23,8 +23,8 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from make_samples import DEFAULT_CONFIG, REPO, Synthesiser, check_tools, lay_out_call
 
-from qa.audio import encode_audio
-from qa.evalset import EvalItem, load_eval_set
+from qa.speech.audio import encode_audio
+from qa_eval.evalset import EvalItem, load_eval_set
 
 EVAL_DIR = REPO / "tests" / "fixtures" / "eval"
 AUDIO_DIR = EVAL_DIR / "audio"

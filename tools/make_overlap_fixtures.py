@@ -3,7 +3,7 @@
 Reads ``../shared/data/synthetic_call_ru/call_stereo.flac`` and its ``call_truth.json``, keeps the first
 ``KEEP_S`` seconds, shifts the client (right) channel ``shift`` seconds earlier (digital silence fills the
 end), trims each truth turn to its signal (the source truth keeps the synthesiser's ~0.2 s of
-silence at both ends; ``qa.timing_truth.trim_to_signal``) and writes
+silence at both ends; ``qa_eval.timing_truth.trim_to_signal``) and writes
 ``tests/fixtures/audio/overlap_shift<ms>.ogg`` with the shifted truth turns beside it in
 ``tests/fixtures/truth/overlap_shift<ms>.json`` (same turn format as ``call_truth.json``, plus the
 expected overlaps). The TTS call has digital silence between turns, so the shifted turns stay exact.
@@ -12,12 +12,15 @@ expected overlaps). The TTS call has digital silence between turns, so the shift
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from qa.audio import TARGET_RATE, decode_audio, encode_audio
-from qa.timing_truth import load_truth, trim_to_signal
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # qa_eval, beside qa
+
+from qa.speech.audio import TARGET_RATE, decode_audio, encode_audio
+from qa_eval.timing_truth import load_truth, trim_to_signal
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT.parent / "shared" / "data" / "synthetic_call_ru"

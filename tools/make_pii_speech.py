@@ -4,9 +4,9 @@ Run from the repository root: ``.venv/bin/python tools/make_pii_speech.py``. Nee
 voice and sox (``apt-get install -y festival festvox-ru sox``); the product itself does not.
 
 Each clip's ``say`` is synthesised by festival, normalised, sped up a little, trimmed of its silence and padded
-with a short pause by sox, decoded with ``qa.audio.decode_audio`` and written as small mono 16 kHz OGG Opus
-with ``qa.audio.encode_audio`` into ``tests/fixtures/pii_speech/<id>.ogg``. ``truth.json`` beside them lists every
-clip with its text and the PII items that must not survive redaction of its transcript.
+with a short pause by sox, decoded with ``qa.speech.audio.decode_audio`` and written as small mono 16 kHz OGG Opus
+with ``qa.speech.audio.encode_audio`` into ``tests/fixtures/pii_speech/<id>.ogg``. ``truth.json`` beside them lists
+every clip with its text and the PII items that must not survive redaction of its transcript.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ if str(REPO) not in sys.path:
 
 from make_samples import check_tools, run_tool  # noqa: E402  (tools/ is the script's folder)
 
-from qa.audio import decode_audio, encode_audio  # noqa: E402
+from qa.speech.audio import decode_audio, encode_audio  # noqa: E402
 
 DEFAULT_CONFIG = REPO / "tools" / "pii_speech.yml"
 PAD_S = 0.2

@@ -1,0 +1,152 @@
+"""The nightly batch, for QA supervisors: ``qa run`` (the flow over an inbox), ``qa rescore`` (stored conversations
+with a changed rule set) and ``qa schedule`` (the flow served on a cron schedule)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qa.cli import options as opt
+from qa.cli.output import fail
+
+
+def run(
+    inbox: Annotated[Path, typer.Argument(help="Folder of calls, chats and transcripts.")],
+    db: opt.DbOpt = Path(opt.DEFAULT_DB),
+    rules: opt.RulesOpt = Path(opt.DEFAULT_RULES),
+    model: opt.ModelOpt = None,
+    device: opt.DeviceOpt = None,
+    channels: opt.ChannelsOpt = None,
+    chunk_size: Annotated[int | None, typer.Option(
+        help="Conversations per Prefect task: calls (default 4), and chats/transcripts too unless "
+             "--text-chunk-size.", min=1)] = None,
+    text_chunk_size: Annotated[int | None, typer.Option(
+        help="Chats and transcripts per Prefect task (default: --chunk-size if given, else 100).", min=1)] = None,
+    cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).", envvar="QA_CACHE_DIR")]
+    = opt.DEFAULT_CACHE,
+    dask_address: opt.DaskAddressOpt = None,
+    workers: opt.WorkersOpt = None,
+) -> None:
+    """Run the nightly flow over INBOX, then print the flagged conversations."""
+    from qa.errors import ModelError, RuleFileError
+    from qa.review import report
+    from qa.run import pipeline
+    from qa.store import StoreError, queries
+
+    if not inbox.is_dir():
+        raise fail(f"{inbox}: inbox folder not found")
+    store = opt.open_db(db)
+    try:
+        store.check_not_damaged()  # before the flow starts, not after the Prefect server has
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    opt.check_device(device)
+    cluster = opt.cluster(dask_address, workers)
+    from qa.flows.nightly import nightly_flow
+
+    nightly_qa = nightly_flow(cluster)
+    try:
+        with report.progress_bar("Scoring conversations", pipeline.on_progress):
+            summary = nightly_qa(
+                inbox=str(inbox), db=store.location, rules=str(rules), chunk_size=chunk_size, model=model,
+                device=device, channels=opt.channels(channels), cache_dir=cache_dir.strip() or None,
+                text_chunk_size=text_chunk_size,
+            )
+    except (RuleFileError, ModelError, StoreError) as exc:
+        raise fail(str(exc)) from exc
+    report.console.print(
+        f"Run {summary['run_id']}: {summary['discovered']} found, {summary['skipped']} already stored, "
+        f"{summary['processed']} scored, {summary['failed']} failed, {summary['flagged']} flagged."
+    )
+    from qa.run.cluster import scheduler_lost
+
+    lost = [e for e in summary["failures"] if scheduler_lost(e)] if summary.get("scheduler_lost") else []
+    for error in summary["failures"]:
+        if error not in lost:
+            report.err_console.print(f"[red]failed:[/] {error}", highlight=False)
+    if lost:  # one line, not one per conversation: the inputs are fine, the cluster went away
+        raise fail(f"{summary['scheduler_lost']}: lost the connection to the scheduler mid-run; {len(lost)} "
+                   f"conversations not scored (recorded as failed, nothing half-written); re-run to score them",
+                   code=2)
+    columns, rows = queries.flagged(store)
+    in_run = {cid for cid, _ in summary["flagged_ids"]}
+    title = "Flagged in this run"
+    if summary["processed"] == 0:
+        in_run, title = {r[0] for r in rows}, "Flagged (nothing new in this run; all stored)"
+    compact = report.compact_flagged(columns, [r for r in rows if r[0] in in_run])
+    if compact[1]:
+        report.render_rows(*compact, title=title)
+    if summary["processed"] == 0 and summary["failed"] > 0:
+        raise typer.Exit(1)
+
+
+def rescore(
+    db: opt.DbOpt = Path(opt.DEFAULT_DB),
+    rules: opt.RulesOpt = Path(opt.DEFAULT_RULES),
+    chunk_size: Annotated[int, typer.Option(help="Conversations per page (read, scored and written together).",
+                                            min=1)] = 500,
+    resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Carry on an interrupted rescore of the "
+                                         "same rule set version after its last written page (default), or "
+                                         "start over.")] = True,
+    reuse_tokens: Annotated[bool, typer.Option("--reuse-tokens/--no-reuse-tokens", help="Score from the stored "
+                                               "tokens where the text analysis has not changed (default), or "
+                                               "analyse every utterance again.")] = True,
+    dask_address: opt.DaskAddressOpt = None,
+    workers: opt.WorkersOpt = None,
+) -> None:
+    """Recompute findings and scores from stored utterances with a (changed) rule set; keeps older versions.
+
+    Streams the store page by page (never all of it in memory) through the same task runner as `qa run`."""
+    from qa.errors import RuleFileError
+    from qa.review import report
+    from qa.run import pipeline
+    from qa.store import StoreError
+
+    store = opt.existing_db(db)
+    if not rules.is_dir():
+        raise fail(f"{rules}: rule set folder not found")
+    cluster = opt.cluster(dask_address, workers)
+    from qa.flows.rescore import rescore_flow
+
+    try:
+        with report.progress_bar("Rescoring conversations", pipeline.on_progress):
+            summary = rescore_flow(cluster)(db=store.location, rules=str(rules), chunk_size=chunk_size,
+                                            resume=resume, reuse_tokens=reuse_tokens)
+    except (RuleFileError, StoreError) as exc:
+        raise fail(str(exc)) from exc
+    if summary["resumed_after"]:
+        report.console.print(f"Resumed rescore {summary['run_id']} after {summary['resumed_after']}.",
+                             highlight=False)
+    report.console.print(
+        f"Rescored {summary['processed']} conversations with rule set {summary['ruleset_version']}: "
+        f"{summary['flagged']} flagged, {summary['failed']} failed "
+        f"({summary['reused']} from stored tokens, {summary['reanalysed']} analysed again).", highlight=False)
+    if summary.get("scheduler_lost"):  # the pages not written are not failures: a resume scores them
+        raise fail(f"{summary['scheduler_lost']}: lost the connection to the scheduler mid-rescore; rescore "
+                   f"{summary['run_id']} stopped after {summary['written_through'] or 'no page'} (nothing "
+                   f"half-written); run `qa rescore` again to carry on from there", code=2)
+    if summary["failed"] and not summary["processed"]:
+        raise typer.Exit(1)
+
+
+def schedule(
+    inbox: Annotated[Path, typer.Argument(help="Folder the nightly run reads.")],
+    db: opt.DbOpt = Path(opt.DEFAULT_DB),
+    rules: opt.RulesOpt = Path(opt.DEFAULT_RULES),
+    cron: Annotated[str, typer.Option(help="Cron schedule, Europe/Moscow time.")] = "0 2 * * *",
+    dask_address: opt.DaskAddressOpt = None,
+    workers: opt.WorkersOpt = None,
+) -> None:
+    """Serve the scheduled `nightly` deployment (needs a Prefect server: see README)."""
+    from qa.flows.nightly import serve_nightly
+
+    if not inbox.is_dir():
+        raise fail(f"{inbox}: inbox folder not found")
+    if not rules.is_dir():
+        raise fail(f"{rules}: rule set folder not found")
+    store = opt.open_db(db)
+    location = store.location if store.is_lake else str(Path(store.location).resolve())
+    cluster = opt.cluster(dask_address, workers)
+    serve_nightly(str(inbox.resolve()), location, str(rules.resolve()), cron, cluster)

@@ -1,0 +1,136 @@
+"""The read side, for team leads: ``qa flagged``, ``qa stats``, ``qa findings``, ``qa precision`` and ``qa sql``.
+Each reads a consistent view and is safe while the nightly flow writes."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from qa.cli import options as opt
+from qa.cli.output import fail, print_rows, warn_typos
+
+
+def flagged(
+    db: opt.DbOpt = Path(opt.DEFAULT_DB),
+    since: opt.SinceOpt = None,
+    until: opt.UntilOpt = None,
+    team: opt.TeamOpt = None,
+    operator: opt.OperatorOpt = None,
+    rule: opt.RuleOpt = None,
+    category: opt.CategoryOpt = None,
+    channel: opt.ChannelOpt = None,
+    min_score: opt.MinScoreOpt = None,
+    max_score: opt.MaxScoreOpt = None,
+    fmt: opt.FormatOpt = "table",
+) -> None:
+    """The team lead's list: flagged conversations, escalations first, with reasons and the worst quote."""
+    from qa.store import StoreError, queries
+
+    filters = opt.filters(since, until, team, operator, rule, category, channel, min_score, max_score, True)
+    store = opt.open_db(db)
+    try:
+        columns, rows = queries.flagged(store, filters)
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    typo = warn_typos(store, filters)
+    print_rows(columns, rows, fmt, title=f"Flagged conversations ({len(rows)})")
+    if typo and not rows:
+        raise typer.Exit(1)
+
+
+def stats(
+    db: opt.DbOpt = Path(opt.DEFAULT_DB),
+    by: Annotated[str, typer.Option(help="operator | team | day | day-operator | rule.")] = "operator",
+    since: opt.SinceOpt = None,
+    until: opt.UntilOpt = None,
+    team: opt.TeamOpt = None,
+    operator: opt.OperatorOpt = None,
+    channel: opt.ChannelOpt = None,
+    fmt: opt.FormatOpt = "table",
+) -> None:
+    """Scores per operator, team or day (conversations, flagged, escalations, average score), or rule hits."""
+    from qa.store import StoreError, queries
+
+    filters = opt.filters(since, until, team, operator, None, None, channel, None, None, None)
+    store = opt.open_db(db)
+    try:
+        if by == "rule":
+            columns, rows = queries.rule_hits(store, filters, limit=1000)
+        elif by in queries.STATS_GROUPS:
+            columns, rows = queries.stats(store, by, filters)
+        else:
+            raise typer.BadParameter(f"--by: one of {', '.join([*queries.STATS_GROUPS, 'rule'])}")
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    typo = warn_typos(store, filters)
+    print_rows(columns, rows, fmt, title=f"Scores by {by}")
+    if typo and not rows:
+        raise typer.Exit(1)
+
+
+def findings(
+    db: opt.DbOpt = Path(opt.DEFAULT_DB),
+    conversation: Annotated[str | None, typer.Option(help="Only this conversation id.")] = None,
+    since: opt.SinceOpt = None,
+    until: opt.UntilOpt = None,
+    team: opt.TeamOpt = None,
+    operator: opt.OperatorOpt = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule.")] = None,
+    category: Annotated[str | None, typer.Option(help="Only this category.")] = None,
+    verdict: Annotated[str | None, typer.Option(
+        help="confirmed | false_positive | disputed | unreviewed.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    fmt: opt.FormatOpt = "table",
+) -> None:
+    """Current findings with their keys and verdicts (the keys `qa review --finding` takes)."""
+    from qa.store import StoreError, queries
+
+    filters = replace(opt.filters(since, until, team, operator, rule, category, None, None, None, None, verdict),
+                      conversation_id=conversation)
+    store = opt.open_db(db)
+    try:
+        found = queries.findings(store, filters, limit=limit)
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    typo = warn_typos(store, filters)
+    columns = ["conversation_id", "finding_key", "rule_id", "severity", "speaker", "start_s", "quote", "verdict"]
+    print_rows(columns, [[f[c] for c in columns] for f in found], fmt, title=f"Findings ({len(found)})")
+    if typo and not found:
+        raise typer.Exit(1)
+
+
+def precision(db: opt.DbOpt = Path(opt.DEFAULT_DB), fmt: opt.FormatOpt = "table") -> None:
+    """Rule precision from supervisors' verdicts: share of reviewed findings marked false positive, per rule."""
+    from qa.store import StoreError, queries
+
+    store = opt.open_db(db)
+    try:
+        columns, rows = queries.rule_precision(store)
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    print_rows(columns, rows, fmt, title="Rule precision (noisiest first)")
+
+
+def sql(
+    query: Annotated[str, typer.Argument(help="A SELECT statement.")],
+    db: opt.DbOpt = Path(opt.DEFAULT_DB),
+    fmt: opt.FormatOpt = "table",
+) -> None:
+    """Run a read-only SQL query (safe while the nightly flow writes: it waits for the writer)."""
+    from qa.review import report
+    from qa.store import StoreError
+
+    store = opt.open_db(db)
+    try:
+        columns, rows = store.query(query)
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    except Exception as exc:  # a SQL error from DuckDB
+        raise fail(f"query failed: {exc}") from exc
+    text = report.render_rows(columns, rows, fmt)
+    if text is not None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")

@@ -1,0 +1,155 @@
+"""The nightly QA flow: inbox → transcribe → lemmatise → score → DuckDB. Wiring only; logic lives in ``qa``.
+
+Run once:        qa run data/inbox            (ephemeral Prefect, no server needed)
+On a schedule:   qa schedule data/inbox       (serves the `nightly` deployment, cron 02:00 Europe/Moscow)
+On Dask:         qa run data/inbox --workers 4  or  --dask-address tcp://host:8786  (see ``nightly_flow``)
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger, serve, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.deployments.runner import RunnerDeployment
+from prefect.runtime import flow_run
+from prefect.schedules import Cron
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import opaque
+
+from qa.inbox.inputs import InboxItem, discover_inbox
+from qa.records import Conversation, Failure, ScoredConversation
+from qa.review import report
+from qa.rules.ruleset import load_ruleset
+from qa.run import pipeline
+from qa.run.cluster import ClusterSettings, runner_in_use, scheduler_lost, task_runner
+from qa.store import RunCounts, RunInfo, Store, open_store
+
+NIGHTLY_CRON = "0 2 * * *"
+NIGHTLY_TIMEZONE = "Europe/Moscow"
+
+
+@task(name="discover")
+def discover(inbox: str, store: Store) -> tuple[list[InboxItem], list[InboxItem]]:
+    """New inbox items, and those already stored (or failed as bad files) with the same content hash."""
+    return pipeline.plan_items(discover_inbox(inbox), store.stored_hashes() | store.permanently_failed_hashes())
+
+
+@task(name="transcribe-chunk", retries=2, retry_delay_seconds=5)
+def transcribe_chunk(items: list[InboxItem], settings: pipeline.PipelineSettings) -> list[Conversation | Failure]:
+    """Read chats/transcripts and transcribe calls of one chunk (retried on unexpected errors)."""
+    return pipeline.prepare_chunk(items, settings)
+
+
+@task(name="score-chunk")
+def score_chunk(prepared: list[Conversation | Failure], settings: pipeline.PipelineSettings
+                ) -> list[ScoredConversation | Failure]:
+    """Lemmatise and score one chunk."""
+    return pipeline.score_chunk(prepared, settings)
+
+
+@task(name="record-run")
+def record_run(store: Store, run: RunInfo) -> None:
+    """Record the run as running."""
+    store.start_run(run)
+
+
+@task(name="write-results")
+def write_results(store: Store, run_id: str, results: list[ScoredConversation | Failure]) -> None:
+    """The single writer: one short bulk transaction per chunk."""
+    store.write_results(run_id, [r for r in results if isinstance(r, ScoredConversation)],
+                        [r for r in results if isinstance(r, Failure)])
+
+
+@task(name="finish-run")
+def finish_run(store: Store, run_id: str, counts: RunCounts, status: str) -> None:
+    """Record the run's end and counts."""
+    store.finish_run(run_id, counts, status)
+
+
+@flow(name="nightly-qa", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def nightly_qa(
+    inbox: str = "data/inbox",
+    db: str = "data/qa.duckdb",
+    rules: str = "scripts_rules",
+    chunk_size: int | None = None,
+    model: str | None = None,
+    device: str | None = None,
+    channels: dict[str, str] | None = None,
+    cache_dir: str | None = "data/cache/transcripts",
+    text_chunk_size: int | None = None,
+) -> dict[str, Any]:
+    """Score every new conversation in ``inbox`` into the store ``db`` (a DuckDB file or a ``ducklake:`` setting:
+    plain text, as a deployment's parameters are; opened once here); returns the run summary.
+
+    ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100)."""
+    logger = get_run_logger()
+    ruleset = load_ruleset(rules)
+    settings = pipeline.PipelineSettings(
+        rules_dir=rules, transcription={"model": model, "device": device}, channels=channels, cache_dir=cache_dir
+    )
+    options = pipeline.transcription_options(settings)
+    calls_per, texts_per = pipeline.chunk_sizes(chunk_size, text_chunk_size)
+    run_id = str(flow_run.get_id() or uuid.uuid4())
+    store = open_store(db)
+    new, skipped = discover(inbox, store)
+    record_run(store, RunInfo(run_id=run_id, inbox=inbox, ruleset_version=ruleset.version, rules_dir=rules,
+                                 model=options.model, settings={"chunk_size": calls_per, "text_chunk_size": texts_per,
+                                                                  "runner": runner_in_use(),
+                                                                  **options.as_dict()}))
+    logger.info("%d new conversations, %d already stored", len(new), len(skipped))
+
+    batches = pipeline.plan_chunks(new, calls_per, texts_per)
+    scored_futures = [score_chunk.submit(transcribe_chunk.submit(b, settings), settings) for b in batches]
+    scored: list[ScoredConversation] = []
+    failures: list[Failure] = []
+    done, lost = 0, False
+    pipeline.report_progress(0, len(new))
+    for batch, future in zip(batches, scored_futures, strict=True):
+        try:
+            results = future.result()
+        except Exception as exc:  # the chunk failed even after retries: record each of its inputs
+            results = pipeline.chunk_failures(batch, exc)
+            lost = lost or scheduler_lost(exc)
+        write_results(store, run_id, opaque(results))  # opaque: Prefect does not walk every token
+        scored += [r for r in results if isinstance(r, ScoredConversation)]
+        failures += [r for r in results if isinstance(r, Failure)]
+        done += len(batch)
+        pipeline.report_progress(done, len(new))
+
+    summary = pipeline.run_summary(run_id, ruleset.version, options.model, len(new) + len(skipped), len(skipped),
+                                   scored, failures)
+    summary["scheduler_lost"] = runner_in_use() if lost else None
+    status = "failed" if (new and not scored) or lost else "completed"
+    finish_run(store, run_id, RunCounts(summary["discovered"], summary["skipped"], summary["processed"],
+                                           summary["failed"], summary["flagged"]), status)
+    create_markdown_artifact(markdown=report.summary_markdown(summary), key="nightly-qa-summary",
+                             description="Conversations processed, failed, flagged and top rules hit")
+    return summary
+
+
+def nightly_flow(cluster: ClusterSettings | None = None) -> Any:
+    """The nightly flow on the task runner the cluster settings choose (the embedded thread pool without).
+
+    Chunks are transcribed and scored on the workers; the store is written here, by the flow process only.
+    """
+    runner = task_runner(cluster) if cluster else None
+    return nightly_qa if runner is None else nightly_qa.with_options(task_runner=runner)
+
+
+def nightly_deployment(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON,
+                       cluster: ClusterSettings | None = None) -> RunnerDeployment:
+    """The `nightly` deployment: the flow on a cron schedule in Europe/Moscow time."""
+    return nightly_flow(cluster).to_deployment(
+        name="nightly",
+        schedule=Cron(cron, timezone=NIGHTLY_TIMEZONE),
+        parameters={"inbox": inbox, "db": db, "rules": rules},
+        description="Nightly QA of the contact-center inbox",
+    )
+
+
+def serve_nightly(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON,
+                  cluster: ClusterSettings | None = None) -> None:
+    """Serve the `nightly` deployment to the Prefect server in PREFECT_API_URL until interrupted."""
+    serve(nightly_deployment(inbox, db, rules, cron, cluster))

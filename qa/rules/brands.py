@@ -1,0 +1,127 @@
+"""Which brand a conversation speaks for, and which brand (or organisation) the operator named.
+
+The brand comes from the conversation's ``company`` field (sidecar or chat), else its team or line in
+``ruleset.yml`` ``company.brands``, else the default ``company.names``. With none of these the company step
+only asks that an organisation was named: an organisation noun of ``company.org_types`` followed by a
+capitalised or quoted name («компания Телеком Плюс», «интернет-магазин Домовой»).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qa.records import Conversation, Token
+from qa.rules.ruleset import Company
+from qa.text.analysis import LemmatizerLike
+from qa.text.normalize import split_normalized
+
+DEFAULT_BRAND = "default"
+LINE_KEYS = ("line", "queue")
+ORG_NAME_MAX_WORDS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Brand:
+    """A brand: its key in the rule set and the names it is spoken as."""
+
+    key: str
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BrandBook:
+    """Every configured brand, and the organisation nouns (lemmatised) for the fallback check."""
+
+    brands: tuple[Brand, ...]
+    teams: dict[str, str]
+    lines: dict[str, str]
+    org_types: tuple[tuple[str, ...], ...]
+
+    def brand(self, key: str) -> Brand:
+        return next(b for b in self.brands if b.key == key)
+
+    def brand_of_phrase(self) -> dict[str, str]:
+        """Spoken name → brand key (the first brand wins a name two share)."""
+        out: dict[str, str] = {}
+        for b in self.brands:
+            for name in b.names:
+                out.setdefault(name, b.key)
+        return out
+
+    def expected(self, conversation: Conversation) -> Brand | None:
+        """The brand this conversation must name, or None when any organisation will do."""
+        return self.expected_for(conversation.team, conversation.metadata)
+
+    def expected_for(self, team: str | None, metadata: Mapping[str, Any]) -> Brand | None:
+        """The brand of a conversation's team and sidecar fields (``company``, ``line``, ``queue``), before
+        it is transcribed; None when any organisation will do."""
+        company = metadata.get("company")
+        if isinstance(company, str) and company.strip():
+            wanted = company.strip().casefold().replace("ё", "е")
+            for b in self.brands:
+                if wanted == b.key.casefold() or any(wanted == n.casefold().replace("ё", "е") for n in b.names):
+                    return b
+            return Brand(company.strip(), (company.strip(),))
+        if team is not None and team in self.teams:
+            return self.brand(self.teams[team])
+        for key in LINE_KEYS:
+            line = metadata.get(key)
+            if isinstance(line, str) and line in self.lines:
+                return self.brand(self.lines[line])
+        if any(b.key == DEFAULT_BRAND for b in self.brands):
+            return self.brand(DEFAULT_BRAND)
+        return None
+
+
+def priming_terms(book: BrandBook | None, vocabulary: Sequence[str], team: str | None,
+                  metadata: Mapping[str, Any]) -> list[str]:
+    """Words to prime Whisper with for one conversation: the names of the brand it speaks for (not every
+    brand: a long prompt of other brands garbles the greeting), then the rule set's ``vocabulary``."""
+    expected = book.expected_for(team, metadata) if book is not None else None
+    words = [*(expected.names if expected is not None else ()), *vocabulary]
+    return list(dict.fromkeys(w.strip() for w in words if w.strip()))
+
+
+def brand_book(company: Company, lemmatizer: LemmatizerLike) -> BrandBook:
+    """The rule set's brands: ``company.names`` is the brand ``default``; ``brands`` add named ones."""
+    brands: list[Brand] = []
+    if company.names:
+        brands.append(Brand(DEFAULT_BRAND, tuple(company.names)))
+    teams: dict[str, str] = {}
+    lines: dict[str, str] = {}
+    for key, b in company.brands.items():
+        brands.append(Brand(key, tuple(b.names)))
+        teams.update(dict.fromkeys(b.teams, key))
+        lines.update(dict.fromkeys(b.lines, key))
+    org_types = tuple(
+        tuple(lemmatizer.lemma(norm) for _, norm in split_normalized(noun)) for noun in company.org_types
+    )
+    return BrandBook(tuple(brands), teams, lines, tuple(t for t in org_types if t))
+
+
+def _capitalised(token: Token) -> bool:
+    surface = token.text.strip("«»\"'")
+    return bool(surface) and surface[0].isupper()
+
+
+def named_organisation(tokens: Sequence[Token], org_types: Sequence[tuple[str, ...]]) -> tuple[int, int, str] | None:
+    """The first «<organisation noun> <Name>» in the tokens: (first, last, name heard), else None.
+
+    The name is the run of up to three capitalised or quoted words right after the noun.
+    """
+    lemmas = [t.lemma for t in tokens]
+    for i in range(len(tokens)):
+        for noun in org_types:
+            j = i + len(noun)
+            if tuple(lemmas[i:j]) != noun or j >= len(tokens):
+                continue
+            k = j
+            while k < len(tokens) and k - j < ORG_NAME_MAX_WORDS and (
+                _capitalised(tokens[k]) or tokens[k].text.startswith(("«", '"'))
+            ):
+                k += 1
+            if k > j:
+                return i, k - 1, " ".join(t.text.strip("«»\",.!?") for t in tokens[j:k])
+    return None

@@ -1,0 +1,195 @@
+"""Where the flows' tasks run: threads of this process (the default), a local Dask cluster, or an existing one.
+
+The only module of ours that imports ``prefect_dask`` and ``distributed``. :func:`task_runner` turns a
+:class:`ClusterSettings` into a Prefect task runner, or ``None`` for the embedded default (the flow's own
+thread pool, exactly as fast as before). Every worker process builds the Whisper model and the compiled rule
+set once and reuses them (``qa.run.pipeline.get_scorer``, ``qa.speech.transcribe.get_transcriber``); the store is only
+written by the flow process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_CONNECT_TIMEOUT_S = 5.0
+DEFAULT_SCHEDULER_PORT = 8786
+ADDRESS_ENV = "QA_DASK_ADDRESS"
+
+
+class ClusterError(Exception):
+    """The Dask scheduler cannot be reached, or the cluster settings are wrong. ``str()`` names the address."""
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """``address``: an existing scheduler (``tcp://host:8786``); ``workers``: a local cluster of that many worker
+    processes (one thread each). Neither: the embedded default."""
+
+    address: str | None = None
+    workers: int | None = None
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S
+
+    def describe(self) -> str:
+        """A few words for logs and the run record."""
+        if self.address:
+            return f"dask scheduler {self.address}"
+        if self.workers:
+            return f"local dask cluster of {self.workers} workers"
+        return "embedded thread pool"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dask_address": self.address, "workers": self.workers}
+
+
+def scheduler_host_port(address: str) -> tuple[str, int]:
+    """Host and port of a scheduler address such as ``tcp://10.0.0.5:8786`` (port 8786 when omitted)."""
+    text = address.strip()
+    if "://" not in text:
+        text = f"tcp://{text}"
+    parts = urlsplit(text)
+    if parts.scheme not in ("tcp", "tls") or not parts.hostname:
+        raise ClusterError(f"{address}: not a Dask scheduler address (expected tcp://HOST:PORT)")
+    try:
+        port = parts.port or DEFAULT_SCHEDULER_PORT
+    except ValueError as exc:
+        raise ClusterError(f"{address}: bad port ({exc})") from exc
+    return parts.hostname, port
+
+
+def check_scheduler(address: str, timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> None:
+    """Raise :class:`ClusterError` (naming the address) unless a TCP connection to the scheduler opens in time."""
+    host, port = scheduler_host_port(address)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        reason = f"no answer within {timeout_s:g} s" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ClusterError(
+            f"{address}: Dask scheduler unreachable ({reason.lower()}); start one with "
+            f"`dask scheduler` and workers with `dask worker {address}`, or check --dask-address / {ADDRESS_ENV}"
+        ) from exc
+
+
+def _worker_env(workers: int) -> dict[str, str]:
+    """Environment of local worker processes: the CPU cores shared out so N workers do not oversubscribe."""
+    env = {key: os.environ[key] for key in ("HF_HUB_OFFLINE", "OPENBLAS_NUM_THREADS") if key in os.environ}
+    if "QA_CPU_THREADS" not in os.environ:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:
+            cores = os.cpu_count() or 1
+        env["QA_CPU_THREADS"] = str(max(1, cores // workers))
+    return env
+
+
+def local_cluster_kwargs(workers: int, prefect_api_url: str | None = None) -> dict[str, Any]:
+    """``distributed.LocalCluster`` arguments for N single-threaded worker processes, quiet, no dashboard.
+
+    ``prefect_api_url``: the Prefect API the workers report task runs to (this process's one), so that no worker
+    starts a temporary Prefect server of its own."""
+    env = _worker_env(workers)
+    if prefect_api_url:
+        env["PREFECT_API_URL"] = prefect_api_url
+    return {
+        "n_workers": workers,
+        "threads_per_worker": 1,
+        "processes": True,
+        "dashboard_address": None,
+        "silence_logs": logging.WARNING,
+        "env": env,
+    }
+
+
+def prefect_api_url() -> str:
+    """The Prefect API this process reports to: ``PREFECT_API_URL``, else its temporary (ephemeral) server,
+    started now if it is not yet running (the flow then uses the same one)."""
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if url:
+        return str(url)
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    return server.api_url
+
+
+def task_runner(settings: ClusterSettings) -> Any:
+    """A ``DaskTaskRunner`` for the settings, or ``None`` for the embedded default.
+
+    An address is checked first, so an unreachable scheduler fails at once with :class:`ClusterError`.
+    """
+    if settings.address and settings.workers:
+        raise ClusterError(f"{settings.address}: give either a scheduler address or --workers, not both")
+    if settings.workers is not None and settings.workers < 1:
+        raise ClusterError(f"--workers: expected at least 1, not {settings.workers}")
+    if not settings.address and not settings.workers:
+        return None
+    quiet_distributed()
+    from prefect_dask import DaskTaskRunner
+
+    if settings.address:
+        check_scheduler(settings.address, settings.connect_timeout_s)
+        return DaskTaskRunner(address=settings.address,
+                              client_kwargs={"timeout": f"{settings.connect_timeout_s:g}s"})
+    return DaskTaskRunner(cluster_kwargs=local_cluster_kwargs(settings.workers or 1, prefect_api_url()))
+
+
+def describe_runner(runner: Any) -> str:
+    """What runs a flow's tasks, for the run record: «dask scheduler tcp://…», «local dask cluster of N workers»
+    or «embedded thread pool of N threads» (a flow run's ``task_runner``)."""
+    if type(runner).__name__ == "DaskTaskRunner":
+        if getattr(runner, "address", None):
+            return f"dask scheduler {runner.address}"
+        return f"local dask cluster of {(runner.cluster_kwargs or {}).get('n_workers', '?')} workers"
+    if type(runner).__name__ == "ThreadPoolTaskRunner":
+        threads = getattr(runner, "_max_workers", None)
+        return f"embedded thread pool of {threads} threads" if threads else "embedded thread pool"
+    return type(runner).__name__
+
+
+_LOST_MARKERS = ("scheduler-connection-lost", "lost the connection to the scheduler")
+
+
+def scheduler_lost(exc: BaseException) -> bool:
+    """Whether a task failed because the flow lost its Dask scheduler (not because of its input)."""
+    return any(m in str(exc) for m in _LOST_MARKERS)
+
+
+def runner_in_use() -> str:
+    """What runs the current flow run's tasks (:func:`describe_runner`; «none» outside a flow run)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return describe_runner(context.task_runner) if context else "none"
+
+
+def quiet_distributed() -> None:
+    """Keep Dask's INFO chatter (workers starting and stopping) out of the command's output."""
+    for name in ("distributed", "distributed.scheduler", "distributed.worker", "distributed.core",
+                 "distributed.http.proxy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # a closing worker whose Prefect threads linger is killed after 4 s, with a warning that only alarms
+    logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
+
+
+def start_local_cluster(workers: int) -> Any:
+    """A ``distributed.LocalCluster`` of N single-threaded worker processes (for tests and benchmarks; the
+    caller closes it). Its ``scheduler_address`` is what ``--dask-address`` takes."""
+    quiet_distributed()
+    from distributed import LocalCluster
+
+    return LocalCluster(**local_cluster_kwargs(workers, prefect_api_url()))
+
+
+def connect(address: str, timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S) -> Any:
+    """A ``distributed.Client`` of a scheduler (the caller closes it), e.g. to ask workers for their load counts."""
+    from distributed import Client
+
+    return Client(address, timeout=f"{timeout_s:g}s", set_as_default=False)

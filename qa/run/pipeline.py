@@ -1,0 +1,250 @@
+"""The stages of the nightly job as plain functions over plain records (the flow only wires them).
+
+Each stage takes and returns records (``InboxItem``, ``Conversation``, ``ScoredConversation``, ``Failure``),
+never models or connections: heavy objects (the Whisper model, the lemmatiser, the compiled rule set) are
+built once per worker process by the ``get_*`` functions and reused.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from qa.errors import QAInputError
+from qa.inbox.inputs import (
+    InboxItem,
+    read_chat,
+    read_sidecar,
+    read_transcript,
+    unknown_input_error,
+)
+from qa.records import Conversation, Failure, ScoredConversation
+from qa.rules.scoring import Scorer, build_scorer
+
+DEFAULT_CHUNK_SIZE = 4  # calls per chunk: each costs seconds to minutes of transcription
+# chats and transcripts per chunk: scoring one costs milliseconds, so a small chunk would spend its time on the
+# task's own bookkeeping and the chunk's write (200 chats: 17 conversations/s in chunks of 4, 86/s in chunks of 50)
+DEFAULT_TEXT_CHUNK_SIZE = 100
+_lock = threading.Lock()
+_scorers: dict[tuple[str, str], Scorer] = {}
+_progress: list[Callable[[int, int], None]] = []
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything a worker needs to process conversations, as plain data (stored with each run)."""
+
+    rules_dir: str
+    transcription: dict[str, Any] = field(default_factory=dict)  # TranscriptionOptions overrides
+    channels: dict[str, str] | None = None  # batch default channel → speaker mapping
+    cache_dir: str | None = None  # transcript cache (by audio content hash)
+
+
+def get_scorer(rules_dir: str | Path) -> Scorer:
+    """The compiled rule set of a folder, built once per process (and again when the files change)."""
+    from qa.rules.ruleset import ruleset_version
+
+    key = (str(Path(rules_dir).resolve()), ruleset_version(Path(rules_dir)))
+    with _lock:
+        if key not in _scorers:
+            _scorers[key] = build_scorer(rules_dir)
+        return _scorers[key]
+
+
+def built_scorers() -> int:
+    """How many rule sets this process has compiled (each folder version once: a worker reuses its scorer)."""
+    with _lock:
+        return len(_scorers)
+
+
+def transcription_options(settings: PipelineSettings) -> Any:
+    """The transcription options record of these settings (environment first, then explicit overrides)."""
+    from qa.speech.transcribe import TranscriptionOptions
+
+    overrides = {k: v for k, v in settings.transcription.items() if v is not None}
+    return TranscriptionOptions.from_env(**overrides)
+
+
+def plan_items(items: Sequence[InboxItem], stored: set[str]) -> tuple[list[InboxItem], list[InboxItem]]:
+    """Split discovered items into new ones and ones already stored with the same content hash."""
+    seen: set[str] = set()
+    new, skipped = [], []
+    for item in items:
+        if item.content_sha256 in stored or item.content_sha256 in seen:
+            skipped.append(item)
+        else:
+            seen.add(item.content_sha256)
+            new.append(item)
+    return new, skipped
+
+
+def chunk_sizes(chunk_size: int | None, text_chunk_size: int | None) -> tuple[int, int]:
+    """Calls and text inputs (chats, transcripts) per chunk: an explicit ``chunk_size`` counts for both kinds
+    unless ``text_chunk_size`` is given too; neither given, 4 calls or 100 text inputs."""
+    calls = chunk_size or DEFAULT_CHUNK_SIZE
+    texts = text_chunk_size or chunk_size or DEFAULT_TEXT_CHUNK_SIZE
+    if calls < 1 or texts < 1:
+        raise ValueError(f"chunk sizes must be at least 1 (got {calls} calls, {texts} chats/transcripts)")
+    return calls, texts
+
+
+def plan_chunks(items: Sequence[InboxItem], chunk_size: int | None = None,
+                text_chunk_size: int | None = None) -> list[list[InboxItem]]:
+    """Chunks of calls and chunks of text inputs (one Prefect task each, not one per conversation), each kind by
+    its own size (:func:`chunk_sizes`), in the order the inbox listed them: a chunk goes out as soon as it is
+    full, the part-filled ones last."""
+    calls_per, texts_per = chunk_sizes(chunk_size, text_chunk_size)
+    out: list[list[InboxItem]] = []
+    open_chunks: dict[bool, list[InboxItem]] = {True: [], False: []}
+    for item in items:
+        is_call = item.kind == "call"
+        chunk = open_chunks[is_call]
+        chunk.append(item)
+        if len(chunk) >= (calls_per if is_call else texts_per):
+            out.append(chunk)
+            open_chunks[is_call] = []
+    out += [chunk for chunk in open_chunks.values() if chunk]
+    return out
+
+
+def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversation:
+    from qa.rules.brands import priming_terms
+    from qa.speech.audio import RawFormat
+    from qa.speech.transcribe import get_transcriber
+
+    info = read_sidecar(item.path, item.sidecar)
+    raw = None
+    if info.raw_format:
+        try:
+            raw = RawFormat(**info.raw_format)
+        except (TypeError, ValueError) as exc:
+            raise QAInputError(item.sidecar or item.path, f"bad raw_format: {exc}") from exc
+    # no mapping anywhere: the transcriber reads a one-channel file as mono, two channels as DEFAULT_CHANNELS
+    channels = info.channels or settings.channels or None
+    scorer = get_scorer(settings.rules_dir)
+    # primed with this conversation's brand only (its team / line / sidecar company), not every brand
+    vocabulary = priming_terms(scorer.rules.brands, scorer.rules.ruleset.settings.vocabulary, info.team,
+                               info.metadata)
+    transcriber = get_transcriber(transcription_options(settings), vocabulary)
+    cache = Path(settings.cache_dir) if settings.cache_dir else None
+    transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache)
+    metadata = dict(info.metadata)
+    if transcript.speaker_mode == "mono":
+        metadata.setdefault("speakers", "mono recording: speakers not separated")
+    return Conversation(
+        conversation_id=info.conversation_id,
+        channel="call",
+        source_path=item.path,
+        content_sha256=item.content_sha256,
+        utterances=transcript.utterances,
+        operator_id=info.operator_id,
+        team=info.team,
+        started_at=info.started_at,
+        duration_s=transcript.duration_s,
+        speaker_mode=transcript.speaker_mode,
+        metadata=metadata,
+        transcription={"audio_sha256": transcript.audio_sha256, "options": transcript.options,
+                       "stats": transcript.stats},
+    )
+
+
+def load_conversation(item: InboxItem, settings: PipelineSettings) -> Conversation:
+    """Read (and for calls, transcribe) one inbox item. Raises ``QAInputError`` for bad input."""
+    if item.kind == "chat":
+        return read_chat(item)
+    if item.kind == "transcript":
+        return read_transcript(item)
+    if item.kind == "call":
+        return _call_conversation(item, settings)
+    raise unknown_input_error(item)
+
+
+def _failure(item_path: str, exc: Exception, sha: str | None, stage: str | None = None) -> Failure:
+    if isinstance(exc, QAInputError):
+        return Failure(item_path, stage or exc.stage, str(exc), sha)
+    return Failure(item_path, stage or "internal", f"{item_path}: {type(exc).__name__}: {exc}", sha)
+
+
+def prepare_chunk(items: Sequence[InboxItem], settings: PipelineSettings) -> list[Conversation | Failure]:
+    """Load/transcribe a chunk; bad input becomes a ``Failure`` record, the rest goes on."""
+    out: list[Conversation | Failure] = []
+    for item in items:
+        try:
+            conv = load_conversation(item, settings)
+            if not conv.utterances or not any(u.text.strip() for u in conv.utterances):
+                raise QAInputError(item.path, "no speech found (silence or noise only)")
+            out.append(conv)
+        except QAInputError as exc:
+            out.append(_failure(item.path, exc, item.content_sha256))
+    return out
+
+
+def score_chunk(prepared: Sequence[Conversation | Failure], settings: PipelineSettings
+                ) -> list[ScoredConversation | Failure]:
+    """Lemmatise and score the conversations of a chunk; failures pass through."""
+    scorer = get_scorer(settings.rules_dir)
+    out: list[ScoredConversation | Failure] = []
+    for entry in prepared:
+        if isinstance(entry, Failure):
+            out.append(entry)
+            continue
+        try:
+            out.append(scorer.score(entry))
+        except Exception as exc:  # a scoring bug must not sink the batch
+            out.append(_failure(entry.source_path, exc, entry.content_sha256, stage="score"))
+    return out
+
+
+def rescore(conversations: Sequence[Conversation], rules_dir: str | Path) -> list[ScoredConversation]:
+    """Score stored conversations with a (changed) rule set; no transcription."""
+    scorer = get_scorer(rules_dir)
+    return [scorer.score(c) for c in conversations]
+
+
+def top_rules(scored: Sequence[ScoredConversation], n: int = 10) -> list[tuple[str, int]]:
+    """The most frequent rule hits of a batch."""
+    counts = Counter(f.rule_id for s in scored for f in s.findings)
+    return counts.most_common(n)
+
+
+def on_progress(callback: Callable[[int, int], None]) -> Callable[[], None]:
+    """Register a progress callback ``(done, total)``; returns a function that unregisters it."""
+    _progress.append(callback)
+    return lambda: _progress.remove(callback)
+
+
+def report_progress(done: int, total: int) -> None:
+    """Tell registered listeners (the CLI's progress bar) how far the batch is."""
+    for callback in list(_progress):
+        callback(done, total)
+
+
+def chunk_failures(items: Sequence[InboxItem], exc: BaseException) -> list[Failure]:
+    """Failure records for every item of a chunk whose task failed even after its retries."""
+    return [
+        Failure(item.path, "transcribe", f"{item.path}: {type(exc).__name__}: {exc}", item.content_sha256)
+        for item in items
+    ]
+
+
+def run_summary(run_id: str, ruleset_version: str, model: str | None, discovered: int, skipped: int,
+                scored: Sequence[ScoredConversation], failures: Sequence[Failure]) -> dict[str, Any]:
+    """Counts, flagged conversations and top rules of a run (for the artifact, the runs table and the CLI)."""
+    flagged = [s for s in scored if s.score.flagged]
+    return {
+        "run_id": run_id,
+        "ruleset_version": ruleset_version,
+        "model": model,
+        "discovered": discovered,
+        "skipped": skipped,
+        "processed": len(scored),
+        "failed": len(failures),
+        "flagged": len(flagged),
+        "top_rules": top_rules(scored),
+        "flagged_ids": [(s.conversation.conversation_id, "; ".join(s.score.reasons)) for s in flagged],
+        "failures": [f.error for f in failures],
+    }

@@ -1,0 +1,160 @@
+"""How calls are transcribed: :class:`TranscriptionOptions` and the device checks.
+
+The options are stored with every run so that a result can be reproduced. Whether a CUDA GPU is there is asked of
+CTranslate2, imported lazily (only when a device must be resolved or checked).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from typing import Any
+
+
+def cuda_available() -> bool:
+    """Whether CTranslate2 sees a CUDA device."""
+    import ctranslate2
+
+    try:
+        return ctranslate2.get_cuda_device_count() > 0
+    except Exception:  # a CPU-only build may raise instead of returning 0
+        return False
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_device(device: str | None) -> None:
+    """Raise :class:`ModelError` unless ``device`` (``None`` means ``QA_DEVICE`` or auto) can run the model."""
+    from qa.errors import ModelError
+
+    device = device or os.environ.get("QA_DEVICE") or "auto"
+    if device not in DEVICES:
+        raise ModelError(f"device {device!r} is not one of {', '.join(DEVICES)}"
+                         + (" (for a GPU use cuda)" if device.lower() in ("gpu", "cuda:0", "nvidia") else ""))
+    if device == "cuda" and not cuda_available():
+        raise ModelError("device 'cuda': CTranslate2 sees no CUDA GPU here; use --device cpu or auto")
+
+
+def _default_threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class TranscriptionOptions:
+    """How calls are transcribed; stored with every run so a result can be reproduced.
+
+    Defaults were measured on 2 CPU cores with the embedded ``base`` model on the synthetic stereo
+    call of ``../shared/data/synthetic_call_ru`` (see ``benchmarks/bench_asr.py``).
+
+    Attributes:
+      model: ``"base"``/``"embedded"`` for the embedded model, or a local CTranslate2 folder.
+      device: ``"auto"`` (CUDA when CTranslate2 sees a GPU, else CPU), ``"cpu"`` or ``"cuda"``.
+      compute_type: ``"auto"`` (int8 on CPU, float16 on CUDA) or any CTranslate2 compute type.
+      beam_size: beam width; 5 gave a lower WER than 1 at little cost in the batched pipeline.
+      language: the spoken language; fixed so that no language detection runs.
+      vad_filter: cut non-speech with Silero VAD before decoding (needed against inventions).
+      vad_threshold: Silero speech probability above which a frame is speech.
+      vad_min_silence_ms: silence that ends a speech chunk.
+      vad_speech_pad_ms: padding added around each speech chunk.
+      batch_size: chunks decoded together by faster-whisper's batched pipeline; 0 decodes chunk
+        by chunk (sequential pipeline); ``None`` picks 8 on CPU and 16 on CUDA.
+      cpu_threads: CTranslate2 threads; 0 uses every core this process may run on.
+      condition_on_previous_text: feed the previous window's text as a prompt (sequential pipeline
+        only); off by default because it lets one mistake turn into a repetition loop.
+      use_vocabulary: how rule-set terms (company and product names) reach the model:
+        ``"prompt"`` (initial prompt), ``"hotwords"`` or ``"none"``.
+      pause_split_s: a pause longer than this inside one speaker's speech starts a new utterance.
+      no_speech_threshold: with ``log_prob_threshold``, drop a segment whose no-speech probability
+        is above this while its average log-probability is below that.
+      log_prob_threshold: see ``no_speech_threshold``.
+      compression_ratio_threshold: drop a segment whose text compresses better than this
+        (a repetition loop) after its repeated n-grams were collapsed.
+      mono_speakers: speaker attribution on one-channel audio: ``"unknown"`` (default) or ``"pitch"``
+        (two voices told apart by pitch, the first to speak taken as the operator; opt-in because it
+        put only 149 of 198 words on the right speaker on a mixdown of the synthetic call).
+    """
+
+    model: str = "base"
+    device: str = "auto"
+    compute_type: str = "auto"
+    beam_size: int = 5
+    language: str = "ru"
+    vad_filter: bool = True
+    vad_threshold: float = 0.5
+    vad_min_silence_ms: int = 500
+    vad_speech_pad_ms: int = 200
+    batch_size: int | None = None
+    cpu_threads: int = 0
+    condition_on_previous_text: bool = False
+    use_vocabulary: str = "prompt"
+    pause_split_s: float = 1.0
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    compression_ratio_threshold: float = 2.4
+    mono_speakers: str = "unknown"
+
+    def __post_init__(self) -> None:
+        if self.use_vocabulary not in ("prompt", "hotwords", "none"):
+            raise ValueError(f"use_vocabulary must be prompt, hotwords or none, not {self.use_vocabulary!r}")
+        if self.mono_speakers not in ("pitch", "unknown"):
+            raise ValueError(f"mono_speakers must be pitch or unknown, not {self.mono_speakers!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options as plain JSON-able values."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> TranscriptionOptions:
+        """Options from ``QA_WHISPER_MODEL``, ``QA_DEVICE``, ``QA_COMPUTE_TYPE``, ``QA_BEAM_SIZE``,
+        ``QA_BATCH_SIZE`` (a number or ``auto``), ``QA_CPU_THREADS`` and ``QA_MONO_SPEAKERS``; non-None overrides
+        win."""
+        values: dict[str, Any] = {}
+        env = os.environ
+        for name, key, kind in (
+            ("QA_WHISPER_MODEL", "model", str),
+            ("QA_DEVICE", "device", str),
+            ("QA_COMPUTE_TYPE", "compute_type", str),
+            ("QA_BEAM_SIZE", "beam_size", int),
+            ("QA_BATCH_SIZE", "batch_size", int),
+            ("QA_CPU_THREADS", "cpu_threads", int),
+            ("QA_MONO_SPEAKERS", "mono_speakers", str),
+        ):
+            raw = env.get(name, "").strip()
+            if not raw:
+                continue
+            if key == "batch_size" and raw.lower() == "auto":
+                values[key] = None
+                continue
+            try:
+                values[key] = kind(raw)
+            except ValueError as exc:
+                raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def resolved_device(self) -> str:
+        """``cuda`` or ``cpu``."""
+        if self.device == "auto":
+            return "cuda" if cuda_available() else "cpu"
+        return self.device
+
+    def resolved_compute_type(self, device: str) -> str:
+        """The compute type to load the model with on ``device``."""
+        if self.compute_type == "auto":
+            return "float16" if device == "cuda" else "int8"
+        return self.compute_type
+
+    def resolved_batch_size(self, device: str) -> int:
+        """0 for the sequential pipeline, else the batch size."""
+        if self.batch_size is None:
+            return 16 if device == "cuda" else 8
+        return max(0, self.batch_size)
+
+    def resolved_threads(self) -> int:
+        """CTranslate2 CPU threads."""
+        return self.cpu_threads or _default_threads()

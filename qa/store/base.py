@@ -1,0 +1,329 @@
+"""The :class:`Store`: what every store kind offers, the write path built on it, and the store's own records.
+
+A store is opened once per process from its location (:func:`qa.store.open_store`: a DuckDB file or a DuckLake)
+and passed in; flows, queries, the page and rescore call its methods. A kind provides four things — open a
+connection, run a write transaction, run read-only queries, say whether anything is stored — and everything else
+here (runs, results, reviews, reloading conversations) is written once on top of them.
+
+Writes are bulk (Arrow tables, never row by row) and short: one transaction per chunk. Every write rewrites the
+current results of the conversations it touched in the same transaction (:mod:`qa.store.current`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from qa.records import Conversation, Failure, ScoredConversation
+from qa.store.current import carry_reviews, refresh_current, reviewed_now, set_verdict
+from qa.store.rows import (
+    CONVERSATION_COLUMNS,
+    conversation_row,
+    conversations_from_rows,
+    insert_rows,
+    score_rows,
+    to_json,
+    utterance_rows,
+)
+
+T = TypeVar("T")
+LOCK_RETRY_S = 30.0  # how long a reader or writer waits for another process's lock on a DuckDB file
+PERMANENT_STAGES = ("input", "discover", "decode", "parse")  # the file itself is bad: retrying cannot help
+VERDICTS = ("confirmed", "false_positive", "disputed")
+
+
+class StoreError(Exception):
+    """The database could not be opened or read."""
+
+
+class StoreNotFound(StoreError):
+    """Nothing has been stored yet (no DuckDB file; a lake without the QA tables)."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One flow run (or rescore), as recorded in ``runs``."""
+
+    run_id: str
+    kind: str = "run"
+    inbox: str | None = None
+    ruleset_version: str | None = None
+    rules_dir: str | None = None
+    model: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunCounts:
+    """What a run did, as recorded in ``runs`` when it ends."""
+
+    discovered: int = 0
+    skipped: int = 0
+    processed: int = 0
+    failed: int = 0
+    flagged: int = 0
+
+
+@dataclass(frozen=True)
+class Review:
+    """A supervisor's verdict on one finding (``finding_key``) or on a whole conversation (no key)."""
+
+    conversation_id: str
+    verdict: str
+    reviewer: str
+    finding_key: str | None = None
+    comment: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store(ABC):
+    """Where conversations, scores, reviews and accounts are kept: a DuckDB file or a DuckLake.
+
+    A store object holds only its parsed location (it pickles, so a task on another process can take it); the
+    connections are opened by its methods, one per call, never shared across threads or tasks.
+    """
+
+    is_lake: ClassVar[bool] = False
+
+    @property
+    @abstractmethod
+    def location(self) -> str:
+        """The setting it was opened from (``--db``, ``QA_DB``, qa.toml's ``db``)."""
+
+    @property
+    def display(self) -> str:
+        """The store's name for messages (a lake's password masked)."""
+        return self.location
+
+    def __str__(self) -> str:
+        return self.display
+
+    # --- what each kind provides ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def connect(self, read_only: bool = False, wait_s: float = LOCK_RETRY_S
+                ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A connection (created and migrated when writable), retried while another process writes; a
+        ``read_only`` one reads one snapshot. Use it as a context manager; it is closed on leaving."""
+
+    @abstractmethod
+    def write_transaction(self, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``body(con)`` in one write transaction and return its result (rolled back on error). A kind may run
+        it again (a lake's lost commit race), so ``body`` must be safe to repeat: delete, then insert."""
+
+    @abstractmethod
+    def run_queries(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[list[str], list]]:
+        """Run read-only queries on one connection (one consistent view); the column names and rows of each."""
+
+    @abstractmethod
+    def exists(self) -> bool:
+        """Whether anything is stored yet."""
+
+    @abstractmethod
+    def check_not_damaged(self) -> None:
+        """Raise :class:`StoreError` when the store is damaged, without waiting for a writer's lock."""
+
+    # --- reads ---------------------------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
+        """Run a read-only query; returns column names and rows."""
+        return self.run_queries([(sql, params)])[0]
+
+    def _column(self, table: str, sql: str, params: Sequence[Any] = ()) -> set[Any]:
+        """The first column of ``sql`` as a set (empty when nothing is stored or ``table`` is not there yet)."""
+        if not self.exists():
+            return set()
+        with self.connect(read_only=True) as con:
+            tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+            if table not in tables:
+                return set()
+            return {r[0] for r in con.execute(sql, list(params)).fetchall()}
+
+    def stored_hashes(self) -> set[str]:
+        """Content hashes of every stored conversation (empty when there is no database yet)."""
+        return self._column("conversations", "SELECT content_sha256 FROM conversations")
+
+    def permanently_failed_hashes(self) -> set[str]:
+        """Content hashes of inputs that failed because the file is bad (truncated audio, broken JSON): a file is
+        tried again only once its content (and so its hash) changes."""
+        return self._column("failures", "SELECT DISTINCT content_sha256 FROM failures WHERE content_sha256 IS NOT "
+                                        "NULL AND stage IN (SELECT unnest(?::VARCHAR[]))", [list(PERMANENT_STAGES)])
+
+    def load_conversations(self, ids: Sequence[str] | None = None) -> list[Conversation]:
+        """Stored conversations with their utterances (and word timings), for re-scoring."""
+        with self.connect(read_only=True) as con:
+            where, params = ("WHERE conversation_id IN (SELECT unnest(?))", [list(ids)]) if ids else ("", [])
+            kept = f"{where} AND purged_at IS NULL" if where else "WHERE purged_at IS NULL"  # purged: nothing to score
+            convs = con.execute(f"SELECT {CONVERSATION_COLUMNS} FROM conversations {kept} ORDER BY conversation_id",
+                                params).fetchall()
+            utts = con.execute(
+                f"SELECT conversation_id, speaker, start_s, end_s, text, words FROM utterances {where} "
+                "ORDER BY conversation_id, idx",
+                params,
+            ).fetchall()
+        return conversations_from_rows(convs, utts)
+
+    # --- writes --------------------------------------------------------------------------------------------
+
+    def start_run(self, run: RunInfo) -> None:
+        """Record a run as running."""
+        started = _now()
+
+        def body(con: duckdb.DuckDBPyConnection) -> None:
+            if self.is_lake:  # a retried commit that had in fact landed leaves no second row
+                con.execute("DELETE FROM runs WHERE run_id = ?", [run.run_id])
+            con.execute(
+                "INSERT INTO runs (run_id, kind, started_at, status, inbox, ruleset_version, rules_dir, model, "
+                "settings) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                [run.run_id, run.kind, started, run.inbox, run.ruleset_version, run.rules_dir, run.model,
+                 to_json(run.settings)],
+            )
+
+        self.write_transaction(body)
+
+    def finish_run(self, run_id: str, counts: RunCounts, status: str = "completed") -> None:
+        """Record a run's end and counts."""
+        ended = _now()
+        self.write_transaction(lambda con: con.execute(
+            "UPDATE runs SET ended_at = ?, status = ?, discovered = ?, skipped = ?, processed = ?, failed = ?,"
+            " flagged = ? WHERE run_id = ?",
+            [ended, status, counts.discovered, counts.skipped, counts.processed, counts.failed, counts.flagged,
+             run_id],
+        ))
+
+    def write_results(self, run_id: str, scored: Sequence[ScoredConversation],
+                      failures: Sequence[Failure] = ()) -> None:
+        """Store scored conversations (replacing any earlier copy of the same id) and failures, in one transaction.
+
+        On a DuckLake a conversation another writer stored meanwhile with the same content is left as it is, and
+        the transaction is retried whole when it loses a commit race (see :meth:`write_transaction`).
+        """
+        now = _now()
+        on_lake = self.is_lake
+
+        def body(con: duckdb.DuckDBPyConnection) -> None:
+            todo, replacing = list(scored), True
+            if todo and on_lake:  # each statement costs catalog round trips: no deletes when nothing is stored yet
+                todo, replacing = _not_stored_yet(con, todo)
+            if todo:
+                before = reviewed_now(con, [s.conversation.conversation_id for s in todo])
+                ids = pa.table({"conversation_id": [s.conversation.conversation_id for s in todo]})
+                con.register("_ids", ids)
+                for table in ("findings", "scores", "utterances", "conversations") if replacing else ():
+                    con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM _ids)")
+                con.unregister("_ids")
+                insert_rows(con, "conversations", [conversation_row(s.conversation, run_id, now) for s in todo])
+                insert_rows(con, "utterances", [r for s in todo for r in utterance_rows(s.conversation)])
+                _replace_scores(con, todo, run_id, now)
+                carry_reviews(con, before)
+            if failures and on_lake:  # a retried commit that had in fact landed leaves no second row
+                con.execute("DELETE FROM failures WHERE run_id = ? AND source_path IN (SELECT unnest(?::VARCHAR[]))",
+                            [run_id, [f.source_path for f in failures]])
+            insert_rows(con, "failures", failure_rows(run_id, failures, now))
+
+        self.write_transaction(body)
+
+    def write_rescored(self, run_id: str, scored: Sequence[ScoredConversation]) -> None:
+        """Store new findings and scores for stored conversations (other rule set versions are kept)."""
+        now = _now()
+
+        def body(con: duckdb.DuckDBPyConnection) -> None:
+            before = reviewed_now(con, [s.conversation.conversation_id for s in scored])
+            _replace_scores(con, scored, run_id, now)
+            carry_reviews(con, before)
+
+        self.write_transaction(body)
+
+    def add_review(self, review: Review) -> str:
+        """Record a verdict (history is kept; the latest one is in force); returns the new review id.
+
+        The conversation (and the finding, when a key is given) must exist in the current results.
+        """
+        if review.verdict not in VERDICTS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}, not {review.verdict!r}")
+        if not review.reviewer.strip():
+            raise ValueError("reviewer is required")
+        if not self.exists():
+            raise StoreNotFound(f"{self.display}: database not found (run `qa run` first)")
+        review_id = str(uuid.uuid4())
+        created = _now()
+
+        def body(con: duckdb.DuckDBPyConnection) -> None:
+            if review.finding_key is None:
+                found = con.execute("SELECT NULL FROM latest_scores WHERE conversation_id = ?",
+                                    [review.conversation_id]).fetchone()
+            else:
+                found = con.execute("SELECT rule_id FROM latest_findings WHERE conversation_id = ? AND "
+                                    "finding_key = ?", [review.conversation_id, review.finding_key]).fetchone()
+            if found is None:
+                what = f"finding {review.finding_key}" if review.finding_key else "conversation"
+                raise LookupError(f"{review.conversation_id}: {what} not found")
+            con.execute("DELETE FROM reviews WHERE review_id = ?", [review_id])  # a retried commit: no second row
+            con.execute(
+                "INSERT INTO reviews (review_id, conversation_id, finding_key, rule_id, verdict, comment, reviewer, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [review_id, review.conversation_id, review.finding_key, found[0], review.verdict,
+                 (review.comment or "").strip() or None, review.reviewer.strip(), created],
+            )
+            if review.finding_key is not None:
+                set_verdict(con, review.conversation_id, review.finding_key, review.verdict)
+
+        self.write_transaction(body)
+        return review_id
+
+
+def failure_rows(run_id: str, failures: Sequence[Failure], now: datetime) -> list[dict[str, Any]]:
+    """The ``failures`` rows of a run's failed inputs."""
+    return [{"source_path": f.source_path, "run_id": run_id, "stage": f.stage, "error": f.error,
+             "content_sha256": f.content_sha256, "failed_at": now} for f in failures]
+
+
+def _replace_scores(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation], run_id: str,
+                    now: datetime) -> None:
+    keys = pa.table({
+        "conversation_id": [s.conversation.conversation_id for s in scored],
+        "ruleset_version": [s.ruleset_version for s in scored],
+    })
+    con.register("_keys", keys)
+    try:
+        for table in ("findings", "scores"):
+            con.execute(f"DELETE FROM {table} WHERE (conversation_id, ruleset_version) IN "
+                        "(SELECT (conversation_id, ruleset_version) FROM _keys)")
+    finally:
+        con.unregister("_keys")
+    findings: list[dict] = []
+    scores: list[dict] = []
+    for s in scored:
+        f, sc = score_rows(s, run_id, now)
+        findings += f
+        scores += sc
+    insert_rows(con, "findings", findings)
+    insert_rows(con, "scores", scores)
+    refresh_current(con, sorted({s.conversation.conversation_id for s in scored}))
+
+
+def _not_stored_yet(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation]
+                    ) -> tuple[list[ScoredConversation], bool]:
+    """Those of ``scored`` whose conversation id is not stored with the same content hash, and whether any of
+    their ids is stored at all (with other content: an earlier copy to replace)."""
+    con.register("_candidates", pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]}))
+    try:
+        stored = set(con.execute("SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id "
+                                 "IN (SELECT conversation_id FROM _candidates)").fetchall())
+    finally:
+        con.unregister("_candidates")
+    todo = [s for s in scored if (s.conversation.conversation_id, s.conversation.content_sha256) not in stored]
+    stored_ids = {cid for cid, _ in stored}
+    return todo, any(s.conversation.conversation_id in stored_ids for s in todo)
+

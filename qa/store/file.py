@@ -1,0 +1,157 @@
+"""A store in one DuckDB file (the default).
+
+A DuckDB file allows one read-write process or many read-only ones. Writers therefore open, write one short
+transaction in bulk and close; readers open read-only and retry while a writer holds the file. No connection is
+ever shared across threads or tasks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from qa.store.base import LOCK_RETRY_S, Store, StoreError, StoreNotFound
+from qa.store.days import define_day
+from qa.store.migrations import migrate, pending_migrations
+
+T = TypeVar("T")
+# ... and a file a writer has just created but not yet written its header to: wait for it like for a lock.
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock", "database is locked", "not a valid DuckDB database file")
+# DuckDB writes three 4 KiB header blocks when it creates a file: a file smaller than that, or just written, may be
+# one another process is creating now (wait for it, as for a lock); a settled one is damaged.
+_HEADER_BYTES = 3 * 4096
+_CREATING_S = 5.0
+_MAGIC = (8, b"DUCK")  # DuckDB's file header: an 8-byte checksum, then these bytes
+
+# DuckDB refuses a second connection to the same file with another configuration (read-only beside read-write)
+# in one process, so connections of one process to one file are taken in turn (Prefect tasks and web requests
+# run in threads). Other processes are waited for by retrying.
+_PROCESS_LOCKS: dict[str, threading.RLock] = {}
+_PROCESS_LOCKS_GUARD = threading.Lock()
+
+
+def _process_lock(db_path: Path) -> threading.RLock:
+    key = str(db_path.resolve())
+    with _PROCESS_LOCKS_GUARD:
+        return _PROCESS_LOCKS.setdefault(key, threading.RLock())
+
+
+@dataclass(frozen=True)
+class FileStore(Store):
+    """A DuckDB file at ``path`` (created and migrated by the first write)."""
+
+    path: Path
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @contextmanager
+    def connect(self, read_only: bool = False, wait_s: float = LOCK_RETRY_S) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Open the file (creating and migrating it when writable), retrying while another process writes."""
+        db_path = self.path
+        if read_only and not db_path.exists():
+            raise StoreNotFound(f"{db_path}: database not found (run `qa run` first)")
+        if not read_only:
+            db_path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + wait_s
+        with _process_lock(db_path):
+            con = _open(db_path, read_only, deadline)
+            if read_only and pending_migrations(con):
+                # A database written by an older version: upgrade it once, then read.
+                con.close()
+                _open(db_path, False, deadline).close()
+                con = _open(db_path, True, deadline)
+            try:
+                define_day(con)
+                yield con
+            finally:
+                con.close()
+
+    def write_transaction(self, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """Run ``body(con)`` once in one write transaction, rolled back on error."""
+        with self.connect() as con:
+            con.execute("BEGIN")
+            try:
+                result = body(con)
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+            return result
+
+    def run_queries(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[tuple[list[str], list]]:
+        out = []
+        with self.connect(read_only=True) as con:
+            for sql, params in statements:
+                cur = con.execute(sql, list(params))
+                out.append(([d[0] for d in cur.description] if cur.description else [], cur.fetchall()))
+        return out
+
+    def exists(self) -> bool:
+        """Whether the file exists."""
+        return self.path.exists()
+
+    def check_not_damaged(self) -> None:
+        """Raise :class:`StoreError` when the file is a settled one that is no DuckDB database (without opening
+        it, so without waiting for a writer's lock); a missing file or one being created passes."""
+        path = self.path
+        try:
+            info = path.stat()
+            with path.open("rb") as head:
+                header = head.read(_MAGIC[0] + len(_MAGIC[1]))
+        except OSError:
+            return
+        settled = info.st_size >= _HEADER_BYTES and time.time() - info.st_mtime > _CREATING_S
+        if settled and header[_MAGIC[0]:] != _MAGIC[1]:
+            raise StoreError(_damaged_message(path))
+
+
+def _is_lock_error(exc: Exception) -> bool:
+    return any(marker in str(exc) for marker in _LOCK_MARKERS)
+
+
+def is_settled_non_database(db_path: Path, exc: BaseException) -> bool:
+    """Whether ``exc`` says the file is no DuckDB database, and it is not one still being created."""
+    if "not a valid DuckDB database file" not in str(exc):
+        return False
+    try:
+        info = db_path.stat()
+    except OSError:
+        return False
+    return info.st_size >= _HEADER_BYTES and time.time() - info.st_mtime > _CREATING_S
+
+
+def _damaged_message(db_path: Path) -> str:
+    return (f"{db_path}: not a DuckDB database (damaged, or another kind of file); restore it from a backup or "
+            f"point --db elsewhere")
+
+
+def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyConnection:
+    """duckdb.connect, retried while another process holds the file; a read-write open is migrated."""
+    delay = 0.05
+    while True:
+        try:
+            con = duckdb.connect(str(db_path), read_only=read_only)
+            break
+        except duckdb.Error as exc:
+            if is_settled_non_database(db_path, exc):
+                raise StoreError(_damaged_message(db_path)) from exc
+            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                raise StoreError(f"{db_path}: {exc}") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    if not read_only:
+        try:
+            migrate(con)
+        except Exception:
+            con.close()
+            raise
+    return con

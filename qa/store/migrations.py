@@ -1,0 +1,52 @@
+"""The numbered migrations (``qa/store/migrations/NNN_name.sql``): listed, applied in order, each in one transaction
+and recorded in ``schema_migrations``. A DuckLake applies the same files translated (:mod:`qa.store.lake_store`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from importlib import resources
+
+import duckdb
+
+
+def migration_files() -> list[tuple[int, str, str]]:
+    """``(number, file name, SQL)`` of every shipped migration, in order."""
+    folder = resources.files("qa.store") / "migrations"
+    out = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            number = int(entry.name.split("_", 1)[0])
+            out.append((number, entry.name, entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Apply the numbered migrations not yet recorded in ``schema_migrations``; returns their names."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, "
+        "applied_at TIMESTAMPTZ NOT NULL)"
+    )
+    done = {row[0] for row in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    applied = []
+    for number, name, sql in migration_files():
+        if number in done:
+            continue
+        con.execute("BEGIN")
+        try:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, datetime.now(UTC)])
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The names of the migrations this database has not had yet (all of them for an empty one)."""
+    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if "schema_migrations" not in tables:
+        return [name for _, name, _ in migration_files()]
+    done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    return [name for number, name, _ in migration_files() if number not in done]

@@ -1,0 +1,156 @@
+"""The store side of a streaming, resumable ``qa rescore``: pages of stored conversations, stored tokens, progress.
+
+Conversations are read in pages of ``conversation_id`` order (keyset pagination: ``WHERE conversation_id > last
+ORDER BY conversation_id LIMIT n``), each page on its own read-only connection, so a rescore never holds the
+whole store in memory. Every page written leaves a row in ``rescore_progress``; an unfinished rescore of the same
+rule set version resumes after the last page it wrote. Tokens stored with an utterance are handed back only
+while their analysis version is the current one (:mod:`qa.text.analysis_version`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from qa.records import Conversation, Failure
+from qa.store.base import Store, failure_rows
+from qa.store.rows import CONVERSATION_COLUMNS, conversations_from_rows, insert_rows, tokens_from_json, tokens_json
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """An unfinished rescore: its run id, the last conversation id it wrote, and its counts so far."""
+
+    run_id: str
+    last_conversation_id: str
+    conversations: int
+    flagged: int
+    failed: int
+    reanalysed: int
+
+
+@dataclass(frozen=True)
+class ChunkProgress:
+    """What one written page of a rescore did."""
+
+    run_id: str
+    ruleset_version: str
+    last_conversation_id: str
+    conversations: int
+    flagged: int
+    failed: int
+    reanalysed: int
+
+
+def _has_table(con: Any, name: str) -> bool:
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
+                .fetchone()[0])
+
+
+def load_page(store: Store, after: str | None, limit: int, analysis_version: str | None = None
+              ) -> list[Conversation]:
+    """Up to ``limit`` stored (unpurged) conversations with ids after ``after``, in id order, with utterances.
+
+    Where ``analysis_version`` is given and an utterance's stored tokens carry that version, they are filled in
+    (so scoring skips the analysis); otherwise utterances come back without tokens.
+    """
+    with store.connect(read_only=True) as con:
+        convs = con.execute(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations "
+            "WHERE purged_at IS NULL AND (?::VARCHAR IS NULL OR conversation_id > ?) "
+            "ORDER BY conversation_id LIMIT ?", [after, after, limit]).fetchall()
+        if not convs:
+            return []
+        ids = [row[0] for row in convs]
+        con.register("_page_ids", pa.table({"conversation_id": ids}))
+        try:
+            utts = con.execute(
+                "SELECT conversation_id, speaker, start_s, end_s, text, words, "
+                "CASE WHEN analysis_version = ? THEN tokens END FROM utterances "
+                "WHERE conversation_id BETWEEN ? AND ? AND conversation_id IN (SELECT conversation_id FROM _page_ids)"
+                " ORDER BY conversation_id, idx", [analysis_version, ids[0], ids[-1]]).fetchall()
+        finally:
+            con.unregister("_page_ids")
+    return conversations_from_rows(convs, utts, tokens_from_json)
+
+
+def count_after(store: Store, after: str | None) -> int:
+    """How many stored (unpurged) conversations have ids after ``after`` (all of them for ``None``)."""
+    with store.connect(read_only=True) as con:
+        return int(con.execute("SELECT count(*) FROM conversations WHERE purged_at IS NULL AND "
+                               "(?::VARCHAR IS NULL OR conversation_id > ?)", [after, after]).fetchone()[0])
+
+
+def has_tokens(conversation: Conversation) -> bool:
+    """Whether every utterance with text has tokens (scoring will not re-analyse it)."""
+    return all(u.tokens for u in conversation.utterances if u.text.strip())
+
+
+# The status of a rescore stopped by its runner (a lost Dask scheduler): not finished, resumable like one killed.
+INTERRUPTED = "interrupted"
+RESUMABLE = ("running", INTERRUPTED)
+
+
+def resume_point(store: Store, ruleset_version: str, rules_dir: str) -> ResumePoint | None:
+    """The latest unfinished (running or interrupted) rescore of this rule set version and folder that wrote at
+    least one page."""
+    if not store.exists():
+        return None
+    with store.connect(read_only=True) as con:
+        if not _has_table(con, "rescore_progress"):
+            return None
+        row = con.execute(
+            "SELECT r.run_id, max(p.last_conversation_id), sum(p.conversations), sum(p.flagged), sum(p.failed), "
+            "sum(p.reanalysed) FROM runs r JOIN rescore_progress p ON p.run_id = r.run_id "
+            "WHERE r.kind = 'rescore' AND r.status IN (?, ?) AND r.ruleset_version = ? AND r.rules_dir = ? "
+            "GROUP BY r.run_id, r.started_at ORDER BY r.started_at DESC LIMIT 1",
+            [*RESUMABLE, ruleset_version, rules_dir]).fetchone()
+    if row is None:
+        return None
+    return ResumePoint(row[0], row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5]))
+
+
+def mark_resumed(store: Store, run_id: str) -> None:
+    """An interrupted rescore being carried on is running again."""
+    store.write_transaction(lambda con: con.execute(
+        "UPDATE runs SET status = 'running', ended_at = NULL WHERE run_id = ?", [run_id]))
+
+
+def record_chunk(store: Store, progress: ChunkProgress, failures: Sequence[Failure] = (),
+                 refreshed: Sequence[Conversation] = ()) -> None:
+    """After a page's scores are written: its progress row, its failures, and the fresh tokens of the
+    conversations that were re-analysed (so the next rescore reuses them), in one transaction."""
+    now = datetime.now(UTC)
+    token_rows = [
+        {"conversation_id": c.conversation_id, "idx": i, "tokens": tokens_json(u.tokens)}
+        for c in refreshed for i, u in enumerate(c.utterances)
+    ]
+    from qa.text.analysis_version import analysis_version
+
+    version = analysis_version()
+
+    def body(con: Any) -> None:
+        insert_rows(con, "rescore_progress", [{
+            "run_id": progress.run_id, "ruleset_version": progress.ruleset_version,
+            "last_conversation_id": progress.last_conversation_id, "conversations": progress.conversations,
+            "flagged": progress.flagged, "failed": progress.failed, "reanalysed": progress.reanalysed,
+            "written_at": now}])
+        insert_rows(con, "failures", failure_rows(progress.run_id, failures, now))
+        if token_rows:
+            con.register("_fresh_tokens", pa.table({
+                "conversation_id": [r["conversation_id"] for r in token_rows],
+                "idx": pa.array([r["idx"] for r in token_rows], pa.int32()),
+                "tokens": [r["tokens"] for r in token_rows]}))
+            try:
+                con.execute(
+                    "UPDATE utterances SET tokens = f.tokens, analysis_version = ? FROM _fresh_tokens f "
+                    "WHERE utterances.conversation_id = f.conversation_id AND utterances.idx = f.idx",
+                    [version])
+            finally:
+                con.unregister("_fresh_tokens")
+
+    store.write_transaction(body)  # a DuckLake commit that loses a race is run again whole
