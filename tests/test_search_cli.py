@@ -45,6 +45,11 @@ def test_search_prints_hits_as_json_with_filters(db):
     assert code == 0 and [r["conversation_id"] for r in csv.DictReader(io.StringIO(out))] == ["c5", "c3", "c1"]
     code, _, err = qa("search", "деньги", "--db", str(db), "--team", "team-z")
     assert code == 1 and "did you mean" in err
+    everything = json.loads(qa("search", "деньги", "--db", str(db), "--format", "json")[1])
+    for option in ("--team", "--operator", "--hit", "--miss"):  # injection through the CLI's fields: no match, or
+        code, out, _ = qa("search", "деньги", "--db", str(db), option, "x' OR 1=1 --", "--format", "json")
+        assert code in (0, 1) and json.loads(out) == ([] if option != "--miss" else everything), option  # all
+    assert open_store(db).query("SELECT count(*) FROM conversations")[1] == [(6,)]
 
 
 @pytest.mark.parametrize(("query", "message"), [

@@ -14,6 +14,7 @@ from qa.cli.output import audit, fail, print_rows, warn_typos
 
 COLUMNS = ["n", "conversation_id", "utterance_idx", "dated_at", "at", "seek_s", "speaker", "channel", "team",
            "operator_id", "snippet", "rules"]
+TABLE_COLUMNS = ["n", "conversation_id", "dated_at", "at", "speaker", "team", "operator_id", "snippet"]
 
 
 def _clock(seconds: float) -> str:
@@ -127,7 +128,14 @@ def _print_result(result: Any, fmt: str, page: int, size: int) -> None:
                      list(h.rules)])
     total, conversations = result.page.total, result.page.conversations
     pages = max(1, -(-total // size))
-    print_rows(COLUMNS, rows, fmt, title=f"«{result.query.text}»: {total} sentences in {conversations} "
+    columns = COLUMNS
+    if fmt == "table":  # a terminal: the columns a reader needs, the date to the minute
+        at = [COLUMNS.index(c) for c in TABLE_COLUMNS]
+        rows = [[row[i].strftime("%Y-%m-%d %H:%M") if c == "dated_at" else row[i] for i, c in zip(at, TABLE_COLUMNS,
+                                                                                                strict=True)]
+                for row in rows]
+        columns = TABLE_COLUMNS
+    print_rows(columns, rows, fmt, title=f"«{result.query.text}»: {total} sentences in {conversations} "
                                          f"conversations (page {page} of {pages}, {result.took_ms:.0f} ms)")
     notes = []
     if result.query.dropped:
@@ -177,6 +185,8 @@ def _save(store: Any, query: str, fuzzy: bool, right: list, wrong: list, rule_id
         raise fail(str(exc)) from exc
     except (DraftError, LookupError) as exc:
         raise fail(str(exc)) from exc
+    except OSError as exc:
+        raise fail(f"{rules}: the rule could not be written: {exc}") from exc
     audit(store, reviewer, "rule_saved", None,
           f"{rule_id} from «{query}»{' (fuzzy)' if fuzzy else ''}: {len(right)} right, {len(wrong)} wrong, "
           f"{'overwrote' if existing else 'new'}, {paths[0]}")

@@ -243,9 +243,10 @@ def _page_rows(con: Any, keys: list[dict[str, Any]], query: SearchQuery, terms: 
         "SELECT conversation_id, utterance_idx, dated_at, team, operator_id, channel, speaker, start_s, text, terms, "
         f"starts FROM search_sentences WHERE dated_at BETWEEN ? AND ? AND conversation_id IN ({marks})",
         [low, high, *ids]).fetchall()
-    found = con.execute(
+    found = con.execute(  # current findings carry the same date as the sentences: the range narrows the scan
         "SELECT conversation_id, utterance_idx, list(DISTINCT rule_id ORDER BY rule_id) FROM current_findings "
-        f"WHERE conversation_id IN ({marks}) AND utterance_idx IS NOT NULL GROUP BY ALL", ids).fetchall()
+        f"WHERE dated_at BETWEEN ? AND ? AND conversation_id IN ({marks}) AND utterance_idx IS NOT NULL GROUP BY ALL",
+        [low, high, *ids]).fetchall()
     rules = {(cid, idx): tuple(names) for cid, idx, names in found}
     wanted = {(k["conversation_id"], k["utterance_idx"]) for k in keys}
     positive = {i for a in query.atoms for w in a.words for i in terms.of(w)}

@@ -128,6 +128,8 @@ def router(site: Site) -> APIRouter:
             return JSONResponse({"detail": str(exc), "exists": True}, status_code=409)
         except (QueryError, DraftError, LookupError) as exc:
             raise HTTPException(400, str(exc)) from exc
+        except OSError as exc:  # the rule folder is not writable, the disk is full
+            raise HTTPException(500, f"Правило не записано в {folder}: {exc.strerror or exc}") from exc
         await run_in_threadpool(
             auth.audit, store, user.username, "rule_saved", None,
             f"{choices.rule_id} from «{body['q'][:200]}»: {len(right)} right, {len(wrong)} wrong, "

@@ -196,8 +196,8 @@ async function saveRule(form, overwrite) {
   done.replaceChildren();
   const head = document.createElement("p");
   head.className = "saved";
-  head.textContent = `Правило ${answer.rule_id} сохранено: ${answer.hits} верных и ${answer.oks} неверных примеров ` +
-    `в тесте проходят. Файлы: ${answer.files.join(", ")}.`;
+  head.textContent = `Правило ${answer.rule_id} сохранено, его тест проходит (верных примеров: ${answer.hits}, ` +
+    `неверных: ${answer.oks}). Файлы: ${answer.files.join(", ")}.`;
   const next = document.createElement("p");
   next.className = "muted small";
   next.textContent = `Проверьте: qa check-rules ${answer.rules_dir}; примените: qa rescore --rules ${answer.rules_dir}.`;
