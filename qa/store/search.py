@@ -88,7 +88,7 @@ class _Terms:
             self.ids[lemma].add(int(term_id))
         self.variants: dict[str, list[str]] = {}
         if query.fuzzy:
-            self._widen(con, [w for a in positive_atoms_of(query) for w in a.words])
+            self._widen(con, [w for a in query.atoms for w in a.words])  # excluded words are taken as typed
 
     def _widen(self, con: Any, words: Sequence[QueryWord]) -> None:
         lang = language()
@@ -109,23 +109,24 @@ class _Terms:
         return sorted(self.ids.get(word.lemma, ()))
 
 
-def positive_atoms_of(query: SearchQuery) -> list[Atom]:
-    return list(query.atoms)
-
-
 def _atoms(part: Part) -> list[Atom]:
     if isinstance(part, Atom):
         return [part]
     return [a for p in (*part.parts, *part.excluded) for a in _atoms(p)]
 
 
+def _any_of(terms_sql: str, ids: Sequence[int], params: list[Any]) -> str:
+    """``terms_sql`` (a list of term ids) holds one of ``ids``: ORed ``list_contains`` (several times faster than
+    ``list_has_any`` in DuckDB 1.5), ``FALSE`` for a word never stored."""
+    if not ids:
+        return "FALSE"
+    params += list(ids)
+    checks = [f"list_contains({terms_sql}, ?::INTEGER)"] * len(ids)
+    return checks[0] if len(checks) == 1 else "(" + " OR ".join(checks) + ")"
+
+
 def _contains(terms: _Terms, word: QueryWord, params: list[Any]) -> str:
-    ids = terms.of(word)
-    if len(ids) == 1:
-        params.append(ids[0])
-        return "list_contains(s.terms, ?::INTEGER)"
-    params.append(ids)
-    return "list_has_any(s.terms, ?::INTEGER[])"
+    return _any_of("s.terms", terms.of(word), params)
 
 
 def _atom_sql(atom: Atom, terms: _Terms, params: list[Any]) -> str:
@@ -143,10 +144,14 @@ def _atom_sql(atom: Atom, terms: _Terms, params: list[Any]) -> str:
         arranged = (f"list_bool_or(list_transform(range(1, len(s.terms) - ?::INTEGER + 2), lambda i: "
                     f"{' AND '.join(checks)}))")
     else:  # within len + slop words of each other, any order: some window of that many words holding each
+        width = len(atom.words) + atom.slop - 1
         checks = []
         for word in atom.words:
-            params += [len(atom.words) + atom.slop - 1, terms.of(word)]
-            checks.append("list_has_any(s.terms[i : i + ?::INTEGER], ?::INTEGER[])")
+            ids = terms.of(word)
+            for term_id in ids:
+                params += [width, term_id]
+            checks.append("(" + " OR ".join(["list_contains(s.terms[i : i + ?::INTEGER], ?::INTEGER)"] * len(ids))
+                          + ")" if ids else "FALSE")
         arranged = f"list_bool_or(list_transform(range(1, len(s.terms) + 1), lambda i: {' AND '.join(checks)}))"
     return "(" + " AND ".join([*present, arranged]) + ")"
 
@@ -239,25 +244,25 @@ def _page_rows(con: Any, keys: list[dict[str, Any]], query: SearchQuery, terms: 
     ids = sorted({k["conversation_id"] for k in keys})
     low, high = min(k["dated_at"] for k in keys), max(k["dated_at"] for k in keys)
     marks = ", ".join("?" * len(ids))
-    rows = con.execute(
-        "SELECT conversation_id, utterance_idx, dated_at, team, operator_id, channel, speaker, start_s, text, terms, "
-        f"starts FROM search_sentences WHERE dated_at BETWEEN ? AND ? AND conversation_id IN ({marks})",
-        [low, high, *ids]).fetchall()
-    found = con.execute(  # current findings carry the same date as the sentences: the range narrows the scan
-        "SELECT conversation_id, utterance_idx, list(DISTINCT rule_id ORDER BY rule_id) FROM current_findings "
-        f"WHERE dated_at BETWEEN ? AND ? AND conversation_id IN ({marks}) AND utterance_idx IS NOT NULL GROUP BY ALL",
-        [low, high, *ids]).fetchall()
-    rules = {(cid, idx): tuple(names) for cid, idx, names in found}
+    rows = con.execute(  # current findings carry the sentences' date: the same range narrows both scans
+        "SELECT s.conversation_id, s.utterance_idx, s.dated_at, s.team, s.operator_id, s.channel, s.speaker, "
+        "s.start_s, s.text, s.terms, s.starts, f.rules FROM search_sentences s LEFT JOIN ("
+        "  SELECT conversation_id, utterance_idx, list(DISTINCT rule_id ORDER BY rule_id) AS rules "
+        f"  FROM current_findings WHERE dated_at BETWEEN ? AND ? AND conversation_id IN ({marks}) "
+        "  AND utterance_idx IS NOT NULL GROUP BY ALL"
+        ") f ON f.conversation_id = s.conversation_id AND f.utterance_idx = s.utterance_idx "
+        f"WHERE s.dated_at BETWEEN ? AND ? AND s.conversation_id IN ({marks})",
+        [low, high, *ids, low, high, *ids]).fetchall()
     wanted = {(k["conversation_id"], k["utterance_idx"]) for k in keys}
     positive = {i for a in query.atoms for w in a.words for i in terms.of(w)}
     by_key = {}
-    for cid, idx, dated, team, operator, channel, speaker, start, text, term_list, starts in rows:
+    for cid, idx, dated, team, operator, channel, speaker, start, text, term_list, starts, rules in rows:
         if (cid, idx) not in wanted:
             continue
         matched = tuple(i for i, t in enumerate(term_list) if t in positive)
         seek = float(starts[matched[0]]) if matched and starts and starts[matched[0]] is not None else float(start)
         by_key[(cid, idx)] = SearchHit(cid, idx, dated, team, operator, channel, speaker, float(start),
-                                       max(seek, 0.0), text, matched, rules.get((cid, idx), ()))
+                                       max(seek, 0.0), text, matched, tuple(rules or ()))
     return [by_key[(k["conversation_id"], k["utterance_idx"])] for k in keys
             if (k["conversation_id"], k["utterance_idx"]) in by_key]
 
