@@ -53,7 +53,7 @@ COPY_SQL = {
                'op-' || lpad(((i * 7 + hash(c.conversation_id)) % 40)::VARCHAR, 2, '0'),
                'team-' || ((i * 7 + hash(c.conversation_id)) % 40 % 5)::VARCHAR,
                coalesce(c.started_at, TIMESTAMPTZ '2026-11-27 10:00:00+00') - to_days((i % 60)::INTEGER),
-               c.duration_s, c.speaker_mode, c.metadata, c.transcription, c.ingested_at, c.run_id
+               c.duration_s, c.speaker_mode, c.metadata, c.transcription, c.ingested_at, c.run_id, c.purged_at
         FROM conversations c, range(1, ? + 1) t(i) WHERE c.conversation_id NOT LIKE '%-%-%'""",
     "utterances": """
         INSERT INTO utterances SELECT u.conversation_id || '-' || i, u.* EXCLUDE (conversation_id)
