@@ -7,7 +7,9 @@ about 1% of current findings reviewed. Turn texts, quotes, rule ids, categories,
 from the shipped rule set and its ``.test.txt`` dialogues, so nothing here is a hand-written phrase.
 
 Every turn is analysed by the real text stage once (tokens and lemmas as the nightly flow stores them; each token's
-time is placed inside its turn), and the search index is built from the stored tokens the way migration 008
+time is placed inside its turn) and ends with a made-up reference code («xkqzv», one of 457k), so that no two turns
+are alike (real transcripts are not: nothing may be computed once per distinct text) and the lexicon has the size of
+a real one (about 450k lemmas); the search index is built from the stored tokens the way migration 008
 backfills an existing database (:func:`qa.store.search_index.refresh_search` over every conversation), after the
 current results are built the way migration 006 does (:func:`qa.store.current.refresh_current`).
 """
@@ -123,13 +125,20 @@ def _statements(n: int, n_rules: int, n_turns: int) -> list[tuple[str, str]]:
         ("utterances", f"""
             INSERT INTO utterances (conversation_id, idx, speaker, start_s, end_s, text, lemmas, words, tokens,
                                     analysis_version)
-            SELECT printf('%08d-%s', g.i, g.channel), k, t.speaker, k * 6.5, k * 6.5 + 5.0, t.text, t.lemmas, NULL,
-                   to_json(list_transform(t.words, lambda w: json_array(w.text, w.norm, w.lemma,
-                                                                        round(k * 6.5 + w.at, 2),
-                                                                        round(k * 6.5 + w.at + 0.35, 2)))),
+            SELECT printf('%08d-%s', g.i, g.channel), k, t.speaker, k * 6.5, k * 6.5 + 5.0,
+                   t.text || ' ' || c.code, t.lemmas || ' ' || c.code, NULL,
+                   to_json(list_append(list_transform(t.words, lambda w: json_array(w.text, w.norm, w.lemma,
+                                                                                    round(k * 6.5 + w.at, 2),
+                                                                                    round(k * 6.5 + w.at + 0.35, 2))),
+                                       json_array(c.code, c.code, c.code, round(k * 6.5 + 0.4 * len(t.words), 2),
+                                                  round(k * 6.5 + 0.4 * len(t.words) + 0.35, 2)))),
                    'generated'
             FROM gen g CROSS JOIN LATERAL range(g.turns) r(k)
-            JOIN bench_turns t ON t.n = hash(g.i, k) % {n_turns}"""),
+            JOIN bench_turns t ON t.n = hash(g.i, k) % {n_turns}
+            CROSS JOIN LATERAL (SELECT 'x' || chr(97 + (hash(g.i, k, 11) % 26)::INTEGER)
+                                      || chr(97 + (hash(g.i, k, 12) % 26)::INTEGER)
+                                      || chr(97 + (hash(g.i, k, 13) % 26)::INTEGER)
+                                      || chr(97 + (hash(g.i, k, 14) % 26)::INTEGER) AS code) c"""),
         ("scores", f"""
             INSERT INTO scores (conversation_id, ruleset_version, total, passed, flagged, escalation, auto_failed,
                                 reasons, details, scored_at, run_id)
