@@ -97,8 +97,12 @@ class _Terms:
             if lemma in self.variants or len(lemma) < lang.fuzzy_min_len or word.stop:
                 continue
             low, high = int(len(lemma) * 0.7), int(len(lemma) * 1.3) + 1
-            stored = dict(con.execute("SELECT lemma, term_id FROM search_terms WHERE length(lemma) BETWEEN ? AND ?",
-                                      [low, high]).fetchall())
+            # rapidfuzz's ratio counts a changed letter twice (indel), so a lemma within the cut-off is within this
+            # many Levenshtein edits: DuckDB narrows the lexicon, rapidfuzz scores the few left
+            edits = int((100 - lang.fuzzy_cutoff) / 100 * (len(lemma) + high))
+            stored = dict(con.execute(
+                "SELECT lemma, term_id FROM search_terms WHERE length(lemma) BETWEEN ? AND ? AND "
+                "levenshtein(lemma, ?) <= ?", [low, high, lemma, edits]).fetchall())
             close = close_keys(lemma, [k for k in stored if k != lemma], lang.fuzzy_cutoff)
             close.sort(key=lambda pair: (-pair[1], pair[0]))
             picked = [key for key, _ in close[:lang.fuzzy_max_variants]]
