@@ -43,6 +43,10 @@ def test_search_prints_hits_as_json_with_filters(db):
     assert call["snippet"] == "Я хочу, чтобы мне [вернули] [денег] за октябрь." and call["at"] == "0:31"
     code, out, _ = qa("search", "вернуть деньги", "--db", str(db), "--miss", "escalation_refund", "--format", "csv")
     assert code == 0 and [r["conversation_id"] for r in csv.DictReader(io.StringIO(out))] == ["c5", "c3", "c1"]
+    code, out, _ = qa("search", "спасибо", "--db", str(db), "--no-redact", "--format", "json")
+    assert code == 0 and json.loads(out)
+    _, [(action, detail)] = open_store(db).query("SELECT action, detail FROM audit")
+    assert action == "pii_shown" and detail.startswith("qa search «спасибо» --no-redact")
     code, _, err = qa("search", "деньги", "--db", str(db), "--team", "team-z")
     assert code == 1 and "did you mean" in err
     everything = json.loads(qa("search", "деньги", "--db", str(db), "--format", "json")[1])

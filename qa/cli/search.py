@@ -101,6 +101,9 @@ def search(
     typo = warn_typos(store, queries.Filters(team=team, operator=operator, rule=filters.rule
                                              if filters.rule not in (None, "any") else None))
     _print_result(result, fmt, page, size)
+    if not redact and result.page.hits:  # personal data shown in clear: on the record, as on the page
+        audit(store, reviewer, "pii_shown", None, f"qa search «{query[:200]}» --no-redact: {len(result.page.hits)} "
+                                                  "sentences")
     if save_rule is not None:
         try:
             marks_right = parse_marks(right or [], result.page.hits)
