@@ -142,7 +142,7 @@ def test_skipped_calls_are_counted_not_scored_as_silent(spool):
     problems = report["problems"]
     assert (problems["not_answered"], problems["too_short"], problems["unpaired_leg"], problems["no_file"]) == \
         (1, 1, 1, 1)
-    assert problems["duplicate_uniqueid"] == 2  # the queue's ring attempt and the transfer
+    assert problems["duplicate_uniqueid"] == 1  # the transfer (a queue's unanswered ring attempt is no duplicate)
     assert "1795781000.91" in report["examples"]["no_file"][0]
     output = spool["first"].output
     assert "skipped by the call log: 1 not answered, 1 too short" in output
@@ -191,7 +191,7 @@ def test_sources_check_lists_what_would_be_read_and_every_problem(spool):
     text = check.output
     for expected in ("1795767600.21", "op-ivan", "0=client 1=operator", "1 files whose call-log rows are none",
                      "Master.csv:11: uniqueid 1795781000.91", "no callee leg; scored as mono",
-                     "1795763700.11: 2 rows (Master.csv:1, Master.csv:2)"):
+                     "1795770300.31: 2 answered rows (Master.csv:4, Master.csv:6)"):
         assert expected in text, expected
     (source,) = json.loads(spool["check_json"].output)
     by_id = {c["id"]: c for c in source["calls"]}

@@ -114,6 +114,7 @@ def parse_seconds(text: str) -> float | None:
     return value
 
 
+@lru_cache(maxsize=4)
 def _words(kind: str) -> dict[str, str]:
     """Casefolded word -> its meaning, for ``dispositions`` or ``directions`` of pbx.json."""
     return {w.casefold(): meaning for meaning, words in pbx_data()[kind].items() for w in words}

@@ -25,8 +25,8 @@ PROBLEMS = {
     "unknown_extension": "extensions or logins not in the operator directory (operator id = the extension)",
     "operator_unknown": "calls whose operator side could not be told (no directory hit, no direction)",
     "duplicate_id": "files that would get the same conversation id (each given id~file name instead)",
-    "duplicate_uniqueid": "call-log rows sharing a uniqueid (kept as one conversation; later answered rows are "
-                          "recorded as transfers)",
+    "duplicate_uniqueid": "uniqueids answered in several call-log rows (kept as one conversation; the later "
+                          "answered rows are recorded as transfers)",
     "unpaired_leg": "split recordings with one leg missing (scored as mono)",
     "mixed_and_legs": "a mixed file beside the split legs of the same call (the legs are read, the mixed file not)",
     "malformed_date": "times that cannot be read (the field is taken from the next source, or left empty)",

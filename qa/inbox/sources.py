@@ -92,8 +92,10 @@ class _LogIndex:
                 self.by_uid[row.uniqueid].append(row)
             self.rows.append(row)
         for uid, group in self.by_uid.items():
-            if len(group) > 1:
-                report.add("duplicate_uniqueid", f"{uid}: {len(group)} rows ({', '.join(r.where for r in group)})")
+            answered = [r for r in group if r.answered]
+            if len(answered) > 1:  # a queue's unanswered ring attempts share the uniqueid as a matter of course
+                report.add("duplicate_uniqueid", f"{uid}: {len(answered)} answered rows "
+                                                 f"({', '.join(r.where for r in answered)})")
 
     def rows_for(self, uniqueid: str | None, stems: list[str]) -> list[CallRow]:
         """The rows of a file: by its uniqueid, else by its name; with every row sharing their uniqueids."""
@@ -164,9 +166,10 @@ class _Reader:
     """Puts the calls of one source together."""
 
     def __init__(self, settings: SourceSettings, folder: Path, patterns: list[FileNamePattern],
-                 report: SourceReport, directory: Directory | None, index: _LogIndex | None) -> None:
+                 report: SourceReport, directory: Directory | None, index: _LogIndex | None,
+                 jsons: set[Path]) -> None:
         self.settings, self.folder, self.patterns, self.report = settings, folder, patterns, report
-        self.directory, self.index = directory, index
+        self.directory, self.index, self.jsons = directory, index, jsons  # the folder's .json files: sidecars
 
     def calls(self, key: tuple[Path, str], group: _Group) -> list[SourceCall]:
         parent, base = key
@@ -217,7 +220,7 @@ class _Reader:
 
     def _sidecar(self, parent: Path, base: str, files: tuple[Path, ...]) -> tuple[Path | None, CallInfo | None]:
         for candidate in (parent / f"{base}.json", *(f.with_suffix(".json") for f in files)):
-            if candidate.is_file():
+            if candidate in self.jsons:
                 try:
                     return candidate, read_sidecar(files[0], candidate)
                 except QAInputError as exc:
@@ -350,7 +353,8 @@ def scan_source(settings: SourceSettings) -> SourceScan:
         why = unusual_name(nfc(p.name))
         if why:
             report.add("unusual_name", f"{p.relative_to(folder).as_posix()}: {why}")
-    reader = _Reader(settings, folder, patterns, report, directory, index)
+    reader = _Reader(settings, folder, patterns, report, directory, index,
+                     {p for p in files if p.suffix.lower() == ".json"})
     for key, group in sorted(_groups(folder, audio, settings, patterns).items(), key=lambda kv: str(kv[0])):
         scan.calls += reader.calls(key, group)
     _dedupe_and_link(scan.calls, report)
