@@ -434,3 +434,18 @@ def test_an_inbox_holding_the_source_folder_reads_each_file_once(tmp_path):
         "in-4950000000-79161234567-20261127-101500-1795763700.11.wav", "qa.toml", "stray.wav"]
     assert [i.call is not None for i in items if i.path.endswith(".wav")] == [True, True]
     assert reports[0]["counts"]["calls"] == 2 and "pbx: 2 files, 2 calls" in reports[0]["summary"]
+
+
+def test_qa_schedule_serves_the_sources_of_qa_toml(tmp_path, monkeypatch):
+    import qa.flows.nightly
+
+    served = {}
+    monkeypatch.setattr(qa.flows.nightly, "serve_nightly", lambda *args: served.update(args=args))
+    env = spool_config(tmp_path)
+    result = runner.invoke(app, ["schedule", "--db", str(tmp_path / "qa.duckdb"), "--rules",
+                                 str(REPO / "scripts_rules")], env=env)
+    assert result.exit_code == 0, result.output
+    inbox, _db, _rules, _cron, _cluster, sources = served["args"]
+    assert inbox is None and [SourceSettings.from_dict(s).name for s in sources] == ["pbx"]
+    result = runner.invoke(app, ["schedule", "--no-sources", "--db", str(tmp_path / "qa.duckdb")], env=env)
+    assert result.exit_code == 2 and "give an INBOX folder" in " ".join(result.output.split())
