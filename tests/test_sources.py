@@ -449,3 +449,11 @@ def test_qa_schedule_serves_the_sources_of_qa_toml(tmp_path, monkeypatch):
     assert inbox is None and [SourceSettings.from_dict(s).name for s in sources] == ["pbx"]
     result = runner.invoke(app, ["schedule", "--no-sources", "--db", str(tmp_path / "qa.duckdb")], env=env)
     assert result.exit_code == 2 and "give an INBOX folder" in " ".join(result.output.split())
+
+
+def test_a_recording_gone_before_it_is_hashed_is_reported_not_fatal(tmp_path):
+    touch(tmp_path, "17.1.wav", "17.2.wav")
+    scan = scan_source(source(tmp_path, patterns=()))
+    (tmp_path / "17.1.wav").unlink()
+    assert [Path(i.path).name for i in scan.items()] == ["17.2.wav"]
+    assert scan.report.problems["unreadable_file"] == 1

@@ -39,6 +39,7 @@ PROBLEMS = {
     "unusual_name": "file names with Cyrillic letters or spaces (read; some tools mishandle them)",
     "directory_duplicate": "operator directory keys listed twice (the first row is used)",
     "bad_sidecar": "sidecars that cannot be read (the call fails in `qa run` until it is fixed)",
+    "unreadable_file": "recordings gone or unreadable since the folder was listed (tried again next run)",
     "encoding": "CSV files not in UTF-8 (read as cp1251)",
     "delimiter": "CSV files separated by something other than commas (read so)",
 }

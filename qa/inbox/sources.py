@@ -48,12 +48,17 @@ class SourceScan:
     report: SourceReport = field(default_factory=lambda: SourceReport("", ""))
 
     def items(self) -> list[InboxItem]:
-        """The calls as inbox items (files hashed: audio, every leg and the sidecar)."""
+        """The calls as inbox items (files hashed: audio, every leg and the sidecar). A file that went away or
+        cannot be read since the folder was listed is reported and its call left for the next run."""
         out = []
         for call in self.calls:
             hashed = (*call.files, *([call.sidecar] if call.sidecar else []))
-            out.append(InboxItem(str(call.files[0]), "call", content_hash(*hashed),
-                                 str(call.sidecar) if call.sidecar else None,
+            try:
+                sha = content_hash(*hashed)
+            except OSError as exc:
+                self.report.add("unreadable_file", f"{call.name}: {exc.strerror or exc}")
+                continue
+            out.append(InboxItem(str(call.files[0]), "call", sha, str(call.sidecar) if call.sidecar else None,
                                  tuple(str(f) for f in call.files) if call.paired else (), call.info))
         return out
 

@@ -83,7 +83,7 @@ def gather_items(inbox: str | None, sources: Sequence[dict[str, Any]] = ()
     reports: list[dict[str, Any]] = []
     for source in settings:
         scan = scan_source(source)
-        items += scan.items()
+        items += scan.items()  # before the report is taken: hashing reports files gone meanwhile
         reports.append({**scan.report.as_dict(), "summary": scan.report.summary_line()})
     if inbox:
         items = discover_inbox(inbox, tuple(p for s in settings for p in source_paths(s))) + items
