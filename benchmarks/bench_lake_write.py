@@ -4,6 +4,9 @@ writes them, into a DuckDB file and into a DuckLake (a throwaway PostgreSQL cata
 Run ``python benchmarks/bench_lake_write.py [--conversations 2000] [--chunk 50]`` (``make bench-lake``). The
 conversations are the bundled sample chats, really parsed, lemmatised and scored once, then copied with new ids.
 Prints conversations/s of each kind and the ratio; never asserts a time.
+
+Each kind is also written once without the search index (``qa.store.search_index.index_conversations`` replaced by a
+no-op for that run, in a store of its own), which prints what keeping the index at write time costs.
 """
 
 from __future__ import annotations
@@ -63,20 +66,32 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=50, help="conversations per write transaction")
     args = parser.parse_args()
     scored = copies(sample_scored(), args.conversations)
+    from qa.store import base
+
+    indexed = base.index_conversations
     with tempfile.TemporaryDirectory(prefix="qa-bench-lake-") as work, ThrowawayPostgres() as pg:
         kinds = {"duckdb file": str(Path(work) / "qa.duckdb"),
                  "ducklake": f"ducklake:postgres:{pg.conninfo}?data={Path(work) / 'lake'}"}
-        seconds = {}
+        unindexed = {"duckdb file": str(Path(work) / "plain.duckdb"),
+                     "ducklake": f"ducklake:postgres:{pg.create_database('plain')}?data={Path(work) / 'plain'}"}
+        seconds, plain = {}, {}
         for name, db in kinds.items():
             open_store(db).start_run(RunInfo(run_id="bench"))  # create and migrate outside the timing
             seconds[name] = write_all(db, scored, args.chunk)
             stored = open_store(db).query("SELECT count(*) FROM conversations")[1][0][0]
             assert stored == len(scored), (name, stored)
+            open_store(unindexed[name]).start_run(RunInfo(run_id="bench"))
+            base.index_conversations = lambda con, conversations: None  # type: ignore[assignment]
+            try:
+                plain[name] = write_all(unindexed[name], scored, args.chunk)
+            finally:
+                base.index_conversations = indexed
         close_lakes()
     rate = {name: len(scored) / s for name, s in seconds.items()}
     print(f"bulk write of {len(scored)} conversations in chunks of {args.chunk}:")
     for name in kinds:
-        print(f"  {name:12} {seconds[name]:7.2f} s  {rate[name]:8.1f} conversations/s")
+        print(f"  {name:12} {seconds[name]:7.2f} s  {rate[name]:8.1f} conversations/s; without the search index "
+              f"{plain[name]:.2f} s: indexing at write time takes {seconds[name] / plain[name]:.2f}x the time")
     print(f"  ducklake / duckdb file throughput: {rate['ducklake'] / rate['duckdb file']:.2f}")
 
 

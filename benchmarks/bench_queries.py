@@ -13,6 +13,11 @@ the real flow when absent) with its 7 conversations copied N times in SQL.
 
 ``--store ducklake`` times the same questions on a DuckLake copy of the generated file (a throwaway PostgreSQL
 catalog and a Parquet data folder beside the file, ``benchmarks/store_kinds.py``); the old way is the file's.
+
+The transcript search is timed beside them (``search_cases``): the first page of 50 and the counts of a two-word
+search for one team over 30 days (the figure the search promises), a phrase, a window with OR and NOT, fuzzy mode,
+filters, all teams, the whole year; where an answer can be had without the index, beside that full scan of the
+utterances' lemmas.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -36,6 +42,7 @@ if str(REPO_ROOT) not in sys.path:
 from qa.run.environment import apply_defaults  # noqa: E402
 from qa.store import open_store, queries  # noqa: E402
 from qa.store.current import refresh_current  # noqa: E402
+from qa.store.search_index import refresh_search  # noqa: E402
 
 apply_defaults()
 
@@ -46,7 +53,7 @@ COPY_SQL = {
                'op-' || lpad(((i * 7 + hash(c.conversation_id)) % 40)::VARCHAR, 2, '0'),
                'team-' || ((i * 7 + hash(c.conversation_id)) % 40 % 5)::VARCHAR,
                coalesce(c.started_at, TIMESTAMPTZ '2026-11-27 10:00:00+00') - to_days((i % 60)::INTEGER),
-               c.duration_s, c.speaker_mode, c.metadata, c.transcription, c.ingested_at, c.run_id
+               c.duration_s, c.speaker_mode, c.metadata, c.transcription, c.ingested_at, c.run_id, c.purged_at
         FROM conversations c, range(1, ? + 1) t(i) WHERE c.conversation_id NOT LIKE '%-%-%'""",
     "utterances": """
         INSERT INTO utterances SELECT u.conversation_id || '-' || i, u.* EXCLUDE (conversation_id)
@@ -75,11 +82,13 @@ def seed_database(work: Path) -> Path:
 
 
 def _grow_copies(db: Path, copies: int) -> None:
-    """Grow the seed database by copies, then rebuild its current results (the copies went in by hand)."""
+    """Grow the seed database by copies, then rebuild its current results and search index (the copies went in by
+    hand)."""
     grow(db, copies)
     with open_store(db).connect() as con:
         con.execute("BEGIN")
         refresh_current(con)
+        refresh_search(con)
         con.execute("COMMIT")
 
 
@@ -154,6 +163,69 @@ def team_lead_cases(db: object, last_day: date) -> list[tuple[str, Callable[[], 
     ]
 
 
+SEARCH_TEAM = "team-07"
+
+
+def _scan_search(db: object, lemmas: list[str], since: object, until: object, team: str | None,
+                 limit: int = 50) -> tuple[int, list[tuple[str, int]]]:
+    """The same question without the index: every utterance of the range read and its lemmas split (what a search
+    costs with no index: a full scan of the transcripts per query)."""
+    where = ["s.dated_at >= ?::TIMESTAMPTZ", "s.dated_at < ?::TIMESTAMPTZ"] + (["s.team = ?"] if team else [])
+    params = [since, until, *([team] if team else [])]
+    sql = f"""
+        WITH m AS MATERIALIZED (
+            SELECT s.dated_at, u.conversation_id, u.idx FROM utterances u
+            JOIN current_scores s ON s.conversation_id = u.conversation_id
+            WHERE {' AND '.join(where)} AND list_has_all(string_split(u.lemmas, ' '), ?::VARCHAR[])
+        )
+        SELECT (SELECT count(*) FROM m),
+               (SELECT list((conversation_id, idx)) FROM (SELECT * FROM m ORDER BY dated_at DESC, conversation_id, idx
+                                                          LIMIT ?))
+    """
+    _, [(total, keys)] = open_store(db).query(sql, [*params, lemmas, limit])
+    return total, [tuple(k.values()) if isinstance(k, dict) else tuple(k) for k in keys or []]
+
+
+def search_cases(db: object, last_day: date) -> list[tuple[str, Callable[[], object], Callable[[], object] | None]]:
+    """(name, the search, the same question by a full scan or None) for the transcript search."""
+    from qa.store.search import SearchFilters, search
+    from qa.text.lemmatizer import get_lemmatizer
+    from qa.text.search_query import parse_query
+
+    store, lemmatizer = open_store(db), get_lemmatizer()
+    month_since = queries.day_bound((last_day - timedelta(days=29)).isoformat())
+    year_since = queries.day_bound((last_day - timedelta(days=364)).isoformat())
+    until = queries.day_bound(last_day.isoformat(), end=True)
+    month = SearchFilters(since=month_since, until=until, team=SEARCH_TEAM)
+
+    def run(text: str, filters: SearchFilters, fuzzy: bool = False) -> Callable[[], object]:
+        query = parse_query(text, lemmatizer, fuzzy=fuzzy)
+
+        def go() -> object:
+            page = search(store, query, filters, limit=50)
+            return page.total, [(h.conversation_id, h.utterance_idx) for h in page.hits]
+        return go
+
+    def scan(lemmas: list[str], since: object, team: str | None) -> Callable[[], object]:
+        return lambda: _scan_search(db, lemmas, since, until, team)
+
+    words = ["вернуть", "деньга"]
+    return [
+        ("search: two words, one team, 30 days, first page of 50 + counts", run("вернуть деньги", month),
+         scan(words, month_since, SEARCH_TEAM)),
+        ("search: phrase, one team, 30 days", run('"верните деньги"', month), None),
+        ("search: «вернуть деньги»~3 OR суд -спасибо, one team, 30 days",
+         run("«вернуть деньги»~3 OR суд -спасибо", month), None),
+        ("search: two words fuzzy, one team, 30 days", run("вернуть деньги", month, fuzzy=True), None),
+        ("search: two words, client only, not found by escalation_refund, one team, 30 days",
+         run("вернуть деньги", replace(month, speaker="client", rule="escalation_refund", rule_hit=False)), None),
+        ("search: two words, all teams, 30 days", run("вернуть деньги", replace(month, team=None)),
+         scan(words, month_since, None)),
+        ("search: two words, all teams, 365 days", run("вернуть деньги", replace(month, team=None, since=year_since)),
+         scan(words, year_since, None)),
+    ]
+
+
 def run_generated(args: argparse.Namespace) -> None:
     """Generate (or reuse) a store of ``args.conversations`` and time the team lead's queries, new beside old."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -198,17 +270,19 @@ def _time_generated(args: argparse.Namespace, db: object) -> None:
     from store_at_scale import END_DAY
 
     counts = open_store(db).run_queries([(f"SELECT count(*) FROM {t}", []) for t in (
-        "conversations", "utterances", "scores", "findings", "current_findings", "reviews")])
+        "conversations", "utterances", "scores", "findings", "current_findings", "reviews", "search_sentences",
+        "search_terms")])
     print("rows: " + ", ".join(f"{name} {rows[0][0]:,}" for name, (_, rows) in zip(
-        ("conversations", "utterances", "scores", "findings", "current findings", "reviews"), counts,
-        strict=True)))
+        ("conversations", "utterances", "scores", "findings", "current findings", "reviews", "indexed sentences",
+         "indexed lemmas"), counts, strict=True)))
     print(f"store: {args.store}; {args.runs} runs each (old way: {args.baseline_runs}), each opening the file "
           "read-only\n")
     print("| query | median ms | p95 ms | old way median ms | old / new | same answer |")
     print("|---|---|---|---|---|---|")
-    for name, new, old in team_lead_cases(db, date.fromisoformat(END_DAY)):
+    last = date.fromisoformat(END_DAY)
+    for name, new, old in [*team_lead_cases(db, last), *search_cases(db, last)]:
         median, p95, answer = percentiles(new, args.runs)
-        if args.baseline_runs:
+        if args.baseline_runs and old is not None:
             old_median, _, old_answer = percentiles(old, args.baseline_runs)
             same = "yes" if _comparable(answer) == _comparable(old_answer) else "NO"
             print(f"| {name} | {median:.0f} | {p95:.0f} | {old_median:.0f} | {old_median / median:.1f}x | {same} |")
@@ -246,14 +320,18 @@ def run_copies(args: argparse.Namespace) -> None:
             ("`qa flagged` (all flagged rows)", lambda: queries.flagged(store, queries.Filters(), limit=1000)),
             ("export pick: 20 findings of one rule",
              lambda: queries.findings(store, queries.Filters(flagged=None, rule=rule), limit=20)),
+            *_copies_search_cases(store),
         ]
         try:
             from fastapi.testclient import TestClient  # the benchmark's own use; the package imports it once
 
             from qa.review.web.app import create_app
 
-            client = TestClient(create_app(store, REPO_ROOT))
+            client = TestClient(create_app(store, REPO_ROOT, auth_mode="none"))  # else every page is the sign-in form
             cases += [
+                ("web: GET /search?q=вернуть деньги (first page, snippets masked)",
+                 lambda: client.get("/search", params={"q": "вернуть деньги"})),
+                ("web: GET /trends", lambda: client.get("/trends")),
                 ("web: GET / (list page)", lambda: client.get("/")),
                 ("web: GET /conversations/ID", lambda: client.get(f"/conversations/{one}")),
                 ("web: GET /dashboard", lambda: client.get("/dashboard")),
@@ -266,6 +344,26 @@ def run_copies(args: argparse.Namespace) -> None:
             print(f"| {name} | {timed(fn):.0f} |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _copies_search_cases(store: object) -> list[tuple[str, Callable[[], object]]]:
+    """Search cases on the grown samples' database (no date filter: the copies span 60 days)."""
+    from qa.store.search import SearchFilters, search
+    from qa.text.lemmatizer import get_lemmatizer
+    from qa.text.search_query import parse_query
+
+    lemmatizer = get_lemmatizer()
+
+    def run(text: str, filters: SearchFilters | None = None, fuzzy: bool = False) -> Callable[[], object]:
+        query = parse_query(text, lemmatizer, fuzzy=fuzzy)
+        return lambda: search(store, query, filters or SearchFilters(), limit=50)  # type: ignore[arg-type]
+
+    return [
+        ("search: two words, first page of 50 + counts", run("вернуть деньги")),
+        ("search: two words, one team", run("вернуть деньги", SearchFilters(team="team-1"))),
+        ("search: phrase", run('"позовите вашего руководителя"')),
+        ("search: two words fuzzy", run("расторгнуть договор", fuzzy=True)),
+    ]
 
 
 def main() -> None:

@@ -6,8 +6,12 @@ conversation (v1 at ingest, v2 and v3 by later re-scoring), ~25% flagged with 8�
 about 1% of current findings reviewed. Turn texts, quotes, rule ids, categories, titles and script steps come
 from the shipped rule set and its ``.test.txt`` dialogues, so nothing here is a hand-written phrase.
 
-The current results are then built the way migration 006 backfills an existing database
-(:func:`qa.store.current.refresh_current` over every conversation).
+Every turn is analysed by the real text stage once (tokens and lemmas as the nightly flow stores them; each token's
+time is placed inside its turn) and ends with a made-up reference code («xkqzv», one of 457k), so that no two turns
+are alike (real transcripts are not: nothing may be computed once per distinct text) and the lexicon has the size of
+a real one (about 450k lemmas); the search index is built from the stored tokens the way migration 008
+backfills an existing database (:func:`qa.store.search_index.refresh_search` over every conversation), after the
+current results are built the way migration 006 does (:func:`qa.store.current.refresh_current`).
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from qa.rules.rule_tests import parse_test_file
 from qa.rules.ruleset import load_ruleset
 from qa.store import open_store
 from qa.store.current import refresh_current
+from qa.store.search_index import refresh_search
+from qa.text.analysis import analyse_text
+from qa.text.lemmatizer import get_lemmatizer
 
 END_DAY = "2026-11-30"  # the last generated day (Moscow); the first is 364 days before
 DAYS = 365
@@ -40,11 +47,12 @@ class Generated:
     generate_s: float
     backfill_s: float
     size_mb: float
+    index_s: float = 0.0
 
 
 def _vocabulary(rules_dir: Path) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Rules (id, category, kind, severity, speaker, title, quote), turns (speaker, text) and script-detail
-    templates, from the rule set folder."""
+    """Rules (id, category, kind, severity, speaker, title, quote), turns (speaker, text, lemmas and the tokens'
+    words with their offsets in seconds) and script-detail templates, from the rule set folder."""
     ruleset = load_ruleset(rules_dir)
     rules: dict[str, list] = {k: [] for k in ("rule_id", "category", "kind", "severity", "speaker", "title", "quote")}
     turns: dict[str, list] = {"speaker": [], "text": []}
@@ -80,6 +88,11 @@ def _vocabulary(rules_dir: Path) -> tuple[pa.Table, pa.Table, pa.Table]:
             details["channel"].append(channel)
             details["variant"].append(variant)
             details["details"].append(json.dumps({"script": script, "metrics": metrics}, ensure_ascii=False))
+    lemmatizer = get_lemmatizer()
+    analysed = [analyse_text(text, lemmatizer) for text in turns["text"]]
+    turns["lemmas"] = [" ".join(t.lemma for t in tokens) for tokens in analysed]
+    turns["words"] = [[{"text": t.text, "norm": t.norm, "lemma": t.lemma, "at": round(j * 0.4, 2)}
+                       for j, t in enumerate(tokens)] for tokens in analysed]
     return pa.table(rules), pa.table(turns), pa.table(details)
 
 
@@ -110,11 +123,22 @@ def _statements(n: int, n_rules: int, n_turns: int) -> list[tuple[str, str]]:
                    started_at + INTERVAL 1 HOUR, printf('run-%s', strftime(started_at, '%Y%m%d'))
             FROM gen ORDER BY i"""),
         ("utterances", f"""
-            INSERT INTO utterances (conversation_id, idx, speaker, start_s, end_s, text, lemmas, words)
-            SELECT printf('%08d-%s', g.i, g.channel), k, t.speaker, k * 6.5, k * 6.5 + 5.0, t.text, lower(t.text),
-                   NULL
+            INSERT INTO utterances (conversation_id, idx, speaker, start_s, end_s, text, lemmas, words, tokens,
+                                    analysis_version)
+            SELECT printf('%08d-%s', g.i, g.channel), k, t.speaker, k * 6.5, k * 6.5 + 5.0,
+                   t.text || ' ' || c.code, t.lemmas || ' ' || c.code, NULL,
+                   to_json(list_append(list_transform(t.words, lambda w: json_array(w.text, w.norm, w.lemma,
+                                                                                    round(k * 6.5 + w.at, 2),
+                                                                                    round(k * 6.5 + w.at + 0.35, 2))),
+                                       json_array(c.code, c.code, c.code, round(k * 6.5 + 0.4 * len(t.words), 2),
+                                                  round(k * 6.5 + 0.4 * len(t.words) + 0.35, 2)))),
+                   'generated'
             FROM gen g CROSS JOIN LATERAL range(g.turns) r(k)
-            JOIN bench_turns t ON t.n = hash(g.i, k) % {n_turns}"""),
+            JOIN bench_turns t ON t.n = hash(g.i, k) % {n_turns}
+            CROSS JOIN LATERAL (SELECT 'x' || chr(97 + (hash(g.i, k, 11) % 26)::INTEGER)
+                                      || chr(97 + (hash(g.i, k, 12) % 26)::INTEGER)
+                                      || chr(97 + (hash(g.i, k, 13) % 26)::INTEGER)
+                                      || chr(97 + (hash(g.i, k, 14) % 26)::INTEGER) AS code) c"""),
         ("scores", f"""
             INSERT INTO scores (conversation_id, ruleset_version, total, passed, flagged, escalation, auto_failed,
                                 reasons, details, scored_at, run_id)
@@ -181,9 +205,15 @@ def generate(db: Path, conversations: int, rules_dir: Path | None = None, log=pr
         con.execute("COMMIT")
         backfill_s = time.perf_counter() - step
         log(f"  current results (backfill): {backfill_s:.1f} s")
+        step = time.perf_counter()
+        con.execute("BEGIN")
+        refresh_search(con)  # what migration 008 does to an existing database
+        con.execute("COMMIT")
+        index_s = time.perf_counter() - step
+        log(f"  search index (backfill): {index_s:.1f} s")
         con.execute("CHECKPOINT")
         tables = ("conversations", "utterances", "scores", "findings", "current_scores", "current_findings",
-                  "reviews")
+                  "reviews", "search_sentences", "search_terms")
         counts = {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
     size_mb = sum(p.stat().st_size for p in db.parent.glob(db.name + "*")) / 2**20
-    return Generated(counts, generate_s, backfill_s, size_mb)
+    return Generated(counts, generate_s, backfill_s, size_mb, index_s)

@@ -206,3 +206,110 @@ def test_filters_and_sorting_in_the_browser(server, browser):
     page.click('th a[data-sort="id"]')
     assert page.locator("tbody tr[data-id]").evaluate_all("rows => rows.map(r => r.dataset.id)") == sorted(
         ids, reverse=True)
+
+
+@pytest.fixture
+def search_server(sample_db, tmp_path):
+    """`qa serve` with a supervisor account and a rule folder of its own (a copy of the shipped rules) to save to."""
+    import shutil
+
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "scripts_rules", rules, ignore=shutil.ignore_patterns("__pycache__"))
+    auth.add_user(open_store(sample_db), REVIEWER, PASSWORD, "supervisor", pii=True)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qa.cli", "serve", "--db", str(sample_db), "--port", str(port),
+         "--audio-root", str(REPO), "--rules", str(rules)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/login", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"qa serve did not start: {proc.communicate()[0]}")
+            time.sleep(0.2)
+        yield url, rules
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_search_open_a_result_at_its_second_and_save_it_as_a_rule(search_server, browser):
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    url, rules = search_server
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _sign_in(page, url)
+
+    # A query of only stop-words is refused in Russian, the form kept.
+    page.click('nav a[href="/search"]')
+    page.fill('input[name="q"]', "и не в")
+    page.press('input[name="q"]', "Enter")
+    page.locator(".search-error").wait_for(timeout=10000)
+    assert "только служебные слова" in page.locator(".search-error").inner_text()
+
+    # Lemma search: «вернуть деньги» finds «Верните деньги» in the chat and «верните мне деньги» in the call.
+    page.fill('input[name="q"]', "вернуть деньги")
+    page.press('input[name="q"]', "Enter")
+    page.locator("ol.hits li.hit").first.wait_for(timeout=10000)
+    keys = page.locator("li.hit").evaluate_all("items => items.map(i => i.dataset.key)")
+    assert set(keys) == {"chat-0002:3", "call-0003:6"}
+    call = page.locator('li.hit[data-key="call-0003:6"]')
+    assert [m.lower() for m in call.locator("mark.found").all_inner_texts()] == ["верните", "деньги"]
+    seek = float(call.get_attribute("data-seek"))
+    assert 45 < seek < 60
+    _shot(page, "search")
+
+    # The result opens the call at that second: its turn marked, the player set there.
+    call.locator("a.open").click()
+    page.wait_for_url("**/conversations/call-0003?t=*")
+    page.wait_for_function(f"(() => {{ const p = document.getElementById('player'); "
+                           f"return p.readyState >= 1 && Math.abs(p.currentTime - {seek}) < 0.5; }})()", timeout=15000)
+    assert "found" in page.locator("#turn-6").get_attribute("class")
+    page.go_back()
+
+    # Both hits marked right; saved as a draft rule of the client's words; `qa check-rules` accepts the folder.
+    page.locator("li.hit").first.wait_for(timeout=10000)
+    for key in keys:
+        page.locator(f'li.hit[data-key="{key}"] .mark-hit input[value="right"]').check()
+    form = page.locator("#save-rule")
+    form.locator('input[name="rule_id"]').fill("refund_request")
+    form.locator('input[name="title"]').fill("Клиент требует вернуть деньги")
+    form.locator('select[name="speaker"]').select_option("client")
+    form.locator('button[type="submit"]').click()
+    page.locator(".save-result .saved").wait_for(timeout=30000)
+    assert "refund_request сохранено" in page.locator(".save-result").inner_text()
+    assert (rules / "refund_request.yml").is_file() and (rules / "refund_request.test.txt").is_file()
+    _shot(page, "search-saved")
+    result = CliRunner().invoke(app, ["check-rules", str(rules)])
+    assert result.exit_code == 0 and "ok   refund_request: 2 hit, 1 ok" in result.stdout
+
+    # Saving it again asks before overwriting; declined, the file stays as it was.
+    before = (rules / "refund_request.yml").read_text(encoding="utf-8")
+    form.locator('input[name="title"]').fill("Другое название")
+    with page.expect_event("dialog", timeout=30000) as asked:
+        form.locator('button[type="submit"]').click()
+    assert "уже есть" in asked.value.message
+    asked.value.dismiss()
+    assert (rules / "refund_request.yml").read_text(encoding="utf-8") == before
+
+    # The trends page draws the weekly charts.
+    page.goto(url + "/trends")
+    assert page.locator("#chart-weeks svg.chart").count() == 1
+    _shot(page, "trends")
+    assert errors == []

@@ -612,3 +612,48 @@ def test_full_data_folder_is_a_clear_error(pg, tmp_path):
     finally:
         close_lakes()
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_search_on_the_lake_answers_what_the_file_answers(sample_lake, sample_db_template, lemmatizer):
+    from qa.store.search import SearchFilters, search
+    from qa.text.search_query import parse_query
+
+    def answer(db: str, text: str, filters: SearchFilters) -> tuple:
+        page = search(open_store(db), parse_query(text, lemmatizer), filters)
+        return page.total, page.conversations, [(h.conversation_id, h.utterance_idx, h.speaker, h.seek_s, h.text,
+                                                 h.rules) for h in page.hits]
+
+    for text, filters in (("вернуть деньги", SearchFilters()), ('"позовите вашего руководителя"', SearchFilters()),
+                          ("«руководитель позвать»~2 OR жалоба -деньги", SearchFilters(speaker="client")),
+                          ("деньги", SearchFilters(rule="escalation_refund", rule_hit=False, channel="chat"))):
+        on_lake = answer(sample_lake, text, filters)
+        assert on_lake == answer(str(sample_db_template), text, filters) and on_lake[0] > 0, text
+
+
+@pytest.mark.slow
+def test_the_lake_keeps_its_search_index_at_write_time(pg, tmp_path, scorer, lemmatizer):
+    from datetime import timedelta
+
+    from search_data import DAY, chat, conversations
+
+    from qa.store import retention
+    from qa.store.search import search
+    from qa.text.search_query import parse_query
+
+    db = new_lake(pg, tmp_path / "lake")
+    store = open_store(db)
+    store.write_results("run-1", [scorer.score(c) for c in conversations()])
+
+    def found(text: str) -> list[str]:
+        return [f"{h.conversation_id}:{h.utterance_idx}" for h in search(store, parse_query(text, lemmatizer)).hits]
+
+    assert found("вернуть деньги") == ["c6:0", "c5:0", "c3:0", "c2:1", "c1:0", "c1:1"]
+    changed = chat("c5", "team-a", "op-1", 24, [("client", "Телефон не работает третий день.")])
+    changed.content_sha256 = "sha-c5-v2"
+    store.write_results("run-2", [scorer.score(changed)])
+    assert found("телефон") == ["c5:0"] and "c5:0" not in found("вернуть деньги")
+    retention.purge(store, timedelta(days=20), now=DAY + timedelta(days=40))
+    assert found("вернуть деньги") == ["c6:0"]
+    assert store.query("SELECT count(*) - count(DISTINCT (conversation_id, utterance_idx)) FROM search_sentences"
+                       )[1] == [(0,)]

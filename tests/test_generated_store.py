@@ -50,3 +50,19 @@ def test_todays_reads_answer_what_the_old_views_answered(generated):
     before = baseline_reads.conversations(generated, baseline_reads.Filters(flagged=None), sort="findings",
                                           descending=True, limit=20, offset=40)
     assert (page.total, page.rows) == (before.total, before.rows) and page.total == 3000
+
+
+def test_the_generated_store_is_indexed_and_search_answers_what_a_full_scan_answers(generated):
+    store = open_store(generated)
+    _, [(sentences, utterances, lemmas)] = store.query(
+        "SELECT (SELECT count(*) FROM search_sentences), (SELECT count(*) FROM utterances), "
+        "(SELECT count(*) FROM search_terms)")
+    assert sentences == utterances and lemmas > 300
+    cases = bench_queries.search_cases(generated, date.fromisoformat(END_DAY))
+    compared = [(name, new, old) for name, new, old in cases if old is not None]
+    assert len(compared) == 3
+    for name, new, old in compared:
+        answer = new()
+        assert answer == old() and answer[0] > 0, name
+    for name, new, _ in cases:
+        assert new()[0] >= 0, name

@@ -3,6 +3,7 @@
 - :mod:`qa.cli.batch`: ``run``, ``rescore``, ``schedule`` (the nightly batch);
 - :mod:`qa.cli.scoring`: ``score``, ``check-rules`` (one conversation, a rule set's tests);
 - :mod:`qa.cli.reads`: ``flagged``, ``stats``, ``findings``, ``precision``, ``sql`` (the read side);
+- :mod:`qa.cli.search`: ``search`` (transcript search, and a search saved as a draft rule);
 - :mod:`qa.cli.review`: ``review``, ``export``, ``serve`` (verdicts, coaching examples, the page);
 - :mod:`qa.cli.admin`: ``init``, ``prepare-model``, ``purge`` (a working folder, the model, retention);
 - :mod:`qa.cli.users`: ``users …`` (accounts of the page);
@@ -14,7 +15,7 @@ Every command is registered here, in the order ``qa --help`` lists them; the REA
 
 from __future__ import annotations
 
-from qa.cli import admin, batch, reads, review, scoring
+from qa.cli import admin, batch, reads, review, scoring, search
 from qa.cli.app import app
 from qa.cli.sources import sources_app
 from qa.cli.users import users_app
@@ -23,6 +24,7 @@ app.command()(batch.run)
 app.command()(scoring.score)
 app.command()(reads.flagged)
 app.command()(reads.stats)
+app.command()(search.search)
 app.command()(review.review)
 app.command()(reads.findings)
 app.command()(reads.precision)

@@ -44,26 +44,35 @@ def flagged(
 
 def stats(
     db: opt.DbOpt = Path(opt.DEFAULT_DB),
-    by: Annotated[str, typer.Option(help="operator | team | day | day-operator | rule.")] = "operator",
+    by: Annotated[str, typer.Option(help="operator | team | day | day-operator | rule | week | week-operator | "
+                                         "rule-week (week: the last --weeks weeks unless --since).")] = "operator",
     since: opt.SinceOpt = None,
     until: opt.UntilOpt = None,
     team: opt.TeamOpt = None,
     operator: opt.OperatorOpt = None,
     channel: opt.ChannelOpt = None,
+    weeks: Annotated[int, typer.Option(min=1, max=104, help="--by week / week-operator: how many weeks, up to the "
+                                       "one of --until (else of the newest conversation).")] = 12,
     fmt: opt.FormatOpt = "table",
 ) -> None:
-    """Scores per operator, team or day (conversations, flagged, escalations, average score), or rule hits."""
-    from qa.store import StoreError, queries
+    """Scores per operator, team, day or week (conversations, flagged, escalations, average score), rule hits, or
+    the rules that moved most since the week before."""
+    from qa.store import StoreError, queries, trends
 
     filters = opt.filters(since, until, team, operator, None, None, channel, None, None, None)
     store = opt.open_db(db)
     try:
         if by == "rule":
             columns, rows = queries.rule_hits(store, filters, limit=1000)
+        elif by in ("week", "week-operator"):
+            columns, rows = trends.weekly(store, filters, by_operator=by == "week-operator", weeks=weeks)
+        elif by == "rule-week":
+            columns, rows = trends.rule_moves(store, filters, limit=1000)
         elif by in queries.STATS_GROUPS:
             columns, rows = queries.stats(store, by, filters)
         else:
-            raise typer.BadParameter(f"--by: one of {', '.join([*queries.STATS_GROUPS, 'rule'])}")
+            known = [*queries.STATS_GROUPS, "rule", "week", "week-operator", "rule-week"]
+            raise typer.BadParameter(f"--by: one of {', '.join(known)}")
     except StoreError as exc:
         raise fail(str(exc)) from exc
     typo = warn_typos(store, filters)

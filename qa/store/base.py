@@ -6,7 +6,8 @@ connection, run a write transaction, run read-only queries, say whether anything
 here (runs, results, reviews, reloading conversations) is written once on top of them.
 
 Writes are bulk (Arrow tables, never row by row) and short: one transaction per chunk. Every write rewrites the
-current results of the conversations it touched in the same transaction (:mod:`qa.store.current`).
+current results of the conversations it touched in the same transaction (:mod:`qa.store.current`), and their rows of
+the search index (:mod:`qa.store.search_index`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from qa.store.rows import (
     to_json,
     utterance_rows,
 )
+from qa.store.search_index import index_conversations, undated_ids
 
 T = TypeVar("T")
 LOCK_RETRY_S = 30.0  # how long a reader or writer waits for another process's lock on a DuckDB file
@@ -226,6 +228,7 @@ class Store(ABC):
                 insert_rows(con, "conversations", [conversation_row(s.conversation, run_id, now) for s in todo])
                 insert_rows(con, "utterances", [r for s in todo for r in utterance_rows(s.conversation)])
                 _replace_scores(con, todo, run_id, now)
+                index_conversations(con, [s.conversation for s in todo])
                 carry_reviews(con, before)
             if failures and on_lake:  # a retried commit that had in fact landed leaves no second row
                 con.execute("DELETE FROM failures WHERE run_id = ? AND source_path IN (SELECT unnest(?::VARCHAR[]))",
@@ -239,8 +242,11 @@ class Store(ABC):
         now = _now()
 
         def body(con: duckdb.DuckDBPyConnection) -> None:
-            before = reviewed_now(con, [s.conversation.conversation_id for s in scored])
+            ids = [s.conversation.conversation_id for s in scored]
+            before = reviewed_now(con, ids)
             _replace_scores(con, scored, run_id, now)
+            undated = set(undated_ids(con, ids))  # their date is their scoring time, which moved
+            index_conversations(con, [s.conversation for s in scored if s.conversation.conversation_id in undated])
             carry_reviews(con, before)
 
         self.write_transaction(body)

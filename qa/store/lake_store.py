@@ -26,7 +26,7 @@ from qa.store import lake
 from qa.store.base import LOCK_RETRY_S, Store, StoreError, StoreNotFound
 from qa.store.days import define_day
 from qa.store.file import FileStore
-from qa.store.migrations import migration_files
+from qa.store.migrations import backfill_of, migration_files
 
 T = TypeVar("T")
 WRITE_TOKEN = "qa_write_token"  # the one row every write transaction updates
@@ -176,6 +176,9 @@ def migrate_lake(con: duckdb.DuckDBPyConnection, retry: Callable[[Callable[[], A
                 return
             for statement in lake.translate_migration(sql):
                 con.execute(statement)
+            backfill = backfill_of(number)
+            if backfill is not None:
+                backfill(con)
             con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, _now()])
             applied.append(name)
 

@@ -1,12 +1,27 @@
 """The numbered migrations (``qa/store/migrations/NNN_name.sql``): listed, applied in order, each in one transaction
-and recorded in ``schema_migrations``. A DuckLake applies the same files translated (:mod:`qa.store.lake_store`)."""
+and recorded in ``schema_migrations``. A DuckLake applies the same files translated (:mod:`qa.store.lake_store`).
+
+A migration whose derived tables are too large to fill in one SQL statement names a backfill here
+(:func:`backfill_of`), run right after its file in the same transaction.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 
 import duckdb
+
+
+def backfill_of(number: int) -> Callable[[duckdb.DuckDBPyConnection], None] | None:
+    """The backfill that follows migration ``number`` (in its transaction), if any: 008 indexes every stored
+    conversation for search, in batches."""
+    if number == 8:
+        from qa.store.search_index import refresh_search
+
+        return refresh_search
+    return None
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -34,6 +49,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
         con.execute("BEGIN")
         try:
             con.execute(sql)
+            backfill = backfill_of(number)
+            if backfill is not None:
+                backfill(con)
             con.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)", [number, name, datetime.now(UTC)])
             con.execute("COMMIT")
         except Exception:

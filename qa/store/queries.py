@@ -61,6 +61,12 @@ def _conversation_where(f: Filters, alias: str = "v") -> tuple[str, list[Any]]:
     return " AND ".join(clause for _, clause in active), [value for value, _ in active]
 
 
+def conversation_where(f: Filters, alias: str = "v") -> tuple[str, list[Any]]:
+    """The WHERE clause (and its parameters) of ``f`` over ``current_scores`` (or ``current_findings``, which
+    carries the same conversation columns) as ``alias``."""
+    return _conversation_where(f, alias)
+
+
 # The columns of a conversation list row; `{where}` narrows current_scores `s` (e.g. to one page of ids).
 _CONVERSATIONS = """
     SELECT s.conversation_id, s.channel, s.team, s.operator_id, s.started_at, s.duration_s, c.source_path,

@@ -19,6 +19,7 @@ import pyarrow as pa
 from qa.records import Conversation, Failure
 from qa.store.base import Store, failure_rows
 from qa.store.rows import CONVERSATION_COLUMNS, conversations_from_rows, insert_rows, tokens_from_json, tokens_json
+from qa.store.search_index import index_conversations
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,11 @@ def mark_resumed(store: Store, run_id: str) -> None:
 def record_chunk(store: Store, progress: ChunkProgress, failures: Sequence[Failure] = (),
                  refreshed: Sequence[Conversation] = ()) -> None:
     """After a page's scores are written: its progress row, its failures, and the fresh tokens of the
-    conversations that were re-analysed (so the next rescore reuses them), in one transaction."""
+    conversations that were re-analysed (so the next rescore reuses them, and the search index has their new
+    lemmas), in one transaction."""
     now = datetime.now(UTC)
     token_rows = [
-        {"conversation_id": c.conversation_id, "idx": i, "tokens": tokens_json(u.tokens)}
+        {"conversation_id": c.conversation_id, "idx": i, "tokens": tokens_json(u.tokens), "lemmas": u.lemmas}
         for c in refreshed for i, u in enumerate(c.utterances)
     ]
     from qa.text.analysis_version import analysis_version
@@ -144,13 +146,14 @@ def record_chunk(store: Store, progress: ChunkProgress, failures: Sequence[Failu
             con.register("_fresh_tokens", pa.table({
                 "conversation_id": [r["conversation_id"] for r in token_rows],
                 "idx": pa.array([r["idx"] for r in token_rows], pa.int32()),
-                "tokens": [r["tokens"] for r in token_rows]}))
+                "tokens": [r["tokens"] for r in token_rows], "lemmas": [r["lemmas"] for r in token_rows]}))
             try:
                 con.execute(
-                    "UPDATE utterances SET tokens = f.tokens, analysis_version = ? FROM _fresh_tokens f "
-                    "WHERE utterances.conversation_id = f.conversation_id AND utterances.idx = f.idx",
-                    [version])
+                    "UPDATE utterances SET tokens = f.tokens, lemmas = f.lemmas, analysis_version = ? "
+                    "FROM _fresh_tokens f WHERE utterances.conversation_id = f.conversation_id AND "
+                    "utterances.idx = f.idx", [version])
             finally:
                 con.unregister("_fresh_tokens")
+            index_conversations(con, refreshed)  # their lemmas may have moved
 
     store.write_transaction(body)  # a DuckLake commit that loses a race is run again whole

@@ -11,6 +11,7 @@ from typing import Any
 
 from qa.store.base import Store, StoreError
 from qa.store.current import refresh_current
+from qa.store.search_index import refresh_search
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dw]?)\s*$")
 _TEXT_KEYS = frozenset({"quote", "matched", "text", "evidence"})
@@ -69,6 +70,7 @@ def purge(store: Store, older_than: timedelta, now: datetime | None = None) -> P
                     con.execute(f"UPDATE {table} SET details = ? WHERE {cond}", [scrubbed, *key])
             con.execute(f"UPDATE findings SET quote = '' WHERE {where}")
             refresh_current(con, ids)  # the current results carry quotes and details too
+            refresh_search(con, ids)  # their transcripts are gone from the search too
             con.execute("DROP TABLE _purge")
             con.execute("COMMIT")
         except Exception:

@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import configured_timezone
 from qa.review import labels
-from qa.review.web import api, pages, signin
+from qa.review.web import api, pages, search_pages, signin, trends_pages
 from qa.review.web.params import PAGE_SIZES, BadRequest
 from qa.review.web.site import NotSignedIn, Site
 from qa.store import Store, StoreError
@@ -137,6 +137,8 @@ def create_app(store: Store, audio_root: str | Path | None = None, auth_mode: st
     app.include_router(signin.router(site))
     app.include_router(pages.router(site))
     app.include_router(api.router(site))
+    app.include_router(search_pages.router(site))
+    app.include_router(trends_pages.router(site))
     return app
 
 

@@ -53,19 +53,20 @@ def bars(items: list[tuple[str, float]], width: int = 480, row: int = 24) -> str
     return _svg(width, height, body)
 
 
-def trend(days: list[str], avg_scores: list[float | None], flagged: list[int], width: int = 480,
-          height: int = 220) -> str:
-    """Per day: flagged count as bars (right scale) and average score as a line (0–100, left scale)."""
-    left, right, bottom, top = 34, 34, 24, 14
+def trend(days: list[str], avg_scores: list[float | None], flagged: list[float], width: int = 480,
+          height: int = 220, flagged_top: float | None = None, unit: str = "") -> str:
+    """Per day (or week): flagged as bars (right scale, up to ``flagged_top``, else the largest; ``unit`` after its
+    label) and average score as a line (0–100, left scale)."""
+    left, right, bottom, top = 34, 40, 24, 14
     plot_h = height - bottom - top
     slot = (width - left - right) / max(len(days), 1)
-    top_flagged = max(flagged, default=0) or 1
+    top_flagged = flagged_top or max(flagged, default=0) or 1
     body = []
     for score in (0, 50, 100):
         y = top + plot_h * (1 - score / 100)
         body.append(f'<line class="grid" x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}"/>')
         body.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{score}</text>')
-    body.append(f'<text class="tick" x="{width - right + 6}" y="{top + 4}">{top_flagged}</text>')
+    body.append(f'<text class="tick" x="{width - right + 6}" y="{top + 4}">{_num(top_flagged)}{escape(unit)}</text>')
     points = []
     for i, (day, score, n) in enumerate(zip(days, avg_scores, flagged, strict=True)):
         cx = left + (i + 0.5) * slot
@@ -82,4 +83,56 @@ def trend(days: list[str], avg_scores: list[float | None], flagged: list[int], w
         body.append('<polyline class="line" points="' + " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in points) + '"/>')
         body += [f'<circle class="dot" cx="{x:.1f}" cy="{y:.1f}" r="3.5"><title>{_num(s)}</title></circle>'
                  for x, y, s in points]
+    return _svg(width, height, body)
+
+
+def sparkline(values: list[float | None], low: float, high: float, width: int = 160, height: int = 34,
+              css: str = "spark-score") -> str:
+    """A small line of ``values`` (gaps where ``None``) on a fixed ``low``–``high`` scale, the last point marked."""
+    pad = 3
+    span = (high - low) or 1
+    step = (width - 2 * pad) / max(len(values) - 1, 1)
+    body, run = [], []
+    points = []
+    for i, value in enumerate(values):
+        if value is None:
+            if len(run) > 1:
+                body.append(f'<polyline class="{css}" points="{" ".join(run)}"/>')
+            run = []
+            continue
+        x = pad + i * step
+        y = pad + (height - 2 * pad) * (1 - (float(value) - low) / span)
+        run.append(f"{x:.1f},{y:.1f}")
+        points.append((x, y, value))
+    if len(run) > 1:
+        body.append(f'<polyline class="{css}" points="{" ".join(run)}"/>')
+    for n, (x, y, value) in enumerate(points):
+        radius = 2.6 if n == len(points) - 1 else 1.4
+        body.append(f'<circle class="{css} dot" cx="{x:.1f}" cy="{y:.1f}" r="{radius}"><title>{_num(value)}</title>'
+                    "</circle>")
+    return (f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
+            f'xmlns="http://www.w3.org/2000/svg">{"".join(body)}</svg>')
+
+
+def moves(items: list[tuple[str, float]], width: int = 480, row: int = 24) -> str:
+    """Bars left (down) or right (up) of a middle line, one per (label, change), biggest move first as given."""
+    label_w, pad = 190, 6
+    height = max(len(items), 1) * row + pad
+    middle = label_w + (width - label_w) / 2
+    reach = max((abs(v) for _, v in items), default=0) or 1
+    half = (width - label_w) / 2 - 50
+    body = [f'<line class="axis" x1="{middle:.1f}" y1="0" x2="{middle:.1f}" y2="{height}"/>']
+    for i, (label, value) in enumerate(items):
+        y = pad + i * row
+        w = half * abs(value) / reach
+        x = middle if value >= 0 else middle - w
+        text = str(label)
+        short = text if len(text) <= 28 else text[:27].rstrip() + "…"
+        body.append(f'<text class="label" x="{label_w - 8}" y="{y + row / 2 + 4:.1f}" text-anchor="end">'
+                    f'<title>{escape(text)}</title>{escape(short)}</text>')
+        body.append(f'<rect class="bar {"bar-up" if value > 0 else "bar-down"}" x="{x:.1f}" y="{y + 3}" '
+                    f'width="{w:.1f}" height="{row - 8}" rx="2"/>')
+        tx = middle + w + 6 if value >= 0 else middle - w - 6
+        body.append(f'<text class="value" x="{tx:.1f}" y="{y + row / 2 + 4:.1f}" '
+                    f'text-anchor="{"start" if value >= 0 else "end"}">{"+" if value > 0 else ""}{_num(value)}</text>')
     return _svg(width, height, body)

@@ -1,4 +1,4 @@
-"""The review page's query parameters: list filters, sort, page and page size, read and checked.
+"""The review page's query parameters: list filters, sort, page and page size, the search form, read and checked.
 
 A value the page cannot use raises :class:`BadRequest`, which the application answers 400 with the message.
 """
@@ -12,6 +12,8 @@ from datetime import datetime
 
 from qa.store import queries
 from qa.store.queries import Filters
+from qa.store.search import SPEAKERS as SEARCH_SPEAKERS
+from qa.store.search import SearchFilters
 
 PAGE_SIZES = (10, 25, 50, 100)
 CHANNELS = ("call", "chat")
@@ -105,3 +107,44 @@ def parse_list_query(params: Mapping[str, str], timezone: str | None = None) -> 
     if page < 1:
         raise BadRequest("page: 1 или больше")
     return ListQuery(parse_filters(params, timezone=timezone), sort, order == "desc", page, size)
+
+
+@dataclass(frozen=True)
+class SearchForm:
+    """The search page's request: the query as typed (``None``: nothing searched yet), fuzzy mode, filters, page."""
+
+    text: str | None
+    fuzzy: bool
+    filters: SearchFilters
+    page: int = 1
+    size: int = 25
+
+
+RULE_HIT = {"yes": True, "no": False}
+
+
+def parse_search(params: Mapping[str, str], timezone: str | None = None) -> SearchForm:
+    """The search page's query, filters and page (checked like the list's; the query itself is checked by the
+    parser, which says what is wrong with it)."""
+    base = parse_filters(params, flagged_only=False, timezone=timezone)
+    speaker = _text(params, "speaker")
+    if speaker not in (None, *SEARCH_SPEAKERS):
+        raise BadRequest(f"speaker: operator (оператор) или client (клиент), а не {speaker!r}")
+    hit = _text(params, "rule_hit")
+    if hit not in (None, *RULE_HIT):
+        raise BadRequest(f"rule_hit: yes или no, а не {hit!r}")
+    rule = _text(params, "rule")
+    fuzzy = _text(params, "fuzzy")
+    if fuzzy not in (None, "1"):
+        raise BadRequest(f"fuzzy: 1 или пусто, а не {fuzzy!r}")
+    size = _int(params, "size", 25)
+    if size not in PAGE_SIZES:
+        raise BadRequest(f"size: одно из {', '.join(map(str, PAGE_SIZES))}, а не {size}")
+    page = _int(params, "page", 1)
+    if page < 1:
+        raise BadRequest("page: 1 или больше")
+    text = params.get("q")
+    filters = SearchFilters(since=base.since, until=base.until, team=base.team, operator=base.operator,
+                            channel=base.channel, speaker=speaker, rule=rule or ("any" if hit else None),
+                            rule_hit=RULE_HIT[hit] if hit else (True if rule else None))  # a rule picked: its hits
+    return SearchForm(text, fuzzy == "1", filters, page, size)

@@ -1,4 +1,5 @@
-// ru-contact-qa review page: reviewer name, filters, seeking the player, verdicts. No framework.
+// ru-contact-qa review page: reviewer name, filters, seeking the player, verdicts, search marks and saving a
+// search as a rule. No framework.
 "use strict";
 
 const REVIEWER_KEY = "qa.reviewer";
@@ -128,9 +129,102 @@ function setupReviews() {
   }
 }
 
+function openAtMoment() {
+  // A search result opens the conversation at ?t=SECONDS#turn-N: that turn shown, the player set to that second.
+  const params = new URLSearchParams(location.search);
+  const at = parseFloat(params.get("t"));
+  const turn = location.hash.startsWith("#turn-") ? document.getElementById(location.hash.slice(1)) : null;
+  if (turn) {
+    turn.classList.add("found");
+    turn.scrollIntoView({ block: "center" });
+  }
+  const player = document.getElementById("player");
+  if (!player || !Number.isFinite(at)) return;
+  const place = () => { player.currentTime = at; };
+  if (player.readyState >= 1) place();
+  else player.addEventListener("loadedmetadata", place, { once: true });
+}
+
+function searchMarks() {
+  const right = [], wrong = [];
+  for (const hit of document.querySelectorAll(".hit[data-key]")) {
+    const picked = hit.querySelector(".mark-hit input:checked");
+    if (picked && picked.value === "right") right.push(hit.dataset.key);
+    if (picked && picked.value === "wrong") wrong.push(hit.dataset.key);
+  }
+  return { right, wrong };
+}
+
+async function saveRule(form, overwrite) {
+  const box = form.closest(".save-rule");
+  const error = box.querySelector(".save-error"), done = box.querySelector(".save-result");
+  error.hidden = true;
+  const marks = searchMarks();
+  if (!marks.right.length) {
+    error.textContent = templateText("error-no-right");
+    error.hidden = false;
+    return;
+  }
+  const data = new FormData(form);
+  const body = {
+    q: form.dataset.query, fuzzy: form.dataset.fuzzy === "1", right: marks.right, wrong: marks.wrong, overwrite,
+    rule_id: data.get("rule_id").trim(), title: data.get("title").trim(), speaker: data.get("speaker"),
+    kind: data.get("kind") || null, category: data.get("category").trim(), severity: data.get("severity"),
+    status: data.get("status"),
+  };
+  let response;
+  try {
+    response = await fetch("/api/search/rule", {
+      method: "POST", body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrfToken() },
+    });
+  } catch (e) {
+    error.textContent = templateText("error-network");
+    error.hidden = false;
+    return;
+  }
+  const answer = await response.json().catch(() => ({}));
+  if (response.status === 409 && answer.exists && !overwrite) {
+    if (confirm(templateText("confirm-overwrite"))) saveRule(form, true);
+    return;
+  }
+  if (!response.ok) {
+    error.textContent = answer.detail || `HTTP ${response.status}`;
+    error.hidden = false;
+    return;
+  }
+  done.replaceChildren();
+  const head = document.createElement("p");
+  head.className = "saved";
+  head.textContent = `Правило ${answer.rule_id} сохранено, его тест проходит (верных примеров: ${answer.hits}, ` +
+    `неверных: ${answer.oks}). Файлы: ${answer.files.join(", ")}.`;
+  const next = document.createElement("p");
+  next.className = "muted small";
+  next.textContent = `Проверьте: qa check-rules ${answer.rules_dir}; примените: qa rescore --rules ${answer.rules_dir}.`;
+  done.append(head, next);
+  for (const note of answer.notes) {
+    const line = document.createElement("p");
+    line.className = "muted small";
+    line.textContent = note;
+    done.append(line);
+  }
+  done.hidden = false;
+}
+
+function setupSaveRule() {
+  const form = document.getElementById("save-rule");
+  if (!form) return;
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveRule(form, false);
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   setupReviewer();
   setupFilters();
   setupSeeking();
   setupReviews();
+  openAtMoment();
+  setupSaveRule();
 });
