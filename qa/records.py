@@ -23,6 +23,7 @@ class Word:
     start: float
     end: float
     probability: float = 1.0
+    speaker_confidence: float | None = None  # mono calls: how sure the speaker of this word is (0–1); else None
 
 
 @dataclass(frozen=True, slots=True)

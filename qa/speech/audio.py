@@ -169,48 +169,6 @@ def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
     )
 
 
-_PITCH_FRAME = 640  # 40 ms at 16 kHz
-_PITCH_HOP = 160  # 10 ms
-_PITCH_MIN_HZ = 60.0
-_PITCH_MAX_HZ = 400.0
-_VOICED_CORRELATION = 0.5
-
-
-def estimate_pitch(
-    samples: np.ndarray, spans: list[tuple[float, float]], rate: int = TARGET_RATE
-) -> list[float | None]:
-    """Median pitch (Hz) of the voiced frames in each ``(start_s, end_s)`` span, None if unvoiced.
-
-    Normalised autocorrelation over 40 ms frames every 10 ms, searched between 60 and 400 Hz.
-    """
-    min_lag, max_lag = int(rate / _PITCH_MAX_HZ), int(rate / _PITCH_MIN_HZ)
-    window = np.hanning(_PITCH_FRAME).astype(np.float32)
-    out: list[float | None] = []
-    for start, end in spans:
-        piece = samples[max(0, int(start * rate)) : int(end * rate)]
-        if piece.size < _PITCH_FRAME:
-            out.append(None)
-            continue
-        count = 1 + (piece.size - _PITCH_FRAME) // _PITCH_HOP
-        index = np.arange(_PITCH_FRAME)[None, :] + _PITCH_HOP * np.arange(count)[:, None]
-        frames = piece[index] * window
-        frames -= frames.mean(axis=1, keepdims=True)
-        energy = (frames**2).sum(axis=1)
-        loud = energy > max(1e-6, 0.05 * float(np.percentile(energy, 90)))
-        if not loud.any():
-            out.append(None)
-            continue
-        frames, energy = frames[loud], energy[loud]
-        spectrum = np.fft.rfft(frames, n=2 * _PITCH_FRAME, axis=1)
-        corr = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, : max_lag + 1]
-        corr /= energy[:, None]
-        lags = min_lag + np.argmax(corr[:, min_lag : max_lag + 1], axis=1)
-        peaks = corr[np.arange(lags.size), lags]
-        voiced = peaks > _VOICED_CORRELATION
-        out.append(float(np.median(rate / lags[voiced])) if voiced.sum() >= 3 else None)
-    return out
-
-
 # format -> (container, codec, codec sample rate (None: keep), bit rate per second (None: codec default))
 CLIP_FORMATS = {
     "ogg": ("ogg", "libopus", 48000, 32000),

@@ -66,10 +66,16 @@ def utterance_rows(c: Conversation) -> list[dict[str, Any]]:
     return [
         {"conversation_id": c.conversation_id, "idx": i, "speaker": u.speaker, "start_s": u.start,
          "end_s": u.end, "text": u.text, "lemmas": u.lemmas,
-         "words": to_json([[w.text, w.start, w.end, w.probability] for w in u.words]) if u.words else None,
+         "words": to_json([_word_row(w) for w in u.words]) if u.words else None,
          "tokens": tokens_json(u.tokens) if version else None, "analysis_version": version}
         for i, u in enumerate(c.utterances)
     ]
+
+
+def _word_row(w: Word) -> list:
+    """A word as stored: ``[text, start, end, probability]``, plus the speaker confidence where there is one."""
+    row = [w.text, w.start, w.end, w.probability]
+    return row if w.speaker_confidence is None else [*row, w.speaker_confidence]
 
 
 def _analysis_version() -> str:
@@ -110,7 +116,7 @@ def conversations_from_rows(convs: Sequence[tuple], utts: Sequence[tuple],
     ``tokens`` reads a stored tokens value (rows without one keep no tokens)."""
     by_id: dict[str, list[Utterance]] = {}
     for cid, speaker, start, end, text, words, *stored in utts:
-        ws = tuple(Word(w[0], w[1], w[2], w[3]) for w in json.loads(words)) if words else ()
+        ws = tuple(Word(*w[:5]) for w in json.loads(words)) if words else ()
         toks = tokens(stored[0]) if tokens and stored and stored[0] else ()
         by_id.setdefault(cid, []).append(Utterance(speaker, start, end, text, ws, toks))
     return [
