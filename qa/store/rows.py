@@ -99,7 +99,8 @@ def score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list[
          "utterance_idx": f.utterance_idx, "details": to_json(f.details)}
         for i, f in enumerate(s.findings)
     ]
-    details = {"script": [_flat_dict(step) for step in s.steps], "metrics": s.metrics}
+    details = {"script": [_flat_dict(step) for step in s.steps], "metrics": s.metrics,
+               "unverified": {"steps": s.score.unverified_steps, "findings": s.score.unverified_findings}}
     score = {
         "conversation_id": cid, "ruleset_version": s.ruleset_version, "total": s.score.total,
         "passed": s.score.passed, "flagged": s.score.flagged, "escalation": s.score.escalation,

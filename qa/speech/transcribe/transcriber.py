@@ -316,16 +316,18 @@ def get_transcriber(options: TranscriptionOptions, vocabulary: Sequence[str] = (
 
 
 def transcribe_bare(transcriber: Transcriber, path: Path) -> list[str]:
-    """Reference for the benchmark: faster-whisper's own decoder and ``transcribe`` on each channel
-    with the transcriber's settings, without our decoding, guards or merging; one text per channel."""
+    """Reference for the benchmarks: faster-whisper's own decoder and ``transcribe`` on each channel with the
+    transcriber's settings but no prompt (VAD on, same beam), without our decoding, guards, second decodes or
+    merging; one text per channel (one for a mono file)."""
     from faster_whisper import decode_audio as whisper_decode
 
     loaded = transcriber._model()
-    kwargs = transcriber.whisper_kwargs()
+    kwargs = {k: v for k, v in transcriber.whisper_kwargs().items() if k not in ("initial_prompt", "hotwords")}
     engine = loaded.batched if "batch_size" in kwargs else loaded.model
-    left, right = whisper_decode(str(path), split_stereo=True)
+    stereo = len(decode_audio(path).channels) == 2
+    channels = whisper_decode(str(path), split_stereo=True) if stereo else (whisper_decode(str(path)),)
     texts = []
-    for samples in (left, right):
+    for samples in channels:
         segments, _ = engine.transcribe(samples, **kwargs)
         texts.append(" ".join(s.text.strip() for s in segments))
     return texts
