@@ -2,8 +2,8 @@
 
 The two leaks of issue #19, written as fixtures of the same kind: a neutral bank call where «…они закончатся в течение
 часа» came back as «Центробанк, прокуратура кончатство в течение часто», and an insurance greeting «страховая компания
-Надёжный щит» that came back as «Роспотребнадёжный щит» (here, on a mono call, «Роспотребнадзор Надёжный щит»). Each is scored with and without the prompt recorded in the
-transcription options, so every assertion could fail.
+Надёжный щит» that came back as «Роспотребнадёжный щит» (here, on a mono call, «Роспотребнадзор Надёжный
+щит»). Each is scored with and without the prompt recorded in the transcription options, so every assertion could fail.
 """
 
 from __future__ import annotations
