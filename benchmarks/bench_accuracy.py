@@ -225,6 +225,7 @@ def print_conditions(table: dict[str, list[dict]], halves: tuple[str, ...]) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
+    global AUDIO_CACHE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", default=str(REPO_ROOT / "scripts_rules"))
     parser.add_argument("--eval", default=str(REPO_ROOT / "tests" / "fixtures" / "eval"))
@@ -236,7 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--errors", action="store_true", help="list wrong verdicts of the tune half")
     parser.add_argument("--show-holdout", action="store_true", help="with --errors, the holdout half too")
     parser.add_argument("--json", type=Path, help="also write the per-condition rows here")
+    parser.add_argument("--cache", type=Path, help=f"transcript cache folder (default {AUDIO_CACHE})")
     args = parser.parse_args(argv)
+    if args.cache:
+        AUDIO_CACHE = args.cache
     items = load_eval_set(args.eval)
     scorer = build_scorer(args.rules)
     results = evaluate(items, scorer)

@@ -105,6 +105,23 @@ def _open_container(path: Path, raw: RawFormat | None):  # -> av.container.Input
         raise AudioError(path, f"cannot be opened as audio: {exc.strerror or exc}") from exc
 
 
+def _constant_bit_rate(container, stream, path: Path) -> int:  # av containers and streams
+    """The bit rate of an MP3 stream whose size says it is constant (bytes ≈ bit rate × duration), else 0."""
+    rate = int(stream.codec_context.bit_rate or 0)
+    if not stream.codec_context.name.startswith("mp3") or rate <= 0 or not container.duration:
+        return 0
+    seconds = container.duration / 1_000_000
+    return rate if seconds > 0 and abs(path.stat().st_size * 8 / rate - seconds) <= 0.03 * seconds + 0.5 else 0
+
+
+def _packet_seconds(packet) -> float:  # packet: av.Packet
+    """How long a packet plays (0 when the container does not say)."""
+    try:
+        return float(packet.duration * packet.time_base) if packet.duration and packet.time_base else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
     """Decode ``path`` to 16 kHz float32, keeping the source channels apart.
 
@@ -130,12 +147,31 @@ def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
         resampler = None
         pieces: list[np.ndarray] = []
         damaged = 0
+        damaged_at: list[float] = []
+        cbr = _constant_bit_rate(container, stream, path)
+        first_pos: int | None = None
+        lost_s = 0.0
         try:
             for packet in container.demux(stream):
+                if cbr and packet.pos is not None and packet.pos >= 0:
+                    # A constant-bit-rate stream (MP3 from a PBX): bytes the demuxer skipped while resyncing after
+                    # damage are time lost; silence goes in their place so later words keep their times.
+                    first_pos = packet.pos if first_pos is None else first_pos
+                    behind = (packet.pos - first_pos) * 8 / cbr - sum(p.shape[1] for p in pieces) / TARGET_RATE
+                    if behind > 0.15 and pieces:
+                        lost_s += behind
+                        damaged_at.append(sum(p.shape[1] for p in pieces) / TARGET_RATE)
+                        pieces.append(np.zeros((pieces[0].shape[0], round(behind * TARGET_RATE)), dtype=np.float32))
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
                     damaged += 1
+                    at = sum(p.shape[1] for p in pieces) / TARGET_RATE
+                    damaged_at.append(at)
+                    gap = _packet_seconds(packet)
+                    if gap and (source_channels or pieces):  # silence in its place: later words keep their times
+                        count = pieces[0].shape[0] if pieces else source_channels
+                        pieces.append(np.zeros((count, round(gap * TARGET_RATE)), dtype=np.float32))
                     continue
                 for frame in frames:
                     if resampler is None:
@@ -153,8 +189,10 @@ def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
             raise AudioError(path, f"cannot be decoded: {exc}") from exc
     finally:
         container.close()
-    if damaged:
-        notes.append(f"{damaged} damaged packet(s) skipped")
+    if damaged or lost_s:
+        where = ", ".join(f"{t:.1f} s" for t in sorted(set(round(t, 1) for t in damaged_at))[:5])
+        lost = f", {lost_s:.1f} s of unreadable stream" if lost_s else ""
+        notes.append(f"{damaged} damaged packet(s) skipped{lost} (at {where}; silence in their place, the rest kept)")
     samples = np.concatenate(pieces, axis=1) if pieces else np.zeros((0, 0), dtype=np.float32)
     if samples.size == 0:
         why = "no audio samples" + (" (every packet was damaged)" if damaged else "")
