@@ -97,3 +97,20 @@ def test_the_brand_step_is_not_passed_by_a_prompt_echo(scorer):
 def test_prompt_words_exactly_or_by_their_first_six_letters(word, terms):
     prompt = PromptEvidence.of(call([], BANK_PROMPT, "team-bank"))
     assert prompt is not None and set(prompt.term_ids(word)) == terms
+
+
+def test_one_unsure_brand_word_in_clear_speech_is_heard(scorer):
+    """«Плюс» at 0.09 in the mono sample's greeting (Whisper base, 16 kHz), every word around it above 0.7."""
+    greeting = call([utterance("operator", 0.0, "Добрый день, компания Телеком Плюс, меня зовут Анна, чем могу помочь?",
+                               {"Плюс": 0.09, "Телеком": 0.7})],
+                    "Телеком Плюс, Роспотребнадзор, Роскомнадзор, Центробанк, прокуратура", "team-north")
+    company = {s.step: s for s in scorer.score(greeting).steps}["company"]
+    assert company.passed and not company.unverified
+
+
+def test_a_lone_unsure_prompt_word_amid_unsure_words_is_an_echo(scorer):
+    mumble = call([utterance("client", 0.0, "ну это самое прокуратура ага ну",
+                             {w: 0.3 for w in ("ну", "это", "самое", "прокуратура", "ага")})], BANK_PROMPT, "team-bank")
+    scored = scorer.score(mumble)
+    assert not scored.score.escalation
+    assert [f for f in scored.findings if f.details.get("unverified", "").startswith("prompt echo: prompt word")]

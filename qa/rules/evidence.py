@@ -5,7 +5,8 @@ escalation triggers), and on poor audio Whisper sometimes writes the prompt back
 кончатство в течение часто» for «…они закончатся в течение часа»). A trigger, brand or stop-word hit is *not heard*
 when every word it matched is a prompt word (the same word, or one starting with the same six letters:
 «Роспотребнадёжный») and the stretch is low-confidence: a matched word heard with probability below
-:data:`LOW_PROBABILITY`, or the words sit in a prompt-shaped run (prompt words back to back from two or more prompt
+:data:`LOW_PROBABILITY` where the words around it average below :data:`LOW_STRETCH` (a brand said clearly often has
+one word Whisper is unsure of: «Телеком Плюс» with «Плюс» at 0.09 amid words at 0.7–0.99), or the words sit in a prompt-shaped run (prompt words back to back from two or more prompt
 terms, more words than the longest term). Such a finding is kept for review as unverified, with no penalty and no
 escalation; such a brand does not pass the company step. The prompt is read from the conversation's stored
 transcription options (``initial_prompt``, ``hotwords``), so a rescore applies the same test.
@@ -21,6 +22,8 @@ from typing import Any
 from qa.records import Conversation, Utterance
 
 LOW_PROBABILITY = 0.5
+LOW_STRETCH = 0.6  # mean probability of the matched words and CONTEXT_WORDS either side
+CONTEXT_WORDS = 3
 STEM = 6
 _NON_WORD = re.compile(r"[^\w]+")
 
@@ -87,9 +90,11 @@ class PromptEvidence:
         if not content or not all(self.term_ids(utterance.words[k].text) for k in content):
             return None
         low = [utterance.words[k] for k in content if utterance.words[k].probability < LOW_PROBABILITY]
-        if low:
+        around = utterance.words[max(0, min(indices) - CONTEXT_WORDS):max(indices) + CONTEXT_WORDS + 1]
+        stretch = sum(w.probability for w in around) / len(around)
+        if low and stretch < LOW_STRETCH:  # one unsure word in clear speech is a brand said, not an echo
             return (f"prompt word «{low[0].text.strip(',.!?')}» heard with probability "
-                    f"{low[0].probability:.2f}")
+                    f"{low[0].probability:.2f} in a stretch of {stretch:.2f}")
         if set(content) & self.echo_words(utterance):
             return "prompt words back to back, as in the prompt"
         return None

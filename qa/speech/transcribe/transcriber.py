@@ -229,7 +229,10 @@ class Transcriber:
         for index, speaker in plan:
             samples = audio.channels[index]
             regions = self.voice_regions(samples, narrowband)
+            before = len(stats.get("decoded_again", ()))
             channel_words = self._channel_words(samples, stats, regions)
+            for entry in stats.get("decoded_again", [])[before:]:
+                entry["speaker"] = speaker or "mono"  # which channel was decoded again
             if speaker is None:
                 self._attribute_mono(samples, regions, channel_words, stats, hints or {})
             else:
