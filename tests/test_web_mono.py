@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
-from qa.records import Conversation, Utterance, Word
-from qa.store import open_store
 from test_prompt_evidence import BANK_PROMPT, bank_leak
 from test_web import signed_in
+
+from qa.records import Conversation, Utterance, Word
+from qa.store import open_store
 
 
 def _mono_with_inferred_speakers() -> Conversation:
