@@ -6,10 +6,11 @@ escalation triggers), and on poor audio Whisper sometimes writes the prompt back
 when every word it matched is a prompt word (the same word, or one starting with the same six letters:
 «Роспотребнадёжный») and the stretch is low-confidence: a matched word heard with probability below
 :data:`LOW_PROBABILITY` where the words around it average below :data:`LOW_STRETCH` (a brand said clearly often has
-one word Whisper is unsure of: «Телеком Плюс» with «Плюс» at 0.09 amid words at 0.7–0.99), or the words sit in a prompt-shaped run (prompt words back to back from two or more prompt
-terms, more words than the longest term). Such a finding is kept for review as unverified, with no penalty and no
-escalation; such a brand does not pass the company step. The prompt is read from the conversation's stored
-transcription options (``initial_prompt``, ``hotwords``), so a rescore applies the same test.
+one word Whisper is unsure of: «Телеком Плюс» with «Плюс» at 0.09 amid words at 0.7–0.99), or the words sit in a
+prompt-shaped run (prompt words back to back from two or more prompt terms, more words than the longest term). Such a
+finding is kept for review as unverified, with no penalty and no escalation; such a brand does not pass the company
+step. The prompt is read from the conversation's stored transcription options (``initial_prompt``, ``hotwords``), so a
+rescore applies the same test.
 """
 
 from __future__ import annotations
