@@ -3,7 +3,7 @@
 A decode primed with the rule set's terms (brands, agencies) hears brand names better, but on narrowband or noisy
 audio Whisper may loop on the prompt, read it back as speech, or stop early. :func:`doubts` names what is wrong with a
 decode: ``loop`` (a repetition loop or a segment that compresses like one), ``prompt_echo`` (a run of words from two or
-more prompt terms, or a prompt word heard with low probability) and ``low_coverage`` (less than
+more prompt terms, or a prompt word heard with low probability amid unsure words) and ``low_coverage`` (less than
 :data:`MIN_COVERAGE` of the channel's voice activity near a word). Such a channel is decoded again without the prompt
 and :func:`choose_blocks` keeps, stretch by stretch (segments of either decode that overlap in time), the decode that
 covers more of the voice, and on a tie the one without doubts, then the higher log-probability.
@@ -18,7 +18,9 @@ from typing import Any
 from qa.speech.transcribe.guards import collapse_repetitions, compression_ratio, normalise_phrase
 
 MIN_COVERAGE = 0.8  # share of the voice activity a decode must cover near its words
-ECHO_PROBABILITY = 0.5  # a prompt word heard with less than this is an echo, not evidence
+ECHO_PROBABILITY = 0.5  # a prompt word heard with less than this…
+ECHO_STRETCH = 0.6  # …among words (3 either side) averaging less than this is an echo, not evidence
+_CONTEXT_WORDS = 3
 COVERAGE_MARGIN = 0.1  # a decode must cover this much more of a stretch's voice to be preferred for it
 _NEAR_S = 0.3
 
@@ -65,7 +67,10 @@ def echo_words(words: Sequence[Any], prompt: PromptTerms) -> list[int]:
         if len(run_terms) >= 2 and _spans_terms(ids[i:j], prompt):
             out.update(range(i, j))
         for k in range(i, j):
-            if float(getattr(words[k], "probability", 1.0)) < ECHO_PROBABILITY:
+            around = words[max(0, k - _CONTEXT_WORDS):k + _CONTEXT_WORDS + 1]
+            stretch = sum(float(getattr(w, "probability", 1.0)) for w in around) / len(around)
+            # one unsure brand word amid clear speech is the brand said («Телеком Плюс», «Плюс» at 0.09)
+            if float(getattr(words[k], "probability", 1.0)) < ECHO_PROBABILITY and stretch < ECHO_STRETCH:
                 out.add(k)
         i = j
     return sorted(out)
