@@ -9,7 +9,7 @@ GSM 06.10, noisy stereo 8 kHz) are made from these masters by :mod:`qa_eval.degr
 
 Festival has one Russian voice, so the two speakers are sox transforms of it. Pitch must never tell the roles: the
 operator is the higher voice in half the calls and the lower in the other half, and there are two pairs of
-transforms (pitch alone; pitch with tempo and a different timbre from bass/treble), taken in turn by call.
+transforms (pitch, with tempo for the lower voice; pitch with tempo and a bass/treble timbre), taken in turn by call.
 """
 
 from __future__ import annotations
