@@ -119,3 +119,21 @@ def test_a_mono_file_whose_sidecar_has_no_channels_is_read_as_mono(tmp_path):
 def test_pitch_attribution_is_gone():
     with pytest.raises(ValueError, match="pitch attribution was removed"):
         TranscriptionOptions(mono_speakers="pitch")
+
+
+def test_a_long_channel_is_transcribed_block_by_block(transcriber, gsm_call, monkeypatch):
+    """Blocks of 300 s keep a 2-hour call's memory bounded; here blocks of 8 s on the 22 s call show the seams hold."""
+    from qa.speech.transcribe import vad
+
+    monkeypatch.setattr(vad, "BLOCK_S", 8.0)
+    bounds = vad.block_bounds(np.zeros(22 * 16000, dtype=np.float32))
+    assert len(bounds) >= 2 and bounds[0][0] == 0 and bounds[-1][1] == 22 * 16000
+    blocked = transcriber.transcribe(AUDIO / "e01_mono_gsm.wav", hints=HINTS)
+    assert blocked.stats["blocks"] >= 2
+    words = [w for u in blocked.utterances for w in u.words]
+    whole = [w for u in gsm_call.utterances for w in u.words]
+    assert len(words) >= 0.85 * len(whole)
+    assert all(a.start <= b.start for a, b in zip(words, words[1:], strict=False))
+    assert words[-1].end > 20.0  # the last block's words are at their own times
+    right, total = speaker_right(TRUTH, blocked.utterances)
+    assert right / total >= 0.85, (right, total)

@@ -114,6 +114,45 @@ def _constant_bit_rate(container, stream, path: Path) -> int:  # av containers a
     return rate if seconds > 0 and abs(path.stat().st_size * 8 / rate - seconds) <= 0.03 * seconds + 0.5 else 0
 
 
+class _Samples:
+    """Decoded samples ``(channels, n)`` written into one array sized from the container's duration (grown by half
+    when that was short), so a long call is held once, not once in pieces and again joined."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = max(expected + expected // 50, TARGET_RATE)
+        self.buffer: np.ndarray | None = None
+        self.length = 0
+
+    @property
+    def seconds(self) -> float:
+        return self.length / TARGET_RATE
+
+    def _room(self, channels: int, n: int) -> np.ndarray:
+        if self.buffer is None:
+            self.buffer = np.zeros((channels, max(self.expected, n)), dtype=np.float32)
+        elif self.length + n > self.buffer.shape[1]:
+            grown = np.zeros((self.buffer.shape[0], max(self.length + n, self.buffer.shape[1] * 3 // 2)),
+                             dtype=np.float32)
+            grown[:, :self.length] = self.buffer[:, :self.length]
+            self.buffer = grown
+        return self.buffer
+
+    def append(self, piece: np.ndarray) -> None:
+        buffer = self._room(piece.shape[0], piece.shape[1])
+        buffer[:, self.length:self.length + piece.shape[1]] = piece
+        self.length += piece.shape[1]
+
+    def silence(self, seconds: float, channels: int = 0) -> None:
+        n = round(seconds * TARGET_RATE)
+        if self.buffer is None and not channels:
+            return
+        self._room(self.buffer.shape[0] if self.buffer is not None else channels, n)
+        self.length += n  # the buffer is zeros there already
+
+    def samples(self) -> np.ndarray:
+        return self.buffer[:, :self.length] if self.buffer is not None else np.zeros((0, 0), dtype=np.float32)
+
+
 def _packet_seconds(packet) -> float:  # packet: av.Packet
     """How long a packet plays (0 when the container does not say)."""
     try:
@@ -145,7 +184,7 @@ def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
         source_rate = int(stream.codec_context.sample_rate or stream.rate or 0)
         source_channels = int(stream.codec_context.channels or 0)
         resampler = None
-        pieces: list[np.ndarray] = []
+        out = _Samples(int(container.duration / 1_000_000 * TARGET_RATE) if container.duration else 0)
         damaged = 0
         damaged_at: list[float] = []
         cbr = _constant_bit_rate(container, stream, path)
@@ -157,32 +196,32 @@ def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
                     # A constant-bit-rate stream (MP3 from a PBX): bytes the demuxer skipped while resyncing after
                     # damage are time lost; silence goes in their place so later words keep their times.
                     first_pos = packet.pos if first_pos is None else first_pos
-                    behind = (packet.pos - first_pos) * 8 / cbr - sum(p.shape[1] for p in pieces) / TARGET_RATE
-                    if behind > 0.15 and pieces:
+                    behind = (packet.pos - first_pos) * 8 / cbr - out.seconds
+                    if behind > 0.15 and out.length:
                         lost_s += behind
-                        damaged_at.append(sum(p.shape[1] for p in pieces) / TARGET_RATE)
-                        pieces.append(np.zeros((pieces[0].shape[0], round(behind * TARGET_RATE)), dtype=np.float32))
+                        damaged_at.append(out.seconds)
+                        out.silence(behind)
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
                     damaged += 1
-                    at = sum(p.shape[1] for p in pieces) / TARGET_RATE
-                    damaged_at.append(at)
+                    damaged_at.append(out.seconds)
                     gap = _packet_seconds(packet)
-                    if gap and (source_channels or pieces):  # silence in its place: later words keep their times
-                        count = pieces[0].shape[0] if pieces else source_channels
-                        pieces.append(np.zeros((count, round(gap * TARGET_RATE)), dtype=np.float32))
+                    if gap and (source_channels or out.length):  # silence in its place: later words keep their times
+                        out.silence(gap, source_channels)
                     continue
                 for frame in frames:
                     if resampler is None:
                         source_channels = source_channels or len(frame.layout.channels)
                         source_rate = source_rate or frame.sample_rate
                         resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=TARGET_RATE)
-                    pieces.extend(out.to_ndarray() for out in resampler.resample(frame))
+                    for piece in resampler.resample(frame):
+                        out.append(piece.to_ndarray())
             if resampler is not None:
-                pieces.extend(out.to_ndarray() for out in resampler.resample(None))
+                for piece in resampler.resample(None):
+                    out.append(piece.to_ndarray())
         except av.error.FFmpegError as exc:
-            if not pieces:
+            if not out.length:
                 raise AudioError(path, f"cannot be decoded: {exc.strerror or exc}") from exc
             notes.append(f"decoding stopped early: {exc.strerror or exc}")
         except ValueError as exc:  # e.g. the channel layout changes mid-stream
@@ -193,7 +232,7 @@ def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
         where = ", ".join(f"{t:.1f} s" for t in sorted(set(round(t, 1) for t in damaged_at))[:5])
         lost = f", {lost_s:.1f} s of unreadable stream" if lost_s else ""
         notes.append(f"{damaged} damaged packet(s) skipped{lost} (at {where}; silence in their place, the rest kept)")
-    samples = np.concatenate(pieces, axis=1) if pieces else np.zeros((0, 0), dtype=np.float32)
+    samples = out.samples()
     if samples.size == 0:
         why = "no audio samples" + (" (every packet was damaged)" if damaged else "")
         raise AudioError(path, why)

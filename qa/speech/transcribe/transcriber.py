@@ -30,7 +30,7 @@ from qa.speech.transcribe.models import _load_model, _LoadedModel
 from qa.speech.transcribe.options import TranscriptionOptions
 from qa.speech.transcribe.redecode import PromptTerms, choose_blocks, confirmed, doubts
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, read_cached, write_cached
-from qa.speech.transcribe.vad import missed_speech_clips, voice_regions
+from qa.speech.transcribe.vad import block_bounds, missed_speech_clips, voice_regions
 
 _VOCABULARY_LIMIT = 60  # Whisper's prompt holds ~220 tokens; faster-whisper keeps only the tail
 
@@ -141,7 +141,30 @@ class Transcriber:
 
     def _run(self, samples: np.ndarray, stats: dict[str, Any] | None,
              regions: list[list[float]] | None) -> tuple[list[Any], list[Any]]:
-        """The kept segments and the words of the other decode (empty when there was one decode)."""
+        """The kept segments and the words of the other decode (empty when there was one decode); a long channel
+        block by block (:func:`~qa.speech.transcribe.vad.block_bounds`), so that memory stays bounded."""
+        if not _may_hold_speech(samples):
+            return [], []
+        bounds = block_bounds(samples)
+        if len(bounds) == 1:
+            return self._run_block(samples, stats, regions)
+        if regions is None:
+            regions = voice_regions(samples)
+        kept: list[Any] = []
+        other: list[Any] = []
+        for a, b in bounds:
+            offset, end = a / 16000, b / 16000
+            inside = [[max(s, offset) - offset, min(e, end) - offset] for s, e in regions if s < end and e > offset]
+            block_kept, block_other = self._run_block(samples[a:b], stats, inside)
+            kept += [_shifted(seg, offset) for seg in block_kept]
+            other += [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in block_other]
+        if stats is not None:
+            stats["blocks"] = len(bounds)
+        return kept, other
+
+    def _run_block(self, samples: np.ndarray, stats: dict[str, Any] | None,
+                   regions: list[list[float]] | None) -> tuple[list[Any], list[Any]]:
+        """:meth:`_run` on one block."""
         if not _may_hold_speech(samples):
             return [], []
         kwargs = self.whisper_kwargs()
@@ -300,6 +323,13 @@ class Transcriber:
             w.confidence = result.confidences[k] if result else 0.0
         voice = result.voice if result and result.voice else {"unknown": regions}
         stats.setdefault("voice", {}).update(voice)
+
+
+def _shifted(segment: Any, offset: float) -> Any:
+    """A faster-whisper segment (and its words) moved ``offset`` seconds later."""
+    words = [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words or []]
+    return dataclasses.replace(segment, start=segment.start + offset, end=segment.end + offset,
+                               words=words or segment.words)
 
 
 # --- process cache and the bare reference --------------------------------------------------------
