@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +134,7 @@ def test_a_long_channel_is_transcribed_block_by_block(transcriber, gsm_call, mon
     words = [w for u in blocked.utterances for w in u.words]
     whole = [w for u in gsm_call.utterances for w in u.words]
     assert len(words) >= 0.85 * len(whole)
-    assert all(a.start <= b.start for a, b in zip(words, words[1:], strict=False))
+    assert all(a.start <= b.start for a, b in pairwise(words))
     assert words[-1].end > 20.0  # the last block's words are at their own times
     right, total = speaker_right(TRUTH, blocked.utterances)
     assert right / total >= 0.85, (right, total)
