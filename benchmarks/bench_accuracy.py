@@ -65,11 +65,15 @@ def item_vocabulary(item: EvalItem, scorer: Scorer) -> list[str]:
     return priming_terms(scorer.rules.brands, scorer.rules.ruleset.settings.vocabulary, conv.team, conv.metadata)
 
 
+USE_VOCABULARY: str | None = None  # --use-vocabulary: prompt (the default), hotwords or none
+
+
 def item_transcriber(item: EvalItem, scorer: Scorer):
     """The transcriber the pipeline would use for this call: primed with its own brand."""
     from qa.speech.transcribe import TranscriptionOptions, get_transcriber
 
-    return get_transcriber(TranscriptionOptions(), item_vocabulary(item, scorer))
+    options = TranscriptionOptions(**({"use_vocabulary": USE_VOCABULARY} if USE_VOCABULARY else {}))
+    return get_transcriber(options, item_vocabulary(item, scorer))
 
 
 def item_hints(item: EvalItem, scorer: Scorer) -> dict:
@@ -225,7 +229,7 @@ def print_conditions(table: dict[str, list[dict]], halves: tuple[str, ...]) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    global AUDIO_CACHE
+    global AUDIO_CACHE, USE_VOCABULARY
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rules", default=str(REPO_ROOT / "scripts_rules"))
     parser.add_argument("--eval", default=str(REPO_ROOT / "tests" / "fixtures" / "eval"))
@@ -238,7 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--show-holdout", action="store_true", help="with --errors, the holdout half too")
     parser.add_argument("--json", type=Path, help="also write the per-condition rows here")
     parser.add_argument("--cache", type=Path, help=f"transcript cache folder (default {AUDIO_CACHE})")
+    parser.add_argument("--use-vocabulary", choices=["prompt", "hotwords", "none"],
+                        help="how the brand and vocabulary reach Whisper (default: the pipeline's, prompt)")
     args = parser.parse_args(argv)
+    USE_VOCABULARY = args.use_vocabulary
     if args.cache:
         AUDIO_CACHE = args.cache
     items = load_eval_set(args.eval)
