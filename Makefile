@@ -107,6 +107,11 @@ bench-fuzzy: install
 bench-timing: model
 	$(BIN)/python benchmarks/bench_timing.py
 
+.PHONY: bench-long-mono
+# Peak memory of a 2-hour mono A-law call through the transcriber (MINUTES=120; needs sox).
+bench-long-mono: model sox
+	$(BIN)/python benchmarks/bench_long_mono.py --minutes $(or $(MINUTES),120)
+
 .PHONY: bench-gpu
 # float16 faster-whisper on a CUDA GPU (RTF, WER, peak GPU memory on the synthetic call and 100 copies; CPU int8
 # beside it); exits 2 with a message where there is no CUDA device.
