@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=10.0, help="minutes between copies of the call")
     args = parser.parse_args()
     from qa.speech.diarize import get_encoder
-    from qa.speech.transcribe import TranscriptionOptions, Transcriber
+    from qa.speech.transcribe import Transcriber, TranscriptionOptions
 
     transcriber = Transcriber(TranscriptionOptions(), ["Телеком Плюс", "Роспотребнадзор"])
     transcriber.settings()  # loads Whisper
