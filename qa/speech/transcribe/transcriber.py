@@ -155,7 +155,11 @@ class Transcriber:
         for a, b in bounds:
             offset, end = a / 16000, b / 16000
             inside = [[max(s, offset) - offset, min(e, end) - offset] for s, e in regions if s < end and e > offset]
+            before = len((stats or {}).get("decoded_again", ()))
             block_kept, block_other = self._run_block(samples[a:b], stats, inside)
+            for entry in (stats or {}).get("decoded_again", [])[before:]:  # at call time, not block time
+                for part in entry["stretches"]:
+                    part["start"], part["end"] = round(part["start"] + offset, 2), round(part["end"] + offset, 2)
             kept += [_shifted(seg, offset) for seg in block_kept]
             other += [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in block_other]
         if stats is not None:
