@@ -186,8 +186,7 @@ def normalise_volume(samples: np.ndarray) -> np.ndarray:
     return samples * np.float32(10 ** (change / 20)) if change > 0 else samples
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+_GATE_SCALE = np.concatenate([np.full(2 * _HIDDEN, 0.5), np.ones(_HIDDEN), np.full(_HIDDEN, 0.5)]).astype(np.float32)
 
 
 class SpeakerEncoder:
@@ -200,6 +199,7 @@ class SpeakerEncoder:
             w_hh = state[f"lstm.weight_hh_l{k}"].astype(np.float32)
             bias = (state[f"lstm.bias_ih_l{k}"] + state[f"lstm.bias_hh_l{k}"]).astype(np.float32)
             self.layers.append((np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T), bias))
+        self._w_hh_scaled = {id(w_hh): np.ascontiguousarray(w_hh * _GATE_SCALE) for _, w_hh, _ in self.layers}
         self.w_out = np.ascontiguousarray(state["linear.weight"].astype(np.float32).T)
         self.b_out = state["linear.bias"].astype(np.float32)
 
@@ -209,17 +209,23 @@ class SpeakerEncoder:
         batch, frames, _ = mels.shape
         x = mels.astype(np.float32)
         h = np.zeros((batch, _HIDDEN), dtype=np.float32)
+        g = np.empty((batch, 4 * _HIDDEN), dtype=np.float32)
         for w_ih, w_hh, bias in self.layers:
-            gates_in = (x.reshape(batch * frames, -1) @ w_ih + bias).reshape(batch, frames, 4 * _HIDDEN)
+            # gates i, f, g, o; sigmoid(x) = (1 + tanh(x / 2)) / 2, so one tanh over all four gates per step
+            gates_in = ((x.reshape(batch * frames, -1) @ w_ih + bias) * _GATE_SCALE).reshape(batch, frames, -1)
             h = np.zeros((batch, _HIDDEN), dtype=np.float32)
             c = np.zeros((batch, _HIDDEN), dtype=np.float32)
             outputs = np.empty((batch, frames, _HIDDEN), dtype=np.float32)
             for t in range(frames):
-                g = gates_in[:, t] + h @ w_hh
-                i, f = _sigmoid(g[:, :_HIDDEN]), _sigmoid(g[:, _HIDDEN:2 * _HIDDEN])
-                cell, o = np.tanh(g[:, 2 * _HIDDEN:3 * _HIDDEN]), _sigmoid(g[:, 3 * _HIDDEN:])
-                c = f * c + i * cell
-                h = o * np.tanh(c)
+                np.matmul(h, self._w_hh_scaled[id(w_hh)], out=g)
+                g += gates_in[:, t]
+                np.tanh(g, out=g)
+                i = g[:, :_HIDDEN]
+                f = g[:, _HIDDEN:2 * _HIDDEN]
+                o = g[:, 3 * _HIDDEN:]
+                c *= 0.5 * (1.0 + f)
+                c += 0.5 * (1.0 + i) * g[:, 2 * _HIDDEN:3 * _HIDDEN]
+                h = 0.5 * (1.0 + o) * np.tanh(c)
                 outputs[:, t] = h
             x = outputs
         raw = np.maximum(h @ self.w_out + self.b_out, 0.0)

@@ -74,22 +74,35 @@ def _windows(regions: Sequence[Sequence[float]], duration: float) -> list[tuple[
     return out
 
 
-def _window_mels(samples: np.ndarray, window: tuple[float, float]) -> np.ndarray:
+def _mels_of(samples: np.ndarray, windows: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Mel windows ``(len(windows), 160, 40)``: the spectrogram of each run of overlapping windows is computed once
+    and the windows sliced from it; a window shorter than 1.6 s is its frames repeated."""
     frames = int(WINDOW_S * 100)
-    piece = samples[int(window[0] * RATE):int(window[1] * RATE)]
-    mels = mel_frames(normalise_volume(piece))
-    if len(mels) == 0:
-        return np.zeros((frames, mels.shape[1] if mels.ndim == 2 else 40), dtype=np.float32)
-    if len(mels) < frames:
-        mels = np.tile(mels, (frames // len(mels) + 1, 1))
-    return mels[:frames]
+    out = np.zeros((len(windows), frames, 40), dtype=np.float32)
+    k = 0
+    while k < len(windows):
+        j = k + 1
+        while j < len(windows) and windows[j][0] < windows[j - 1][1]:
+            j += 1  # windows of one voice region overlap
+        start, end = windows[k][0], windows[j - 1][1]
+        mels = mel_frames(normalise_volume(samples[int(start * RATE):int(end * RATE)]))
+        for n in range(k, j):
+            a = round((windows[n][0] - start) * 100)
+            piece = mels[a:a + frames]
+            if len(piece) == 0:
+                continue
+            if len(piece) < frames:
+                piece = np.tile(piece, (frames // len(piece) + 1, 1))[:frames]
+            out[n] = piece
+        k = j
+    return out
 
 
 def embed_windows(samples: np.ndarray, windows: Sequence[tuple[float, float]], encoder: SpeakerEncoder) -> np.ndarray:
     """Embeddings ``(len(windows), 256)``, computed :data:`BATCH` windows at a time."""
     out = np.zeros((len(windows), 256), dtype=np.float32)
     for first in range(0, len(windows), BATCH):
-        batch = np.stack([_window_mels(samples, w) for w in windows[first:first + BATCH]])
+        batch = _mels_of(samples, windows[first:first + BATCH])
         out[first:first + len(batch)] = encoder.embed_mels(batch)
     return out
 
