@@ -204,6 +204,8 @@ def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
+                    if packet.size <= 1:
+                        continue  # a WAV chunk's pad byte (GSM 06.10 files of an odd size), not damage
                     damaged += 1
                     damaged_at.append(out.seconds)
                     gap = _packet_seconds(packet)
