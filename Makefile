@@ -107,6 +107,11 @@ bench-fuzzy: install
 bench-timing: model
 	$(BIN)/python benchmarks/bench_timing.py
 
+.PHONY: bench-speakers
+# Speaker embeddings compared on the mono eval calls (GE2E vs log-mel statistics; CONDITION=alaw, HALVES=tune).
+bench-speakers: install sox
+	$(BIN)/python benchmarks/bench_speakers.py --condition $(or $(CONDITION),alaw) --halves $(or $(HALVES),tune)
+
 .PHONY: bench-long-mono
 # Peak memory of a 2-hour mono A-law call through the transcriber (MINUTES=120; needs sox).
 bench-long-mono: model sox
