@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from qa.record_maker import maker
 from qa.records import Conversation, Finding, StepResult, Utterance
-from qa.rules.brands import Brand, named_organisation
+from qa.rules.brands import Brand, fused_brand, named_organisation
 from qa.rules.compiled import COMPANY_PLACEHOLDER, CompiledRuleSet
 from qa.rules.evidence import PromptEvidence
 from qa.rules.matching import Hit, Matcher, Pattern
@@ -302,6 +302,16 @@ def _company_step(rule, step, conv, located, compiled, findings, passed, usable,
                                      problem="named another brand"))
     if result is not None:
         return result
+    if expected is not None and not wrong:  # the brand fused or in Latin: «Телекомплюз», «Telecom Plus»
+        for idx, utt in enumerate(conv.utterances):
+            found = fused_brand(utt.tokens, expected.names)
+            if found is None:
+                continue
+            first, last, heard = found
+            loc = _Located(idx, Hit(Pattern(rule.id, f"step:{step.id}", expected.names[0], ()), first, last, 90.0),
+                           utt.tokens[first].start, utt.tokens[last].end)
+            if usable(loc) and (hits is None or not hits.unheard(loc)):
+                return passed(loc, f"brand heard: «{heard}»")
     if echoes and not wrong:
         loc, echo = echoes[0]
         return StepResult(**base, passed=False, quote=_quote(conv.utterances[loc.utterance_idx], loc.hit),
