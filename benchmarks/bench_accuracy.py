@@ -49,7 +49,7 @@ from qa.records import Conversation  # noqa: E402
 from qa.rules.scoring import Scorer, build_scorer  # noqa: E402
 from qa_eval.audio_metrics import errors, prompt_insertions, speaker_right  # noqa: E402
 from qa_eval.degrade import CONDITIONS, degraded_copy  # noqa: E402
-from qa_eval.evalset import HALVES, EvalItem, load_eval_set, verdicts  # noqa: E402
+from qa_eval.evalset import HALVES, EvalItem, load_eval_set, unverified_checks, verdicts  # noqa: E402
 
 AUDIO_CACHE = REPO_ROOT / "data" / "cache" / "eval_transcripts"  # git-ignored: reruns skip Whisper
 BARE_CACHE = REPO_ROOT / "data" / "cache" / "eval_bare"
@@ -173,7 +173,8 @@ def condition_rows(items: list[EvalItem], scorer: Scorer, condition: str, audio_
         path = degraded_copy(master, condition, DEGRADED_DIR)
         transcriber = item_transcriber(item, scorer)
         conv = audio_conversation(item, path, transcriber, None if cond.mono else STEREO, item_hints(item, scorer))
-        got = verdicts(scorer.score(conv))
+        scored = scorer.score(conv)
+        got = verdicts(scored)
         heard = " ".join(u.text for u in sorted(conv.utterances, key=lambda u: u.start))
         said = " ".join(t["text"] for t in truth["turns"])
         by_role = {r: " ".join(t["text"] for t in truth["turns"] if t["speaker"] == r) for r in ("operator", "client")}
@@ -183,7 +184,7 @@ def condition_rows(items: list[EvalItem], scorer: Scorer, condition: str, audio_
             parts = [errors(by_role[r], " ".join(u.text for u in conv.utterances if u.speaker == r))
                      for r in ("operator", "client")]
             ours = (sum(p[0] for p in parts), sum(p[1] for p in parts))
-        row = {"item": item, "got": got, "ours": ours,
+        row = {"item": item, "got": got, "ours": ours, "unverified": len(unverified_checks(scored)),
                "speakers": speaker_right(truth, conv.utterances) if cond.mono else None,
                "insertions": prompt_insertions(transcriber.vocabulary, said, heard),
                "decoded_again": len((conv.transcription.get("stats") or {}).get("decoded_again", []))}
@@ -201,9 +202,10 @@ def condition_rows(items: list[EvalItem], scorer: Scorer, condition: str, audio_
 
 
 def print_conditions(table: dict[str, list[dict]], halves: tuple[str, ...]) -> None:
-    """The per-condition table: checks right, WER ours vs bare, right speaker, prompt insertions, escalation FP."""
+    """The per-condition table: checks right (a step left unverified for want of a speaker counts as not passed;
+    ``unv.`` says how many), WER ours vs bare, right speaker, prompt insertions, escalation FP, second decodes."""
     print("\nper recording condition (calls only):")
-    print(f"  {'condition':<8} {'half':<8} {'checks right':>20} {'WER ours':>9} {'WER bare':>9} "
+    print(f"  {'condition':<8} {'half':<8} {'checks right':>20} {'unv.':>4} {'WER ours':>9} {'WER bare':>9} "
           f"{'right speaker':>20} {'prompt ins.':>11} {'esc. FP':>9} {'redecoded':>9}")
     for condition, rows in table.items():
         for half in halves:
@@ -223,7 +225,8 @@ def print_conditions(table: dict[str, list[dict]], halves: tuple[str, ...]) -> N
             ins = sum(r["insertions"] for r in mine)
             bare_ins = sum(r.get("bare_insertions", 0) for r in mine)
             again = sum(bool(r["decoded_again"]) for r in mine)
-            print(f"  {condition:<8} {half:<8} {right:>4}/{total:<4} = {_ratio(right, total):>6} "
+            unsure = sum(r["unverified"] for r in mine)
+            print(f"  {condition:<8} {half:<8} {right:>4}/{total:<4} = {_ratio(right, total):>6} {unsure:>3} "
                   f"{_ratio(edits, words):>9} {bare_wer:>9} {spk_text:>20} {ins:>4} (bare {bare_ins:>2}) "
                   f"{fp:>2}/{len(neutral):<2}   {again:>3}/{len(mine)}")
 
