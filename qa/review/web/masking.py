@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# metadata a PBX source stores that may hold a caller's number or name (the page shows it, masked unless allowed)
+PARTY_FIELDS = ("src", "dst", "did", "recordingfile", "clid", "cnum", "cnam")
+
 
 def _masked(redactor: Any, text: str | None) -> str | None:
     return redactor.redact(text).text if text else text
@@ -22,6 +25,12 @@ def mask_conversation(c: dict[str, Any], redactor: Any) -> dict[str, Any]:
                      for f in c["findings"]]
     c["script"] = [{**s, "quote": _masked(redactor, s.get("quote"))} for s in c.get("script", [])]
     c["reasons"] = [_masked(redactor, r) for r in c.get("reasons", [])]
+    meta = dict(c.get("metadata") or {})
+    for key in PARTY_FIELDS:
+        if isinstance(meta.get(key), str):
+            meta[key] = _masked(redactor, meta[key])
+    meta.pop("legs", None)  # file paths: a recording's name holds the caller's number
+    c["metadata"] = meta
     stats = (c.pop("transcription", None) or {}).get("stats") or {}
     # how speakers were told and what was decoded again hold no personal data: the page shows them masked too
     c["transcription"] = {"stats": {k: stats[k] for k in ("mono_attribution", "decoded_again") if k in stats}}
