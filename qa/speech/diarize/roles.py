@@ -17,12 +17,17 @@ from importlib import resources
 from typing import Any
 
 _NON_WORD = re.compile(r"[^\w]+")
+_NON_PHRASE = re.compile(r"[^\w*]+")  # a cue phrase keeps its trailing * (any word starting so)
 MIN_EVIDENCE = 1.5  # the operator's voice must lead by this much evidence
 FULL_EVIDENCE = 6.0  # a lead this large is sure
 
 
 def _tokens(text: str) -> list[str]:
     return _NON_WORD.sub(" ", text.lower().replace("ё", "е")).split()
+
+
+def _phrase(text: str) -> tuple[str, ...]:
+    return tuple(_NON_PHRASE.sub(" ", text.lower().replace("ё", "е")).split())
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class RoleCues:
     def parse(cls, data: Mapping[str, Any]) -> RoleCues:
         """Read the format of ``qa/speech/data/roles_ru.json``."""
         def phrases(kind: str) -> tuple[tuple[tuple[str, ...], float], ...]:
-            return tuple((tuple(_tokens(p)), float(w)) for p, w in data[kind].items() if _tokens(p))
+            return tuple((_phrase(p), float(w)) for p, w in data[kind].items() if _phrase(p))
 
         hints = dict(data.get("hints", {}))
         after = tuple(tuple(_tokens(p)) for p in hints.pop("operator_name_after", ()))
