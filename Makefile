@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The speaker encoder's weights for mono calls (Resemblyzer's GE2E, Apache-2.0), read without torch: the wheel is
+# installed without its dependencies (torch, librosa, webrtcvad are never used). qa/speech/diarize/encoder.py pins the
+# same version and checks the weights' sha256.
+SPEAKER_MODEL := resemblyzer==0.1.4
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -15,6 +19,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(SPEAKER_MODEL)'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -57,14 +62,26 @@ bench-queries: model
 bench-redact: install
 	$(BIN)/python benchmarks/bench_redact.py
 
-# Accuracy of the checks on tests/fixtures/eval (tune and untouched holdout halves).
-.PHONY: bench-accuracy
-bench-accuracy: install
+# Accuracy of the checks on tests/fixtures/eval (tune and untouched holdout halves), from transcripts and from the
+# voiced calls as PBXs record them (A-law, MP3, GSM: written by sox from the committed masters; noisy stereo 8 kHz).
+.PHONY: bench-accuracy sox festival
+bench-accuracy: model sox
 	$(BIN)/python benchmarks/bench_accuracy.py
 
-# Regenerates the bundled samples and fixtures (needs Debian's festival, festvox-ru and sox).
-samples: install
+# Debian's sox with its MP3 and GSM formats (the degraded copies of the evaluation calls).
+sox:
+	@command -v sox >/dev/null 2>&1 && sox -h 2>/dev/null | grep -q mp3 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends sox libsox-fmt-all >/dev/null; }
+
+# Debian's festival with its Russian voice (the synthetic speech of the samples and the evaluation calls).
+festival: sox
+	@command -v text2wave >/dev/null 2>&1 && ls /usr/share/festival/voices/russian >/dev/null 2>&1 || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq festival festvox-ru >/dev/null; }
+
+# Regenerates the bundled samples and fixtures, and the evaluation calls' masters (festival, festvox-ru and sox).
+samples: install festival
 	$(BIN)/python tools/make_samples.py
+	$(BIN)/python tools/make_eval_audio.py
 
 # Debian's PostgreSQL server binaries for the DuckLake tests (each test starts a private throwaway server).
 .PHONY: postgres
@@ -89,6 +106,16 @@ bench-fuzzy: install
 # Call timing vs truth, ours beside hotato and call-ai-metrics (each installed into .bench-venvs/ by the script).
 bench-timing: model
 	$(BIN)/python benchmarks/bench_timing.py
+
+.PHONY: bench-speakers
+# Speaker embeddings compared on the mono eval calls (GE2E vs log-mel statistics; CONDITION=alaw, HALVES=tune).
+bench-speakers: install sox
+	$(BIN)/python benchmarks/bench_speakers.py --condition $(or $(CONDITION),alaw) --halves $(or $(HALVES),tune)
+
+.PHONY: bench-long-mono
+# Peak memory of a 2-hour mono A-law call through the transcriber (MINUTES=120; needs sox).
+bench-long-mono: model sox
+	$(BIN)/python benchmarks/bench_long_mono.py --minutes $(or $(MINUTES),120)
 
 .PHONY: bench-gpu
 # float16 faster-whisper on a CUDA GPU (RTF, WER, peak GPU memory on the synthetic call and 100 copies; CPU int8

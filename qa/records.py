@@ -23,6 +23,7 @@ class Word:
     start: float
     end: float
     probability: float = 1.0
+    speaker_confidence: float | None = None  # mono calls: how sure the speaker of this word is (0–1); else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +104,7 @@ class StepResult:
     end_s: float | None = None
     reason: str = ""
     utterance_idx: int | None = None
+    unverified: str = ""  # why a step said only by a voice of unknown speaker (or only in a prompt echo) is not passed
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,8 @@ class Score:
     auto_failed: bool = False
     reasons: tuple[str, ...] = ()
     speaker_uncertain: int = 0  # operator-rule findings on unknown-speaker turns: not deducted, flagged for review
+    unverified_steps: int = 0  # steps said only by an unknown speaker or in a prompt echo: not passed
+    unverified_findings: int = 0  # findings not deducted for want of a speaker, or heard only in a prompt echo
 
 
 @dataclass(slots=True)

@@ -106,3 +106,10 @@ def verdicts(scored: ScoredConversation) -> frozenset[str]:
     if scored.score.escalation:
         out.add("escalation")
     return frozenset(out)
+
+
+def unverified_checks(scored: ScoredConversation) -> frozenset[str]:
+    """The step checks said only where the speaker is unknown (or in an echo of the prompt): unverified, so not
+    passed; :func:`verdicts` leaves them out, and the bench counts them as wrong when the step was done."""
+    return frozenset(s.category for s in scored.steps
+                     if s.category in STEP_CHECKS and not s.passed and getattr(s, "unverified", ""))

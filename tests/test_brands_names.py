@@ -186,3 +186,16 @@ def test_sidecar_company_and_name_reach_the_conversation(tmp_path):
     side.write_text(json.dumps({"company": "Домовой", "operator_name": "Елена"}), encoding="utf-8")
     info = read_sidecar(call, side)
     assert info.metadata["company"] == "Домовой" and info.metadata["operator_name"] == "Елена"
+
+
+@pytest.mark.parametrize(("said", "team", "passes"), [
+    ("Добрый день, компания Телекомплюз, меня зовут Алексей.", "team-north", True),  # fused by Whisper
+    ("Здравствуйте, компания Telecom Plus. Меня зовут Наталья.", "team-north", True),  # written in Latin
+    ("Добрый день, банк Severny, оператор Максим.", "team-bank", True),
+    ("Добрый день, компания Телефонплюс, меня зовут Алексей.", "team-north", False),  # another word
+    ("Здравствуйте, страховая компания, и надежный счет, меня зовут Марина.", "team-insurance", False),
+])
+def test_a_brand_heard_fused_or_in_latin(scorer, said, team, passes):
+    conv = Conversation("c", "call", "c.wav", "0", [Utterance("operator", 0.0, 4.0, said)], team=team)
+    company = {s.step: s for s in scorer.score(conv).steps}["company"]
+    assert company.passed is passes, company.reason

@@ -126,7 +126,11 @@ def test_mono_call_says_so(nightly):
     assert conv["speaker_mode"] == "mono"
     speakers = {r["speaker"] for r in rows(nightly["db"], "SELECT speaker FROM utterances WHERE conversation_id = ?",
                                             conv["conversation_id"])}
-    assert speakers <= {"unknown", "operator", "client"} and speakers
+    assert speakers == {"operator", "client"}  # told apart by voice, roles from what each says (issue #19)
+    attribution = json.loads(conv["transcription"])["stats"]["mono_attribution"]
+    assert attribution["method"] == "voices" and attribution["confidence"] >= 0.8
+    words = rows(nightly["db"], "SELECT words FROM utterances WHERE conversation_id = ?", conv["conversation_id"])
+    assert all(len(w) == 5 and 0 <= w[4] <= 1 for r in words for w in json.loads(r["words"]))  # speaker confidence
 
 
 def test_slow_chat_is_flagged_for_response_time_and_escalation(nightly):

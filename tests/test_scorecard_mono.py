@@ -59,3 +59,27 @@ def test_same_sentence_heard_on_both_channels_is_one_card(scorer):
 def test_two_sentences_keep_two_cards(scorer):
     scored = scorer.score(call(("client", 0, 3, "Я хочу оставить жалобу."), ("client", 5, 8, "И ещё одна претензия.")))
     assert len([f for f in scored.findings if f.rule_id == "escalation_complaint"]) == 2
+
+
+def _as_mono(conv: Conversation) -> Conversation:
+    turns = [Utterance("unknown", u.start, u.end, u.text, u.words) for u in conv.utterances]
+    return Conversation(conv.conversation_id, "call", conv.source_path, "0", turns, speaker_mode="mono")
+
+
+def test_never_graded_up_for_lack_of_a_speaker(scorer):
+    """The client's «Здравствуйте» must not pass the operator's greeting when nobody knows who said it."""
+    rude = call(("operator", 0.0, 2.0, "Да."), ("client", 3.0, 6.0, "Здравствуйте, у меня не работает интернет."),
+                ("operator", 7.0, 9.0, "Перезагрузите роутер."), ("client", 10.0, 12.0, "До свидания."))
+    stereo, mono = scorer.score(rude), scorer.score(_as_mono(rude))
+    greeting = {s.step: s for s in mono.steps}["greeting"]
+    assert not {s.step: s for s in stereo.steps}["greeting"].passed
+    assert not greeting.passed and greeting.unverified.startswith("speaker unknown")
+    assert mono.score.total <= stereo.score.total
+    assert mono.score.unverified_steps >= 1
+    assert any(r.startswith("unverified: ") and "greeting" in r for r in mono.score.reasons)
+
+
+def test_a_step_said_by_a_known_speaker_still_passes_beside_unknown_turns(scorer):
+    conv = call(("unknown", 0.0, 2.0, "Здравствуйте."), ("operator", 2.5, 6.0, "Добрый день, компания Телеком Плюс."))
+    greeting = {s.step: s for s in scorer.score(conv).steps}["greeting"]
+    assert greeting.passed and not greeting.unverified and greeting.utterance_idx == 1

@@ -198,7 +198,7 @@ def test_transcript_cache_by_content_hash(transcriber, tmp_path, monkeypatch):
     def no_model(*_args, **_kwargs):
         raise AssertionError("the model ran although a cached transcript exists")
 
-    monkeypatch.setattr(Transcriber, "run_whisper", no_model)
+    monkeypatch.setattr(Transcriber, "_decode", no_model)  # every decode goes through it
     again = transcriber.transcribe(path, channels={"0": "operator"}, cache_dir=tmp_path)
     assert transcript_to_dict(again) == transcript_to_dict(first)
     assert transcript_to_dict(transcript_from_dict(transcript_to_dict(first))) == transcript_to_dict(first)

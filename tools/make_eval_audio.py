@@ -1,15 +1,21 @@
-"""Voice the evaluation calls (tests/fixtures/eval/calls.yml) with festival: stereo 16 kHz and an 8 kHz copy.
+"""Voice the evaluation calls (tests/fixtures/eval/calls.yml) with festival: one stereo 16 kHz master per call.
 
-Run from the repository root: ``.venv/bin/python tools/make_eval_audio.py``. Needs festival with the Russian
-voice and sox (as tools/make_samples.py, whose synthesiser and layout it borrows). Left = operator, right =
-client, each turn after its pause from the data; a mono call is one channel. Written as small OGG Opus files to
-tests/fixtures/eval/audio/<id>.ogg and <id>.8k.ogg; the bench reads them with ``channels`` from
-:func:`channel_map`.
+Run from the repository root: ``.venv/bin/python tools/make_eval_audio.py`` (``make samples`` runs it). Needs festival
+with the Russian voice and sox (as tools/make_samples.py, whose synthesiser and layout it borrows). Left = operator,
+right = client, each turn after its pause from the data; the turns of a mono item (speaker ``u``) alternate,
+operator first. Written as small OGG Opus files to tests/fixtures/eval/audio/<id>.ogg with the truth of every turn
+(speaker, start, end, text) in <id>.truth.json. The degraded copies a PBX would record (mono A-law WAV, MP3 32 kbit/s,
+GSM 06.10, noisy stereo 8 kHz) are made from these masters by :mod:`qa_eval.degrade`.
+
+Festival has one Russian voice, so the two speakers are sox transforms of it. Pitch must never tell the roles: the
+operator is the higher voice in half the calls and the lower in the other half, and there are two pairs of
+transforms (pitch, with tempo for the lower voice; pitch with tempo and a bass/treble timbre), taken in turn by call.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -28,47 +34,67 @@ from qa_eval.evalset import EvalItem, load_eval_set
 
 EVAL_DIR = REPO / "tests" / "fixtures" / "eval"
 AUDIO_DIR = EVAL_DIR / "audio"
-TELEPHONE_RATE = 8000
 TAIL_S = 1.0
+# sox transforms of festival's one Russian voice
+VOICES: dict[str, dict[str, Any]] = {
+    "high": {"pitch_cents": 300},
+    "low": {"pitch_cents": -200, "tempo": 1.08},
+    "bright": {"pitch_cents": 150, "tempo": 0.95, "effects": ["treble", "+4", "bass", "-3"]},
+    "deep": {"pitch_cents": -50, "tempo": 1.04, "effects": ["bass", "+5", "treble", "-3"]},
+}
+# (operator voice, client voice) by call number: the operator higher, lower, higher, lower…
+PAIRS = (("high", "low"), ("low", "high"), ("bright", "deep"), ("deep", "bright"))
 
 
-def channel_map(item: EvalItem) -> dict[str, str]:
-    """The channel → speaker mapping of a voiced call."""
-    return {"mono": "unknown"} if item.mono else {"left": "operator", "right": "client"}
+def voice_pair(index: int) -> tuple[str, str]:
+    """The operator's and the client's voice of the ``index``-th call of the set."""
+    return PAIRS[index % len(PAIRS)]
 
 
-def _call(item: EvalItem) -> dict[str, Any]:
-    turns = []
-    for n, (speaker, pause, text) in enumerate(item.turns):
-        voice = {"o": "operator", "c": "client"}.get(speaker, "operator" if n % 2 == 0 else "client")
-        turns.append({"speaker": voice, "pause": pause, "text": text})
-    channels = {"mono": "unknown"} if item.mono else {"left": "operator", "right": "client"}
-    return {"channels": channels, "turns": turns, "tail_s": TAIL_S, "audio": f"{item.id}.ogg"}
+def turn_roles(item: EvalItem) -> list[str]:
+    """Who says each turn: operator or client (a mono item's ``u`` turns alternate, operator first)."""
+    roles = []
+    for n, (speaker, _pause, _text) in enumerate(item.turns):
+        roles.append({"o": "operator", "c": "client"}.get(speaker, "operator" if n % 2 == 0 else "client"))
+    return roles
 
 
-def _resample(track: np.ndarray, rate: int, to: int) -> np.ndarray:
-    """Plain linear resampling (the encoder band-limits; enough for a telephone-rate copy)."""
-    n = int(len(track) * to / rate)
-    return np.interp(np.arange(n) * rate / to, np.arange(len(track)), track).astype(np.float32)
+def _call(item: EvalItem, index: int) -> dict[str, Any]:
+    op, cl = voice_pair(index)
+    voice = {"operator": op, "client": cl}
+    turns = [{"speaker": voice[role], "pause": pause, "text": text}
+             for role, (_s, pause, text) in zip(turn_roles(item), item.turns, strict=True)]
+    return {"channels": {"left": op, "right": cl}, "turns": turns, "tail_s": TAIL_S, "audio": f"{item.id}.ogg"}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ids", nargs="*", help="only these calls")
+    parser.add_argument("--work-dir", type=Path, help="keep synthesised utterances here (a cache)")
     args = parser.parse_args(argv)
     check_tools()
     config = yaml.safe_load(DEFAULT_CONFIG.read_text(encoding="utf-8"))
-    items = [i for i in load_eval_set(EVAL_DIR) if i.channel == "call" and (not args.ids or i.id in args.ids)]
+    calls = [i for i in load_eval_set(EVAL_DIR) if i.channel == "call"]
     AUDIO_DIR.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as work:
-        synth = Synthesiser({**config, "speakers": config["speakers"]}, Path(work))
-        for item in items:
-            tracks, _ = lay_out_call(item.id, _call(item), synth)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work_dir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        synth = Synthesiser({**config, "speakers": VOICES}, work)
+        for index, item in enumerate(calls):
+            if args.ids and item.id not in args.ids:
+                continue
+            tracks, truth = lay_out_call(item.id, _call(item, index), synth)
             floats = [np.asarray(t, dtype=np.float32) / 32768.0 for t in tracks]
             (AUDIO_DIR / f"{item.id}.ogg").write_bytes(encode_audio(floats, synth.sample_rate))
-            low = [_resample(f, synth.sample_rate, TELEPHONE_RATE) for f in floats]
-            (AUDIO_DIR / f"{item.id}.8k.ogg").write_bytes(encode_audio(low, TELEPHONE_RATE))
-            print(f"{item.id}: {len(tracks[0]) / synth.sample_rate:.1f} s, {len(tracks)} channel(s)")
+            op, cl = voice_pair(index)
+            roles = turn_roles(item)
+            record = {"id": item.id, "duration": truth["duration"], "voices": {"operator": op, "client": cl},
+                      "operator_higher": VOICES[op]["pitch_cents"] > VOICES[cl]["pitch_cents"],
+                      "turns": [{"speaker": role, "start": round(t["start"], 3), "end": round(t["end"], 3),
+                                 "text": t["text"]} for role, t in zip(roles, truth["turns"], strict=True)]}
+            (AUDIO_DIR / f"{item.id}.truth.json").write_text(json.dumps(record, ensure_ascii=False, indent=1) + "\n",
+                                                             encoding="utf-8")
+            print(f"{item.id}: {truth['duration']:.1f} s, operator {op}, client {cl}")
     return 0
 
 

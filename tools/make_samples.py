@@ -120,6 +120,7 @@ class Synthesiser:
                 effects += ["pitch", str(voice["pitch_cents"])]
             if voice.get("tempo"):
                 effects += ["tempo", "-s", str(voice["tempo"])]
+            effects += [str(e) for e in voice.get("effects", ())]  # e.g. ["bass", "+5"]: another voice colour
             effects += ["norm", str(self.config["normalise_db"]), "rate", str(self.sample_rate)]
             # -D: no dither, -R: repeatable; output stays 16-bit mono
             run_tool(["sox", "-D", "-R", str(raw), "-b", "16", "-c", "1", str(done), *effects])

@@ -30,7 +30,7 @@ def init(
 
 
 def prepare_model(model: opt.ModelOpt = None) -> None:
-    """Prepare (join and verify) the embedded Whisper model, or check a local model folder."""
+    """Prepare (join and verify) the embedded Whisper model, or check a local model folder; check the speaker model."""
     from qa.errors import ModelError
     from qa.review import report
     from qa.speech.whisper_model import resolve_model
@@ -40,6 +40,14 @@ def prepare_model(model: opt.ModelOpt = None) -> None:
     except ModelError as exc:
         raise fail(str(exc)) from exc
     report.console.print(f"Whisper model ready: {path}")
+    from qa.speech.diarize import SpeakerModelMissing, get_encoder
+    from qa.speech.diarize.encoder import weights_path
+
+    try:
+        get_encoder()
+        report.console.print(f"Speaker model ready: {weights_path()} (mono calls: speakers told by voice)")
+    except SpeakerModelMissing as exc:
+        report.console.print(f"[yellow]Speaker model: {exc}; mono calls keep speaker 'unknown'[/yellow]")
 
 
 def purge(

@@ -8,10 +8,14 @@ capitalised or quoted name («компания Телеком Плюс», «ин
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from typing import Any
 
+from qa.fuzzy import close_keys
 from qa.records import Conversation, Token
 from qa.rules.ruleset import Company
 from qa.text.analysis import LemmatizerLike
@@ -124,4 +128,49 @@ def named_organisation(tokens: Sequence[Token], org_types: Sequence[tuple[str, .
                 k += 1
             if k > j:
                 return i, k - 1, " ".join(t.text.strip("«»\",.!?") for t in tokens[j:k])
+    return None
+
+
+FUSED_BRAND_SCORE = 85.0  # rapidfuzz ratio of the joined words to the joined brand name
+_FUSED_MIN_LETTERS = 6
+
+
+@cache
+def _latin() -> tuple[tuple[str, str], ...]:
+    data = json.loads((resources.files("qa.rules") / "data" / "latin_to_cyrillic.json").read_text(encoding="utf-8"))
+    pairs = {**data["multi"], **data["single"]}
+    return tuple(sorted(pairs.items(), key=lambda kv: -len(kv[0])))
+
+
+def cyrillic(text: str) -> str:
+    """Latin letters read as Russian ones («telecom plus» → «телеком плус»); Cyrillic is kept as it is."""
+    out, i = [], 0
+    pairs = _latin()
+    while i < len(text):
+        for latin, russian in pairs:
+            if text.startswith(latin, i):
+                out.append(russian)
+                i += len(latin)
+                break
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def fused_brand(tokens: Sequence[Token], names: Sequence[str]) -> tuple[int, int, str] | None:
+    """The first run of one to three words that, joined (and Latin read as Cyrillic), is one of ``names`` joined:
+    Whisper writes a brand fused or in Latin («Телекомплюз», «Telecom Plus» for «Телеком Плюс»). Returns (first,
+    last, words heard) or None."""
+    targets = {"".join(n.split()): n for n in (cyrillic(" ".join(t for _, t in split_normalized(name)))
+                                                 for name in names) if len(n.replace(" ", "")) >= _FUSED_MIN_LETTERS}
+    if not targets:
+        return None
+    for i in range(len(tokens)):
+        for n in (1, 2, 3):
+            if i + n > len(tokens):
+                break
+            joined = cyrillic("".join(t.norm for t in tokens[i:i + n]))
+            if len(joined) >= _FUSED_MIN_LETTERS and close_keys(joined, targets, FUSED_BRAND_SCORE):
+                return i, i + n - 1, " ".join(t.text.strip("«»\",.!?") for t in tokens[i:i + n])
     return None

@@ -8,12 +8,13 @@ because every rule kind shares the located hits, windows, quotes and cancellatio
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qa.record_maker import maker
 from qa.records import Conversation, Finding, StepResult, Utterance
-from qa.rules.brands import Brand, named_organisation
+from qa.rules.brands import Brand, fused_brand, named_organisation
 from qa.rules.compiled import COMPANY_PLACEHOLDER, CompiledRuleSet
+from qa.rules.evidence import PromptEvidence
 from qa.rules.matching import Hit, Matcher, Pattern
 from qa.rules.metrics import CallTimeline, call_timeline, chat_replies, replies
 from qa.rules.ruleset import Rule, Step, Window
@@ -74,6 +75,8 @@ class _ConversationHits:
 
     def __init__(self, conversation: Conversation, matcher: Matcher) -> None:
         self.by_role: dict[tuple[str, str], list[_Located]] = defaultdict(list)
+        self.conversation = conversation
+        self.prompt = PromptEvidence.of(conversation)
         for idx, utt in enumerate(conversation.utterances):
             if not utt.tokens:
                 continue
@@ -83,6 +86,12 @@ class _ConversationHits:
 
     def get(self, rule_id: str, role: str) -> list[_Located]:
         return self.by_role.get((rule_id, role), [])
+
+    def unheard(self, loc: _Located) -> str | None:
+        """Why a hit's words may be the prompt read back (:mod:`qa.rules.evidence`), else None."""
+        if self.prompt is None:
+            return None
+        return self.prompt.unheard(self.conversation.utterances[loc.utterance_idx], loc.hit.first, loc.hit.last)
 
 
 def _duration(conversation: Conversation) -> float:
@@ -151,7 +160,8 @@ def _phrase_findings(rule: Rule, conv: Conversation, hits: _ConversationHits, du
         if rule.negation_scope and denial(utt.text, utt.tokens, loc.hit.first, loc.hit.last) is not None:
             continue
         last_kept[loc.utterance_idx] = loc.hit.last
-        findings.append(_finding(rule, conv, loc))
+        echo = hits.unheard(loc)
+        findings.append(_finding(rule, conv, loc, **({"unverified": f"prompt echo: {echo}"} if echo else {})))
     return findings
 
 
@@ -211,18 +221,34 @@ def _step_result(
                           start_s=round(loc.start, 2), end_s=round(loc.end, 2), utterance_idx=loc.utterance_idx,
                           reason=reason)
 
-    located = [x for x in sorted(hits.get(rule.id, f"step:{step.id}"), key=lambda x: (x.start, x.utterance_idx))
-               if usable(x)]
-    if compiled is not None and any(COMPANY_PLACEHOLDER in p for p in step.phrases):
-        return _company_step(rule, step, conv, located, compiled, findings, passed, usable, base, window)
-    if compiled is not None and step.name_cues:
-        return _introduction_step(rule, step, conv, hits, located, compiled, passed, usable, base, window)
-    for loc in located:
-        return passed(loc)
-    reason = f"not said by the {rule.speaker} {_window_text(window)}"
-    if step.optional:
-        return StepResult(**base, passed=False, applicable=False, reason="optional: " + reason)
-    return StepResult(**base, passed=False, reason=reason)
+    def judged(known_only: bool, found: list[Finding]) -> StepResult:
+        def use(loc: _Located) -> bool:
+            speaker = conv.utterances[loc.utterance_idx].speaker
+            return usable(loc) and not (known_only and speaker == "unknown")
+
+        located = [x for x in sorted(hits.get(rule.id, f"step:{step.id}"), key=lambda x: (x.start, x.utterance_idx))
+                   if use(x)]
+        if compiled is not None and any(COMPANY_PLACEHOLDER in p for p in step.phrases):
+            return _company_step(rule, step, conv, located, compiled, found, passed, use, base, window, hits)
+        if compiled is not None and step.name_cues:
+            return _introduction_step(rule, step, conv, hits, located, compiled, passed, use, base, window)
+        for loc in located:
+            return passed(loc)
+        return _not_found(rule, step, base, window)
+
+    sure: list[Finding] = []
+    result = judged(True, sure)
+    if rule.speaker != "any" and not result.passed and any(u.speaker == "unknown" for u in conv.utterances):
+        unsure: list[Finding] = []
+        maybe = judged(False, unsure)
+        if maybe.passed:  # said, but only by a voice whose speaker is unknown: not passed, unverified
+            found_at.pop(step.id, None)
+            result = replace(maybe, passed=False, unverified=f"speaker unknown: «{maybe.quote}» may not be the "
+                             f"{rule.speaker}'s", reason=maybe.reason or "speaker unknown")
+            sure = unsure
+    if findings is not None:
+        findings.extend(sure)
+    return result
 
 
 def _not_found(rule: Rule, step: Step, base: dict[str, object], window: Window | None, why: str = "") -> StepResult:
@@ -236,8 +262,17 @@ def _says(text: str, name: str) -> bool:
     return f" {normalize_text(name)} " in f" {normalize_text(text)} "
 
 
-def _company_step(rule, step, conv, located, compiled, findings, passed, usable, base, window) -> StepResult:
-    """The company step: the expected brand named passes; another configured brand is a finding."""
+def _company_step(rule, step, conv, located, compiled, findings, passed, usable, base, window,
+                  hits: _ConversationHits | None = None) -> StepResult:
+    """The company step: the expected brand named passes; another configured brand is a finding. A brand heard only
+    in an echo of the prompt (:mod:`qa.rules.evidence`) does neither: the step is then unverified."""
+    echoes: list[tuple[_Located, str]] = []
+    if hits is not None:
+        heard_locs = []
+        for loc in located:
+            echo = hits.unheard(loc)
+            (echoes.append((loc, echo)) if echo else heard_locs.append(loc))
+        located = heard_locs
     book = compiled.brands
     expected: Brand | None = book.expected(conv) if book is not None else None
     known = {b.key for b in book.brands} if book is not None else set()
@@ -267,6 +302,21 @@ def _company_step(rule, step, conv, located, compiled, findings, passed, usable,
                                      problem="named another brand"))
     if result is not None:
         return result
+    if expected is not None and not wrong:  # the brand fused or in Latin: «Телекомплюз», «Telecom Plus»
+        for idx, utt in enumerate(conv.utterances):
+            found = fused_brand(utt.tokens, expected.names)
+            if found is None:
+                continue
+            first, last, heard = found
+            loc = _Located(idx, Hit(Pattern(rule.id, f"step:{step.id}", expected.names[0], ()), first, last, 90.0),
+                           utt.tokens[first].start, utt.tokens[last].end)
+            if usable(loc) and (hits is None or not hits.unheard(loc)):
+                return passed(loc, f"brand heard: «{heard}»")
+    if echoes and not wrong:
+        loc, echo = echoes[0]
+        return StepResult(**base, passed=False, quote=_quote(conv.utterances[loc.utterance_idx], loc.hit),
+                          start_s=round(loc.start, 2), end_s=round(loc.end, 2), utterance_idx=loc.utterance_idx,
+                          reason="brand heard only in an echo of the prompt", unverified=f"prompt echo: {echo}")
     if wrong:
         return _not_found(rule, step, base, window,
                           f"named another brand «{wrong[0][1]}», not «{expected.names[0]}»")  # type: ignore[union-attr]

@@ -51,6 +51,12 @@ def speaker_uncertain(finding: Finding, ruleset: RuleSet) -> bool:
     return finding.speaker == "unknown" and rule is not None and rule.speaker == "operator"
 
 
+def unheard(finding: Finding) -> bool:
+    """A finding whose matched words may be the prompt read back (:mod:`qa.rules.evidence`): shown as unverified,
+    never deducted, never an escalation."""
+    return bool(finding.details.get("unverified"))
+
+
 def _uncertain(finding: Finding, rules: dict[str, Rule]) -> bool:
     """``speaker_uncertain`` with the rules by id (the first rule of an id, as there)."""
     if finding.speaker != "unknown":
@@ -74,7 +80,7 @@ def penalties_by_rule(findings: Sequence[Finding], ruleset: RuleSet) -> dict[str
     raw: dict[str, float] = defaultdict(float)
     for f in findings:
         rule = rules.get(f.rule_id)
-        if rule is None or rule.status != "active" or _uncertain(f, first):
+        if rule is None or rule.status != "active" or _uncertain(f, first) or unheard(f):
             continue
         if rule.penalty is None and rule.kind not in settings.penalised_kinds:
             continue
@@ -96,7 +102,10 @@ def score(findings: Sequence[Finding], steps: Sequence[StepResult], ruleset: Rul
     penalties = penalties_by_rule(findings, ruleset)
     total = round(min(100.0, max(0.0, base - sum(penalties.values()))), 1)
 
-    live = [f for f in findings if rules.get(f.rule_id) is not None and rules[f.rule_id].status == "active"]
+    active = [f for f in findings if rules.get(f.rule_id) is not None and rules[f.rule_id].status == "active"]
+    echoes = [f for f in active if unheard(f)]
+    live = [f for f in active if not unheard(f)]
+    unverified_steps = [s for s in counted if s.unverified]
     first = _first_by_id(ruleset)
     uncertain = [f for f in live if _uncertain(f, first)]
     auto_fail_hits = sorted({f.rule_id for f in live if f.rule_id in settings.auto_fail and f not in uncertain})
@@ -127,9 +136,17 @@ def score(findings: Sequence[Finding], steps: Sequence[StepResult], ruleset: Rul
         reasons.append(f"speaker unknown: {len(uncertain)} operator finding(s) not deducted ({rules_text})")
     if uncertain_auto_fail:
         reasons.append("auto-fail uncertain (speaker unknown): " + ", ".join(uncertain_auto_fail))
+    if echoes:
+        rules_text = ", ".join(sorted({f.rule_id for f in echoes}))
+        reasons.append(f"unverified: {len(echoes)} finding(s) heard only in an echo of the prompt, not counted "
+                       f"({rules_text})")
+    if unverified_steps:
+        reasons.append(f"unverified: {len(unverified_steps)} step(s) said only where the speaker is unknown, not "
+                       f"passed ({', '.join(s.step for s in unverified_steps)})")
     for s in counted:
-        if not s.passed:
+        if not s.passed and not s.unverified:
             reasons.append(f"missed step: {s.step}")
     flagged = any(not r.startswith("missed step") for r in reasons)
     return Score(total=total, passed=passed, flagged=flagged, escalation=escalation, auto_failed=auto_failed,
-                 reasons=tuple(reasons), speaker_uncertain=len(uncertain))
+                 reasons=tuple(reasons), speaker_uncertain=len(uncertain), unverified_steps=len(unverified_steps),
+                 unverified_findings=len(uncertain) + len(echoes))

@@ -153,10 +153,8 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
     transcriber = get_transcriber(transcription_options(settings), vocabulary)
     cache = Path(settings.cache_dir) if settings.cache_dir else None
     transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache,
-                                        legs=[Path(p) for p in item.legs])
+                                        hints=speaker_hints(scorer, info), legs=[Path(p) for p in item.legs])
     metadata = dict(info.metadata)
-    if transcript.speaker_mode == "mono":
-        metadata.setdefault("speakers", "mono recording: speakers not separated")
     if info.sources:
         metadata["field_sources"] = dict(info.sources)  # where each field came from (the conversation page)
     if info.channels and "channels" in info.sources:
@@ -176,6 +174,18 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
         transcription={"audio_sha256": transcript.audio_sha256, "options": transcript.options,
                        "stats": transcript.stats},
     )
+
+
+def speaker_hints(scorer: Scorer, info: Any) -> dict[str, Any]:
+    """What helps tell the operator's voice on a mono call: the sidecar's ``operator_name`` and ``direction``, and
+    the names of the brand this call speaks for."""
+    expected = scorer.rules.brands.expected_for(info.team, info.metadata) if scorer.rules.brands else None
+    hints: dict[str, Any] = {"brands": list(expected.names) if expected is not None else []}
+    for key in ("operator_name", "direction"):
+        value = info.metadata.get(key)
+        if isinstance(value, str) and value.strip():
+            hints[key] = value.strip()
+    return hints
 
 
 def load_conversation(item: InboxItem, settings: PipelineSettings) -> Conversation:

@@ -105,6 +105,62 @@ def _open_container(path: Path, raw: RawFormat | None):  # -> av.container.Input
         raise AudioError(path, f"cannot be opened as audio: {exc.strerror or exc}") from exc
 
 
+def _constant_bit_rate(container, stream, path: Path) -> int:  # av containers and streams
+    """The bit rate of an MP3 stream whose size says it is constant (bytes ≈ bit rate × duration), else 0."""
+    rate = int(stream.codec_context.bit_rate or 0)
+    if not stream.codec_context.name.startswith("mp3") or rate <= 0 or not container.duration:
+        return 0
+    seconds = container.duration / 1_000_000
+    return rate if seconds > 0 and abs(path.stat().st_size * 8 / rate - seconds) <= 0.03 * seconds + 0.5 else 0
+
+
+class _Samples:
+    """Decoded samples ``(channels, n)`` written into one array sized from the container's duration (grown by half
+    when that was short), so a long call is held once, not once in pieces and again joined."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = max(expected + expected // 50, TARGET_RATE)
+        self.buffer: np.ndarray | None = None
+        self.length = 0
+
+    @property
+    def seconds(self) -> float:
+        return self.length / TARGET_RATE
+
+    def _room(self, channels: int, n: int) -> np.ndarray:
+        if self.buffer is None:
+            self.buffer = np.zeros((channels, max(self.expected, n)), dtype=np.float32)
+        elif self.length + n > self.buffer.shape[1]:
+            grown = np.zeros((self.buffer.shape[0], max(self.length + n, self.buffer.shape[1] * 3 // 2)),
+                             dtype=np.float32)
+            grown[:, :self.length] = self.buffer[:, :self.length]
+            self.buffer = grown
+        return self.buffer
+
+    def append(self, piece: np.ndarray) -> None:
+        buffer = self._room(piece.shape[0], piece.shape[1])
+        buffer[:, self.length:self.length + piece.shape[1]] = piece
+        self.length += piece.shape[1]
+
+    def silence(self, seconds: float, channels: int = 0) -> None:
+        n = round(seconds * TARGET_RATE)
+        if self.buffer is None and not channels:
+            return
+        self._room(self.buffer.shape[0] if self.buffer is not None else channels, n)
+        self.length += n  # the buffer is zeros there already
+
+    def samples(self) -> np.ndarray:
+        return self.buffer[:, :self.length] if self.buffer is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def _packet_seconds(packet) -> float:  # packet: av.Packet
+    """How long a packet plays (0 when the container does not say)."""
+    try:
+        return float(packet.duration * packet.time_base) if packet.duration and packet.time_base else 0.0
+    except (TypeError, ValueError):
+        return 0.0
+
+
 def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
     """Decode ``path`` to 16 kHz float32, keeping the source channels apart.
 
@@ -128,34 +184,57 @@ def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
         source_rate = int(stream.codec_context.sample_rate or stream.rate or 0)
         source_channels = int(stream.codec_context.channels or 0)
         resampler = None
-        pieces: list[np.ndarray] = []
+        out = _Samples(int(container.duration / 1_000_000 * TARGET_RATE) if container.duration else 0)
         damaged = 0
+        damaged_at: list[float] = []
+        cbr = _constant_bit_rate(container, stream, path)
+        first_pos: int | None = None
+        lost_s = 0.0
         try:
             for packet in container.demux(stream):
+                if cbr and packet.pos is not None and packet.pos >= 0:
+                    # A constant-bit-rate stream (MP3 from a PBX): bytes the demuxer skipped while resyncing after
+                    # damage are time lost; silence goes in their place so later words keep their times.
+                    first_pos = packet.pos if first_pos is None else first_pos
+                    behind = (packet.pos - first_pos) * 8 / cbr - out.seconds
+                    if behind > 0.15 and out.length:
+                        lost_s += behind
+                        damaged_at.append(out.seconds)
+                        out.silence(behind)
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError:
+                    if packet.size <= 1:
+                        continue  # a WAV chunk's pad byte (GSM 06.10 files of an odd size), not damage
                     damaged += 1
+                    damaged_at.append(out.seconds)
+                    gap = _packet_seconds(packet)
+                    if gap and (source_channels or out.length):  # silence in its place: later words keep their times
+                        out.silence(gap, source_channels)
                     continue
                 for frame in frames:
                     if resampler is None:
                         source_channels = source_channels or len(frame.layout.channels)
                         source_rate = source_rate or frame.sample_rate
                         resampler = av.AudioResampler(format="fltp", layout=frame.layout, rate=TARGET_RATE)
-                    pieces.extend(out.to_ndarray() for out in resampler.resample(frame))
+                    for piece in resampler.resample(frame):
+                        out.append(piece.to_ndarray())
             if resampler is not None:
-                pieces.extend(out.to_ndarray() for out in resampler.resample(None))
+                for piece in resampler.resample(None):
+                    out.append(piece.to_ndarray())
         except av.error.FFmpegError as exc:
-            if not pieces:
+            if not out.length:
                 raise AudioError(path, f"cannot be decoded: {exc.strerror or exc}") from exc
             notes.append(f"decoding stopped early: {exc.strerror or exc}")
         except ValueError as exc:  # e.g. the channel layout changes mid-stream
             raise AudioError(path, f"cannot be decoded: {exc}") from exc
     finally:
         container.close()
-    if damaged:
-        notes.append(f"{damaged} damaged packet(s) skipped")
-    samples = np.concatenate(pieces, axis=1) if pieces else np.zeros((0, 0), dtype=np.float32)
+    if damaged or lost_s:
+        where = ", ".join(f"{t:.1f} s" for t in sorted(set(round(t, 1) for t in damaged_at))[:5])
+        lost = f", {lost_s:.1f} s of unreadable stream" if lost_s else ""
+        notes.append(f"{damaged} damaged packet(s) skipped{lost} (at {where}; silence in their place, the rest kept)")
+    samples = out.samples()
     if samples.size == 0:
         why = "no audio samples" + (" (every packet was damaged)" if damaged else "")
         raise AudioError(path, why)
@@ -188,48 +267,6 @@ def decode_legs(paths: list[Path], raw: RawFormat | None = None) -> DecodedAudio
     return DecodedAudio(channels=channels, duration_s=length / TARGET_RATE,
                         source_sample_rate=min(d.source_sample_rate for d in decoded),
                         source_channels=len(channels), notes=notes)
-
-
-_PITCH_FRAME = 640  # 40 ms at 16 kHz
-_PITCH_HOP = 160  # 10 ms
-_PITCH_MIN_HZ = 60.0
-_PITCH_MAX_HZ = 400.0
-_VOICED_CORRELATION = 0.5
-
-
-def estimate_pitch(
-    samples: np.ndarray, spans: list[tuple[float, float]], rate: int = TARGET_RATE
-) -> list[float | None]:
-    """Median pitch (Hz) of the voiced frames in each ``(start_s, end_s)`` span, None if unvoiced.
-
-    Normalised autocorrelation over 40 ms frames every 10 ms, searched between 60 and 400 Hz.
-    """
-    min_lag, max_lag = int(rate / _PITCH_MAX_HZ), int(rate / _PITCH_MIN_HZ)
-    window = np.hanning(_PITCH_FRAME).astype(np.float32)
-    out: list[float | None] = []
-    for start, end in spans:
-        piece = samples[max(0, int(start * rate)) : int(end * rate)]
-        if piece.size < _PITCH_FRAME:
-            out.append(None)
-            continue
-        count = 1 + (piece.size - _PITCH_FRAME) // _PITCH_HOP
-        index = np.arange(_PITCH_FRAME)[None, :] + _PITCH_HOP * np.arange(count)[:, None]
-        frames = piece[index] * window
-        frames -= frames.mean(axis=1, keepdims=True)
-        energy = (frames**2).sum(axis=1)
-        loud = energy > max(1e-6, 0.05 * float(np.percentile(energy, 90)))
-        if not loud.any():
-            out.append(None)
-            continue
-        frames, energy = frames[loud], energy[loud]
-        spectrum = np.fft.rfft(frames, n=2 * _PITCH_FRAME, axis=1)
-        corr = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, : max_lag + 1]
-        corr /= energy[:, None]
-        lags = min_lag + np.argmax(corr[:, min_lag : max_lag + 1], axis=1)
-        peaks = corr[np.arange(lags.size), lags]
-        voiced = peaks > _VOICED_CORRELATION
-        out.append(float(np.median(rate / lags[voiced])) if voiced.sum() >= 3 else None)
-    return out
 
 
 # format -> (container, codec, codec sample rate (None: keep), bit rate per second (None: codec default))

@@ -183,6 +183,7 @@ def conversation(store: Store, conversation_id: str) -> dict[str, Any] | None:
     details = json.loads(details) if details else {}
     out["script"] = details.get("script", [])
     out["metrics"] = details.get("metrics", {})
+    out["unverified"] = details.get("unverified") or {"steps": 0, "findings": 0}
     out["metadata"] = json.loads(metadata) if metadata else {}
     out["transcription"] = json.loads(transcription) if transcription else {}
     out["reasons"] = json.loads(out["reasons"]) if out["reasons"] else []

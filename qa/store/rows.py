@@ -66,10 +66,16 @@ def utterance_rows(c: Conversation) -> list[dict[str, Any]]:
     return [
         {"conversation_id": c.conversation_id, "idx": i, "speaker": u.speaker, "start_s": u.start,
          "end_s": u.end, "text": u.text, "lemmas": u.lemmas,
-         "words": to_json([[w.text, w.start, w.end, w.probability] for w in u.words]) if u.words else None,
+         "words": to_json([_word_row(w) for w in u.words]) if u.words else None,
          "tokens": tokens_json(u.tokens) if version else None, "analysis_version": version}
         for i, u in enumerate(c.utterances)
     ]
+
+
+def _word_row(w: Word) -> list:
+    """A word as stored: ``[text, start, end, probability]``, plus the speaker confidence where there is one."""
+    row = [w.text, w.start, w.end, w.probability]
+    return row if w.speaker_confidence is None else [*row, w.speaker_confidence]
 
 
 def _analysis_version() -> str:
@@ -93,7 +99,8 @@ def score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list[
          "utterance_idx": f.utterance_idx, "details": to_json(f.details)}
         for i, f in enumerate(s.findings)
     ]
-    details = {"script": [_flat_dict(step) for step in s.steps], "metrics": s.metrics}
+    details = {"script": [_flat_dict(step) for step in s.steps], "metrics": s.metrics,
+               "unverified": {"steps": s.score.unverified_steps, "findings": s.score.unverified_findings}}
     score = {
         "conversation_id": cid, "ruleset_version": s.ruleset_version, "total": s.score.total,
         "passed": s.score.passed, "flagged": s.score.flagged, "escalation": s.score.escalation,
@@ -110,7 +117,7 @@ def conversations_from_rows(convs: Sequence[tuple], utts: Sequence[tuple],
     ``tokens`` reads a stored tokens value (rows without one keep no tokens)."""
     by_id: dict[str, list[Utterance]] = {}
     for cid, speaker, start, end, text, words, *stored in utts:
-        ws = tuple(Word(w[0], w[1], w[2], w[3]) for w in json.loads(words)) if words else ()
+        ws = tuple(Word(*w[:5]) for w in json.loads(words)) if words else ()
         toks = tokens(stored[0]) if tokens and stored and stored[0] else ()
         by_id.setdefault(cid, []).append(Utterance(speaker, start, end, text, ws, toks))
     return [

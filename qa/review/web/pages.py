@@ -76,7 +76,10 @@ def router(site: Site) -> APIRouter:
                                                                     Path(source).suffix.lower() in AUDIO_SUFFIXES)
         audio_missing = audio_problem(source, root) if has_audio else None
         history = queries.reviews(store, conversation_id)
-        return page(request, "conversation.html", c=c, turns=dialogue(c["utterances"], c["findings"]),
+        stats = (c.get("transcription") or {}).get("stats") or {}
+        return page(request, "conversation.html", c=c, turns=dialogue(c["utterances"], c["findings"], stats),
+                    attribution=stats.get("mono_attribution") if isinstance(stats.get("mono_attribution"), dict)
+                    else None, decoded_again=stats.get("decoded_again") or [],
                     findings_by_key={f["finding_key"]: f for f in c["findings"]}, has_audio=has_audio,
                     audio_missing=audio_missing, source=source, history=history, clear=clear,
                     fields=field_rows(c), related=related(c))

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
+from qa.review.web.masking import speaker_confidence
+
 _EPS = 0.01
 _SEVERITY_RANK = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 
@@ -34,6 +36,8 @@ class Turn:
     end_s: float
     pieces: list[Piece]
     findings: list[dict[str, Any]] = field(default_factory=list)
+    speaker_confidence: float | None = None  # mono calls: the speaker was inferred from the voice, this sure
+    decoded_again: str = ""  # why this stretch was decoded a second time, when its words come from that decode
 
 
 def _fold(text: str) -> str:
@@ -90,8 +94,21 @@ def _text_pieces(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
     return _merge(pieces)
 
 
-def dialogue(utterances: list[dict[str, Any]], findings: list[dict[str, Any]]) -> list[Turn]:
-    """The turns of a conversation with their findings highlighted in place (most severe finding first)."""
+def _redecoded(stats: dict[str, Any], speaker: str, start: float, end: float) -> str:
+    """Why a turn's stretch was decoded again and taken from the second decode ("" when it was not)."""
+    for entry in stats.get("decoded_again") or ():
+        if entry.get("speaker") not in (None, speaker, "mono"):
+            continue
+        for part in entry.get("stretches") or ():
+            if part.get("kept") == "plain" and part["start"] < end and start < part["end"]:
+                return ", ".join(entry.get("why") or ())
+    return ""
+
+
+def dialogue(utterances: list[dict[str, Any]], findings: list[dict[str, Any]],
+             stats: dict[str, Any] | None = None) -> list[Turn]:
+    """The turns of a conversation with their findings highlighted in place (most severe finding first); ``stats``
+    (the transcription's) says where a speaker was inferred and where words were decoded again."""
     findings = sorted(findings, key=lambda f: _SEVERITY_RANK.get(f.get("severity"), 9))
     by_turn: dict[int, list[dict[str, Any]]] = {}
     for f in findings:
@@ -104,5 +121,8 @@ def dialogue(utterances: list[dict[str, Any]], findings: list[dict[str, Any]]) -
         if pieces is None:
             pieces = _text_pieces(u["text"], attached)
         attached = sorted(attached, key=lambda f: (f.get("start_s") or 0, _SEVERITY_RANK.get(f.get("severity"), 9)))
-        turns.append(Turn(u["idx"], u["speaker"], u["start_s"], u["end_s"], pieces, attached))
+        words = u.get("words") or []
+        sure = speaker_confidence(words) if words else u.get("speaker_confidence")
+        turns.append(Turn(u["idx"], u["speaker"], u["start_s"], u["end_s"], pieces, attached, sure,
+                          _redecoded(stats or {}, u["speaker"], u["start_s"], u["end_s"])))
     return turns

@@ -2,7 +2,8 @@
 
 A stereo call is transcribed channel by channel (operator and client apart, VAD on), then the words
 of both channels are merged into turns by their own timestamps, so overtalk stays visible as
-overlapping utterances. Known Whisper inventions on silence (subtitle credits, repetition loops,
+overlapping utterances. A mono call's words get their speakers from two voices told apart
+(:mod:`qa.speech.diarize`). Known Whisper inventions on silence (subtitle credits, repetition loops,
 segments the model itself marks as non-speech) are removed and counted in ``Transcript.stats``.
 Each speaker channel's Silero voice regions go to ``Transcript.stats["voice"]`` for the timing metrics
 (:mod:`qa.rules.metrics`): talk time, silences and reply latency follow the voice, not the word timestamps.
@@ -13,11 +14,11 @@ The modules, each importing only those listed before it:
 - :mod:`~qa.speech.transcribe.options`: :class:`TranscriptionOptions` and the device checks;
 - :mod:`~qa.speech.transcribe.transcript`: the :class:`Transcript` record and its cache format;
 - :mod:`~qa.speech.transcribe.merging`: words into speaker turns by their timestamps;
-- :mod:`~qa.speech.transcribe.pitch`: the speakers of a mono channel by pitch;
 - :mod:`~qa.speech.transcribe.channels`: which channel is which speaker;
 - :mod:`~qa.speech.transcribe.models`: the Whisper model cache (one load per process);
 - :mod:`~qa.speech.transcribe.guards`: guards against inventions and lost speech;
 - :mod:`~qa.speech.transcribe.vad`: Silero voice regions and the speech clips to decode again;
+- :mod:`~qa.speech.transcribe.redecode`: doubts about a primed decode, and the choice between it and a plain one;
 - :mod:`~qa.speech.transcribe.transcriber`: :class:`Transcriber`, which decodes and puts it all together.
 """
 
@@ -35,7 +36,6 @@ from qa.speech.transcribe.guards import (
 from qa.speech.transcribe.merging import _RawWord, merge_words
 from qa.speech.transcribe.models import loaded_models
 from qa.speech.transcribe.options import DEVICES, TranscriptionOptions, check_device, cuda_available
-from qa.speech.transcribe.pitch import attribute_by_pitch
 from qa.speech.transcribe.transcriber import Transcriber, get_transcriber, transcribe_bare
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, transcript_from_dict, transcript_to_dict
 
@@ -48,7 +48,6 @@ __all__ = [
     "Transcript",
     "TranscriptionOptions",
     "_RawWord",
-    "attribute_by_pitch",
     "check_device",
     "collapse_repetitions",
     "compression_ratio",

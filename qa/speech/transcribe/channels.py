@@ -37,7 +37,7 @@ def _channel_plan(
                 raise ValueError(f"unknown channel name {name!r}: use left, right or a channel number")
             if index >= len(audio.channels):
                 raise AudioError(path, f"channel {name!r} is named but the file has {count} channel(s)")
-            plan.append((index, None if speaker == "unknown" else speaker))  # unknown: attribute (pitch)
+            plan.append((index, None if speaker == "unknown" else speaker))  # unknown: attribute by voice
         if count == 1:  # one voice track: a single named speaker, else attribute
             plan = plan if len(plan) == 1 and plan[0][0] == 0 else [(0, None)]
         return ("stereo" if len(plan) > 1 else "mono"), plan

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -122,25 +122,38 @@ def compression_ratio(text: str) -> float:
 
 
 def guarded_words(
-    segments: Iterable[Any], options: TranscriptionOptions, vocabulary: Sequence[str], stats: dict[str, Any]
+    segments: Iterable[Any], options: TranscriptionOptions, vocabulary: Sequence[str], stats: dict[str, Any],
+    confirm: Callable[[Any], bool] | None = None,
 ) -> list[Any]:
     """The words of faster-whisper ``segments`` that pass the guards, in segment order.
 
     A segment goes whole when the model marks it as non-speech, when it is bracketed or a phrase known to be
     invented on silence, or when it is only the prompted vocabulary read back on noise; known phrases inside it and
     repetition loops are cut out, and what is left goes too when it still compresses like a loop. Each drop is
-    counted in ``stats`` (``dropped_no_speech``, ``dropped_hallucinations``, ``dropped_repetitions``).
+    counted in ``stats`` (``dropped_no_speech``, ``dropped_hallucinations``, ``dropped_repetitions``). A word that
+    ``confirm`` says a second decode heard too is never dropped (counted in ``stats["kept_confirmed"]``).
     """
     o = options
     guard = hallucination_list()
     vocabulary_tokens = {t for term in vocabulary for t in normalise_phrase(term)}
     kept: list[Any] = []
+
+    def rescue(dropped: Sequence[Any]) -> list[Any]:
+        """The dropped words a second decode confirms (kept after all)."""
+        if confirm is None:
+            return []
+        saved = [w for w in dropped if confirm(w)]
+        if saved:
+            stats["kept_confirmed"] = stats.get("kept_confirmed", 0) + len(saved)
+        return saved
+
     for segment in segments:
         seg_words = list(segment.words or [])
         if not seg_words:
             continue
         if segment.no_speech_prob > o.no_speech_threshold and segment.avg_logprob < o.log_prob_threshold:
             stats["dropped_no_speech"] += 1
+            kept.extend(rescue(seg_words))
             continue
         text = "".join(w.word for w in seg_words)
         if _BRACKETED.match(text) or guard.is_alone_phrase(text):
@@ -158,11 +171,15 @@ def guarded_words(
             seg_words = [w for i, w in enumerate(seg_words) if i not in cut]
         keep = collapse_repetitions([w.word for w in seg_words])
         if len(keep) < len(seg_words):
-            stats["dropped_repetitions"] += len(seg_words) - len(keep)
-            seg_words = [seg_words[i] for i in keep]
+            kept_set = set(keep)
+            saved = {id(w) for w in rescue([w for i, w in enumerate(seg_words) if i not in kept_set])}
+            stats["dropped_repetitions"] += len(seg_words) - len(keep) - len(saved)
+            seg_words = [w for i, w in enumerate(seg_words) if i in kept_set or id(w) in saved]
         kept_text = "".join(w.word for w in seg_words)
         if len(kept_text) > 40 and compression_ratio(kept_text) > o.compression_ratio_threshold:
-            stats["dropped_repetitions"] += len(seg_words)
+            saved_words = rescue(seg_words)
+            stats["dropped_repetitions"] += len(seg_words) - len(saved_words)
+            kept.extend(saved_words)
             continue
         kept.extend(seg_words)
     return kept

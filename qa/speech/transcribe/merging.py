@@ -22,6 +22,7 @@ class _RawWord:
     end: float
     probability: float
     speaker: str = "unknown"
+    confidence: float | None = None  # of the speaker (mono calls)
 
 
 def merge_words(words: Sequence[_RawWord], pause_split_s: float) -> list[Utterance]:
@@ -54,7 +55,8 @@ def merge_words(words: Sequence[_RawWord], pause_split_s: float) -> list[Utteran
 
 
 def _utterance(speaker: str, run: Sequence[_RawWord]) -> Utterance:
-    words = tuple(Word(w.text, round(w.start, 3), round(w.end, 3), round(w.probability, 4)) for w in run)
+    words = tuple(Word(w.text, round(w.start, 3), round(w.end, 3), round(w.probability, 4),
+                       None if w.confidence is None else round(w.confidence, 3)) for w in run)
     return Utterance(
         speaker=speaker,
         start=words[0].start,

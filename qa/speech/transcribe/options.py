@@ -74,9 +74,9 @@ class TranscriptionOptions:
       log_prob_threshold: see ``no_speech_threshold``.
       compression_ratio_threshold: drop a segment whose text compresses better than this
         (a repetition loop) after its repeated n-grams were collapsed.
-      mono_speakers: speaker attribution on one-channel audio: ``"unknown"`` (default) or ``"pitch"``
-        (two voices told apart by pitch, the first to speak taken as the operator; opt-in because it
-        put only 149 of 198 words on the right speaker on a mixdown of the synthetic call).
+      mono_speakers: speaker attribution on one-channel audio: ``"voices"`` (default: two voices told apart by a
+        speaker encoder, roles from what each says; see :mod:`qa.speech.diarize`) or ``"unknown"`` (every word
+        ``unknown``). The pitch attribution of earlier versions is gone: it put the operator's words on the client.
     """
 
     model: str = "base"
@@ -96,13 +96,15 @@ class TranscriptionOptions:
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
     compression_ratio_threshold: float = 2.4
-    mono_speakers: str = "unknown"
+    mono_speakers: str = "voices"
 
     def __post_init__(self) -> None:
         if self.use_vocabulary not in ("prompt", "hotwords", "none"):
             raise ValueError(f"use_vocabulary must be prompt, hotwords or none, not {self.use_vocabulary!r}")
-        if self.mono_speakers not in ("pitch", "unknown"):
-            raise ValueError(f"mono_speakers must be pitch or unknown, not {self.mono_speakers!r}")
+        if self.mono_speakers not in ("voices", "unknown"):
+            why = " (pitch attribution was removed: it gave the operator's words to the client)" \
+                if self.mono_speakers == "pitch" else ""
+            raise ValueError(f"mono_speakers must be voices or unknown, not {self.mono_speakers!r}{why}")
 
     def as_dict(self) -> dict[str, Any]:
         """The options as plain JSON-able values."""

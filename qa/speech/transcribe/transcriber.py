@@ -2,8 +2,10 @@
 
 One channel at a time (:mod:`~qa.speech.transcribe.channels` says which is which speaker), the model's segments
 pass the guards (:mod:`~qa.speech.transcribe.guards`), speech the batched decoder lost is decoded again
-(:mod:`~qa.speech.transcribe.vad`), mono words get their speakers (:mod:`~qa.speech.transcribe.pitch`), and the
-words of all channels are merged into turns (:mod:`~qa.speech.transcribe.merging`). Transcripts are cached by
+(:mod:`~qa.speech.transcribe.vad`), a primed decode in doubt is decoded again without the prompt and the better one
+kept stretch by stretch (:mod:`~qa.speech.transcribe.redecode`), mono words get their speakers from two voices told
+apart (:mod:`qa.speech.diarize`), and the words of all channels are merged into turns
+(:mod:`~qa.speech.transcribe.merging`). Transcripts are cached by
 audio content hash and settings (:mod:`~qa.speech.transcribe.transcript`); one transcriber per setting is kept per
 process (:func:`get_transcriber`) and its model is shared (:mod:`~qa.speech.transcribe.models`).
 """
@@ -26,9 +28,9 @@ from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guar
 from qa.speech.transcribe.merging import _RawWord, merge_words
 from qa.speech.transcribe.models import _load_model, _LoadedModel
 from qa.speech.transcribe.options import TranscriptionOptions
-from qa.speech.transcribe.pitch import attribute_by_pitch
+from qa.speech.transcribe.redecode import PromptTerms, choose_blocks, confirmed, doubts
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, read_cached, write_cached
-from qa.speech.transcribe.vad import missed_speech_clips, voice_regions
+from qa.speech.transcribe.vad import block_bounds, missed_speech_clips, voice_regions
 
 _VOCABULARY_LIMIT = 60  # Whisper's prompt holds ~220 tokens; faster-whisper keeps only the tail
 
@@ -45,6 +47,7 @@ class Transcriber:
         self.options = options
         self.vocabulary = tuple(dict.fromkeys(v.strip() for v in vocabulary if v and v.strip()))
         self.cache_dir = cache_dir
+        self.prompt_terms = PromptTerms.of(self.vocabulary[:_VOCABULARY_LIMIT])
         self._loaded: _LoadedModel | None = None
         self._load_lock = threading.Lock()
 
@@ -103,12 +106,10 @@ class Transcriber:
             kwargs["condition_on_previous_text"] = o.condition_on_previous_text
         return kwargs
 
-    def run_whisper(self, samples: np.ndarray, stats: dict[str, Any] | None = None) -> list[Any]:
-        """faster-whisper on one 16 kHz channel, as its list of segments (serialised per model)."""
+    def _decode(self, samples: np.ndarray, kwargs: dict[str, Any], stats: dict[str, Any] | None) -> list[Any]:
+        """One decode of a 16 kHz channel with these keyword arguments (speech the batched pipeline lost is decoded
+        again on its own)."""
         loaded = self._model()
-        kwargs = self.whisper_kwargs()
-        if not _may_hold_speech(samples):
-            return []
         if "batch_size" not in kwargs:
             with loaded.lock:
                 segments, _info = loaded.model.transcribe(samples, **kwargs)
@@ -128,8 +129,71 @@ class Transcriber:
             segments = sorted([*segments, *extra], key=lambda seg: seg.start)
         return segments
 
+    def run_whisper(self, samples: np.ndarray, stats: dict[str, Any] | None = None,
+                    regions: list[list[float]] | None = None) -> list[Any]:
+        """faster-whisper on one 16 kHz channel, as its list of segments (serialised per model).
+
+        A primed decode in doubt (a loop, the prompt read back, less of the voice activity covered than it should)
+        is decoded again without the prompt, and the better decode is kept stretch by stretch
+        (:func:`~qa.speech.transcribe.redecode.choose_blocks`); ``stats["decoded_again"]`` says why and what was kept.
+        """
+        return self._run(samples, stats, regions)[0]
+
+    def _run(self, samples: np.ndarray, stats: dict[str, Any] | None,
+             regions: list[list[float]] | None) -> tuple[list[Any], list[Any]]:
+        """The kept segments and the words of the other decode (empty when there was one decode); a long channel
+        block by block (:func:`~qa.speech.transcribe.vad.block_bounds`), so that memory stays bounded."""
+        if not _may_hold_speech(samples):
+            return [], []
+        bounds = block_bounds(samples)
+        if len(bounds) == 1:
+            return self._run_block(samples, stats, regions)
+        if regions is None:
+            regions = voice_regions(samples)
+        kept: list[Any] = []
+        other: list[Any] = []
+        for a, b in bounds:
+            offset, end = a / 16000, b / 16000
+            inside = [[max(s, offset) - offset, min(e, end) - offset] for s, e in regions if s < end and e > offset]
+            before = len((stats or {}).get("decoded_again", ()))
+            block_kept, block_other = self._run_block(samples[a:b], stats, inside)
+            for entry in (stats or {}).get("decoded_again", [])[before:]:  # at call time, not block time
+                for part in entry["stretches"]:
+                    part["start"], part["end"] = round(part["start"] + offset, 2), round(part["end"] + offset, 2)
+            kept += [_shifted(seg, offset) for seg in block_kept]
+            other += [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in block_other]
+        if stats is not None:
+            stats["blocks"] = len(bounds)
+        return kept, other
+
+    def _run_block(self, samples: np.ndarray, stats: dict[str, Any] | None,
+                   regions: list[list[float]] | None) -> tuple[list[Any], list[Any]]:
+        """:meth:`_run` on one block."""
+        if not _may_hold_speech(samples):
+            return [], []
+        kwargs = self.whisper_kwargs()
+        primed = self._decode(samples, kwargs, stats)
+        if not any(kwargs.get(k) for k in ("initial_prompt", "hotwords")):
+            return primed, []
+        if regions is None:
+            regions = voice_regions(samples)
+        why = doubts(primed, regions, self.prompt_terms)
+        if not why:
+            return primed, []
+        plain_kwargs = {k: v for k, v in kwargs.items() if k not in ("initial_prompt", "hotwords")}
+        plain = self._decode(samples, plain_kwargs, stats)
+        choice = choose_blocks(primed, plain, regions, self.prompt_terms)
+        if stats is not None:
+            stats.setdefault("decoded_again", []).append({
+                "why": why, "stretches": choice.stretches,
+                "kept_plain": sum(1 for x in choice.stretches if x["kept"] == "plain")})
+        kept_ids = {id(seg) for seg in choice.segments}
+        other = [w for seg in (*primed, *plain) if id(seg) not in kept_ids for w in (seg.words or [])]
+        return choice.segments, other
+
     # public --------------------------------------------------------------------------------------
-    def cache_key(self, channels: Mapping[str, str] | None, raw: RawFormat | None) -> str:
+    def cache_key(self, channels: Mapping[str, str] | None, raw: RawFormat | None,
+                  hints: Mapping[str, Any] | None = None) -> str:
         """Hash of everything besides the audio that changes a transcript."""
         settings = self.options.as_dict()
         settings.pop("cpu_threads")
@@ -139,6 +203,7 @@ class Transcriber:
             "vocabulary": list(self.vocabulary),
             "channels": dict(channels) if channels else None,
             "raw": dataclasses.asdict(raw) if raw else None,
+            "hints": dict(hints) if hints else None,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -148,14 +213,18 @@ class Transcriber:
         channels: Mapping[str, str] | None = None,
         raw: RawFormat | None = None,
         cache_dir: Path | None = None,
+        hints: Mapping[str, Any] | None = None,
         legs: Sequence[Path] = (),
     ) -> Transcript:
-        """Transcribe one call; reuse ``<cache_dir>/<sha256>-<settings hash>.json`` when present. ``legs``: the
-        files of a call recorded as split legs, one channel each in that order (``path`` names the call)."""
+        """Transcribe one call; reuse ``<cache_dir>/<sha256>-<settings hash>.json`` when present.
+
+        ``hints`` help tell who is who on a mono call: ``operator_name``, ``direction`` (inbound/outbound) and
+        ``brands`` (the names the operator's company is spoken as). ``legs``: the files of a call recorded as split
+        legs, one channel each in that order (``path`` names the call)."""
         path = Path(path)
         sha = legs_sha256(list(legs)) if legs else file_sha256(path)
         folder = cache_dir or self.cache_dir
-        cached = folder / f"{sha}-{self.cache_key(channels, raw)}.json" if folder else None
+        cached = folder / f"{sha}-{self.cache_key(channels, raw, hints)}.json" if folder else None
         if cached is not None and cached.is_file():
             transcript = read_cached(cached)
             if transcript is not None:
@@ -163,7 +232,7 @@ class Transcriber:
                     transcript.options.setdefault(key, value)
                 return transcript
         audio = decode_legs(list(legs), raw) if legs else decode_audio(path, raw)
-        transcript = self.transcribe_audio(audio, path, sha, channels)
+        transcript = self.transcribe_audio(audio, path, sha, channels, hints)
         if cached is not None:
             write_cached(cached, transcript)
         return transcript
@@ -174,6 +243,7 @@ class Transcriber:
         path: Path,
         audio_sha256: str = "",
         channels: Mapping[str, str] | None = None,
+        hints: Mapping[str, Any] | None = None,
     ) -> Transcript:
         """Transcribe already decoded audio (``path`` only names it in errors)."""
         stats: dict[str, Any] = {
@@ -185,15 +255,20 @@ class Transcriber:
             stats["decode_notes"] = list(audio.notes)
         mode, plan = _channel_plan(audio, channels, path, stats)
         words: list[_RawWord] = []
+        narrowband = audio.source_sample_rate <= 8000
         for index, speaker in plan:
-            channel_words = self._channel_words(audio.channels[index], stats)
+            samples = audio.channels[index]
+            regions = self.voice_regions(samples, narrowband)
+            before = len(stats.get("decoded_again", ()))
+            channel_words = self._channel_words(samples, stats, regions)
+            for entry in stats.get("decoded_again", [])[before:]:
+                entry["speaker"] = speaker or "mono"  # which channel was decoded again
             if speaker is None:
-                speaker = self._attribute_mono(audio.channels[index], channel_words, stats)
+                self._attribute_mono(samples, regions, channel_words, stats, hints or {})
             else:
                 for w in channel_words:
                     w.speaker = speaker
-                voice = stats.setdefault("voice", {})
-                voice[speaker] = self.voice_regions(audio.channels[index], audio.source_sample_rate <= 8000)
+                stats.setdefault("voice", {})[speaker] = regions
             words.extend(channel_words)
         utterances = merge_words(words, self.options.pause_split_s)
         utterances = drop_alone_turns(utterances, stats)
@@ -217,10 +292,14 @@ class Transcriber:
         return voice_regions(samples, narrowband)
 
     # guards --------------------------------------------------------------------------------------
-    def _channel_words(self, samples: np.ndarray, stats: dict[str, Any]) -> list[_RawWord]:
-        """Guarded words of one channel, in time order, timestamps never going backwards."""
+    def _channel_words(self, samples: np.ndarray, stats: dict[str, Any],
+                       regions: list[list[float]] | None = None) -> list[_RawWord]:
+        """Guarded words of one channel, in time order, timestamps never going backwards (a word the other decode
+        heard too is never dropped by a guard)."""
+        segments, other = self._run(samples, stats, regions)
+        confirm = (lambda w: confirmed(w, other)) if other else None
         words: list[_RawWord] = []
-        for w in guarded_words(self.run_whisper(samples, stats), self.options, self.vocabulary, stats):
+        for w in guarded_words(segments, self.options, self.vocabulary, stats, confirm):
             token = w.word.strip()
             if not normalise_phrase(token):
                 continue  # lone punctuation
@@ -233,19 +312,31 @@ class Transcriber:
             previous_end = w.end
         return words
 
-    def _attribute_mono(self, samples: np.ndarray, words: list[_RawWord], stats: dict[str, Any]) -> None:
-        """Set the speaker of mono words: by pitch clusters, or ``unknown``."""
-        for w in words:
-            w.speaker = "unknown"
-        stats["mono_attribution"] = "unknown"
-        if self.options.mono_speakers != "pitch" or not words:
-            return
-        labels = attribute_by_pitch(samples, [(w.start, w.end) for w in words])
-        if labels is None:
-            return
-        for w, label in zip(words, labels, strict=True):
-            w.speaker = label
-        stats["mono_attribution"] = "pitch"
+    def _attribute_mono(self, samples: np.ndarray, regions: list[list[float]], words: list[_RawWord],
+                        stats: dict[str, Any], hints: Mapping[str, Any]) -> None:
+        """Set the speaker and its confidence of every mono word: two voices told apart, roles from what each says
+        (:func:`qa.speech.diarize.attribute_words`), or ``unknown`` with the reason in ``stats``."""
+        from qa.speech.diarize import attribute_words
+
+        if self.options.mono_speakers == "unknown":
+            result = None
+            stats["mono_attribution"] = {"method": "unknown", "reason": "speaker attribution switched off"}
+        else:
+            brands = [b for b in hints.get("brands", ()) if isinstance(b, str)]
+            result = attribute_words(samples, regions, words, hints, brands)
+            stats["mono_attribution"] = result.stats
+        for k, w in enumerate(words):
+            w.speaker = result.speakers[k] if result else "unknown"
+            w.confidence = result.confidences[k] if result else 0.0
+        voice = result.voice if result and result.voice else {"unknown": regions}
+        stats.setdefault("voice", {}).update(voice)
+
+
+def _shifted(segment: Any, offset: float) -> Any:
+    """A faster-whisper segment (and its words) moved ``offset`` seconds later."""
+    words = [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words or []]
+    return dataclasses.replace(segment, start=segment.start + offset, end=segment.end + offset,
+                               words=words or segment.words)
 
 
 # --- process cache and the bare reference --------------------------------------------------------
@@ -265,16 +356,18 @@ def get_transcriber(options: TranscriptionOptions, vocabulary: Sequence[str] = (
 
 
 def transcribe_bare(transcriber: Transcriber, path: Path) -> list[str]:
-    """Reference for the benchmark: faster-whisper's own decoder and ``transcribe`` on each channel
-    with the transcriber's settings, without our decoding, guards or merging; one text per channel."""
+    """Reference for the benchmarks: faster-whisper's own decoder and ``transcribe`` on each channel with the
+    transcriber's settings but no prompt (VAD on, same beam), without our decoding, guards, second decodes or
+    merging; one text per channel (one for a mono file)."""
     from faster_whisper import decode_audio as whisper_decode
 
     loaded = transcriber._model()
-    kwargs = transcriber.whisper_kwargs()
+    kwargs = {k: v for k, v in transcriber.whisper_kwargs().items() if k not in ("initial_prompt", "hotwords")}
     engine = loaded.batched if "batch_size" in kwargs else loaded.model
-    left, right = whisper_decode(str(path), split_stereo=True)
+    stereo = len(decode_audio(path).channels) == 2
+    channels = whisper_decode(str(path), split_stereo=True) if stereo else (whisper_decode(str(path)),)
     texts = []
-    for samples in (left, right):
+    for samples in channels:
         segments, _ = engine.transcribe(samples, **kwargs)
         texts.append(" ".join(s.text.strip() for s in segments))
     return texts

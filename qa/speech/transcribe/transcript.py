@@ -16,7 +16,8 @@ from typing import Any
 
 from qa.records import Utterance, Word
 
-CACHE_VERSION = 4  # 4: per-channel voice regions (Silero, 50 ms pad) in stats["voice"]
+CACHE_VERSION = 5  # 5: mono speakers from voices (word speaker confidence), primed decodes in doubt decoded again
+# 4: per-channel voice regions (Silero, 50 ms pad) in stats["voice"]
 
 
 @dataclass
@@ -29,6 +30,17 @@ class Transcript:
     audio_sha256: str
     stats: dict[str, Any] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
+
+
+def _word_row(w: Word) -> list[Any]:
+    row: list[Any] = [w.text, w.start, w.end, w.probability]
+    return row if w.speaker_confidence is None else [*row, w.speaker_confidence]
+
+
+def word_from_row(row: list[Any]) -> Word:
+    """A word from ``[text, start, end, probability(, speaker confidence)]`` (the cache's and the store's form)."""
+    return Word(str(row[0]), float(row[1]), float(row[2]), float(row[3]),
+                float(row[4]) if len(row) > 4 and row[4] is not None else None)
 
 
 def transcript_to_dict(transcript: Transcript) -> dict[str, Any]:
@@ -46,7 +58,7 @@ def transcript_to_dict(transcript: Transcript) -> dict[str, Any]:
                 "start": u.start,
                 "end": u.end,
                 "text": u.text,
-                "words": [[w.text, w.start, w.end, w.probability] for w in u.words],
+                "words": [_word_row(w) for w in u.words],
             }
             for u in transcript.utterances
         ],
@@ -61,7 +73,7 @@ def transcript_from_dict(data: Mapping[str, Any]) -> Transcript:
             start=float(u["start"]),
             end=float(u["end"]),
             text=u["text"],
-            words=tuple(Word(str(t), float(s), float(e), float(p)) for t, s, e, p in u["words"]),
+            words=tuple(word_from_row(w) for w in u["words"]),
         )
         for u in data["utterances"]
     ]

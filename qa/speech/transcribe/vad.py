@@ -25,6 +25,32 @@ _VOICE_THRESHOLD = 0.35  # Silero speech probability for voice regions of wideba
 _VOICE_THRESHOLD_NARROWBAND = 0.2  # telephone band (≤ 8 kHz sources): Silero is less sure of speech
 
 
+BLOCK_S = 300.0  # a longer channel is transcribed (and its voice found) block by block: memory stays bounded
+_CUT_SEARCH_S = 15.0  # a block ends at the quietest half second this close to its nominal end
+_CUT_FRAME = 8000  # half a second at 16 kHz
+
+
+def block_bounds(samples: np.ndarray, block_s: float | None = None) -> list[tuple[int, int]]:
+    """Sample ranges of about ``block_s`` seconds (:data:`BLOCK_S`) covering a channel, each cut at the quietest
+    half second near its nominal end, so that no word is split; one range when the channel is short."""
+    block = int((block_s or BLOCK_S) * _RATE)
+    if samples.size <= block * 3 // 2:
+        return [(0, samples.size)]
+    bounds, start, search = [], 0, min(int(_CUT_SEARCH_S * _RATE), block // 4)
+    while samples.size - start > block * 3 // 2:
+        lo, hi = start + block - search, min(start + block + search, samples.size)
+        count = max(1, (hi - lo) // _CUT_FRAME)
+        frames = samples[lo:lo + count * _CUT_FRAME]
+        frames = frames[:frames.size // _CUT_FRAME * _CUT_FRAME].reshape(-1, _CUT_FRAME) if frames.size >= _CUT_FRAME \
+            else frames.reshape(1, -1)
+        quiet = int(np.argmin(np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))))
+        cut = lo + quiet * _CUT_FRAME + _CUT_FRAME // 2
+        bounds.append((start, cut))
+        start = cut
+    bounds.append((start, samples.size))
+    return bounds
+
+
 def voice_regions(samples: np.ndarray, narrowband: bool = False) -> list[list[float]]:
     """Speech regions (seconds, rounded to ms) of one 16 kHz channel by Silero VAD, the detector
     faster-whisper ships, with a 50 ms pad (tight edges: talk time, gaps and replies follow the voice).
@@ -39,9 +65,16 @@ def voice_regions(samples: np.ndarray, narrowband: bool = False) -> list[list[fl
     vad = VadOptions(threshold=_VOICE_THRESHOLD_NARROWBAND if narrowband else _VOICE_THRESHOLD,
                      min_silence_duration_ms=_VOICE_MIN_SILENCE_MS, speech_pad_ms=_VOICE_PAD_MS,
                      min_speech_duration_ms=_VOICE_MIN_SPEECH_MS)
-    limit = samples.size / _RATE
-    return [[round(ts["start"] / _RATE, 3), round(min(ts["end"] / _RATE, limit), 3)]
-            for ts in get_speech_timestamps(samples, vad)]
+    regions: list[list[float]] = []
+    for a, b in block_bounds(samples):  # Silero holds a copy of what it reads: a block at a time
+        limit = b / _RATE
+        for ts in get_speech_timestamps(samples[a:b], vad):
+            start, end = round((a + ts["start"]) / _RATE, 3), round(min((a + ts["end"]) / _RATE, limit), 3)
+            if regions and start - regions[-1][1] < _VOICE_MIN_SILENCE_MS / 1000:
+                regions[-1][1] = end  # one region across a block's edge
+            else:
+                regions.append([start, end])
+    return regions
 
 
 def missed_speech_clips(
