@@ -36,9 +36,10 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CODE_ROOT = Path(os.environ.get("QA_BENCH_CODE") or REPO_ROOT)  # where ``qa`` is imported from (baseline runs)
-for root in (CODE_ROOT, REPO_ROOT):
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+for root in (REPO_ROOT, CODE_ROOT):  # the baseline's code first: ``qa`` comes from it
+    if str(root) in sys.path:
+        sys.path.remove(str(root))
+    sys.path.insert(0, str(root))
 
 BASELINE_REF = "e8bc3747deb0ff1193c00e87511658bf0d9ce853"  # main before this work (one transcription at a time)
 EVAL_AUDIO = REPO_ROOT / "tests" / "fixtures" / "eval" / "audio"
