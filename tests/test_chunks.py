@@ -67,3 +67,17 @@ def test_calls_go_out_first_the_longest_first_then_the_text_chunks(tmp_path):
     items.append(InboxItem(str(tmp_path / "gone.wav"), "call", "sha-gone"))
     ordered = longest_first(plan_chunks(items))
     assert [Path(c[0].path).name.split(".")[0] for c in ordered] == ["b", "c", "a", "gone", "chat"]
+
+
+@pytest.mark.parametrize(("message", "lost"), [
+    ("scheduler-connection-lost", True),
+    ("lost the connection to the scheduler", True),
+    ("CommClosedError: in <TCP (closed) ConnectionPool.gather local=tcp://127.0.0.1:40376 "
+     "remote=tcp://127.0.0.1:51033>: ConnectionResetError: [Errno 104] Connection reset by peer", True),
+    ("ValueError: copy_001.chat.json: no turns", False),
+    ("KilledWorker: attempted to run task process-chunk-1 on 3 different workers", False),
+])
+def test_a_result_lost_with_the_scheduler_is_no_inputs_fault(message, lost):
+    from qa.run.cluster import scheduler_lost
+
+    assert scheduler_lost(RuntimeError(message)) is lost
