@@ -13,7 +13,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 120
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: install browser model demo test lint rule-tests bench bench-text bench-asr bench-queries bench-redact clean samples
+.PHONY: install browser model demo test lint rule-tests bench bench-text bench-asr bench-queries bench-redact bench-night clean samples
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,13 +54,27 @@ bench-asr: model
 
 # Read-side latency on a database grown from the samples (COPIES copies of each; default 3000 = 21k conversations),
 # or with CONVERSATIONS=N on a generated store of N conversations, beside the old view-based reads.
+# With CONVERSATIONS it also prints one chunk's write cost on an empty store and on the generated one, and the rate
+# of `qa rescore` over it; STORE=ducklake does all of it on a DuckLake copy (a throwaway PostgreSQL).
 COPIES ?= 3000
 CONVERSATIONS ?=
-bench-queries: model
-	nice -n 10 $(BIN)/python benchmarks/bench_queries.py $(if $(CONVERSATIONS),--conversations $(CONVERSATIONS),--copies $(COPIES))
+STORE ?= duckdb
+bench-queries: model $(if $(filter ducklake,$(STORE)),postgres)
+	nice -n 10 $(BIN)/python benchmarks/bench_queries.py $(if $(CONVERSATIONS),--conversations $(CONVERSATIONS) --store $(STORE),--copies $(COPIES))
 
 bench-redact: install
 	$(BIN)/python benchmarks/bench_redact.py
+
+# The night on this machine: a cold inbox of CALLS calls of CALL_MINUTES minutes and CHATS chats, three ways side by
+# side (today's code and settings, the embedded default, Dask with WORKERS workers), REPEATS times interleaved.
+CALLS ?= 24
+CALL_MINUTES ?= 3
+CHATS ?= 200
+WORKERS ?= 2
+REPEATS ?= 1
+bench-night: model
+	$(BIN)/python benchmarks/bench_night.py --calls $(CALLS) --call-minutes $(CALL_MINUTES) --chats $(CHATS) \
+		--workers $(WORKERS) --repeats $(REPEATS)
 
 # Accuracy of the checks on tests/fixtures/eval (tune and untouched holdout halves), from transcripts and from the
 # voiced calls as PBXs record them (A-law, MP3, GSM: written by sox from the committed masters; noisy stereo 8 kHz).

@@ -36,6 +36,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+RULES = REPO_ROOT / "scripts_rules"
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
@@ -246,7 +247,12 @@ def run_generated(args: argparse.Namespace) -> None:
             print(f"generated in {made.generate_s:.0f} s, current results backfilled in {made.backfill_s:.0f} s; "
                   f"{made.size_mb:,.0f} MiB")
         with _store_kind(args.store, db.parent) as open_as:
-            _time_generated(args, open_as(db))
+            big = open_as(db)
+            _time_generated(args, big)
+            if args.write_runs:
+                _time_writes(args, big, open_as.empty())
+            if args.rescore_seconds >= 0:
+                _rescore_rate(args, big)
     finally:
         if work is not None:
             shutil.rmtree(work, ignore_errors=True)
@@ -255,14 +261,78 @@ def run_generated(args: argparse.Namespace) -> None:
 @contextmanager
 def _store_kind(kind: str, work: Path) -> Iterator[Callable[[Path], object]]:
     """The generated file itself, or (``ducklake``) a throwaway PostgreSQL-catalogued lake holding a copy of it
-    (``benchmarks/store_kinds.py``)."""
-    if kind == "duckdb":
-        yield lambda path: path
-        return
+    (``benchmarks/store_kinds.py``); ``.empty()`` makes a new empty store of the same kind."""
     from store_kinds import bench_store
 
     with bench_store(kind, work) as open_as:
         yield open_as
+
+
+def _time_writes(args: argparse.Namespace, big: str, empty: str) -> None:
+    """One chunk's write on an empty store and on the generated one, interleaved (a burst of load from elsewhere
+    falls on both alike): median and range, and their ratio."""
+    from write_cost import copies, sample_scored, summary, time_nightly_write, time_rescore_write
+
+    cache = REPO_ROOT / "data" / "cache" / "transcripts"
+    calls, chats = sample_scored(cache)
+    open_store(empty).write_results("bench-seed", copies(chats, 1000, "seed"))  # a page to rescore; created
+    cases = [
+        ("nightly chunk: 4 calls", lambda store: time_nightly_write(store, lambda p: copies(calls, 4, p), 1, "c")),
+        ("nightly chunk: 100 chats", lambda store: time_nightly_write(store, lambda p: copies(chats, 100, p), 1,
+                                                                      "t")),
+        ("rescore page: 500 conversations", lambda store: time_rescore_write(store, RULES, 500, 1)),
+    ]
+    print(f"\nwrite cost per chunk ({args.store}; {args.write_runs} runs each, empty and big interleaved; load "
+          f"average {' '.join(f'{x:.1f}' for x in os.getloadavg())}):\n")
+    print("| chunk | empty store | generated store | big / empty |")
+    print("|---|---|---|---|")
+    for name, timed_write in cases:
+        on_empty, on_big = [], []
+        for _ in range(args.write_runs):
+            on_empty += timed_write(open_store(empty))
+            on_big += timed_write(open_store(big))
+        ratio = statistics.median(on_big) / statistics.median(on_empty)
+        print(f"| {name} | {summary(on_empty)} | {summary(on_big)} | {ratio:.2f}x |", flush=True)
+
+
+def _rescore_rate(args: argparse.Namespace, db: str) -> None:
+    """``qa rescore`` of the generated store with an edited rule set, run as the command runs (a process of its
+    own), for ``--rescore-seconds`` (0: to the end); conversations/s from the pages it wrote."""
+    import signal
+    import subprocess
+
+    rules = Path(tempfile.mkdtemp(prefix="qa-bench-rules-"))
+    try:
+        shutil.copytree(RULES, rules, dirs_exist_ok=True)
+        edited = next(p for p in sorted(rules.glob("*.yml")) if "stop" in p.name)
+        edited.write_text(edited.read_text(encoding="utf-8") + "\n", encoding="utf-8")  # a new rule set version
+        command = [sys.executable, "-m", "qa.cli", "rescore", "--db", str(db), "--rules", str(rules), "--no-resume"]
+        began = time.perf_counter()
+        log = rules / "rescore.log"
+        with log.open("w") as err:
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO_ROOT)
+            try:
+                process.wait(timeout=args.rescore_seconds or None)
+            except subprocess.TimeoutExpired:
+                process.send_signal(signal.SIGINT)  # stops it; the pages it wrote stay
+                process.wait(timeout=300)
+        wall = time.perf_counter() - began
+        _, rows = open_store(db).query(
+            "SELECT sum(p.conversations), min(p.written_at), max(p.written_at), any_value(r.started_at) "
+            "FROM rescore_progress p JOIN runs r ON r.run_id = p.run_id "
+            "WHERE r.run_id = (SELECT run_id FROM runs WHERE kind = 'rescore' ORDER BY started_at DESC LIMIT 1)")
+        done, _first, last, started = rows[0]
+        if not done:
+            print(f"\nrescore: no page written in {wall:.0f} s: {log.read_text(errors='replace')[-500:]}")
+            return
+        rate = done / (last - started).total_seconds()
+        total = open_store(db).query("SELECT count(*) FROM conversations")[1][0][0]
+        print(f"\nqa rescore of the generated store ({total:,} conversations, pages of 500, {args.store}): "
+              f"{done:,} rescored in {(last - started).total_seconds():.0f} s = {rate:.0f} conversations/s "
+              f"(whole store at this rate: {total / rate / 60:.0f} min); load average "
+              f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+    finally:
+        shutil.rmtree(rules, ignore_errors=True)
 
 
 def _time_generated(args: argparse.Namespace, db: object) -> None:
@@ -376,6 +446,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=21, help="timed runs of each query")
     parser.add_argument("--baseline-runs", type=int, default=2, help="timed runs of the old way (0: skip it)")
     parser.add_argument("--tmp", help="folder for the temporary store (default: the system's)")
+    parser.add_argument("--write-runs", type=int, default=5, help="with --conversations: timed chunk writes of each "
+                        "kind on an empty and on the generated store (0: skip)")
+    parser.add_argument("--rescore-seconds", type=int, default=300, help="with --conversations: run `qa rescore` of "
+                        "the generated store this long and print its rate (0: to the end; -1: skip)")
     args = parser.parse_args()
     if args.conversations:
         run_generated(args)

@@ -1,6 +1,8 @@
 """A store of many conversations generated in SQL (not by running the pipeline N times), with realistic shape.
 
-N conversations over 365 days (working hours, ids in time order as telephony assigns them), ~20 teams of
+N conversations over 365 days (working hours, ids in time order as telephony assigns them; each table laid out as
+the flows write it: conversations and turns in id order, each rule set version's scores and findings in id order
+after the previous version's, as a night and then each rescore append them), ~20 teams of
 ~20 operators each (400), 70% calls / 30% chats, 8–16 turns each, three rule set versions of scores for every
 conversation (v1 at ingest, v2 and v3 by later re-scoring), ~25% flagged with 8–12 findings each (others 0–2),
 about 1% of current findings reviewed. Turn texts, quotes, rule ids, categories, titles and script steps come
@@ -138,7 +140,8 @@ def _statements(n: int, n_rules: int, n_turns: int) -> list[tuple[str, str]]:
             CROSS JOIN LATERAL (SELECT 'x' || chr(97 + (hash(g.i, k, 11) % 26)::INTEGER)
                                       || chr(97 + (hash(g.i, k, 12) % 26)::INTEGER)
                                       || chr(97 + (hash(g.i, k, 13) % 26)::INTEGER)
-                                      || chr(97 + (hash(g.i, k, 14) % 26)::INTEGER) AS code) c"""),
+                                      || chr(97 + (hash(g.i, k, 14) % 26)::INTEGER) AS code) c
+            ORDER BY g.i, k"""),
         ("scores", f"""
             INSERT INTO scores (conversation_id, ruleset_version, total, passed, flagged, escalation, auto_failed,
                                 reasons, details, scored_at, run_id)
@@ -151,7 +154,8 @@ def _statements(n: int, n_rules: int, n_turns: int) -> list[tuple[str, str]]:
                    printf('run-%s', v.version)
             FROM gen g CROSS JOIN (VALUES (0, 'v1'), (1, 'v2'), (2, 'v3')) v(n, version)
             JOIN bench_rules r ON r.n = hash(g.i, 9) % {n_rules}
-            JOIN bench_details d ON d.channel = g.channel AND d.variant = hash(g.i, v.n, 8) % 8"""),
+            JOIN bench_details d ON d.channel = g.channel AND d.variant = hash(g.i, v.n, 8) % 8
+            ORDER BY v.n, g.i"""),
         ("findings", f"""
             INSERT INTO findings (conversation_id, ruleset_version, finding_idx, rule_id, category, kind, severity,
                                   speaker, start_s, end_s, quote, message, utterance_idx, details)
@@ -161,7 +165,8 @@ def _statements(n: int, n_rules: int, n_turns: int) -> list[tuple[str, str]]:
             FROM gen g CROSS JOIN (VALUES (0, 'v1'), (1, 'v2'), (2, 'v3')) v(n, version)
             CROSS JOIN LATERAL range((CASE WHEN g.roll < 25 THEN 8 + hash(g.i, 5) % 5
                                            ELSE hash(g.i, 5) % 3 END)::BIGINT) f(j)
-            JOIN bench_rules r ON r.n = hash(g.i, j, 6) % {n_rules}"""),
+            JOIN bench_rules r ON r.n = hash(g.i, j, 6) % {n_rules}
+            ORDER BY v.n, g.i, j"""),
     ]
 
 

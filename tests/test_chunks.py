@@ -1,11 +1,14 @@
-"""Chunks of the nightly flow: calls by --chunk-size, chats and transcripts by their own larger size."""
+"""Chunks of the nightly flow: calls by --chunk-size, chats and transcripts by their own larger size, and the order
+they are handed out in."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from qa.inbox.inputs import InboxItem
-from qa.run.pipeline import chunk_sizes, plan_chunks
+from qa.run.pipeline import chunk_sizes, longest_first, plan_chunks
 
 
 def _items(kinds: str) -> list[InboxItem]:
@@ -17,14 +20,16 @@ def _shape(chunks: list[list[InboxItem]]) -> list[str]:
     return ["".join(item.path.split("-")[1] for item in chunk) for chunk in chunks]
 
 
-@pytest.mark.parametrize(("chunk_size", "text_chunk_size", "sizes"), [
-    (None, None, (4, 100)),  # the defaults: four calls, a hundred chats or transcripts
-    (2, None, (2, 2)),  # an explicit --chunk-size counts for every kind, as it always did
-    (2, 50, (2, 50)),
-    (None, 7, (4, 7)),
+@pytest.mark.parametrize(("chunk_size", "text_chunk_size", "distributed", "sizes"), [
+    (None, None, False, (1, 100)),  # the defaults: one call, a hundred chats or transcripts
+    (None, None, True, (1, 250)),  # on Dask a task's bookkeeping costs more: bigger text chunks
+    (2, None, False, (2, 2)),  # an explicit --chunk-size counts for every kind, as it always did
+    (2, None, True, (2, 2)),
+    (2, 50, True, (2, 50)),
+    (None, 7, False, (1, 7)),
 ])
-def test_chunk_sizes(chunk_size, text_chunk_size, sizes):
-    assert chunk_sizes(chunk_size, text_chunk_size) == sizes
+def test_chunk_sizes(chunk_size, text_chunk_size, distributed, sizes):
+    assert chunk_sizes(chunk_size, text_chunk_size, distributed) == sizes
 
 
 def test_a_chunk_size_below_one_is_refused():
@@ -33,9 +38,10 @@ def test_a_chunk_size_below_one_is_refused():
 
 
 @pytest.mark.parametrize(("kinds", "chunk_size", "text_chunk_size", "shape"), [
-    ("cccccc", None, None, ["cccc", "cc"]),
+    ("cccccc", None, None, ["c"] * 6),
+    ("cccccc", 4, None, ["cccc", "cc"]),
     ("tttttt", None, None, ["tttttt"]),
-    ("ctctctct", None, 3, ["ttt", "cccc", "t"]),  # each kind fills its own chunk; a full one goes out at once
+    ("ctctctct", 4, 3, ["ttt", "cccc", "t"]),  # each kind fills its own chunk; a full one goes out at once
     ("cxtucc", 2, None, ["xt", "cc", "c", "u"]),  # transcripts and unknown files travel with the chats
     ("", None, None, []),
 ])
@@ -45,6 +51,33 @@ def test_calls_and_text_inputs_fill_chunks_of_their_own(kinds, chunk_size, text_
     assert sorted(i.path for c in chunks for i in c) == sorted(i.path for i in _items(kinds))  # each item once
 
 
-def test_250_chats_and_9_calls_make_three_text_chunks_and_three_call_chunks():
+def test_250_chats_and_9_calls_make_three_text_chunks_and_nine_call_chunks():
     chunks = plan_chunks(_items("t" * 250 + "c" * 9))
-    assert [len(c) for c in chunks] == [100, 100, 4, 4, 1, 50]
+    assert [len(c) for c in chunks] == [100, 100] + [1] * 9 + [50]
+
+
+def test_calls_go_out_first_the_longest_first_then_the_text_chunks(tmp_path):
+    """Longest processing time first: the last chunks a worker takes are the short ones, so none waits alone at the
+    end behind a long call. File size stands for length; a vanished file sorts last among the calls."""
+    sizes = {"a": 10, "b": 3000, "c": 700}
+    items = [InboxItem(str(tmp_path / "chat.chat.json"), "chat", "shat")]
+    for name, size in sizes.items():
+        (tmp_path / f"{name}.wav").write_bytes(b"\0" * size)
+        items.append(InboxItem(str(tmp_path / f"{name}.wav"), "call", f"sha-{name}"))
+    items.append(InboxItem(str(tmp_path / "gone.wav"), "call", "sha-gone"))
+    ordered = longest_first(plan_chunks(items))
+    assert [Path(c[0].path).name.split(".")[0] for c in ordered] == ["b", "c", "a", "gone", "chat"]
+
+
+@pytest.mark.parametrize(("message", "lost"), [
+    ("scheduler-connection-lost", True),
+    ("lost the connection to the scheduler", True),
+    ("CommClosedError: in <TCP (closed) ConnectionPool.gather local=tcp://127.0.0.1:40376 "
+     "remote=tcp://127.0.0.1:51033>: ConnectionResetError: [Errno 104] Connection reset by peer", True),
+    ("ValueError: copy_001.chat.json: no turns", False),
+    ("KilledWorker: attempted to run task process-chunk-1 on 3 different workers", False),
+])
+def test_a_result_lost_with_the_scheduler_is_no_inputs_fault(message, lost):
+    from qa.run.cluster import scheduler_lost
+
+    assert scheduler_lost(RuntimeError(message)) is lost

@@ -31,6 +31,10 @@ def run(
     dask_address: opt.DaskAddressOpt = None,
     workers: opt.WorkersOpt = None,
     sources: opt.SourcesOpt = True,
+    transcriptions: Annotated[int | None, typer.Option(
+        help="Calls transcribed at once by this process (default: QA_TRANSCRIPTIONS, else one per core as memory "
+             "allows; threads each: QA_CPU_THREADS, else the cores shared out). Not with --workers/--dask-address.",
+        min=1)] = None,
 ) -> None:
     """Run the nightly flow over INBOX and the PBX sources of qa.toml, then print the flagged conversations."""
     from qa.errors import ModelError, RuleFileError
@@ -50,15 +54,26 @@ def run(
         raise fail(str(exc)) from exc
     opt.check_device(device)
     cluster = opt.cluster(dask_address, workers)
+    if transcriptions and (cluster.address or cluster.workers):
+        raise fail("--transcriptions: the embedded runner's setting; Dask workers transcribe one call per thread")
     from qa.flows.nightly import nightly_flow
 
-    nightly_qa = nightly_flow(cluster)
+    nightly_qa = nightly_flow(cluster, transcriptions)
+    if not (cluster.address or cluster.workers):  # the embedded runner: its tasks reuse what is built here
+        from qa.run.startup import has_audio, warm_start
+
+        try:
+            warm, _ = pipeline.with_concurrency(pipeline.PipelineSettings(
+                rules_dir=str(rules), transcription={"model": model, "device": device}), transcriptions)
+        except ValueError as exc:  # QA_TRANSCRIPTIONS or QA_CPU_THREADS that is no number
+            raise fail(str(exc)) from exc
+        warm_start(warm, with_model=has_audio(inbox))
     try:
         with report.progress_bar("Scoring conversations", pipeline.on_progress):
             summary = nightly_qa(
                 inbox=str(inbox) if inbox else None, db=store.location, rules=str(rules), chunk_size=chunk_size,
                 model=model, device=device, channels=opt.channels(channels), cache_dir=cache_dir.strip() or None,
-                text_chunk_size=text_chunk_size, sources=[s.as_dict() for s in chosen],
+                text_chunk_size=text_chunk_size, sources=[s.as_dict() for s in chosen], transcriptions=transcriptions,
             )
     except (RuleFileError, ModelError, StoreError) as exc:
         raise fail(str(exc)) from exc

@@ -19,11 +19,18 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import opaque
 
 from qa.inbox.inputs import InboxItem
-from qa.records import Conversation, Failure, ScoredConversation
+from qa.records import Failure, ScoredConversation
 from qa.review import report
 from qa.rules.ruleset import load_ruleset
 from qa.run import pipeline
-from qa.run.cluster import ClusterSettings, runner_in_use, scheduler_lost, task_runner
+from qa.run.cluster import (
+    ClusterSettings,
+    embedded_threads,
+    runner_in_use,
+    runner_is_dask,
+    scheduler_lost,
+    task_runner,
+)
 from qa.store import RunCounts, RunInfo, Store, open_store
 
 NIGHTLY_CRON = "0 2 * * *"
@@ -40,17 +47,12 @@ def discover(inbox: str | None, sources: list[dict[str, Any]], store: Store
     return new, skipped, reports
 
 
-@task(name="transcribe-chunk", retries=2, retry_delay_seconds=5)
-def transcribe_chunk(items: list[InboxItem], settings: pipeline.PipelineSettings) -> list[Conversation | Failure]:
-    """Read chats/transcripts and transcribe calls of one chunk (retried on unexpected errors)."""
-    return pipeline.prepare_chunk(items, settings)
-
-
-@task(name="score-chunk")
-def score_chunk(prepared: list[Conversation | Failure], settings: pipeline.PipelineSettings
-                ) -> list[ScoredConversation | Failure]:
-    """Lemmatise and score one chunk."""
-    return pipeline.score_chunk(prepared, settings)
+@task(name="process-chunk", retries=2, retry_delay_seconds=5)
+def process_chunk(items: list[InboxItem], settings: pipeline.PipelineSettings) -> list[ScoredConversation | Failure]:
+    """Read chats/transcripts and transcribe calls of one chunk, then lemmatise and score it (retried on unexpected
+    errors). One task, not two: a second task would wait on the first in a thread of its own and double the per-chunk
+    bookkeeping on Dask."""
+    return pipeline.process_chunk(items, settings)
 
 
 @task(name="record-run")
@@ -60,10 +62,16 @@ def record_run(store: Store, run: RunInfo) -> None:
 
 
 @task(name="write-results")
-def write_results(store: Store, run_id: str, results: list[ScoredConversation | Failure]) -> None:
-    """The single writer: one short bulk transaction per chunk."""
-    store.write_results(run_id, [r for r in results if isinstance(r, ScoredConversation)],
-                        [r for r in results if isinstance(r, Failure)])
+def write_results(store: Store, run_id: str, results: list[ScoredConversation | Failure]
+                  ) -> list[ScoredConversation | Failure]:
+    """The single writer: one short bulk transaction per chunk. Returns the results as stored (a second
+    conversation with the same id in the chunk became a failure)."""
+    scored = [r for r in results if isinstance(r, ScoredConversation)]
+    duplicates = store.write_results(run_id, scored, [r for r in results if isinstance(r, Failure)])
+    if not duplicates:
+        return results
+    dropped = {d.source_path for d in duplicates}
+    return [r for r in results if isinstance(r, Failure) or r.conversation.source_path not in dropped] + duplicates
 
 
 @task(name="finish-run")
@@ -72,7 +80,7 @@ def finish_run(store: Store, run_id: str, counts: RunCounts, status: str) -> Non
     store.finish_run(run_id, counts, status)
 
 
-@flow(name="nightly-qa", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="nightly-qa", task_runner=ThreadPoolTaskRunner(max_workers=embedded_threads()))
 def nightly_qa(
     inbox: str | None = "data/inbox",
     db: str = "data/qa.duckdb",
@@ -84,36 +92,44 @@ def nightly_qa(
     cache_dir: str | None = "data/cache/transcripts",
     text_chunk_size: int | None = None,
     sources: list[dict[str, Any]] | None = None,
+    transcriptions: int | None = None,
 ) -> dict[str, Any]:
     """Score every new conversation in ``inbox`` and the PBX ``sources`` into the store ``db`` (a DuckDB file or a
     ``ducklake:`` setting: plain text, as a deployment's parameters are; opened once here); returns the run
     summary.
 
-    ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100).
+    ``chunk_size``: calls per task (1), and chats/transcripts per task too unless ``text_chunk_size`` (100, on Dask
+    250). ``transcriptions``: calls transcribed at once by the embedded runner (default: as many as pay off here,
+    ``qa.speech.transcribe.concurrency``); a Dask worker transcribes one per thread.
     ``sources``: qa.toml's ``[[sources]]`` as data (:meth:`qa.config.SourceSettings.as_dict`)."""
     logger = get_run_logger()
     ruleset = load_ruleset(rules)
     settings = pipeline.PipelineSettings(
         rules_dir=rules, transcription={"model": model, "device": device}, channels=channels, cache_dir=cache_dir
     )
+    runner = runner_in_use()
+    distributed = runner_is_dask()
+    concurrency: dict[str, Any] = {"transcriptions": "one per Dask worker thread"}
+    if not distributed:
+        settings, concurrency = pipeline.with_concurrency(settings, transcriptions)
     options = pipeline.transcription_options(settings)
-    calls_per, texts_per = pipeline.chunk_sizes(chunk_size, text_chunk_size)
+    calls_per, texts_per = pipeline.chunk_sizes(chunk_size, text_chunk_size, distributed)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store = open_store(db)
     new, skipped, source_reports = discover(inbox, sources or [], store)
     where = inbox or ", ".join(f"source {s['name']}" for s in sources or [])
     record_run(store, RunInfo(run_id=run_id, inbox=where, ruleset_version=ruleset.version, rules_dir=rules,
                                  model=options.model, settings={"chunk_size": calls_per, "text_chunk_size": texts_per,
-                                                                  "runner": runner_in_use(),
+                                                                  "runner": runner,
                                                                   "sources": source_reports,
-                                                                  **options.as_dict()}))
+                                                                  **options.as_dict(), **concurrency}))
     logger.info("%d new conversations, %d already stored", len(new), len(skipped))
     for source in source_reports:
         (logger.warning if source["error"] or any(source["problems"].values()) else logger.info)(
             "%s", source["summary"])
 
-    batches = pipeline.plan_chunks(new, calls_per, texts_per)
-    scored_futures = [score_chunk.submit(transcribe_chunk.submit(b, settings), settings) for b in batches]
+    batches = pipeline.longest_first(pipeline.plan_chunks(new, calls_per, texts_per))
+    scored_futures = [process_chunk.submit(b, settings) for b in batches]
     scored: list[ScoredConversation] = []
     failures: list[Failure] = []
     done, lost = 0, False
@@ -124,7 +140,7 @@ def nightly_qa(
         except Exception as exc:  # the chunk failed even after retries: record each of its inputs
             results = pipeline.chunk_failures(batch, exc)
             lost = lost or scheduler_lost(exc)
-        write_results(store, run_id, opaque(results))  # opaque: Prefect does not walk every token
+        results = write_results(store, run_id, opaque(results))  # opaque: Prefect does not walk every token
         scored += [r for r in results if isinstance(r, ScoredConversation)]
         failures += [r for r in results if isinstance(r, Failure)]
         done += len(batch)
@@ -141,12 +157,15 @@ def nightly_qa(
     return summary
 
 
-def nightly_flow(cluster: ClusterSettings | None = None) -> Any:
-    """The nightly flow on the task runner the cluster settings choose (the embedded thread pool without).
+def nightly_flow(cluster: ClusterSettings | None = None, transcriptions: int | None = None) -> Any:
+    """The nightly flow on the task runner the cluster settings choose (the embedded thread pool without, one thread
+    per call transcribed at once: ``transcriptions`` when given, else one per core).
 
     Chunks are transcribed and scored on the workers; the store is written here, by the flow process only.
     """
     runner = task_runner(cluster) if cluster else None
+    if runner is None and transcriptions and transcriptions != embedded_threads():
+        runner = ThreadPoolTaskRunner(max_workers=transcriptions)
     return nightly_qa if runner is None else nightly_qa.with_options(task_runner=runner)
 
 

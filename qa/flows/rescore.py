@@ -41,12 +41,10 @@ def rescore_page(batch: rescoring.Batch, rules: str) -> list[ScoredConversation 
 @task(name="write-page", cache_policy=NO_CACHE)
 def write_page(store: Store, run_id: str, version: str, page: rescoring.Page,
                results: list[ScoredConversation | Failure]) -> rescore_store.ChunkProgress:
-    """The single writer: the page's scores in one bulk transaction, then its progress and fresh tokens."""
+    """The single writer: the page's scores, its progress and fresh tokens in one bulk transaction."""
     scored, failures = rescoring.split_results(results)
-    if scored:
-        store.write_rescored(run_id, scored)
     progress = rescoring.chunk_progress(run_id, version, page, scored, failures)
-    rescore_store.record_chunk(store, progress, failures, rescoring.refreshed(page, scored))
+    rescore_store.record_chunk(store, progress, failures, rescoring.refreshed(page, scored), scored)
     return progress
 
 

@@ -87,6 +87,19 @@ def _worker_env(workers: int) -> dict[str, str]:
     return env
 
 
+def worker_threads() -> int | None:
+    """The number of threads of the Dask worker this runs on (``None`` outside a Dask worker): how many chunks, and
+    so how many calls, it works on at once."""
+    try:
+        from distributed import get_worker
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        return None
+    try:
+        return int(get_worker().state.nthreads)
+    except (ValueError, AttributeError):
+        return None
+
+
 def local_cluster_kwargs(workers: int, prefect_api_url: str | None = None) -> dict[str, Any]:
     """``distributed.LocalCluster`` arguments for N single-threaded worker processes, quiet, no dashboard.
 
@@ -154,12 +167,30 @@ def describe_runner(runner: Any) -> str:
     return type(runner).__name__
 
 
-_LOST_MARKERS = ("scheduler-connection-lost", "lost the connection to the scheduler")
+# the last: the client's gather of a result from the scheduler found the connection closed (a scheduler killed
+# while a result was on its way; seen under load in tests/test_cluster.py)
+_LOST_MARKERS = ("scheduler-connection-lost", "lost the connection to the scheduler", "ConnectionPool.gather")
 
 
 def scheduler_lost(exc: BaseException) -> bool:
     """Whether a task failed because the flow lost its Dask scheduler (not because of its input)."""
     return any(m in str(exc) for m in _LOST_MARKERS)
+
+
+def runner_is_dask() -> bool:
+    """Whether the current flow run's tasks run on Dask workers (other processes, maybe other machines)."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return bool(context) and type(context.task_runner).__name__ == "DaskTaskRunner"
+
+
+def embedded_threads() -> int:
+    """Threads of the embedded runner's pool: one per core this process may use (each transcribes one call at a
+    time; ``qa.speech.transcribe.concurrency`` chooses how many of them transcribe at once)."""
+    from qa.speech.transcribe.concurrency import usable_cores
+
+    return max(2, usable_cores())
 
 
 def runner_in_use() -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +25,15 @@ from qa.inbox.inputs import (
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.rules.scoring import Scorer, build_scorer
 
-DEFAULT_CHUNK_SIZE = 4  # calls per chunk: each costs seconds to minutes of transcription
-# chats and transcripts per chunk: scoring one costs milliseconds, so a small chunk would spend its time on the
-# task's own bookkeeping and the chunk's write (200 chats: 17 conversations/s in chunks of 4, 86/s in chunks of 50)
+# Conversations per chunk (one Prefect task each). A call costs seconds to minutes of transcription, hundreds of
+# times a task's bookkeeping on any runner (15 ms on the embedded threads, ~70 ms on a Dask worker), so calls go one
+# to a chunk: every worker keeps taking the next call until none is left, and no worker waits at the end on a chunk
+# of several long calls. Scoring a chat or transcript costs milliseconds (~12 ms), so they go in bulk: 100 on the
+# embedded threads (200 chats: 17 conversations/s in chunks of 4, 86/s in chunks of 50), 250 on Dask, whose
+# bookkeeping would otherwise pass 5% of the chunk.
+DEFAULT_CHUNK_SIZE = 1
 DEFAULT_TEXT_CHUNK_SIZE = 100
+DASK_TEXT_CHUNK_SIZE = 250
 _lock = threading.Lock()
 _scorers: dict[tuple[str, str], Scorer] = {}
 _progress: list[Callable[[int, int], None]] = []
@@ -42,6 +47,8 @@ class PipelineSettings:
     transcription: dict[str, Any] = field(default_factory=dict)  # TranscriptionOptions overrides
     channels: dict[str, str] | None = None  # batch default channel → speaker mapping
     cache_dir: str | None = None  # transcript cache (by audio content hash)
+    # calls one process transcribes at once (model replicas); None: one per thread of the Dask worker, else one
+    transcriptions: int | None = None
 
 
 def get_scorer(rules_dir: str | Path) -> Scorer:
@@ -59,6 +66,19 @@ def built_scorers() -> int:
     """How many rule sets this process has compiled (each folder version once: a worker reuses its scorer)."""
     with _lock:
         return len(_scorers)
+
+
+def with_concurrency(settings: PipelineSettings, transcriptions: int | None = None
+                     ) -> tuple[PipelineSettings, dict[str, Any]]:
+    """The settings for chunks run in this process (the embedded runner): as many calls transcribed at once as pay
+    off on this machine, or ``transcriptions`` (see :mod:`qa.speech.transcribe.concurrency`), each with its share of
+    the cores; and the choice as recorded in ``runs.settings``."""
+    from qa.speech.transcribe.concurrency import choose
+
+    chosen = choose(transcription_options(settings).resolved_device(), transcriptions)
+    settings = replace(settings, transcriptions=chosen.transcriptions,
+                       transcription={**settings.transcription, "cpu_threads": chosen.threads})
+    return settings, chosen.as_dict()
 
 
 def transcription_options(settings: PipelineSettings) -> Any:
@@ -103,11 +123,12 @@ def plan_items(items: Sequence[InboxItem], stored: set[str]) -> tuple[list[Inbox
     return new, skipped
 
 
-def chunk_sizes(chunk_size: int | None, text_chunk_size: int | None) -> tuple[int, int]:
+def chunk_sizes(chunk_size: int | None, text_chunk_size: int | None, distributed: bool = False) -> tuple[int, int]:
     """Calls and text inputs (chats, transcripts) per chunk: an explicit ``chunk_size`` counts for both kinds
-    unless ``text_chunk_size`` is given too; neither given, 4 calls or 100 text inputs."""
+    unless ``text_chunk_size`` is given too; neither given, 1 call, or 100 text inputs (250 on a ``distributed``
+    runner, whose per-task bookkeeping costs more)."""
     calls = chunk_size or DEFAULT_CHUNK_SIZE
-    texts = text_chunk_size or chunk_size or DEFAULT_TEXT_CHUNK_SIZE
+    texts = text_chunk_size or chunk_size or (DASK_TEXT_CHUNK_SIZE if distributed else DEFAULT_TEXT_CHUNK_SIZE)
     if calls < 1 or texts < 1:
         raise ValueError(f"chunk sizes must be at least 1 (got {calls} calls, {texts} chats/transcripts)")
     return calls, texts
@@ -132,6 +153,48 @@ def plan_chunks(items: Sequence[InboxItem], chunk_size: int | None = None,
     return out
 
 
+def longest_first(chunks: Sequence[list[InboxItem]]) -> list[list[InboxItem]]:
+    """The chunks in the order to hand them out: calls before chats and transcripts, the biggest audio first (file
+    size for length), so the last chunks to finish are the short ones and no worker is left idle behind a long call."""
+
+    def audio_bytes(chunk: list[InboxItem]) -> int:
+        size = 0
+        for item in chunk:
+            if item.kind == "call":
+                try:
+                    size += Path(item.path).stat().st_size
+                except OSError:
+                    pass  # a vanished file fails in its task, with its name
+        return size
+
+    return sorted(chunks, key=lambda chunk: (not any(i.kind == "call" for i in chunk), -audio_bytes(chunk)))
+
+
+def load_model(settings: PipelineSettings) -> None:
+    """Load the Whisper model that calls run with these settings will use (once per process; a warm start)."""
+    from qa.speech.transcribe import load_model as load
+
+    load(transcription_options(settings), _replicas(settings))
+
+
+def _replicas(settings: PipelineSettings) -> int:
+    if settings.transcriptions:
+        return settings.transcriptions
+    from qa.run.cluster import worker_threads
+
+    return worker_threads() or 1
+
+
+_gates: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _transcription_gate(replicas: int) -> threading.BoundedSemaphore:
+    """At most ``replicas`` calls of this process between decoding and their last word at once: a thread waiting
+    for a model replica holds no decoded audio, so memory stays within the budget per transcription."""
+    with _lock:
+        return _gates.setdefault(replicas, threading.BoundedSemaphore(replicas))
+
+
 def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversation:
     from qa.rules.brands import priming_terms
     from qa.speech.audio import RawFormat
@@ -150,10 +213,12 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
     # primed with this conversation's brand only (its team / line / sidecar company), not every brand
     vocabulary = priming_terms(scorer.rules.brands, scorer.rules.ruleset.settings.vocabulary, info.team,
                                info.metadata)
-    transcriber = get_transcriber(transcription_options(settings), vocabulary)
+    replicas = _replicas(settings)
+    transcriber = get_transcriber(transcription_options(settings), vocabulary, replicas)
     cache = Path(settings.cache_dir) if settings.cache_dir else None
-    transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache,
-                                        hints=speaker_hints(scorer, info), legs=[Path(p) for p in item.legs])
+    with _transcription_gate(replicas):
+        transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache,
+                                            hints=speaker_hints(scorer, info), legs=[Path(p) for p in item.legs])
     metadata = dict(info.metadata)
     if info.sources:
         metadata["field_sources"] = dict(info.sources)  # where each field came from (the conversation page)
@@ -233,6 +298,11 @@ def score_chunk(prepared: Sequence[Conversation | Failure], settings: PipelineSe
         except Exception as exc:  # a scoring bug must not sink the batch
             out.append(_failure(entry.source_path, exc, entry.content_sha256, stage="score"))
     return out
+
+
+def process_chunk(items: Sequence[InboxItem], settings: PipelineSettings) -> list[ScoredConversation | Failure]:
+    """A chunk from files to scores: :func:`prepare_chunk`, then :func:`score_chunk` (one task, one hand-off)."""
+    return score_chunk(prepare_chunk(items, settings), settings)
 
 
 def rescore(conversations: Sequence[Conversation], rules_dir: str | Path) -> list[ScoredConversation]:

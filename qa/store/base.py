@@ -205,29 +205,38 @@ class Store(ABC):
         ))
 
     def write_results(self, run_id: str, scored: Sequence[ScoredConversation],
-                      failures: Sequence[Failure] = ()) -> None:
+                      failures: Sequence[Failure] = ()) -> list[Failure]:
         """Store scored conversations (replacing any earlier copy of the same id) and failures, in one transaction.
 
-        On a DuckLake a conversation another writer stored meanwhile with the same content is left as it is, and
-        the transaction is retried whole when it loses a commit race (see :meth:`write_transaction`).
+        A second conversation with an id already taken in the same call is not stored: it is recorded as a failure
+        naming both files (the returned list), since the store keeps one conversation per id. On a DuckLake a
+        conversation another writer stored meanwhile with the same content is left as it is, and the transaction is
+        retried whole when it loses a commit race (see :meth:`write_transaction`).
         """
         now = _now()
         on_lake = self.is_lake
+        scored, duplicates = _unique_ids(scored)
+        failures = [*failures, *duplicates]
 
         def body(con: duckdb.DuckDBPyConnection) -> None:
-            todo, replacing = list(scored), True
-            if todo and on_lake:  # each statement costs catalog round trips: no deletes when nothing is stored yet
-                todo, replacing = _not_stored_yet(con, todo)
+            todo, stored = _stored_copies(con, scored)
+            if on_lake:  # the same content another writer stored meanwhile (or a commit that landed) is left alone
+                todo = [s for s in todo if stored.get(s.conversation.conversation_id) != s.conversation.content_sha256]
             if todo:
-                before = reviewed_now(con, [s.conversation.conversation_id for s in todo])
-                ids = pa.table({"conversation_id": [s.conversation.conversation_id for s in todo]})
-                con.register("_ids", ids)
-                for table in ("findings", "scores", "utterances", "conversations") if replacing else ():
-                    con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM _ids)")
-                con.unregister("_ids")
+                ids = [s.conversation.conversation_id for s in todo]
+                before = reviewed_now(con, ids)
+                replacing = [cid for cid in ids if cid in stored]
+                if replacing:  # earlier copies go, every table, by key; a night of new conversations skips this
+                    con.register("_ids", pa.table({"conversation_id": replacing}))
+                    try:
+                        for table in ("findings", "scores", "utterances", "conversations"):
+                            con.execute(f"DELETE FROM {table} WHERE conversation_id IN "
+                                        "(SELECT conversation_id FROM _ids)")
+                    finally:
+                        con.unregister("_ids")
                 insert_rows(con, "conversations", [conversation_row(s.conversation, run_id, now) for s in todo])
                 insert_rows(con, "utterances", [r for s in todo for r in utterance_rows(s.conversation)])
-                _replace_scores(con, todo, run_id, now)
+                _replace_scores(con, todo, run_id, now, earlier=bool(replacing))
                 index_conversations(con, [s.conversation for s in todo])
                 carry_reviews(con, before)
             if failures and on_lake:  # a retried commit that had in fact landed leaves no second row
@@ -236,20 +245,12 @@ class Store(ABC):
             insert_rows(con, "failures", failure_rows(run_id, failures, now))
 
         self.write_transaction(body)
+        return duplicates
 
     def write_rescored(self, run_id: str, scored: Sequence[ScoredConversation]) -> None:
         """Store new findings and scores for stored conversations (other rule set versions are kept)."""
         now = _now()
-
-        def body(con: duckdb.DuckDBPyConnection) -> None:
-            ids = [s.conversation.conversation_id for s in scored]
-            before = reviewed_now(con, ids)
-            _replace_scores(con, scored, run_id, now)
-            undated = set(undated_ids(con, ids))  # their date is their scoring time, which moved
-            index_conversations(con, [s.conversation for s in scored if s.conversation.conversation_id in undated])
-            carry_reviews(con, before)
-
-        self.write_transaction(body)
+        self.write_transaction(lambda con: write_rescored_in(con, run_id, scored, now))
 
     def add_review(self, review: Review) -> str:
         """Record a verdict (history is kept; the latest one is in force); returns the new review id.
@@ -289,6 +290,20 @@ class Store(ABC):
         return review_id
 
 
+def write_rescored_in(con: duckdb.DuckDBPyConnection, run_id: str, scored: Sequence[ScoredConversation],
+                      now: datetime) -> None:
+    """:meth:`Store.write_rescored`'s work inside the caller's write transaction (a rescore page writes its
+    progress in the same one)."""
+    if not scored:
+        return
+    ids = [s.conversation.conversation_id for s in scored]
+    before = reviewed_now(con, ids)
+    _replace_scores(con, scored, run_id, now)
+    undated = set(undated_ids(con, ids))  # their date is their scoring time, which moved
+    index_conversations(con, [s.conversation for s in scored if s.conversation.conversation_id in undated])
+    carry_reviews(con, before)
+
+
 def failure_rows(run_id: str, failures: Sequence[Failure], now: datetime) -> list[dict[str, Any]]:
     """The ``failures`` rows of a run's failed inputs."""
     return [{"source_path": f.source_path, "run_id": run_id, "stage": f.stage, "error": f.error,
@@ -296,18 +311,25 @@ def failure_rows(run_id: str, failures: Sequence[Failure], now: datetime) -> lis
 
 
 def _replace_scores(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation], run_id: str,
-                    now: datetime) -> None:
-    keys = pa.table({
-        "conversation_id": [s.conversation.conversation_id for s in scored],
-        "ruleset_version": [s.ruleset_version for s in scored],
-    })
-    con.register("_keys", keys)
-    try:
-        for table in ("findings", "scores"):
-            con.execute(f"DELETE FROM {table} WHERE (conversation_id, ruleset_version) IN "
-                        "(SELECT (conversation_id, ruleset_version) FROM _keys)")
-    finally:
-        con.unregister("_keys")
+                    now: datetime, earlier: bool = True) -> None:
+    """Store the scores and findings of ``scored`` (replacing those of the same rule set versions when ``earlier``
+    copies may exist) and rewrite the current results of their conversations.
+
+    Every statement reaches the big tables by key: a semi-join on ``conversation_id`` first (DuckDB prunes the row
+    groups whose ids lie outside the chunk's, so the cost follows the chunk, not the store), the version after."""
+    if earlier:
+        keys = pa.table({
+            "conversation_id": [s.conversation.conversation_id for s in scored],
+            "ruleset_version": [s.ruleset_version for s in scored],
+        })
+        con.register("_keys", keys)
+        try:
+            for table in ("findings", "scores"):
+                con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM _keys) "
+                            "AND (conversation_id, ruleset_version) IN (SELECT (conversation_id, ruleset_version) "
+                            "FROM _keys)")
+        finally:
+            con.unregister("_keys")
     findings: list[dict] = []
     scores: list[dict] = []
     for s in scored:
@@ -319,17 +341,30 @@ def _replace_scores(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConve
     refresh_current(con, sorted({s.conversation.conversation_id for s in scored}))
 
 
-def _not_stored_yet(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation]
-                    ) -> tuple[list[ScoredConversation], bool]:
-    """Those of ``scored`` whose conversation id is not stored with the same content hash, and whether any of
-    their ids is stored at all (with other content: an earlier copy to replace)."""
+def _unique_ids(scored: Sequence[ScoredConversation]) -> tuple[list[ScoredConversation], list[Failure]]:
+    """The first conversation of each id, and a failure for every later one naming the file that has the id."""
+    first: dict[str, ScoredConversation] = {}
+    duplicates: list[Failure] = []
+    for s in scored:
+        c = s.conversation
+        taken = first.setdefault(c.conversation_id, s)
+        if taken is not s:
+            duplicates.append(Failure(c.source_path, "input", f"{c.source_path}: conversation id "
+                                      f"{c.conversation_id!r} is also the id of {taken.conversation.source_path} "
+                                      "(stored from that file); give each conversation its own id", c.content_sha256))
+    return list(first.values()), duplicates
+
+
+def _stored_copies(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation]
+                   ) -> tuple[list[ScoredConversation], dict[str, str]]:
+    """``scored`` and the content hash stored now under each of their ids that is stored (one keyed read of
+    ``conversations``)."""
+    if not scored:
+        return [], {}
     con.register("_candidates", pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]}))
     try:
-        stored = set(con.execute("SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id "
-                                 "IN (SELECT conversation_id FROM _candidates)").fetchall())
+        stored = dict(con.execute("SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id "
+                                  "IN (SELECT conversation_id FROM _candidates)").fetchall())
     finally:
         con.unregister("_candidates")
-    todo = [s for s in scored if (s.conversation.conversation_id, s.conversation.content_sha256) not in stored]
-    stored_ids = {cid for cid, _ in stored}
-    return todo, any(s.conversation.conversation_id in stored_ids for s in todo)
-
+    return list(scored), stored

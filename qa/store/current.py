@@ -42,12 +42,26 @@ WITH keyed AS (
     SELECT f.*, f.rule_id || '@' || coalesce(f.utterance_idx::VARCHAR, '-') || '@' || printf('%.1f', f.start_s)
                AS finding_key
     FROM findings f WHERE f.conversation_id IN (SELECT conversation_id FROM {ids})
+), scored AS (  -- the current scores of these conversations only: a keyed read, not a scan of every one
+    SELECT * FROM current_scores WHERE conversation_id IN (SELECT conversation_id FROM {ids})
+), verdicts AS (  -- latest_reviews of these conversations (as _LATEST_VERDICTS)
+    SELECT conversation_id, finding_key, verdict FROM reviews
+    WHERE conversation_id IN (SELECT conversation_id FROM {ids}) AND finding_key IS NOT NULL
+    QUALIFY row_number() OVER (PARTITION BY conversation_id, finding_key ORDER BY created_at DESC, review_id DESC) = 1
 )
 SELECT f.*, s.channel, s.team, s.operator_id, s.dated_at, s.total, s.flagged,
        row_number() OVER (PARTITION BY f.conversation_id, f.rule_id ORDER BY f.finding_idx) = 1, r.verdict
-FROM keyed f JOIN current_scores s ON s.conversation_id = f.conversation_id AND s.ruleset_version = f.ruleset_version
-LEFT JOIN latest_reviews r ON r.conversation_id = f.conversation_id AND r.finding_key = f.finding_key
+FROM keyed f JOIN scored s ON s.conversation_id = f.conversation_id AND s.ruleset_version = f.ruleset_version
+LEFT JOIN verdicts r ON r.conversation_id = f.conversation_id AND r.finding_key = f.finding_key
 ORDER BY s.dated_at, f.conversation_id, f.finding_idx
+"""
+
+
+# The verdicts in force on findings (latest_reviews, finding_key not NULL) of the conversations in relation `{ids}`:
+# the window runs over their reviews only, not over every review ever given.
+_LATEST_VERDICTS = """
+SELECT * FROM reviews WHERE conversation_id IN (SELECT conversation_id FROM {ids}) AND finding_key IS NOT NULL
+QUALIFY row_number() OVER (PARTITION BY conversation_id, finding_key ORDER BY created_at DESC, review_id DESC) = 1
 """
 
 
@@ -84,11 +98,11 @@ def reviewed_now(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[dic
         if not con.execute("SELECT 1 FROM reviews WHERE conversation_id IN (SELECT conversation_id FROM "
                            "_reviewed_ids) LIMIT 1").fetchone():
             return []  # nothing reviewed: skip the join of the current-results views
-        cur = con.execute(
+        cur = con.execute(  # both sides read by key: these conversations' rows only
             "SELECT r.conversation_id, r.finding_key, r.rule_id, r.verdict, r.comment, r.reviewer, r.created_at, "
-            "f.utterance_idx, f.start_s, f.end_s FROM latest_reviews r JOIN latest_findings f "
-            "ON f.conversation_id = r.conversation_id AND f.finding_key = r.finding_key "
-            "WHERE r.conversation_id IN (SELECT conversation_id FROM _reviewed_ids)")
+            f"f.utterance_idx, f.start_s, f.end_s FROM ({_LATEST_VERDICTS.format(ids='_reviewed_ids')}) r "
+            "JOIN (SELECT * FROM current_findings WHERE conversation_id IN (SELECT conversation_id FROM "
+            "_reviewed_ids)) f ON f.conversation_id = r.conversation_id AND f.finding_key = r.finding_key")
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
     finally:
@@ -116,8 +130,8 @@ def carry_reviews(con: duckdb.DuckDBPyConnection, before: Sequence[dict[str, Any
                           "FROM latest_findings WHERE conversation_id IN (SELECT conversation_id FROM _carry_ids)")
         cols = [d[0] for d in cur.description]
         current = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
-        taken = set(con.execute("SELECT conversation_id, finding_key FROM latest_reviews WHERE finding_key IS NOT "
-                                "NULL AND conversation_id IN (SELECT conversation_id FROM _carry_ids)").fetchall())
+        taken = set(con.execute("SELECT conversation_id, finding_key FROM "
+                                f"({_LATEST_VERDICTS.format(ids='_carry_ids')})").fetchall())
     finally:
         con.unregister("_carry_ids")
     keys = {(f["conversation_id"], f["finding_key"]) for f in current}

@@ -251,8 +251,14 @@ def translate_statement(statement: str) -> str | None:
     return text[:head.end()] + "\n    " + ",\n    ".join(items) + "\n)" + text[close:]
 
 
+_SKIP_ON_LAKE = re.compile(r"^--\s*ducklake:\s*skip\b", re.I | re.M)
+
+
 def translate_migration(sql: str) -> list[str]:
-    """A migration file's statements as DuckLake runs them (see :func:`translate_statement`)."""
+    """A migration file's statements as DuckLake runs them (see :func:`translate_statement`); none for a file with
+    a ``-- ducklake: skip`` line (a change that only a DuckDB file needs, such as dropping its keys)."""
+    if _SKIP_ON_LAKE.search(sql):
+        return []
     return [t for s in split_statements(sql) if (t := translate_statement(s)) is not None]
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from qa.records import Conversation, Failure
-from qa.store.base import Store, failure_rows
+from qa.records import Conversation, Failure, ScoredConversation
+from qa.store.base import Store, failure_rows, write_rescored_in
 from qa.store.rows import CONVERSATION_COLUMNS, conversations_from_rows, insert_rows, tokens_from_json, tokens_json
 from qa.store.search_index import index_conversations
 
@@ -122,10 +122,12 @@ def mark_resumed(store: Store, run_id: str) -> None:
 
 
 def record_chunk(store: Store, progress: ChunkProgress, failures: Sequence[Failure] = (),
-                 refreshed: Sequence[Conversation] = ()) -> None:
-    """After a page's scores are written: its progress row, its failures, and the fresh tokens of the
-    conversations that were re-analysed (so the next rescore reuses them, and the search index has their new
-    lemmas), in one transaction."""
+                 refreshed: Sequence[Conversation] = (), scored: Sequence[ScoredConversation] = ()) -> None:
+    """A written page, in one transaction: its new scores and findings (``scored``, as
+    :meth:`~qa.store.base.Store.write_rescored` writes them), its progress row, its failures, and the fresh tokens
+    of the conversations that were re-analysed (so the next rescore reuses them, and the search index has their new
+    lemmas). One transaction, so a page is written whole or not at all, and a DuckDB file is opened and
+    checkpointed once per page."""
     now = datetime.now(UTC)
     token_rows = [
         {"conversation_id": c.conversation_id, "idx": i, "tokens": tokens_json(u.tokens), "lemmas": u.lemmas}
@@ -136,6 +138,7 @@ def record_chunk(store: Store, progress: ChunkProgress, failures: Sequence[Failu
     version = analysis_version()
 
     def body(con: Any) -> None:
+        write_rescored_in(con, progress.run_id, scored, now)
         insert_rows(con, "rescore_progress", [{
             "run_id": progress.run_id, "ruleset_version": progress.ruleset_version,
             "last_conversation_id": progress.last_conversation_id, "conversations": progress.conversations,
@@ -148,10 +151,12 @@ def record_chunk(store: Store, progress: ChunkProgress, failures: Sequence[Failu
                 "idx": pa.array([r["idx"] for r in token_rows], pa.int32()),
                 "tokens": [r["tokens"] for r in token_rows], "lemmas": [r["lemmas"] for r in token_rows]}))
             try:
-                con.execute(
+                con.execute(  # by key: the page's ids first, so only their row groups are read
                     "UPDATE utterances SET tokens = f.tokens, lemmas = f.lemmas, analysis_version = ? "
-                    "FROM _fresh_tokens f WHERE utterances.conversation_id = f.conversation_id AND "
-                    "utterances.idx = f.idx", [version])
+                    "FROM _fresh_tokens f "
+                    "WHERE utterances.conversation_id IN (SELECT conversation_id FROM _fresh_tokens) "
+                    "AND utterances.conversation_id = f.conversation_id AND utterances.idx = f.idx",
+                    [version])
             finally:
                 con.unregister("_fresh_tokens")
             index_conversations(con, refreshed)  # their lemmas may have moved

@@ -7,7 +7,8 @@ overlapping utterances. A mono call's words get their speakers from two voices t
 segments the model itself marks as non-speech) are removed and counted in ``Transcript.stats``.
 Each speaker channel's Silero voice regions go to ``Transcript.stats["voice"]`` for the timing metrics
 (:mod:`qa.rules.metrics`): talk time, silences and reply latency follow the voice, not the word timestamps.
-Models are loaded once per process and shared; transcripts can be cached by audio content hash.
+Models are loaded once per process and shared (a replica per call transcribed at once); transcripts can be cached
+by audio content hash.
 
 The modules, each importing only those listed before it:
 
@@ -15,7 +16,9 @@ The modules, each importing only those listed before it:
 - :mod:`~qa.speech.transcribe.transcript`: the :class:`Transcript` record and its cache format;
 - :mod:`~qa.speech.transcribe.merging`: words into speaker turns by their timestamps;
 - :mod:`~qa.speech.transcribe.channels`: which channel is which speaker;
-- :mod:`~qa.speech.transcribe.models`: the Whisper model cache (one load per process);
+- :mod:`~qa.speech.transcribe.allocator`: glibc's allocator thresholds for a process that transcribes;
+- :mod:`~qa.speech.transcribe.concurrency`: how many calls one process transcribes at once, with how many threads;
+- :mod:`~qa.speech.transcribe.models`: the Whisper model cache (one load per process, a replica per transcription);
 - :mod:`~qa.speech.transcribe.guards`: guards against inventions and lost speech;
 - :mod:`~qa.speech.transcribe.vad`: Silero voice regions and the speech clips to decode again;
 - :mod:`~qa.speech.transcribe.redecode`: doubts about a primed decode, and the choice between it and a plain one;
@@ -34,7 +37,7 @@ from qa.speech.transcribe.guards import (
     uncovered_loud_regions,
 )
 from qa.speech.transcribe.merging import _RawWord, merge_words
-from qa.speech.transcribe.models import loaded_models
+from qa.speech.transcribe.models import load_model, loaded_models
 from qa.speech.transcribe.options import DEVICES, TranscriptionOptions, check_device, cuda_available
 from qa.speech.transcribe.transcriber import Transcriber, get_transcriber, transcribe_bare
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, transcript_from_dict, transcript_to_dict
@@ -54,6 +57,7 @@ __all__ = [
     "cuda_available",
     "get_transcriber",
     "hallucination_list",
+    "load_model",
     "loaded_models",
     "merge_words",
     "normalise_phrase",

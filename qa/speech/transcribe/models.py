@@ -1,47 +1,77 @@
 """The Whisper model cache: each model loads once per process and is shared by every transcriber that uses it.
 
+A model is loaded with as many CTranslate2 replicas (``inter_threads``, faster-whisper's ``num_workers``) as calls the
+process transcribes at once, each with ``intra_threads`` CPU threads; the replicas share the weights. Every
+transcription takes one :class:`Replica` for the whole of a channel's decode (:meth:`LoadedModel.replica`) and gives
+it back after: the batched pipeline keeps state between the windows of one decode, so a replica is never shared.
+
 faster-whisper is imported here lazily (on the first load), so that importing the package stays cheap.
 """
 
 from __future__ import annotations
 
 import os
+import queue
 import threading
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qa.speech.transcribe.allocator import tune_allocator
 from qa.speech.transcribe.options import TranscriptionOptions
 from qa.speech.whisper_model import resolve_model
 
 
+@dataclass(frozen=True)
+class Replica:
+    """What one transcription at a time decodes with: the shared model and a batched pipeline of its own."""
+
+    model: Any  # faster_whisper.WhisperModel (thread-safe with num_workers replicas)
+    batched: Any  # faster_whisper.BatchedInferencePipeline (stateful within one decode: never shared)
+
+
 @dataclass
-class _LoadedModel:
-    """A loaded model, its batched pipeline, and the lock that lets one decode run on it at a time."""
+class LoadedModel:
+    """A loaded model and its replicas, each used by one transcription at a time."""
 
     model: Any  # faster_whisper.WhisperModel
-    batched: Any  # faster_whisper.BatchedInferencePipeline
-    lock: threading.Lock
     path: Path
     device: str
     compute_type: str
+    replicas: int
+    threads: int
+    _free: queue.SimpleQueue = field(default_factory=queue.SimpleQueue, repr=False)
+
+    @contextmanager
+    def replica(self) -> Iterator[Replica]:
+        """A free replica for one decode (waiting while every one is in use), given back on leaving."""
+        taken = self._free.get()
+        try:
+            yield taken
+        finally:
+            self._free.put(taken)
 
 
-_MODELS: dict[tuple[str, str, str, int], _LoadedModel] = {}
+_MODELS: dict[tuple[str, str, str, int, int], LoadedModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _load_model(options: TranscriptionOptions) -> _LoadedModel:
-    """Load (once per process) the Whisper model the options point at."""
+def load_model(options: TranscriptionOptions, replicas: int = 1) -> LoadedModel:
+    """Load (once per process and setting) the Whisper model the options point at, with ``replicas`` replicas of
+    ``options.resolved_threads()`` threads each."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path = resolve_model(options.model)
     device = options.resolved_device()
     compute_type = options.resolved_compute_type(device)
     threads = options.resolved_threads()
-    key = (str(path.resolve()), device, compute_type, threads)
+    replicas = max(1, replicas)
+    key = (str(path.resolve()), device, compute_type, threads, replicas)
     with _MODELS_LOCK:
         loaded = _MODELS.get(key)
         if loaded is None:
+            tune_allocator()  # before the first decode: reuse the heap, whatever the environment said
             from faster_whisper import BatchedInferencePipeline, WhisperModel
 
             model = WhisperModel(
@@ -49,9 +79,12 @@ def _load_model(options: TranscriptionOptions) -> _LoadedModel:
                 device=device,
                 compute_type=compute_type,
                 cpu_threads=threads,
+                num_workers=replicas,
                 local_files_only=True,
             )
-            loaded = _LoadedModel(model, BatchedInferencePipeline(model), threading.Lock(), path, device, compute_type)
+            loaded = LoadedModel(model, path, device, compute_type, replicas, threads)
+            for _ in range(replicas):
+                loaded._free.put(Replica(model, BatchedInferencePipeline(model)))
             _MODELS[key] = loaded
     return loaded
 

@@ -26,7 +26,7 @@ from qa.speech.audio import DecodedAudio, RawFormat, decode_audio, decode_legs, 
 from qa.speech.transcribe.channels import _channel_plan
 from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guarded_words, normalise_phrase
 from qa.speech.transcribe.merging import _RawWord, merge_words
-from qa.speech.transcribe.models import _load_model, _LoadedModel
+from qa.speech.transcribe.models import LoadedModel, Replica, load_model
 from qa.speech.transcribe.options import TranscriptionOptions
 from qa.speech.transcribe.redecode import PromptTerms, choose_blocks, confirmed, doubts
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, read_cached, write_cached
@@ -36,26 +36,32 @@ _VOCABULARY_LIMIT = 60  # Whisper's prompt holds ~220 tokens; faster-whisper kee
 
 
 class Transcriber:
-    """Transcribes calls with one set of options and vocabulary; the model loads on first use."""
+    """Transcribes calls with one set of options and vocabulary; the model loads on first use.
+
+    ``replicas``: how many calls may be transcribed at once through this transcriber's model (from as many
+    threads); see :mod:`~qa.speech.transcribe.concurrency`.
+    """
 
     def __init__(
         self,
         options: TranscriptionOptions,
         vocabulary: Sequence[str] = (),
         cache_dir: Path | None = None,
+        replicas: int = 1,
     ) -> None:
         self.options = options
         self.vocabulary = tuple(dict.fromkeys(v.strip() for v in vocabulary if v and v.strip()))
         self.cache_dir = cache_dir
         self.prompt_terms = PromptTerms.of(self.vocabulary[:_VOCABULARY_LIMIT])
-        self._loaded: _LoadedModel | None = None
+        self.replicas = max(1, replicas)
+        self._loaded: LoadedModel | None = None
         self._load_lock = threading.Lock()
 
     # model ---------------------------------------------------------------------------------------
-    def _model(self) -> _LoadedModel:
+    def _model(self) -> LoadedModel:
         with self._load_lock:
             if self._loaded is None:
-                self._loaded = _load_model(self.options)
+                self._loaded = load_model(self.options, self.replicas)
             return self._loaded
 
     def settings(self) -> dict[str, Any]:
@@ -107,23 +113,25 @@ class Transcriber:
         return kwargs
 
     def _decode(self, samples: np.ndarray, kwargs: dict[str, Any], stats: dict[str, Any] | None) -> list[Any]:
-        """One decode of a 16 kHz channel with these keyword arguments (speech the batched pipeline lost is decoded
-        again on its own)."""
-        loaded = self._model()
+        """One decode of a 16 kHz channel with these keyword arguments, on a replica of the model of its own (speech
+        the batched pipeline lost is decoded again on its own)."""
+        with self._model().replica() as replica:
+            return self._decode_on(replica, samples, kwargs, stats)
+
+    def _decode_on(self, replica: Replica, samples: np.ndarray, kwargs: dict[str, Any],
+                   stats: dict[str, Any] | None) -> list[Any]:
+        """:meth:`_decode` on this replica."""
         if "batch_size" not in kwargs:
-            with loaded.lock:
-                segments, _info = loaded.model.transcribe(samples, **kwargs)
-                return list(segments)
-        with loaded.lock:
-            segments = list(loaded.batched.transcribe(samples, **kwargs)[0])
+            segments, _info = replica.model.transcribe(samples, **kwargs)
+            return list(segments)
+        segments = list(replica.batched.transcribe(samples, **kwargs)[0])
         # The batched pipeline decodes each ≤30 s chunk in one pass, and Whisper sometimes ends a
         # chunk early, silently losing speech. Loud stretches that no word covers are checked with
         # VAD and, where they hold speech, decoded again on their own.
         clips = missed_speech_clips(samples, segments, self.options)
         if clips:
             retry = {k: v for k, v in kwargs.items() if k not in ("vad_filter", "vad_parameters")}
-            with loaded.lock:
-                extra = list(loaded.batched.transcribe(samples, clip_timestamps=clips, vad_filter=False, **retry)[0])
+            extra = list(replica.batched.transcribe(samples, clip_timestamps=clips, vad_filter=False, **retry)[0])
             if stats is not None:
                 stats["recovered_segments"] = stats.get("recovered_segments", 0) + len(extra)
             segments = sorted([*segments, *extra], key=lambda seg: seg.start)
@@ -131,7 +139,7 @@ class Transcriber:
 
     def run_whisper(self, samples: np.ndarray, stats: dict[str, Any] | None = None,
                     regions: list[list[float]] | None = None) -> list[Any]:
-        """faster-whisper on one 16 kHz channel, as its list of segments (serialised per model).
+        """faster-whisper on one 16 kHz channel, as its list of segments (each decode on a replica of the model of its own).
 
         A primed decode in doubt (a loop, the prompt read back, less of the voice activity covered than it should)
         is decoded again without the prompt, and the better decode is kept stretch by stretch
@@ -341,17 +349,19 @@ def _shifted(segment: Any, offset: float) -> Any:
 
 # --- process cache and the bare reference --------------------------------------------------------
 
-_TRANSCRIBERS: dict[tuple[TranscriptionOptions, tuple[str, ...]], Transcriber] = {}
+_TRANSCRIBERS: dict[tuple[TranscriptionOptions, tuple[str, ...], int], Transcriber] = {}
 _TRANSCRIBERS_LOCK = threading.Lock()
 
 
-def get_transcriber(options: TranscriptionOptions, vocabulary: Sequence[str] = ()) -> Transcriber:
-    """The process-wide transcriber for these options and vocabulary (models load once per worker)."""
-    key = (options, tuple(vocabulary))
+def get_transcriber(options: TranscriptionOptions, vocabulary: Sequence[str] = (), replicas: int = 1
+                    ) -> Transcriber:
+    """The process-wide transcriber for these options and vocabulary, ``replicas`` calls at once (models load once
+    per worker and setting, shared by the transcribers of every vocabulary)."""
+    key = (options, tuple(vocabulary), max(1, replicas))
     with _TRANSCRIBERS_LOCK:
         transcriber = _TRANSCRIBERS.get(key)
         if transcriber is None:
-            transcriber = _TRANSCRIBERS[key] = Transcriber(options, vocabulary)
+            transcriber = _TRANSCRIBERS[key] = Transcriber(options, vocabulary, replicas=replicas)
         return transcriber
 
 
@@ -363,11 +373,12 @@ def transcribe_bare(transcriber: Transcriber, path: Path) -> list[str]:
 
     loaded = transcriber._model()
     kwargs = {k: v for k, v in transcriber.whisper_kwargs().items() if k not in ("initial_prompt", "hotwords")}
-    engine = loaded.batched if "batch_size" in kwargs else loaded.model
     stereo = len(decode_audio(path).channels) == 2
     channels = whisper_decode(str(path), split_stereo=True) if stereo else (whisper_decode(str(path)),)
     texts = []
     for samples in channels:
-        segments, _ = engine.transcribe(samples, **kwargs)
-        texts.append(" ".join(s.text.strip() for s in segments))
+        with loaded.replica() as replica:
+            engine = replica.batched if "batch_size" in kwargs else replica.model
+            segments, _ = engine.transcribe(samples, **kwargs)
+            texts.append(" ".join(s.text.strip() for s in segments))
     return texts

@@ -1,0 +1,100 @@
+"""What one chunk's write costs, on an empty store and on a big one: the nightly chunk (calls, chats) and a rescore
+page, each written the way the flows write them (``Store.write_results``, ``Store.write_rescored``).
+
+The chunks are real scored conversations: the bundled sample calls (transcribed once into ``cache_dir``) and sample
+chats, each copy with an id of its own that the store has not seen, so every timed write stores new conversations
+as a night does. A rescore page is the page of stored conversations a rescore would read next, scored again under
+a new rule set version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from qa.records import ScoredConversation  # noqa: E402
+from qa.store import Store  # noqa: E402
+
+SAMPLES = REPO_ROOT / "data" / "samples"
+RULES = REPO_ROOT / "scripts_rules"
+
+
+def sample_scored(cache_dir: Path) -> tuple[list[ScoredConversation], list[ScoredConversation]]:
+    """The sample calls and the sample chats, scored (calls transcribed once into ``cache_dir``)."""
+    from qa.inbox.inputs import discover_inbox
+    from qa.run import pipeline
+
+    settings = pipeline.PipelineSettings(rules_dir=str(RULES), cache_dir=str(cache_dir))
+    items = discover_inbox(str(SAMPLES))
+    results = pipeline.process_chunk([i for i in items if i.kind in ("call", "chat")], settings)
+    scored = [r for r in results if isinstance(r, ScoredConversation)]
+    return ([s for s in scored if s.conversation.channel == "call"],
+            [s for s in scored if s.conversation.channel == "chat"])
+
+
+def copies(scored: list[ScoredConversation], n: int, prefix: str) -> list[ScoredConversation]:
+    """``n`` copies of the scored conversations in turn, each with a new id (and content hash) under ``prefix``."""
+    out = []
+    for i in range(n):
+        s = scored[i % len(scored)]
+        cid = f"{prefix}-{i:05d}"
+        conv = dataclasses.replace(s.conversation, conversation_id=cid, content_sha256=f"{cid}-sha",
+                                   source_path=f"{s.conversation.source_path}#{cid}")
+        out.append(dataclasses.replace(s, conversation=conv))
+    return out
+
+
+def time_nightly_write(store: Store, chunk_of: callable, repeats: int, label: str) -> list[float]:
+    """Seconds of ``repeats`` writes of a fresh chunk each (``chunk_of(prefix)``), as the nightly flow writes one."""
+    out = []
+    for r in range(repeats):
+        chunk = chunk_of(f"{label}-{time.time_ns()}-{r}")
+        start = time.perf_counter()
+        store.write_results(f"bench-write-{label}", chunk)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def time_rescore_write(store: Store, rules_dir: Path, page_size: int, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` rescore page writes (scores and findings of a new rule set version, and the page's
+    progress row), each page the next ``page_size`` stored conversations from a point that moves through the store."""
+    from qa.run import pipeline
+    from qa.store import rescore
+
+    scorer = pipeline.get_scorer(rules_dir)
+    out = []
+    total = rescore.count_after(store, None)
+    with store.connect(read_only=True) as con:
+        ids = [r[0] for r in con.execute(
+            "SELECT conversation_id FROM conversations WHERE purged_at IS NULL ORDER BY conversation_id "
+            "LIMIT ? OFFSET ?", [repeats, 0]).fetchall()]
+        step = max(1, total // (repeats + 1))
+        starts = [con.execute("SELECT conversation_id FROM conversations WHERE purged_at IS NULL ORDER BY "
+                              "conversation_id LIMIT 1 OFFSET ?", [step * (k + 1)]).fetchone()[0]
+                  for k in range(repeats)] if total > page_size else ids[:1] * repeats
+    for after in starts:
+        page = rescore.load_page(store, after, page_size)
+        scored = [dataclasses.replace(scorer.score(c), ruleset_version=f"bench-{time.time_ns()}") for c in page]
+        start = time.perf_counter()
+        store.write_rescored("bench-rescore", scored)
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def summary(seconds: list[float]) -> str:
+    """Median and range of some timings, in milliseconds."""
+    ms = sorted(s * 1000 for s in seconds)
+    return f"{statistics.median(ms):.0f} ms (range {ms[0]:.0f}–{ms[-1]:.0f}, {len(ms)} runs)"
+
+
+def as_json(figures: dict) -> str:
+    """Figures as one JSON line (for a parent process)."""
+    return json.dumps(figures)
