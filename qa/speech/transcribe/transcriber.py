@@ -139,7 +139,7 @@ class Transcriber:
 
     def run_whisper(self, samples: np.ndarray, stats: dict[str, Any] | None = None,
                     regions: list[list[float]] | None = None) -> list[Any]:
-        """faster-whisper on one 16 kHz channel, as its list of segments (each decode on a replica of the model of its own).
+        """faster-whisper on one 16 kHz channel, as its list of segments (each decode on a model replica of its own).
 
         A primed decode in doubt (a loop, the prompt read back, less of the voice activity covered than it should)
         is decoded again without the prompt, and the better decode is kept stretch by stretch
