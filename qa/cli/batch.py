@@ -67,7 +67,8 @@ def run(
                 rules_dir=str(rules), transcription={"model": model, "device": device}), transcriptions)
         except ValueError as exc:  # QA_TRANSCRIPTIONS or QA_CPU_THREADS that is no number
             raise fail(str(exc)) from exc
-        warm_start(warm, with_model=has_audio(inbox))
+        # a PBX source holds recordings: the model is worth loading for it as for an inbox with audio
+        warm_start(warm, with_model=bool(chosen) or (inbox is not None and has_audio(inbox)))
     try:
         with report.progress_bar("Scoring conversations", pipeline.on_progress):
             summary = nightly_qa(
