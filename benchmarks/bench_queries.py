@@ -252,7 +252,7 @@ def run_copies(args: argparse.Namespace) -> None:
 
             from qa.review.web.app import create_app
 
-            client = TestClient(create_app(store, REPO_ROOT))
+            client = TestClient(create_app(store, REPO_ROOT), base_url="http://127.0.0.1")
             cases += [
                 ("web: GET / (list page)", lambda: client.get("/")),
                 ("web: GET /conversations/ID", lambda: client.get(f"/conversations/{one}")),

@@ -1,5 +1,6 @@
 """Serving call recordings to the browser's player: the formats it plays as stored, WAV decoded from those it
-cannot (cached per file version), and single byte ranges so the player can seek."""
+cannot, WAV with personal data beeped (each cached per file version), and single byte ranges so the player can
+seek."""
 
 from __future__ import annotations
 
@@ -13,17 +14,43 @@ PLAYABLE = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".o
             ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".webm": "audio/webm"}
 
 
-@lru_cache(maxsize=4)
-def _decoded_wav(path: str, _mtime_ns: int, _size: int) -> bytes:
-    """A file Chromium cannot play (e.g. headerless A-law), decoded and encoded as WAV (cached per version)."""
+def _decode(path: str):  # -> qa.speech.audio.DecodedAudio
+    """The recording at ``path`` decoded (a headerless one with the ``raw_format`` of its sidecar)."""
     from qa.inbox.inputs import read_sidecar
-    from qa.speech.audio import RawFormat, decode_audio, encode_audio
+    from qa.speech.audio import RawFormat, decode_audio
 
     source = Path(path)
     sidecar = source.with_suffix(".json")
     raw = read_sidecar(source, sidecar if sidecar.is_file() else None).raw_format
-    audio = decode_audio(source, RawFormat(**raw) if raw else None)
+    return decode_audio(source, RawFormat(**raw) if raw else None)
+
+
+@lru_cache(maxsize=4)
+def _decoded_wav(path: str, _mtime_ns: int, _size: int) -> bytes:
+    """A file Chromium cannot play (e.g. headerless A-law), decoded and encoded as WAV (cached per version)."""
+    from qa.speech.audio import encode_audio
+
+    audio = _decode(path)
     return encode_audio(audio.channels[:2], audio.sample_rate, "wav")
+
+
+@lru_cache(maxsize=2)
+def _beeped_wav(path: str, _mtime_ns: int, _size: int, mute: tuple[tuple[float, float], ...]) -> bytes:
+    """The whole recording as WAV with a beep over each ``mute`` range (the words holding personal data), as the
+    export's clips are beeped (cached per file version and ranges)."""
+    from qa.speech.audio import cut_clip, encode_audio
+
+    audio = _decode(path)
+    return encode_audio(cut_clip(audio, 0.0, audio.duration_s, list(mute))[:2], audio.sample_rate, "wav")
+
+
+def starts_listening(range_header: str | None) -> bool:
+    """Whether a request for a recording starts playing it (no range, or a range from its first byte), not a seek
+    or a further piece of a listening already started: one audit line per listening."""
+    if not range_header:
+        return True
+    first = range_header.partition("=")[2].split(",")[0].strip().partition("-")[0]
+    return first.strip() == "0"
 
 
 def _ranged(data: bytes, range_header: str | None, media_type: str) -> Response:

@@ -10,7 +10,9 @@ and names are found typed or spoken. One module per kind of personal data, each 
 - :mod:`.redactor` runs them over the tokens of :mod:`.tokens` and holds the public API; :mod:`.lexicon` reads
   every Russian word they know from ``qa/text/data/pii.json``, on first use.
 
-:func:`silence_ranges` maps the spans onto word timestamps, for silencing or beeping them in audio.
+:func:`silence_ranges` maps the spans onto word timestamps, and :meth:`Redactor.mute_ranges` gives the times to
+beep in a whole recording (exports and the review page's player share it). :meth:`Redactor.redact_fields` masks
+named values (metadata: :mod:`.fields`).
 """
 
 from qa.text.redaction.lexicon import load_rules
@@ -19,12 +21,14 @@ from qa.text.redaction.number_runs import MAX_GAP_WORDS
 from qa.text.redaction.numbers import CUE_WINDOW, DICTATED_MIN_DIGITS, MIN_NUMBER_DIGITS
 from qa.text.redaction.redactor import (
     KINDS,
+    MUTE_PAD_S,
     PiiSpan,
     Redaction,
     Redactor,
     get_redactor,
     replace_spans,
     silence_ranges,
+    turn_mute_ranges,
 )
 
 __all__ = [
@@ -33,6 +37,7 @@ __all__ = [
     "KINDS",
     "MAX_GAP_WORDS",
     "MIN_NUMBER_DIGITS",
+    "MUTE_PAD_S",
     "STRONG_NAME_SHARE",
     "WEAK_NAME_SHARE",
     "PiiSpan",
@@ -42,4 +47,5 @@ __all__ = [
     "load_rules",
     "replace_spans",
     "silence_ranges",
+    "turn_mute_ranges",
 ]

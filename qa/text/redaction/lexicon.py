@@ -56,6 +56,7 @@ class Rules:
     locative_endings: tuple[str, ...]
     name_blockers: frozenset[str]
     name_blocker_forms: frozenset[str]
+    field_kinds: dict[str, tuple[tuple[tuple[str, ...], str], ...]]  # a metadata key's first word → (phrase, kind)
 
 
 def plain(word: str) -> str:
@@ -117,4 +118,15 @@ def load_rules(path: Path = DATA_PATH) -> Rules:
         locative_endings=tuple(_words(data["locative_endings"])),
         name_blockers=_words(data["name_blockers"]),
         name_blocker_forms=_words(data["name_blocker_forms"]),
+        field_kinds=_field_kinds(data["field_kinds"]),
     )
+
+
+def _field_kinds(kinds: dict[str, list[str]]) -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
+    """Metadata key phrases by their first word, longest first, each with its kind."""
+    by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for kind, phrases in kinds.items():
+        for phrase in phrases:
+            words = tuple(plain(phrase).split())
+            by_first.setdefault(words[0], []).append((words, kind))
+    return {first: tuple(sorted(found, key=lambda item: -len(item[0]))) for first, found in by_first.items()}
