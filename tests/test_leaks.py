@@ -280,3 +280,87 @@ def test_recordings_are_beeped_without_the_pii_permission_and_every_listening_is
     assert [(user, cid, detail.split(" ")[0]) for user, cid, detail in rows] == [
         ("south-lead", "call-0003", "beeped"), ("boss", "call-0003", "beeped"), ("dpo", "call-0003", "beeped"),
         ("dpo", "call-0003", "clear")]
+
+
+# --- 3. qa sql -----------------------------------------------------------------------------------------------
+
+
+def qa_sql(db: Path, *args: str, password: str | None = None):
+    """`qa sql` through the real command line app (in this process: a new process per query would cost seconds)."""
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    return CliRunner().invoke(app, ["sql", *args, "--db", str(db), *(["--password", password] if password else [])])
+
+
+SQL_ATTACKS = {
+    "SELECT * FROM read_text('/etc/shadow')": "file system operations are disabled",
+    "SELECT * FROM read_csv('/etc/passwd')": "file system operations are disabled",
+    "COPY (SELECT username, password_hash FROM users) TO '{out}'": "read-only",
+    "COPY conversations TO '{out}'": "read-only",
+    "ATTACH '{out}' AS other": "read-only",
+    "INSTALL httpfs": "read-only",
+    "LOAD '{out}'": "read-only",
+    "SET enable_external_access = true": "read-only",
+    "EXPORT DATABASE '{out}'": "read-only",
+    "SELECT 1; COPY users TO '{out}'": "one statement",
+    "SELECT username, password_hash FROM users": "account table",
+    "SELECT count(*) FROM sessions": "account table",
+    "SELECT * FROM audit": "account table",
+    "SELECT * FROM query_table('users')": "account table",
+    "SELECT * FROM query('SELECT token_hash FROM sessions')": "account table",
+    "SELECT c.conversation_id FROM conversations c JOIN users u ON u.username = c.operator_id": "account table",
+    "SUMMARIZE users": "account table",
+    "SELECT * FROM pragma_storage_info('users')": "pragma_storage_info",
+    "SELECT * FROM duckdb_table_sample('users')": "duckdb_table_sample",
+    "SELECT * FROM json_execute_serialized_sql(json_serialize_sql('SELECT password_hash FROM users'))":
+        "json_execute_serialized_sql",
+}
+
+
+def test_qa_sql_reads_the_store_and_nothing_else(sample_db, tmp_path):
+    from qa.review import auth
+
+    auth.add_user(open_store(sample_db), "root", "correct horse battery", "admin")
+    out = tmp_path / "stolen.csv"
+    for attack, words in SQL_ATTACKS.items():
+        result = qa_sql(sample_db, attack.format(out=out))
+        assert result.exit_code == 2, (attack, result.stdout)
+        assert words in " ".join(result.stderr.split()), (attack, result.stderr)
+        assert "$argon2" not in result.output and "root:" not in result.output, attack
+        assert not out.exists(), attack
+    assert len(open_store(sample_db).query("SELECT * FROM users")[1]) == 1  # nothing written either
+
+
+def test_qa_sql_answers_questions_and_opens_the_account_tables_only_to_an_admin(sample_db):
+    from qa.review import auth
+
+    auth.add_user(open_store(sample_db), "root", "correct horse battery", "admin")
+    auth.add_user(open_store(sample_db), "boss", "correct horse battery", "supervisor")
+    question = ("SELECT team, sum(flagged) AS flagged FROM daily_scores GROUP BY ALL ORDER BY team; "
+                "-- a trailing comment")
+    answer = qa_sql(sample_db, question, "--format", "csv")
+    assert answer.exit_code == 0, answer.stderr
+    assert answer.stdout.split() == ["team,flagged", "team-north,0", "team-south,4"]
+    described = qa_sql(sample_db, "SELECT table_name FROM information_schema.tables ORDER BY 1", "--format", "csv")
+    assert described.exit_code == 0 and "conversations" in described.stdout
+    accounts = "SELECT username, role FROM users ORDER BY username"
+    assert "--admin" in qa_sql(sample_db, accounts, "--include-accounts").stderr
+    wrong = qa_sql(sample_db, accounts, "--include-accounts", "--admin", "root", password="guessed password")
+    assert wrong.exit_code == 2 and "wrong name or password" in wrong.stderr
+    not_admin = qa_sql(sample_db, accounts, "--include-accounts", "--admin", "boss", password="correct horse battery")
+    assert not_admin.exit_code == 2 and "only an admin" in not_admin.stderr
+    admin = qa_sql(sample_db, accounts, "--include-accounts", "--admin", "root", "--format", "csv",
+                   password="correct horse battery")
+    assert admin.exit_code == 0, admin.stderr
+    assert admin.stdout.split() == ["username,role", "boss,supervisor", "root,admin"]
+    still_locked = qa_sql(sample_db, "SELECT * FROM read_text('/etc/passwd')", "--include-accounts", "--admin",
+                          "root", password="correct horse battery")
+    assert still_locked.exit_code == 2 and "root:" not in still_locked.stdout
+    rows = audit_rows(sample_db, "sql_accounts")
+    assert [(user, detail) for user, _, detail in rows] == [("root", accounts),
+                                                             ("root", "SELECT * FROM read_text('/etc/passwd')")]
+    failed = open_store(sample_db).query("SELECT detail FROM audit WHERE action = 'login_failed'")[1]
+    assert failed == [("wrong password",)]
+    assert [r[0] for r in audit_rows(sample_db, "sql_accounts_refused")] == ["boss"]
