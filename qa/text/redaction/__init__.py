@@ -1,12 +1,14 @@
 """Finds personal data in Russian utterances and replaces it with typed placeholders ([ТЕЛЕФОН], [ИМЯ]…).
 
-Kinds (:data:`KINDS`): ``phone``, ``card``, ``email``, ``passport``, ``inn``, ``snils``, ``birth_date``, ``name``
-and ``number`` (any other run of 7 digits or more: account, contract and order numbers). Addresses are not redacted.
+Kinds (:data:`KINDS`): ``phone``, ``card``, ``email``, ``passport``, ``inn``, ``snils``, ``birth_date``, ``name``,
+``number`` (any other run of 7 digits or more: account, contract and order numbers) and ``address`` (a person's
+street and house, with what is said around them).
 Numbers are read alike in digits or in words, the way Whisper writes them and people say them, and dates, e-mails
 and names are found typed or spoken. One module per kind of personal data, each describing its own rules:
 
 - :mod:`.numbers` (phone, card, passport, INN, SNILS, number), on the digit runs of :mod:`.number_runs`;
-- :mod:`.dates` (dates of birth), :mod:`.emails` (typed and dictated), :mod:`.names` (people's names);
+- :mod:`.dates` (dates of birth), :mod:`.emails` (typed and dictated), :mod:`.names` (people's names),
+  :mod:`.addresses` (postal addresses);
 - :mod:`.redactor` runs them over the tokens of :mod:`.tokens` and holds the public API; :mod:`.lexicon` reads
   every Russian word they know from ``qa/text/data/pii.json``, on first use.
 

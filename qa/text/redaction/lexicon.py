@@ -18,6 +18,22 @@ Phrases = dict[str, tuple[tuple[str, ...], ...]]  # first word → the phrases i
 
 
 @dataclass(frozen=True, slots=True)
+class AddressWords:
+    """The words of postal addresses (``address`` in ``qa/text/data/pii.json``), forms and lemmas alike."""
+
+    street_types: frozenset[str]
+    settlement_types: frozenset[str]
+    region_types: frozenset[str]
+    house_words: frozenset[str]
+    unit_words: frozenset[str]
+    letter_units: frozenset[str]
+    stop_words: frozenset[str]
+    business_cues: frozenset[str]
+    person_cues: frozenset[str]
+    business_window: int
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """The word lists of ``qa/text/data/pii.json``."""
 
@@ -49,6 +65,7 @@ class Rules:
     name_cues: frozenset[str]
     capital_name_cues: frozenset[str]
     surname_cues: frozenset[str]
+    surname_cue_fillers: frozenset[str]
     weak_name_cues: frozenset[str]
     name_cue_stop_words: frozenset[str]
     address_words: frozenset[str]
@@ -57,6 +74,7 @@ class Rules:
     name_blockers: frozenset[str]
     name_blocker_forms: frozenset[str]
     field_kinds: dict[str, tuple[tuple[tuple[str, ...], str], ...]]  # a metadata key's first word → (phrase, kind)
+    address: AddressWords
 
 
 def plain(word: str) -> str:
@@ -111,6 +129,7 @@ def load_rules(path: Path = DATA_PATH) -> Rules:
         name_cues=_words(data["name_cues"]),
         capital_name_cues=_words(data["capital_name_cues"]),
         surname_cues=_words(data["surname_cues"]),
+        surname_cue_fillers=_words(data["surname_cue_fillers"]),
         weak_name_cues=_words(data["weak_name_cues"]),
         name_cue_stop_words=_words(data["name_cue_stop_words"]),
         address_words=_words(data["address_words"]),
@@ -119,6 +138,8 @@ def load_rules(path: Path = DATA_PATH) -> Rules:
         name_blockers=_words(data["name_blockers"]),
         name_blocker_forms=_words(data["name_blocker_forms"]),
         field_kinds=_field_kinds(data["field_kinds"]),
+        address=AddressWords(**{key: value if key == "business_window" else _words(value)
+                                for key, value in data["address"].items()}),
     )
 
 

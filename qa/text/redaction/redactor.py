@@ -1,7 +1,8 @@
 """The redactor: runs the detectors over one utterance, replaces what they find, and maps it onto word times.
 
 The detectors run in a fixed order and each claims its tokens, so a later one never takes what an earlier one has:
-typed e-mails, dictated e-mails, dates of birth, identity numbers, names.
+typed e-mails, dictated e-mails, dates of birth, postal addresses (before the numbers, which would otherwise take
+a postcode, and the names, which would take a street named after a person), identity numbers, names.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 from qa.records import Word
 from qa.text.lemmatizer import Lemmatizer, get_lemmatizer
+from qa.text.redaction.addresses import Addresses
 from qa.text.redaction.dates import BirthDates
 from qa.text.redaction.emails import DictatedEmails, typed_emails
 from qa.text.redaction.fields import redact_value
@@ -54,6 +56,7 @@ class Redactor:
         self._rules = load_rules(rules_path)
         self._emails = DictatedEmails(self._rules)
         self._birth_dates = BirthDates(self._rules)
+        self._addresses = Addresses(self._rules)
         self._numbers = Numbers(self._rules)
         self._names = Names(self._rules, self._lemmatizer)
 
@@ -75,6 +78,8 @@ class Redactor:
             claim("email", first, last)
         for first, last in self._birth_dates.find(tokens, taken):
             claim("birth_date", first, last)
+        for first, last in self._addresses.find(tokens, taken):
+            claim("address", first, last)
         for kind, (first, last) in self._numbers.find(tokens, taken):
             claim(kind, first, last)
         for first, last in self._names.find(tokens, taken):
