@@ -94,6 +94,29 @@ def test_a_page_asked_for_another_host_is_refused_in_every_mode(sample_db):
     assert TestClient(named, base_url=LOCAL).get("/").status_code == 400  # not in this app's list
 
 
+@pytest.mark.parametrize(("bound", "extra", "host", "answered"), [
+    ("127.0.0.1", (), "127.0.0.1:8765", True),
+    ("127.0.0.1", (), "localhost:8765", True),
+    ("127.0.0.1", (), "[::1]:8765", True),
+    ("127.0.0.1", (), "LOCALHOST", True),
+    ("127.0.0.1", (), "rebind.attacker.example:8765", False),
+    ("127.0.0.1", (), "127.0.0.1.nip.io", False),
+    ("127.0.0.1", (), "", False),
+    ("10.0.0.5", (), "10.0.0.5:8765", True),
+    ("10.0.0.5", (), "localhost:8765", False),
+    ("0.0.0.0", (), "localhost", True),
+    ("127.0.0.1", ("qa.example.com",), "qa.example.com", True),
+    ("127.0.0.1", ("*.corp.example",), "qa.corp.example:443", True),
+    ("127.0.0.1", ("*.corp.example",), "corp.example", False),
+    ("127.0.0.1", ("*.corp.example",), "evilcorp.example", False),
+])
+def test_host_names_answered(bound, extra, host, answered):
+    from qa.review.web.guards import bound_host_names, check_allowed_host, host_allowed
+
+    allowed = [*bound_host_names(bound), *(check_allowed_host(h) for h in extra)]
+    assert host_allowed(host, allowed) is answered
+
+
 def _free_port() -> int:
     import socket
 

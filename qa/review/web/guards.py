@@ -86,10 +86,25 @@ def bound_host_names(host: str) -> list[str]:
     for name in (socket.gethostname(), socket.getfqdn()):
         names.append(name.lower())
         try:
-            names.extend(info[4][0] for info in socket.getaddrinfo(name, None))
+            names.extend(str(info[4][0]) for info in socket.getaddrinfo(name, None))
         except OSError:
             pass
+    names.extend(_routed_addresses())
     return [*dict.fromkeys(normalise_host(n) for n in names)]
+
+
+def _routed_addresses() -> list[str]:
+    """The addresses this machine sends from on its networks (a UDP socket's source after ``connect``, which sends
+    nothing): what other machines reach a server bound to 0.0.0.0 by, when its name resolves to 127.0.1.1."""
+    found = []
+    for family, probe in ((socket.AF_INET, ("10.255.255.255", 1)), (socket.AF_INET6, ("fd00::1", 1))):
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as udp:
+                udp.connect(probe)
+                found.append(str(udp.getsockname()[0]))
+        except OSError:
+            pass
+    return found
 
 
 def host_allowed(header: str, allowed: Iterable[str]) -> bool:
