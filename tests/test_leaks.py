@@ -305,6 +305,28 @@ def test_recordings_are_beeped_without_the_pii_permission_and_every_listening_is
         ("dpo", "call-0003", "clear")]
 
 
+def test_split_legs_are_beeped_on_both_channels(tmp_path):
+    """A call recorded as split PBX legs (-in/-out) is served as one stereo WAV, beeped on both legs alike."""
+    from qa.review.web.media import recording_wav
+    from qa.speech.audio import encode_audio
+
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    legs = []
+    for name, hz in (("in", 300.0), ("out", 450.0)):
+        (tmp_path / f"call-{name}.wav").write_bytes(encode_audio([(0.3 * np.sin(2 * np.pi * hz * t)).astype(
+            np.float32)], rate, "wav"))
+        legs.append(tmp_path / f"call-{name}.wav")
+    (tmp_path / "beeped.wav").write_bytes(recording_wav(legs, ((1.0, 2.0),)))
+    (tmp_path / "plain.wav").write_bytes(recording_wav(legs))
+    heard, plain = decode_audio(tmp_path / "beeped.wav"), decode_audio(tmp_path / "plain.wav")
+    assert len(heard.channels) == len(plain.channels) == 2
+    for channel, clear, hz in zip(heard.channels, plain.channels, (300, 450), strict=True):
+        assert dominant_hz(channel[int(1.1 * rate):int(1.9 * rate)], rate) == pytest.approx(1000, abs=30)
+        assert dominant_hz(channel[int(0.1 * rate):int(0.9 * rate)], rate) == pytest.approx(hz, abs=30)
+        assert dominant_hz(clear[int(1.1 * rate):int(1.9 * rate)], rate) == pytest.approx(hz, abs=30)
+
+
 # --- 3. qa sql -----------------------------------------------------------------------------------------------
 
 

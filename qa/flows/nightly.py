@@ -18,7 +18,7 @@ from prefect.schedules import Cron
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import opaque
 
-from qa.inbox.inputs import InboxItem, discover_inbox
+from qa.inbox.inputs import InboxItem
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.review import report
 from qa.rules.ruleset import load_ruleset
@@ -31,9 +31,13 @@ NIGHTLY_TIMEZONE = "Europe/Moscow"
 
 
 @task(name="discover")
-def discover(inbox: str, store: Store) -> tuple[list[InboxItem], list[InboxItem]]:
-    """New inbox items, and those already stored (or failed as bad files) with the same content hash."""
-    return pipeline.plan_items(discover_inbox(inbox), store.stored_hashes() | store.permanently_failed_hashes())
+def discover(inbox: str | None, sources: list[dict[str, Any]], store: Store
+             ) -> tuple[list[InboxItem], list[InboxItem], list[dict[str, Any]]]:
+    """New items of the inbox and the PBX sources, those already stored (or failed as bad files) with the same
+    content hash, and each source's report."""
+    items, reports = pipeline.gather_items(inbox, sources)
+    new, skipped = pipeline.plan_items(items, store.stored_hashes() | store.permanently_failed_hashes())
+    return new, skipped, reports
 
 
 @task(name="transcribe-chunk", retries=2, retry_delay_seconds=5)
@@ -70,7 +74,7 @@ def finish_run(store: Store, run_id: str, counts: RunCounts, status: str) -> Non
 
 @flow(name="nightly-qa", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def nightly_qa(
-    inbox: str = "data/inbox",
+    inbox: str | None = "data/inbox",
     db: str = "data/qa.duckdb",
     rules: str = "scripts_rules",
     chunk_size: int | None = None,
@@ -79,11 +83,14 @@ def nightly_qa(
     channels: dict[str, str] | None = None,
     cache_dir: str | None = "data/cache/transcripts",
     text_chunk_size: int | None = None,
+    sources: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Score every new conversation in ``inbox`` into the store ``db`` (a DuckDB file or a ``ducklake:`` setting:
-    plain text, as a deployment's parameters are; opened once here); returns the run summary.
+    """Score every new conversation in ``inbox`` and the PBX ``sources`` into the store ``db`` (a DuckDB file or a
+    ``ducklake:`` setting: plain text, as a deployment's parameters are; opened once here); returns the run
+    summary.
 
-    ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100)."""
+    ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100).
+    ``sources``: qa.toml's ``[[sources]]`` as data (:meth:`qa.config.SourceSettings.as_dict`)."""
     logger = get_run_logger()
     ruleset = load_ruleset(rules)
     settings = pipeline.PipelineSettings(
@@ -93,12 +100,17 @@ def nightly_qa(
     calls_per, texts_per = pipeline.chunk_sizes(chunk_size, text_chunk_size)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store = open_store(db)
-    new, skipped = discover(inbox, store)
-    record_run(store, RunInfo(run_id=run_id, inbox=inbox, ruleset_version=ruleset.version, rules_dir=rules,
+    new, skipped, source_reports = discover(inbox, sources or [], store)
+    where = inbox or ", ".join(f"source {s['name']}" for s in sources or [])
+    record_run(store, RunInfo(run_id=run_id, inbox=where, ruleset_version=ruleset.version, rules_dir=rules,
                                  model=options.model, settings={"chunk_size": calls_per, "text_chunk_size": texts_per,
                                                                   "runner": runner_in_use(),
+                                                                  "sources": source_reports,
                                                                   **options.as_dict()}))
     logger.info("%d new conversations, %d already stored", len(new), len(skipped))
+    for source in source_reports:
+        (logger.warning if source["error"] or any(source["problems"].values()) else logger.info)(
+            "%s", source["summary"])
 
     batches = pipeline.plan_chunks(new, calls_per, texts_per)
     scored_futures = [score_chunk.submit(transcribe_chunk.submit(b, settings), settings) for b in batches]
@@ -119,7 +131,7 @@ def nightly_qa(
         pipeline.report_progress(done, len(new))
 
     summary = pipeline.run_summary(run_id, ruleset.version, options.model, len(new) + len(skipped), len(skipped),
-                                   scored, failures)
+                                   scored, failures, source_reports)
     summary["scheduler_lost"] = runner_in_use() if lost else None
     status = "failed" if (new and not scored) or lost else "completed"
     finish_run(store, run_id, RunCounts(summary["discovered"], summary["skipped"], summary["processed"],
@@ -138,18 +150,20 @@ def nightly_flow(cluster: ClusterSettings | None = None) -> Any:
     return nightly_qa if runner is None else nightly_qa.with_options(task_runner=runner)
 
 
-def nightly_deployment(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON,
-                       cluster: ClusterSettings | None = None) -> RunnerDeployment:
-    """The `nightly` deployment: the flow on a cron schedule in Europe/Moscow time."""
+def nightly_deployment(inbox: str | None, db: str, rules: str, cron: str = NIGHTLY_CRON,
+                       cluster: ClusterSettings | None = None,
+                       sources: list[dict[str, Any]] | None = None) -> RunnerDeployment:
+    """The `nightly` deployment: the flow on a cron schedule in Europe/Moscow time (over the inbox and the PBX
+    sources, kept in the deployment's parameters as data)."""
     return nightly_flow(cluster).to_deployment(
         name="nightly",
         schedule=Cron(cron, timezone=NIGHTLY_TIMEZONE),
-        parameters={"inbox": inbox, "db": db, "rules": rules},
+        parameters={"inbox": inbox, "db": db, "rules": rules, "sources": sources or []},
         description="Nightly QA of the contact-center inbox",
     )
 
 
-def serve_nightly(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON,
-                  cluster: ClusterSettings | None = None) -> None:
+def serve_nightly(inbox: str | None, db: str, rules: str, cron: str = NIGHTLY_CRON,
+                  cluster: ClusterSettings | None = None, sources: list[dict[str, Any]] | None = None) -> None:
     """Serve the `nightly` deployment to the Prefect server in PREFECT_API_URL until interrupted."""
-    serve(nightly_deployment(inbox, db, rules, cron, cluster))
+    serve(nightly_deployment(inbox, db, rules, cron, cluster, sources))

@@ -31,18 +31,10 @@ _IGNORED_NAMES = ("readme",)
 
 
 @dataclass(frozen=True, slots=True)
-class InboxItem:
-    """One conversation found in the inbox (``kind`` = call | chat | transcript | unknown)."""
-
-    path: str
-    kind: str
-    content_sha256: str
-    sidecar: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class CallInfo:
-    """What a call's sidecar says (all optional)."""
+    """What is known about a call: from its sidecar, or (for a PBX source) from its sidecar, call log, file name
+    and the operator directory, in that order of precedence (all optional). ``sources`` says where each field came
+    from (``sidecar``, ``call_log``, ``file_name``, ``directory``), by field name (``id`` for the conversation id)."""
 
     conversation_id: str
     operator_id: str | None = None
@@ -51,6 +43,21 @@ class CallInfo:
     channels: dict[str, str] | None = None
     raw_format: dict[str, Any] | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    """One conversation found in the inbox (``kind`` = call | chat | transcript | unknown). A call from a PBX source
+    carries what its call log, file name and directory say (``call``) and, when it was recorded as split legs,
+    every leg file in channel order (``legs``; ``path`` is the first)."""
+
+    path: str
+    kind: str
+    content_sha256: str
+    sidecar: str | None = None
+    legs: tuple[str, ...] = ()
+    call: CallInfo | None = None
 
 
 def _kind_of(path: Path) -> str:
@@ -64,7 +71,8 @@ def _kind_of(path: Path) -> str:
     return "unknown"
 
 
-def _sha256(*paths: Path) -> str:
+def content_hash(*paths: Path) -> str:
+    """The sha256 of the files' bytes one after another (a call's audio, its legs, its sidecar)."""
     digest = hashlib.sha256()
     for p in paths:
         with p.open("rb") as fh:
@@ -73,16 +81,22 @@ def _sha256(*paths: Path) -> str:
     return digest.hexdigest()
 
 
-def discover_inbox(folder: str | Path) -> list[InboxItem]:
-    """Every conversation file under ``folder`` (recursively), sidecars attached to their calls."""
-    folder = Path(folder).resolve()  # one spelling per file: absolute, links and ../ resolved
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: inbox folder not found")
-    files = sorted(
+def inbox_files(folder: Path) -> list[Path]:
+    """Every file under ``folder`` (recursively) but dot-files, files in dot-folders and README files, sorted."""
+    return sorted(
         p for p in folder.rglob("*")
         if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         and not p.name.lower().startswith(_IGNORED_NAMES)
     )
+
+
+def discover_inbox(folder: str | Path, exclude: tuple[Path, ...] = ()) -> list[InboxItem]:
+    """Every conversation file under ``folder`` (recursively), sidecars attached to their calls; files under
+    ``exclude`` (resolved paths: a PBX source's folder, call log and directory inside the inbox) left out."""
+    folder = Path(folder).resolve()  # one spelling per file: absolute, links and ../ resolved
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: inbox folder not found")
+    files = [p for p in inbox_files(folder) if not any(p == x or x in p.parents for x in exclude)]
     calls = {(p.parent, p.stem) for p in files if _kind_of(p) == "call"}
     items: list[InboxItem] = []
     for p in files:
@@ -96,10 +110,10 @@ def discover_inbox(folder: str | Path) -> list[InboxItem]:
 def _item(path: Path, kind: str) -> InboxItem:
     """An inbox item; a call's hash covers its sidecar too, so a corrected sidecar is processed again."""
     if kind != "call":
-        return InboxItem(str(path), kind, _sha256(path))
+        return InboxItem(str(path), kind, content_hash(path))
     side = path.with_suffix(".json")
     sidecar = side if side.is_file() else None
-    return InboxItem(str(path), kind, _sha256(path, *([sidecar] if sidecar else [])),
+    return InboxItem(str(path), kind, content_hash(path, *([sidecar] if sidecar else [])),
                      str(sidecar) if sidecar else None)
 
 
@@ -190,6 +204,13 @@ def _stem(path: Path, suffix: str = "") -> str:
     return name[: -len(suffix)] if suffix and name.lower().endswith(suffix) else path.stem
 
 
+def call_info(item: InboxItem) -> CallInfo:
+    """What is known about a call item: a PBX source's resolved :class:`CallInfo` (its sidecar read again, so a
+    sidecar broken since discovery fails the call), else its sidecar's."""
+    sidecar = read_sidecar(item.path, item.sidecar)
+    return item.call or sidecar
+
+
 def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
     """The call's metadata from its sidecar; without one, the id is the file name."""
     call_path = Path(call_path)
@@ -213,6 +234,7 @@ def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
     meta = _metadata(data, _SIDECAR_KEYS, path)
     if data.get("direction") is not None:
         meta["direction"] = data["direction"]
+    given = {"id", "operator_id", "team", "started_at", "channels"} & {k for k, v in data.items() if v is not None}
     return CallInfo(
         conversation_id=_text_field(path, data, "id") or call_path.stem,
         operator_id=_text_field(path, data, "operator_id"),
@@ -221,6 +243,7 @@ def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
         channels=channels,
         raw_format=raw,
         metadata=meta,
+        sources={k: "sidecar" for k in (*sorted(given), *meta)},
     )
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from qa.errors import QAInputError
 from qa.inbox.inputs import (
     InboxItem,
+    call_info,
     read_chat,
-    read_sidecar,
     read_transcript,
     unknown_input_error,
 )
@@ -69,6 +69,27 @@ def transcription_options(settings: PipelineSettings) -> Any:
     return TranscriptionOptions.from_env(**overrides)
 
 
+def gather_items(inbox: str | None, sources: Sequence[dict[str, Any]] = ()
+                 ) -> tuple[list[InboxItem], list[dict[str, Any]]]:
+    """Every input of a run: the PBX ``sources`` (qa.toml's ``[[sources]]`` as :meth:`SourceSettings.as_dict`
+    gave them) joined into calls, then the ``inbox`` folder (the sources' folders and files inside it left out);
+    with each source's report (counts, problems with examples, ``summary`` for a log line)."""
+    from qa.config import SourceSettings
+    from qa.inbox.inputs import discover_inbox
+    from qa.inbox.sources import scan_source, source_paths
+
+    settings = [SourceSettings.from_dict(s) for s in sources]
+    items: list[InboxItem] = []
+    reports: list[dict[str, Any]] = []
+    for source in settings:
+        scan = scan_source(source)
+        items += scan.items()  # before the report is taken: hashing reports files gone meanwhile
+        reports.append({**scan.report.as_dict(), "summary": scan.report.summary_line()})
+    if inbox:
+        items = discover_inbox(inbox, tuple(p for s in settings for p in source_paths(s))) + items
+    return items, reports
+
+
 def plan_items(items: Sequence[InboxItem], stored: set[str]) -> tuple[list[InboxItem], list[InboxItem]]:
     """Split discovered items into new ones and ones already stored with the same content hash."""
     seen: set[str] = set()
@@ -116,7 +137,7 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
     from qa.speech.audio import RawFormat
     from qa.speech.transcribe import get_transcriber
 
-    info = read_sidecar(item.path, item.sidecar)
+    info = call_info(item)
     raw = None
     if info.raw_format:
         try:
@@ -131,10 +152,15 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
                                info.metadata)
     transcriber = get_transcriber(transcription_options(settings), vocabulary)
     cache = Path(settings.cache_dir) if settings.cache_dir else None
-    transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache)
+    transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache,
+                                        legs=[Path(p) for p in item.legs])
     metadata = dict(info.metadata)
     if transcript.speaker_mode == "mono":
         metadata.setdefault("speakers", "mono recording: speakers not separated")
+    if info.sources:
+        metadata["field_sources"] = dict(info.sources)  # where each field came from (the conversation page)
+    if info.channels and "channels" in info.sources:
+        metadata["channels"] = dict(info.channels)
     return Conversation(
         conversation_id=info.conversation_id,
         channel="call",
@@ -232,7 +258,8 @@ def chunk_failures(items: Sequence[InboxItem], exc: BaseException) -> list[Failu
 
 
 def run_summary(run_id: str, ruleset_version: str, model: str | None, discovered: int, skipped: int,
-                scored: Sequence[ScoredConversation], failures: Sequence[Failure]) -> dict[str, Any]:
+                scored: Sequence[ScoredConversation], failures: Sequence[Failure],
+                sources: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Counts, flagged conversations and top rules of a run (for the artifact, the runs table and the CLI)."""
     flagged = [s for s in scored if s.score.flagged]
     return {
@@ -247,4 +274,5 @@ def run_summary(run_id: str, ruleset_version: str, model: str | None, discovered
         "top_rules": top_rules(scored),
         "flagged_ids": [(s.conversation.conversation_id, "; ".join(s.score.reasons)) for s in flagged],
         "failures": [f.error for f in failures],
+        "sources": list(sources),  # each PBX source's report: what was read, skipped and doubtful
     }

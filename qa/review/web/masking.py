@@ -16,6 +16,10 @@ from typing import Any
 from qa.review import labels
 
 _QUOTED = re.compile(r"«([^«»]*)»")
+# metadata that is the record's own bookkeeping, not what a caller said or a PBX logged about them: which source
+# gave each field (field name → source name), the other recordings of the same PBX call (conversation ids), which
+# channel is whose; kept as is so the page can say where a field came from and link the recordings
+BOOKKEEPING = ("field_sources", "linked", "channels")
 
 
 def _masked(redactor: Any, text: str | None) -> str | None:
@@ -77,7 +81,14 @@ def mask_conversation(c: dict[str, Any], redactor: Any) -> dict[str, Any]:
     c["reasons"] = [mask_evidence(redactor, r) for r in c.get("reasons", [])]
     if c.get("review"):
         c["review"] = {**c["review"], "comment": _masked(redactor, c["review"].get("comment"))}
-    c["metadata"] = redactor.redact_fields(c.get("metadata") or {})
+    meta = dict(c.get("metadata") or {})
+    meta.pop("legs", None)  # file paths: a recording's name holds the caller's number
+    kept = {key: meta.pop(key) for key in BOOKKEEPING if key in meta}
+    if isinstance(meta.get("transfers"), list):  # the number transferred to may be outside: masked, times kept
+        kept["transfers"] = [{**t, "extension": _masked(redactor, str(t["extension"]))}
+                             if isinstance(t, dict) and t.get("extension") is not None else t
+                             for t in meta.pop("transfers")]
+    c["metadata"] = {**redactor.redact_fields(meta), **kept}
     c["source_path"] = _masked(redactor, c.get("source_path"))
     c.pop("transcription", None)
     return c

@@ -25,23 +25,30 @@ def _decode(path: str):  # -> qa.speech.audio.DecodedAudio
     return decode_audio(source, RawFormat(**raw) if raw else None)
 
 
+def _load(paths: tuple[str, ...]):  # -> qa.speech.audio.DecodedAudio
+    """One recording decoded, or a call recorded as split legs (PBX -in/-out) as one, a channel per leg."""
+    from qa.speech.audio import decode_legs
+
+    return _decode(paths[0]) if len(paths) == 1 else decode_legs([Path(p) for p in paths])
+
+
 @lru_cache(maxsize=4)
-def _decoded_wav(path: str, _mtime_ns: int, _size: int) -> bytes:
-    """A file Chromium cannot play (e.g. headerless A-law), decoded and encoded as WAV (cached per version)."""
-    from qa.speech.audio import encode_audio
-
-    audio = _decode(path)
-    return encode_audio(audio.channels[:2], audio.sample_rate, "wav")
-
-
-@lru_cache(maxsize=2)
-def _beeped_wav(path: str, _mtime_ns: int, _size: int, mute: tuple[tuple[float, float], ...]) -> bytes:
-    """The whole recording as WAV with a beep over each ``mute`` range (the words holding personal data), as the
-    export's clips are beeped (cached per file version and ranges)."""
+def _wav(paths: tuple[str, ...], _versions: tuple[tuple[int, int], ...],
+         mute: tuple[tuple[float, float], ...]) -> bytes:
+    """The whole recording (one file or its legs) as WAV, with a beep over each ``mute`` range (the words holding
+    personal data) as the export's clips are beeped; cached per file versions and ranges."""
     from qa.speech.audio import cut_clip, encode_audio
 
-    audio = _decode(path)
-    return encode_audio(cut_clip(audio, 0.0, audio.duration_s, list(mute))[:2], audio.sample_rate, "wav")
+    audio = _load(paths)
+    channels = cut_clip(audio, 0.0, audio.duration_s, list(mute)) if mute else audio.channels
+    return encode_audio(channels[:2], audio.sample_rate, "wav")
+
+
+def recording_wav(paths: list[Path], mute: tuple[tuple[float, float], ...] = ()) -> bytes:
+    """:func:`_wav` of these files as they are now: one recording, or the legs of a split call played as one stereo
+    WAV; beeped over ``mute``."""
+    stats = [p.stat() for p in paths]
+    return _wav(tuple(str(p.resolve()) for p in paths), tuple((s.st_mtime_ns, s.st_size) for s in stats), mute)
 
 
 def starts_listening(range_header: str | None) -> bool:

@@ -19,8 +19,9 @@ from qa.review import auth
 from qa.review.export import turn_words
 from qa.review.web import charts
 from qa.review.web.masking import _masked, mask_conversation, mask_history, mask_row
-from qa.review.web.media import PLAYABLE, _beeped_wav, _decoded_wav, _ranged, starts_listening
+from qa.review.web.media import PLAYABLE, _ranged, recording_wav, starts_listening
 from qa.review.web.params import BadRequest, _int, _text, parse_filters, parse_list_query
+from qa.review.web.provenance import field_rows, other_metadata, related
 from qa.review.web.site import Site
 from qa.review.web.transcript import dialogue
 from qa.speech.audio_paths import audio_problem, resolve_audio
@@ -78,9 +79,11 @@ def router(site: Site) -> APIRouter:
             c, history = mask_conversation(c, redactor), mask_history(history, redactor)
             if audio_missing is not None:  # the file name may hold the caller's number
                 audio_missing = replace(audio_missing, path=_masked(redactor, str(audio_missing.path)))
+        fields = field_rows(c)
         return page(request, "conversation.html", c=c, turns=dialogue(c["utterances"], c["findings"]),
                     findings_by_key={f["finding_key"]: f for f in c["findings"]}, has_audio=has_audio,
-                    audio_missing=audio_missing, history=history, clear=clear,
+                    audio_missing=audio_missing, history=history, clear=clear, fields=fields, related=related(c),
+                    metadata=other_metadata(c, fields),
                     audio_src=f"/audio/{quote(conversation_id, safe='')}" + ("?pii=1" if clear else ""))
 
     @routes.get("/dashboard", response_class=HTMLResponse)
@@ -138,22 +141,22 @@ def router(site: Site) -> APIRouter:
         if channel != "call" or (stored and Path(stored).suffix.lower() not in AUDIO_SUFFIXES):
             raise HTTPException(404, f"У разговора {conversation_id!r} нет записи (чат или импортированная "
                                      "расшифровка)")
-        problem_text = audio_problem(stored, root)
-        if problem_text:
-            raise HTTPException(404, f"Запись разговора {conversation_id!r} недоступна: {problem_text}")
-        path = resolve_audio(stored or "", root)
+        legs = (c.get("metadata") or {}).get("legs") if stored else None
+        for leg in legs or [stored]:
+            problem_text = audio_problem(leg, root)
+            if problem_text:
+                raise HTTPException(404, f"Запись разговора {conversation_id!r} недоступна: {problem_text}")
+        paths = [resolve_audio(leg, root) for leg in legs or [stored or ""]]  # split legs: one stereo recording
         mute = () if clear else tuple(get_redactor().mute_ranges(
             (u["text"], turn_words(u), u["start_s"], u["end_s"]) for u in c["utterances"]))
         if starts_listening(request.headers.get("range")):
             auth.audit(store, user.username, "audio_played", conversation_id,
                        "clear" if clear else f"beeped ({len(mute)} ranges)", client_of(request))
-        media_type = PLAYABLE.get(path.suffix.lower())
-        if media_type and not mute:
-            return FileResponse(path, media_type=media_type)
-        stat = path.stat()
+        media_type = PLAYABLE.get(paths[0].suffix.lower())
+        if media_type and not mute and len(paths) == 1:
+            return FileResponse(paths[0], media_type=media_type)
         try:
-            data = _beeped_wav(str(path.resolve()), stat.st_mtime_ns, stat.st_size, mute) if mute else \
-                _decoded_wav(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+            data = recording_wav(paths, mute)
         except (QAInputError, TypeError, ValueError) as exc:  # undecodable audio, bad sidecar raw_format
             raise HTTPException(422, f"Запись разговора {conversation_id!r} не удалось декодировать: {exc}") from exc
         return _ranged(data, request.headers.get("range"), "audio/wav")

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.speech.audio import DecodedAudio, RawFormat, decode_audio, file_sha256
+from qa.speech.audio import DecodedAudio, RawFormat, decode_audio, decode_legs, file_sha256, legs_sha256
 from qa.speech.transcribe.channels import _channel_plan
 from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guarded_words, normalise_phrase
 from qa.speech.transcribe.merging import _RawWord, merge_words
@@ -148,10 +148,12 @@ class Transcriber:
         channels: Mapping[str, str] | None = None,
         raw: RawFormat | None = None,
         cache_dir: Path | None = None,
+        legs: Sequence[Path] = (),
     ) -> Transcript:
-        """Transcribe one call; reuse ``<cache_dir>/<sha256>-<settings hash>.json`` when present."""
+        """Transcribe one call; reuse ``<cache_dir>/<sha256>-<settings hash>.json`` when present. ``legs``: the
+        files of a call recorded as split legs, one channel each in that order (``path`` names the call)."""
         path = Path(path)
-        sha = file_sha256(path)
+        sha = legs_sha256(list(legs)) if legs else file_sha256(path)
         folder = cache_dir or self.cache_dir
         cached = folder / f"{sha}-{self.cache_key(channels, raw)}.json" if folder else None
         if cached is not None and cached.is_file():
@@ -160,7 +162,8 @@ class Transcriber:
                 for key, value in self.priming().items():  # files cached before the prompt was echoed
                     transcript.options.setdefault(key, value)
                 return transcript
-        transcript = self.transcribe_audio(decode_audio(path, raw), path, sha, channels)
+        audio = decode_legs(list(legs), raw) if legs else decode_audio(path, raw)
+        transcript = self.transcribe_audio(audio, path, sha, channels)
         if cached is not None:
             write_cached(cached, transcript)
         return transcript
