@@ -397,7 +397,8 @@ def run_copies(args: argparse.Namespace) -> None:
 
             from qa.review.web.app import create_app
 
-            client = TestClient(create_app(store, REPO_ROOT, auth_mode="none"))  # else every page is the sign-in form
+            client = TestClient(create_app(store, REPO_ROOT, auth_mode="none"),  # else every page is the sign-in form
+                                base_url="http://127.0.0.1")
             cases += [
                 ("web: GET /search?q=вернуть деньги (first page, snippets masked)",
                  lambda: client.get("/search", params={"q": "вернуть деньги"})),

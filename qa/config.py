@@ -19,7 +19,8 @@ DEFAULT_TIMEZONE = "Europe/Moscow"
 
 PATH_KEYS = ("db", "rules", "inbox", "cache_dir", "audio_root", "lake_data")
 TEXT_KEYS = ("model", "device", "timezone", "dask_address")
-KNOWN_KEYS = (*PATH_KEYS, *TEXT_KEYS)
+LIST_KEYS = ("allowed_hosts",)  # a string or a list of strings
+KNOWN_KEYS = (*PATH_KEYS, *TEXT_KEYS, *LIST_KEYS)
 
 
 class ConfigError(Exception):
@@ -41,6 +42,7 @@ class Config:
     device: str | None = None
     timezone: str | None = None
     dask_address: str | None = None  # an existing Dask scheduler for `qa run` / `qa rescore` (tcp://HOST:8786)
+    allowed_hosts: tuple[str, ...] | None = None  # `qa serve`: more names the page may be reached by (Host header)
     sources: tuple[SourceSettings, ...] = ()  # the [[sources]] entries: PBX recording folders (README «Connect…»)
 
 
@@ -293,6 +295,12 @@ def load_config(path: Path | None = None) -> Config:
         if key not in section:
             continue
         value = section[key]
+        if key in LIST_KEYS:
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+                raise ConfigError(f"{path}: {key}: expected a string or a list of strings, not {value!r}")
+            values[key] = tuple(items)
+            continue
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key}: expected a string, not {value!r}")
         if key == "db" and value.startswith("ducklake:"):
@@ -339,7 +347,7 @@ def cli_defaults(config: Config) -> dict[str, Any]:
     for key in KNOWN_KEYS:
         value = getattr(config, key)
         if value is not None and key != "lake_data":  # lake_data reaches the store as QA_LAKE_DATA
-            values[key] = str(value)
+            values[key] = list(value) if key in LIST_KEYS else str(value)
     if config.rules is not None:
         values["folder"] = str(config.rules)
     return values
@@ -362,6 +370,8 @@ audio_root = "inbox"
 # device = "auto"         # auto | cpu | cuda
 timezone = "Europe/Moscow"
 # dask_address = "tcp://10.0.0.5:8786"   # run the tasks on this Dask scheduler (see README, Cluster)
+# `qa serve` answers only requests naming the address it listens on; more names (a proxy's, a DNS name):
+# allowed_hosts = ["qa.example.com"]
 
 # A PBX's recordings, call log and operator directory (README, «Connect your PBX»; check with `qa sources check`):
 # [[sources]]

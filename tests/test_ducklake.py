@@ -657,3 +657,36 @@ def test_the_lake_keeps_its_search_index_at_write_time(pg, tmp_path, scorer, lem
     assert found("вернуть деньги") == ["c6:0"]
     assert store.query("SELECT count(*) - count(DISTINCT (conversation_id, utterance_idx)) FROM search_sentences"
                        )[1] == [(0,)]
+def test_qa_sql_on_a_lake_reads_its_tables_and_nothing_else(sample_lake, tmp_path):
+    """The locked `qa sql` on DuckLake: its own DuckDB with the lake attached read-only, its data folder the one
+    readable place, and that only through the lake's tables (no Parquet read directly, no catalog table, no
+    PostgreSQL query)."""
+    from qa.review import auth
+
+    data = lake.parse_location(sample_lake).data_path
+    out = tmp_path / "stolen.csv"
+    auth.add_user(open_store(sample_lake), "lake-admin", "correct horse battery", "admin")
+
+    def sql(query: str, *args: str) -> tuple[int, str]:
+        result = runner.invoke(app, ["sql", query, "--db", sample_lake, "--format", "csv", *args])
+        return result.exit_code, " ".join((result.stdout + result.stderr).split())
+
+    assert sql("SELECT count(*) AS n FROM conversations") == (0, "n 7")
+    for attack, words in {
+        "SELECT * FROM users": "account table",
+        "SELECT count(*) FROM sessions": "account table",
+        f"SELECT * FROM read_parquet('{data}/**/*.parquet')": "read_parquet",
+        "SELECT * FROM __ducklake_metadata_lake.ducklake_table": "only the store's own tables",
+        "SELECT * FROM postgres_query('__ducklake_metadata_lake', 'SELECT 1')": "postgres_query",
+        "SELECT * FROM ducklake_snapshots('lake')": "ducklake_snapshots",
+        "SELECT * FROM read_text('/etc/passwd')": "file system operations are disabled",
+        f"COPY (SELECT * FROM conversations) TO '{data}/x.csv'": "read-only",
+        f"COPY (SELECT * FROM conversations) TO '{out}'": "read-only",
+        "ATTACH ':memory:' AS m": "read-only",
+    }.items():
+        code, text = sql(attack)
+        assert code == 2 and words in text, (attack, text)
+    assert not out.exists() and not Path(data, "x.csv").exists()
+    code, text = sql("SELECT username FROM users ORDER BY 1", "--include-accounts", "--admin", "lake-admin",
+                     "--password", "correct horse battery")
+    assert code == 0 and "lake-admin" in text

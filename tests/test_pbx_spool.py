@@ -212,3 +212,7 @@ def test_the_conversation_page_shows_where_each_field_came_from(spool):
     assert 'href="/conversations/1795770320.35"' in html
     audio = signed_in(spool["db"], "lead2").get("/audio/1795767600.21")
     assert audio.status_code == 200 and audio.headers["content-type"] == "audio/wav"
+    # split legs go through the beeping too, and the listening is audited
+    played = open_store(spool["db"]).query("SELECT username, detail FROM audit WHERE action = 'audio_played' AND "
+                                           "conversation_id = '1795767600.21'")[1]
+    assert [(user, detail.split(" ")[0]) for user, detail in played] == [("lead2", "beeped")]

@@ -10,7 +10,16 @@ from types import ModuleType
 import pytest
 
 from qa.records import Word
-from qa.text.redaction import KINDS, PiiSpan, Redactor, get_redactor, replace_spans, silence_ranges
+from qa.text.redaction import (
+    KINDS,
+    MUTE_PAD_S,
+    PiiSpan,
+    Redactor,
+    get_redactor,
+    replace_spans,
+    silence_ranges,
+    turn_mute_ranges,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -100,6 +109,20 @@ HITS = [
     ("Со мной говорила Мира.", "name", "Мира"),
     ("Да, это Слава.", "name", "Слава"),
     ("Договор оформлен на Иваную Марию.", "name", "Иваную Марию"),
+    # postal addresses (issue #22): a street or settlement with a house, and what is said with them
+    ("Я живу на улице Ленина, дом пять.", "address", "улице Ленина, дом пять"),
+    ("адрес: г. Тула, ул. Советская, д. 12, кв. 3", "address", "г. Тула, ул. Советская, д. 12, кв. 3"),
+    ("привезите на Комсомольский проспект 14 корпус 2", "address", "Комсомольский проспект 14 корпус 2"),
+    ("я на Садовой, 18, кв. 4", "address", "Садовой, 18, кв. 4"),
+    ("индекс 630099, Новосибирск, Красный проспект, 25", "address", "630099, Новосибирск, Красный проспект, 25"),
+    ("живу в деревне Сосновка, дом 12", "address", "деревне Сосновка, дом 12"),
+    ("Московская область, город Химки, улица Мира, дом 16А", "address",
+     "Московская область, город Химки, улица Мира, дом 16А"),
+    # numbers the ASR cut or spaced oddly, and a misspelt surname after «фамилия» (issue #22)
+    ("50 -7231, записали?", "phone", "50 -7231"),
+    ("звоните 8 9 0 3 71 244 09", "phone", "8 9 0 3 71 244 09"),
+    ("фамилия смернов", "name", "смернов"),
+    ("фамилия у меня карпенкоф", "name", "карпенкоф"),
 ]
 
 
@@ -124,7 +147,6 @@ CLEAN = [
     "Я сейчас читаю роман Толстого.",
     "Марка машины не важна.",
     "Лев на эмблеме банка.",
-    "Я живу на улице Ленина, дом пять.",
     "Сбербанк и Тинькофф берут такую комиссию.",
     "Собака лает, когда звонит телефон.",
     "Подтвердите дату рождения владельца карты.",
@@ -148,6 +170,16 @@ CLEAN = [
     "Здравствуйте, это Сбербанк, чем помочь?",
     "Мы стояли на якоре в марине.",
     "Отделение на Ленинском, дом 5.",
+    # streets without a house, a business's own address, numbers that are no phone, no surname after «фамилия»
+    "Я живу на Ленинском проспекте.",
+    "Наш офис находится на улице Тверской, дом 7.",
+    "Пункт выдачи на улице Ленина, 12, работает до девяти.",
+    "В доме пять этажей, лифт не работает.",
+    "На улице Мира 5 минут стояли в пробке.",
+    "Ожидайте 5 -7 рабочих дней.",
+    "В 2019-2020 годах тариф стоил дороже.",
+    "Фамилия у меня поменялась.",
+    "фамилия не совпадает с паспортом",
 ]
 
 
@@ -168,6 +200,9 @@ REDACTED = [
     ("Родилась пятого июня, год 1983.", "Родилась [ДАТА РОЖДЕНИЯ], [ДАТА РОЖДЕНИЯ]."),
     ("Спасибо, Ольга Вам тоже", "Спасибо, [ИМЯ] Вам тоже"),
     ("Здравствуйте, чем могу помочь?", "Здравствуйте, чем могу помочь?"),
+    ("Меня зовут Ольга, живу на улице Строителей, 25, телефон 8 916 700 11 22.",
+     "Меня зовут [ИМЯ], живу на [АДРЕС], телефон [ТЕЛЕФОН]."),
+    ("… 50 -7231 фамилия смернов", "… [ТЕЛЕФОН] фамилия [ИМЯ]"),
 ]
 
 
@@ -223,6 +258,35 @@ def test_silence_ranges_survive_words_that_differ_from_the_text(redactor: Redact
     assert silence_ranges(text, [], redactor.find(text)) == []
 
 
+def test_mute_ranges_pad_the_words_and_beep_a_turn_without_timings(redactor: Redactor) -> None:
+    text = "мой номер 8 916 123-45-67, запишите"
+    words = _whisper_words(text)
+    [(start, end)] = redactor.mute_ranges([(text, words, 0.0, 3.0)])
+    assert start == pytest.approx(words[2].start - MUTE_PAD_S) and end == pytest.approx(words[4].end + MUTE_PAD_S)
+    assert turn_mute_ranges(text, [], 10.0, 14.0, redactor.find(text)) == [(10.0, 14.0)]  # no word timings
+    assert redactor.mute_ranges([("Здравствуйте, чем могу помочь?", [], 0.0, 2.0)]) == []
+    two = redactor.mute_ranges([("это анна", [], 0.0, 1.0), ("анна", [], 0.5, 2.0), ("алло", [], 3.0, 4.0)])
+    assert two == [(0.0, 2.0)]  # overlapping ranges merged
+
+
+FIELDS = [
+    # (metadata, masked): a key that names a kind masks its whole value; other values are redacted as text
+    ({"caller_number": "+79161234567", "queue": "billing"}, {"caller_number": "[ТЕЛЕФОН]", "queue": "billing"}),
+    ({"client_name": "Петров", "clientEmail": "a@b.ru", "ANI": 89161234567},
+     {"client_name": "[ИМЯ]", "clientEmail": "[ПОЧТА]", "ANI": "[ТЕЛЕФОН]"}),
+    ({"queue_name": "Тарифы и роуминг", "note": "перезвонить на 8 916 123 45 67"},
+     {"queue_name": "Тарифы и роуминг", "note": "перезвонить на [ТЕЛЕФОН]"}),
+    ({"crm": {"contact": {"phone": "123"}, "tags": ["vip", "89161234567"]}, "vip": True, "n": 5},
+     {"crm": {"contact": {"phone": "[ТЕЛЕФОН]"}, "tags": ["vip", "[ТЕЛЕФОН]"]}, "vip": True, "n": 5}),
+    ({"адрес_доставки": "улица Мира, дом 5", "фио": "Иванов И. И."}, {"адрес_доставки": "[АДРЕС]", "фио": "[ИМЯ]"}),
+]
+
+
+@pytest.mark.parametrize(("fields", "masked"), FIELDS)
+def test_metadata_fields_are_masked_by_key_and_by_value(redactor: Redactor, fields: dict, masked: dict) -> None:
+    assert redactor.redact_fields(fields) == masked
+
+
 def test_name_tags(lemmatizer) -> None:
     assert lemmatizer.name_tags("анна") == pytest.approx({"Name": 1.0})
     assert set(lemmatizer.name_tags("Иванович")) == {"Patr"}
@@ -232,9 +296,11 @@ def test_name_tags(lemmatizer) -> None:
 
 # Measured on the fixture set: main 166/166 spans, 0/66 clean altered; held-out 33/33, 0/15 altered (32/33 and
 # 1/15 before the tuning of 2026-11-28, whose date-preposition and locative rules were prompted by those two misses).
+# Issue #22 (addresses, cut phone numbers, misspelt surnames) added cases to the main set: 226/226, 0/89 altered
+# (196/226 before: addresses 0/23). No clean utterance may be altered.
 MAIN_RECALL_FLOOR = 0.97
 KIND_RECALL_FLOOR = 0.9
-MAIN_FALSE_CEILING = 0.03
+MAIN_FALSE_CEILING = 0.0
 HOLDOUT_RECALL_FLOOR = 0.9
 HOLDOUT_FALSE_CEILING = 0.15
 
@@ -292,6 +358,23 @@ def test_blind2_set_recall_and_false_redactions(redactor: Redactor, bench: Modul
     assert set(figures.gold_by_kind) == set(KINDS)
     assert figures.recall >= BLIND2_RECALL_FLOOR, figures.missed
     assert figures.false_share <= BLIND2_FALSE_CEILING, figures.clean_altered
+
+
+# tests/fixtures/pii_blind3.yml (issue #22): addresses, numbers the ASR spaced or cut, misspelt surnames after
+# «фамилия». Written and committed before the address detector and the other changes of issue #22, never tuned on.
+# Before them: 32/68 spans (0.471; addresses 0/30, names 12/18), 0/49 clean altered; after: 66/68 (0.971; addresses
+# 30/30, names 16/18: «на фамилию морозофф» and the «тер-» of «тер-петросян» missed), 0/49 altered.
+BLIND3_RECALL_FLOOR = 0.95
+BLIND3_ADDRESS_FLOOR = 0.9
+
+
+def test_blind3_set_recall_and_no_false_redaction(redactor: Redactor, bench: ModuleType) -> None:
+    pii, clean = bench.load_cases(bench.BLIND3_PATH, part="blind3_")
+    assert len(pii) >= 60 and len(clean) >= 45
+    figures = bench.measure(redactor, pii, clean)
+    assert figures.recall >= BLIND3_RECALL_FLOOR, figures.missed
+    assert figures.recalled_by_kind["address"] / figures.gold_by_kind["address"] >= BLIND3_ADDRESS_FLOOR
+    assert figures.clean_altered == (), figures.clean_altered
 
 
 # Spoken PII through the real model: clips of tests/fixtures/pii_speech (tools/make_pii_speech.py) that the

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from test_web import PASSWORD, REPO, signed_in
+from test_web import LOCAL, PASSWORD, REPO, signed_in
 from typer.testing import CliRunner
 
 from qa.cli import app as cli_app
@@ -35,7 +35,7 @@ def listed(client: TestClient, **params) -> set[str]:
 
 def test_nothing_is_served_without_signing_in(sample_db):
     auth.add_user(open_store(sample_db), "boss", PASSWORD, "supervisor")
-    anonymous = TestClient(create_app(open_store(sample_db), REPO))
+    anonymous = TestClient(create_app(open_store(sample_db), REPO), base_url=LOCAL)
     page = anonymous.get("/conversations/call-0003", follow_redirects=False)
     assert page.status_code == 303 and page.headers["location"].startswith("/login?next=")
     for path in ("/api/conversations", "/api/conversations/call-0003", "/audio/call-0003"):
@@ -47,7 +47,7 @@ def test_nothing_is_served_without_signing_in(sample_db):
 
 def test_session_cookie_is_http_only_and_same_site(sample_db):
     auth.add_user(open_store(sample_db), "boss", PASSWORD, "supervisor")
-    client = TestClient(create_app(open_store(sample_db), REPO, secure_cookies=True), base_url="https://testserver")
+    client = TestClient(create_app(open_store(sample_db), REPO, secure_cookies=True), base_url="https://127.0.0.1")
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
     response = client.post("/login", data={"username": "boss", "password": PASSWORD, "csrf_token": token},
                            follow_redirects=False)
@@ -58,7 +58,7 @@ def test_session_cookie_is_http_only_and_same_site(sample_db):
 
 def test_wrong_passwords_lock_the_account(sample_db):
     auth.add_user(open_store(sample_db), "boss", PASSWORD, "supervisor")
-    client = TestClient(create_app(open_store(sample_db), REPO))
+    client = TestClient(create_app(open_store(sample_db), REPO), base_url=LOCAL)
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
 
     def attempt(password: str) -> int:
@@ -76,7 +76,7 @@ def test_wrong_passwords_lock_the_account(sample_db):
 
 
 def test_many_account_names_from_one_client_are_throttled(sample_db):
-    client = TestClient(create_app(open_store(sample_db), REPO))
+    client = TestClient(create_app(open_store(sample_db), REPO), base_url=LOCAL)
     auth.add_user(open_store(sample_db), "boss", PASSWORD, "supervisor")
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
     statuses = [client.post("/login", data={"username": f"user{i}", "password": "x" * 12, "csrf_token": token}
@@ -95,7 +95,7 @@ def test_csrf_is_required_on_every_state_changing_route(sample_db):
     assert open_store(sample_db).query("SELECT count(*) FROM reviews")[1][0][0] == 0
     assert client.post("/logout", data={"csrf_token": "forged"}).status_code == 403
     assert client.get("/api/conversations").status_code == 200  # still signed in
-    fresh = TestClient(create_app(open_store(sample_db), REPO))
+    fresh = TestClient(create_app(open_store(sample_db), REPO), base_url=LOCAL)
     no_token = fresh.post("/login", data={"username": "boss", "password": PASSWORD}, follow_redirects=False)
     assert no_token.status_code == 403 and "qa_session" not in fresh.cookies
     assert client.post("/api/reviews", json=body, headers={"X-CSRF-Token": good}).status_code == 201
@@ -237,7 +237,8 @@ def test_admin_manages_accounts_but_reads_no_conversation(sample_db):
 
 def test_proxy_header_is_trusted_only_for_known_users(sample_db):
     auth.add_user(open_store(sample_db), "north-lead", PASSWORD, "team_lead", ("team-north",))
-    client = TestClient(create_app(open_store(sample_db), REPO, auth_mode="proxy", proxy_header="X-Remote-User"))
+    client = TestClient(create_app(open_store(sample_db), REPO, auth_mode="proxy", proxy_header="X-Remote-User"),
+                        base_url=LOCAL)
     assert client.get("/").status_code == 403
     assert client.get("/", headers={"X-Remote-User": "stranger"}).status_code == 403
     response = client.get("/", params={"all": "1"}, headers={"X-Remote-User": "north-lead"})
@@ -351,7 +352,8 @@ def test_the_page_export_is_scoped_redacted_and_audited(sample_db):
     assert "Клиент хочет пожаловаться" in page.text and "<script" not in page.text
     admin = signed_in(sample_db, "root", "admin")
     assert admin.get("/export").status_code == 403
-    anonymous = TestClient(create_app(open_store(sample_db), REPO)).get("/export", follow_redirects=False)
+    anonymous = TestClient(create_app(open_store(sample_db), REPO), base_url=LOCAL).get("/export",
+                                                                                       follow_redirects=False)
     assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
     for bogus in ({"limit": "0"}, {"limit": "1000"}, {"verdict": "maybe"}, {"since": "../../etc/passwd"}):
         assert trainer.get("/export", params=bogus).status_code == 400, bogus

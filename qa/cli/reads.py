@@ -6,12 +6,15 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from qa.cli import options as opt
 from qa.cli.output import fail, print_rows, warn_typos
+
+if TYPE_CHECKING:
+    from qa.store import Store
 
 
 def flagged(
@@ -125,21 +128,60 @@ def precision(db: opt.DbOpt = Path(opt.DEFAULT_DB), fmt: opt.FormatOpt = "table"
 
 
 def sql(
-    query: Annotated[str, typer.Argument(help="A SELECT statement.")],
+    query: Annotated[str, typer.Argument(help="One SELECT statement.")],
     db: opt.DbOpt = Path(opt.DEFAULT_DB),
     fmt: opt.FormatOpt = "table",
+    include_accounts: Annotated[bool, typer.Option(
+        "--include-accounts", help="Let the query read the account tables (users, sessions, audit): needs --admin "
+                                   "and that admin's password; audited.")] = False,
+    admin: Annotated[str | None, typer.Option(help="The admin account (role admin) asking for --include-accounts.")]
+    = None,
+    password: Annotated[str | None, typer.Option(
+        help="The admin's password (default: asked on the terminal; or QA_PASSWORD).", envvar="QA_PASSWORD")] = None,
 ) -> None:
-    """Run a read-only SQL query (safe while the nightly flow writes: it waits for the writer)."""
+    """Run one read-only SELECT (safe while the nightly flow writes: it waits for the writer) on a locked
+    connection: no files, no extensions, no ATTACH or COPY, and no account table unless an admin asks for them."""
     from qa.review import report
     from qa.store import StoreError
+    from qa.store.locked import QueryRefused
 
     store = opt.open_db(db)
+    if include_accounts:
+        _confirm_admin(store, admin, password, query)
+    elif admin:
+        raise fail("--admin goes with --include-accounts")
     try:
-        columns, rows = store.query(query)
+        columns, rows = store.locked_query(query, accounts=include_accounts)
+    except QueryRefused as exc:
+        raise fail(f"query refused: {exc}") from exc
     except StoreError as exc:
         raise fail(str(exc)) from exc
-    except Exception as exc:  # a SQL error from DuckDB
-        raise fail(f"query failed: {exc}") from exc
+    except Exception as exc:  # a SQL error from DuckDB (the plan check's EXPLAIN is no part of the user's query)
+        raise fail(f"query failed: {str(exc).replace('EXPLAIN (FORMAT JSON) ', '')}") from exc
     text = report.render_rows(columns, rows, fmt)
     if text is not None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _confirm_admin(store: Store, admin: str | None, password: str | None, query: str) -> None:
+    """Exit 2 unless ``admin`` is an admin account and ``password`` (asked when not given) is theirs; the query is
+    written to the audit table under their name."""
+    import getpass
+
+    from qa.review import auth
+    from qa.store import StoreError
+
+    if not admin:
+        raise fail("--include-accounts needs --admin NAME (an account with the admin role) and its password")
+    secret = password if password is not None else typer.prompt(f"password of {admin}", hide_input=True)
+    try:
+        user = auth.authenticate(store, admin, secret, "sql_accounts", detail=query[:2000],
+                                 client=f"cli ({getpass.getuser()})", role="admin")
+    except auth.LockedOut as exc:
+        raise fail(f"{admin}: account locked after too many wrong passwords (qa users passwd unlocks it)") from exc
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    if user is None:
+        raise fail(f"{admin}: wrong name or password; the account tables stay closed")
+    if user.role != "admin":
+        raise fail(f"{admin}: role {user.role}, not admin; only an admin may read the account tables")

@@ -143,16 +143,28 @@ def serve(
                                                  "cookies Secure (set when served over https).")] = False,
     rules: Annotated[Path, typer.Option("--rules", help="Rule set folder the page takes rule titles from.",
                                         envvar="QA_RULES")] = Path(opt.DEFAULT_RULES),
+    allowed_hosts: Annotated[list[str] | None, typer.Option(
+        "--allowed-host", help="Another name the page may be reached by (the Host header: a proxy's public name, "
+                               "a DNS name; *.example.com for subdomains); repeatable. Requests naming any host "
+                               "other than the listen address or these get 400 (DNS rebinding).",
+        envvar="QA_ALLOWED_HOSTS")] = None,
 ) -> None:
     """The review web page: flagged list, conversation pages with audio, verdicts, dashboard, rule precision."""
     from qa.review import report
     from qa.review.web.app import serve as serve_app
+    from qa.review.web.guards import HostError, bound_host_names, check_allowed_host
 
     store = opt.existing_db(db)
+    try:
+        extra = [check_allowed_host(h) for h in allowed_hosts or ()]
+    except HostError as exc:
+        raise fail(str(exc)) from exc
     mode = _serve_auth_mode(store, host, no_auth, insecure_no_auth, trust_proxy_header)
     report.console.print(f"Review page on http://{host}:{port}/ (database {store.display}); Ctrl+C stops it.")
+    report.console.print("Answers requests for host " + ", ".join(dict.fromkeys([*bound_host_names(host), *extra]))
+                         + " only (--allowed-host adds more).", highlight=False)
     serve_app(store, host=host, port=port, audio_root=opt.audio_root(audio_root), auth_mode=mode,
-              proxy_header=trust_proxy_header, secure_cookies=secure_cookies, rules_dir=rules)
+              proxy_header=trust_proxy_header, secure_cookies=secure_cookies, rules_dir=rules, allowed_hosts=extra)
 
 
 def _serve_auth_mode(store: Store, host: str, no_auth: bool, insecure: bool, proxy_header: str | None) -> str:

@@ -196,10 +196,9 @@ def get_user(store: Store, username: str) -> User | None:
     return User(rows[0][0], rows[0][1], tuple(rows[0][2] or ()), bool(rows[0][3])) if rows else None
 
 
-def login(store: Store, username: str, password: str, client: str | None = None) -> Session | None:
-    """A new session for a right password; ``None`` for a wrong one. Raises :class:`LockedOut` after
-    :data:`MAX_FAILED_LOGINS` failures in a row (the account stays locked for :data:`LOCKOUT`, right password or
-    not). Every attempt is audited."""
+def _verified(store: Store, username: str, password: str, client: str | None) -> tuple[User, str] | None:
+    """The account and its stored hash for a right password; ``None`` for a wrong one or an unknown name (both
+    audited, a wrong one counted towards the lockout). Raises :class:`LockedOut` for a locked account."""
     now = _now()
     _, rows = store.query("SELECT password_hash, role, teams, pii, failed_logins, locked_until FROM users "
                         "WHERE username = ?", [username])
@@ -228,6 +227,18 @@ def login(store: Store, username: str, password: str, client: str | None = None)
         if lock:
             raise LockedOut(username) from None
         return None
+    return User(username, role, tuple(teams or ()), bool(pii)), password_hash
+
+
+def login(store: Store, username: str, password: str, client: str | None = None) -> Session | None:
+    """A new session for a right password; ``None`` for a wrong one. Raises :class:`LockedOut` after
+    :data:`MAX_FAILED_LOGINS` failures in a row (the account stays locked for :data:`LOCKOUT`, right password or
+    not). Every attempt is audited."""
+    found = _verified(store, username, password, client)
+    if found is None:
+        return None
+    user, password_hash = found
+    now = _now()
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     def write(con) -> None:
         if _HASHER.check_needs_rehash(password_hash):
@@ -238,7 +249,25 @@ def login(store: Store, username: str, password: str, client: str | None = None)
                     [_token_hash(token), username, csrf, now, now + SESSION_LIFETIME])
         _audit(con, username, "login", client=client)
     store.write_transaction(write)
-    return Session(token, csrf, User(username, role, tuple(teams or ()), bool(pii)))
+    return Session(token, csrf, user)
+
+
+def authenticate(store: Store, username: str, password: str, action: str, detail: str | None = None,
+                 client: str | None = None, role: str | None = None) -> User | None:
+    """The account for a right password, without a session (a command that asks an admin to confirm who they
+    are); ``None`` for a wrong one. Lockout and audit as :func:`login`; a success is audited as ``action``, or as
+    ``action_refused`` when the account's role is not ``role``."""
+    found = _verified(store, username, password, client)
+    if found is None:
+        return None
+    user = found[0]
+    refused = role is not None and user.role != role
+    def write(con) -> None:
+        con.execute("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE username = ?", [username])
+        _audit(con, username, f"{action}_refused" if refused else action,
+               detail=f"role {user.role}, not {role}: {detail or ''}" if refused else detail, client=client)
+    store.write_transaction(write)
+    return user
 
 
 def session(store: Store, token: str | None) -> Session | None:

@@ -28,6 +28,7 @@ from qa.records import Word
 from qa.review import labels
 from qa.speech.audio import DecodedAudio, cut_clip, decode_audio, decode_legs, encode_audio
 from qa.store import Store, queries
+from qa.text.redaction import turn_mute_ranges
 
 ExportFormat = Literal["jsonl", "csv", "html"]
 FORMATS: tuple[str, ...] = ("jsonl", "csv", "html")
@@ -45,7 +46,6 @@ class RedactorLike(Protocol):
     """What the export needs of :class:`qa.text.redaction.Redactor`."""
 
     def redact(self, text: str) -> Any: ...
-    def silence_ranges(self, text: str, words: Sequence[Word]) -> list[tuple[float, float]]: ...
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,8 @@ def _context(utterances: list[dict[str, Any]], finding: dict[str, Any], context_
     return picked
 
 
-def _words(u: dict[str, Any]) -> list[Word]:
+def turn_words(u: dict[str, Any]) -> list[Word]:
+    """A stored turn's word timings as :class:`~qa.records.Word` records."""
     return [Word(w[0], w[1], w[2], w[3] if len(w) > 3 else 1.0) for w in u.get("words") or []]
 
 
@@ -160,8 +161,7 @@ class _Scrubber:
             return text
         if redaction.spans:
             self.counts.update(span.kind for span in redaction.spans)
-            ranges = self.redactor.silence_ranges(text, words) if words else []
-            self.mute.extend(ranges or [(start, end)])  # no word timings: beep the whole turn
+            self.mute.extend(turn_mute_ranges(text, words, start, end, redaction.spans))
         return redaction.text
 
 
@@ -211,7 +211,7 @@ def export_examples(
                           keep_own_name=options.good and finding["category"] == INTRODUCTION)
         context = [
             {"speaker": u["speaker"], "start_s": u["start_s"], "end_s": u["end_s"],
-             "text": scrub(u["text"], _words(u), u["start_s"], u["end_s"],
+             "text": scrub(u["text"], turn_words(u), u["start_s"], u["end_s"],
                            own=u["idx"] == finding.get("utterance_idx") and u["speaker"] == "operator"),
              "is_finding": u["idx"] == finding.get("utterance_idx")}
             for u in turns

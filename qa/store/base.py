@@ -136,11 +136,28 @@ class Store(ABC):
     def check_not_damaged(self) -> None:
         """Raise :class:`StoreError` when the store is damaged, without waiting for a writer's lock."""
 
+    @abstractmethod
+    def locked_connection(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A read-only connection locked to the store (:func:`qa.store.locked.lock`: no file access, no extension,
+        no setting changed), for SQL written by people. Use it as a context manager."""
+
     # --- reads ---------------------------------------------------------------------------------------------
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple]]:
         """Run a read-only query; returns column names and rows."""
         return self.run_queries([(sql, params)])[0]
+
+    def locked_query(self, sql: str, accounts: bool = False) -> tuple[list[str], list[tuple]]:
+        """Run one SELECT written by a person (``qa sql``) on a :meth:`locked_connection`, after checking that it
+        reads only the store's data tables (account tables too when ``accounts``); column names and rows.
+        Raises :class:`qa.store.locked.QueryRefused` for anything else (:mod:`qa.store.locked`)."""
+        from qa.store.locked import check_plan, single_select
+
+        statement = single_select(sql)
+        with self.locked_connection() as con:
+            check_plan(con, statement, accounts)
+            cur = con.execute(statement)
+            return ([d[0] for d in cur.description] if cur.description else [], cur.fetchall())
 
     def _column(self, table: str, sql: str, params: Sequence[Any] = ()) -> set[Any]:
         """The first column of ``sql`` as a set (empty when nothing is stored or ``table`` is not there yet)."""

@@ -19,6 +19,7 @@ import duckdb
 
 from qa.store.base import LOCK_RETRY_S, Store, StoreError, StoreNotFound
 from qa.store.days import define_day
+from qa.store.locked import lock
 from qa.store.migrations import migrate, pending_migrations
 
 T = TypeVar("T")
@@ -71,6 +72,21 @@ class FileStore(Store):
                 con = _open(db_path, True, deadline)
             try:
                 define_day(con)
+                yield con
+            finally:
+                con.close()
+
+    @contextmanager
+    def locked_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The file opened read-only and locked (:func:`qa.store.locked.lock`), after any pending migration and
+        while no writer holds it."""
+        with self.connect(read_only=True):
+            pass  # not found, damaged, an older version to upgrade, a writer to wait for: as for any read
+        with _process_lock(self.path):
+            con = _open(self.path, True, time.monotonic() + LOCK_RETRY_S)
+            try:
+                define_day(con)
+                lock(con)
                 yield con
             finally:
                 con.close()

@@ -61,10 +61,12 @@ class LakeLocation:
         shown = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", shown)
         return f"{PREFIX}{shown}"
 
-    def attach_sql(self) -> str:
+    def attach_sql(self, read_only: bool = False) -> str:
         """The ATTACH statement for this lake (as catalog ``lake``)."""
-        options = f" (DATA_PATH {sql_literal(self.data_path)})" if self.data_path else ""
-        return f"ATTACH {sql_literal(PREFIX + self.catalog)} AS {CATALOG_ALIAS}{options}"
+        options = [f"DATA_PATH {sql_literal(self.data_path)}"] if self.data_path else []
+        options += ["READ_ONLY"] if read_only else []
+        listed = f" ({', '.join(options)})" if options else ""
+        return f"ATTACH {sql_literal(PREFIX + self.catalog)} AS {CATALOG_ALIAS}{listed}"
 
 
 def sql_literal(text: str) -> str:

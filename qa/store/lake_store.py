@@ -26,6 +26,7 @@ from qa.store import lake
 from qa.store.base import LOCK_RETRY_S, Store, StoreError, StoreNotFound
 from qa.store.days import define_day
 from qa.store.file import FileStore
+from qa.store.locked import lock
 from qa.store.migrations import backfill_of, migration_files
 
 T = TypeVar("T")
@@ -106,6 +107,36 @@ class LakeStore(Store):
             return out
 
         return _lake_retry(self.where, time.monotonic() + min(LOCK_RETRY_S, lake.retry_seconds()), read)
+
+    @contextmanager
+    def locked_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A DuckDB of its own with the lake attached read-only and locked (:func:`qa.store.locked.lock`): its
+        settings are per instance, so the process's shared instance is not used. The lake's data folder (from its
+        catalog) stays readable; nothing else."""
+        with self.connect(read_only=True):
+            pass  # created? migrated? reachable? as for any read
+        location = self.where
+        con = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False,
+                                                 "autoload_known_extensions": False})
+        try:
+            try:
+                for path in lake.extension_files():
+                    con.execute(f"LOAD {lake.sql_literal(str(path))}")
+                con.execute(location.attach_sql(read_only=True))
+                [(data,)] = con.execute(f"SELECT value FROM __ducklake_metadata_{lake.CATALOG_ALIAS}.ducklake_metadata"
+                                        " WHERE key = 'data_path'").fetchall()
+                con.execute(f"USE {lake.CATALOG_ALIAS}")
+                con.execute(f"SET search_path = '{lake.CATALOG_ALIAS}.main,temp.main'")
+                define_day(con)
+                lock(con, (str(data),))
+            except duckdb.Error as exc:
+                raise _lake_error(location, exc) from exc
+            except lake.LakeSettingError as exc:
+                raise StoreError(str(exc)) from exc
+            con.execute("BEGIN")  # one snapshot
+            yield con
+        finally:
+            con.close()
 
     def exists(self) -> bool:
         """Whether the lake has the QA tables."""

@@ -53,6 +53,7 @@ class Lemmatizer:
         )
         self._cached_lemma = lru_cache(maxsize=cache_size)(self._analyse)
         self._cached_name_tags = lru_cache(maxsize=cache_size)(self._name_tags)
+        self._cached_known = lru_cache(maxsize=cache_size)(self._morph.word_is_known)
 
     def _analyse(self, word: str) -> str:
         """The lemma of one word, uncached."""
@@ -88,6 +89,11 @@ class Lemmatizer:
         """
         return self._cached_name_tags(word)
 
+    def is_known(self, word: str) -> bool:
+        """Whether the dictionary knows ``word`` (a normalised word), rather than guessing its parses: a
+        misspelling («смернов») is unknown."""
+        return self._cached_known(_plain(word))
+
     def lemma(self, word: str) -> str:
         """Lemma of one normalised word (lower case, е for ё), e.g. «руководителю» → «руководитель»."""
         return self._cached_lemma(word)
@@ -105,6 +111,7 @@ class Lemmatizer:
         """Empty the word cache (benchmarks use it to measure a cold start)."""
         self._cached_lemma.cache_clear()
         self._cached_name_tags.cache_clear()
+        self._cached_known.cache_clear()
 
 
 _shared: Lemmatizer | None = None

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from qa.review import auth
-from qa.review.web.masking import _masked, mask_conversation
+from qa.review.web.masking import mask_conversation, mask_row
 from qa.review.web.params import parse_list_query
 from qa.review.web.site import Site
 from qa.store import VERDICTS, Review, queries
@@ -42,10 +42,8 @@ def router(site: Site) -> APIRouter:
         q = parse_list_query(request.query_params, zone_name)
         result = queries.conversations(store, scoped(user, q.filters), q.sort, q.descending, q.size,
                                        (q.page - 1) * q.size)
-        rows = result.dicts()
         redactor = get_redactor()
-        for r in rows:
-            r["top_quote"] = _masked(redactor, r.get("top_quote"))
+        rows = [mask_row(r, redactor) for r in result.dicts()]
         return JSONResponse({"total": result.total, "page": q.page, "size": q.size,
                              "conversations": _jsonable(rows)})
 

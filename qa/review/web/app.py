@@ -12,8 +12,10 @@ process can write in between.
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from qa.config import configured_timezone
 from qa.review import labels
 from qa.review.web import api, pages, search_pages, signin, trends_pages
+from qa.review.web.guards import LOOPBACK_NAMES, Guard, bound_host_names
 from qa.review.web.params import PAGE_SIZES, BadRequest
 from qa.review.web.site import NotSignedIn, Site
 from qa.store import Store, StoreError
@@ -52,13 +55,19 @@ def _clock(seconds: float | None) -> str:
         f"{whole // 60}:{whole % 60:02d}"
 
 
+def _field_value(value: Any) -> str:
+    """A metadata value as shown: text as it is, anything else as JSON (Cyrillic kept)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith(("/api/", "/audio/"))
 
 
 def create_app(store: Store, audio_root: str | Path | None = None, auth_mode: str = "accounts",
                proxy_header: str | None = None, secure_cookies: bool = False, redactor: Any = None,
-               timezone: str | None = None, rules_dir: str | Path | None = None) -> FastAPI:
+               timezone: str | None = None, rules_dir: str | Path | None = None,
+               allowed_hosts: Sequence[str] = LOOPBACK_NAMES) -> FastAPI:
     """The web application over one store; relative call paths resolve against ``audio_root``; dates
     are read and shown in ``timezone`` (default: the configured one, Europe/Moscow); rule and step titles come
     from ``rules_dir`` (default: the packaged rules).
@@ -66,6 +75,10 @@ def create_app(store: Store, audio_root: str | Path | None = None, auth_mode: st
     ``auth_mode``: ``accounts`` (sign-in form, sessions in cookies), ``proxy`` (trust the user name an
     authenticating reverse proxy puts in ``proxy_header``; the user must still have an account here) or ``none``
     (no sign-in: everyone is a supervisor without the PII permission; loopback only, see ``qa serve --no-auth``).
+
+    Every mode answers only requests whose ``Host`` is one of ``allowed_hosts`` (default: the loopback names;
+    ``*.domain`` takes its subdomains), and every response carries the security headers
+    (:mod:`qa.review.web.guards`).
     """
     if auth_mode not in AUTH_MODES:
         raise ValueError(f"auth_mode: one of {', '.join(AUTH_MODES)}, not {auth_mode!r}")
@@ -85,7 +98,7 @@ def create_app(store: Store, audio_root: str | Path | None = None, auth_mode: st
                        category=labels.category, severity_name=labels.severity, verdict_name=labels.verdict,
                        speaker_name=labels.speaker, channel_name=labels.channel, rule=titles.rule,
                        phrase=lambda text: labels.phrase(text, titles), quote=lambda text: labels.quote(text, titles),
-                       stage=lambda key: labels.table()["stages"].get(key, key))
+                       stage=lambda key: labels.table()["stages"].get(key, key), field_value=_field_value)
     env.globals.update(page_sizes=PAGE_SIZES, auth_mode=auth_mode, rule_title=titles.rule,
                        category_name=labels.category)
     templates = Jinja2Templates(env=env)
@@ -139,14 +152,21 @@ def create_app(store: Store, audio_root: str | Path | None = None, auth_mode: st
     app.include_router(api.router(site))
     app.include_router(search_pages.router(site))
     app.include_router(trends_pages.router(site))
+    # The guard wraps the whole stack, Starlette's own 500 page included (add_middleware would sit inside it).
+    guard_hosts = tuple(allowed_hosts)
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: Guard(build_stack(), guard_hosts)  # type: ignore[method-assign]
     return app
 
 
 def serve(store: Store, host: str = "127.0.0.1", port: int = 8765, audio_root: str | Path | None = None,
           auth_mode: str = "accounts", proxy_header: str | None = None, secure_cookies: bool = False,
-          rules_dir: str | Path | None = None) -> None:
-    """Serve the review page until interrupted."""
+          rules_dir: str | Path | None = None, allowed_hosts: Sequence[str] = ()) -> None:
+    """Serve the review page until interrupted; requests must name ``host`` (its loopback or machine names for
+    loopback and wildcard addresses) or one of ``allowed_hosts`` in their ``Host`` header."""
     import uvicorn
 
-    uvicorn.run(create_app(store, audio_root, auth_mode, proxy_header, secure_cookies, rules_dir=rules_dir),
+    hosts = [*bound_host_names(host), *allowed_hosts]
+    uvicorn.run(create_app(store, audio_root, auth_mode, proxy_header, secure_cookies, rules_dir=rules_dir,
+                           allowed_hosts=hosts),
                 host=host, port=port, log_level="warning")

@@ -1,5 +1,6 @@
 """Serving call recordings to the browser's player: the formats it plays as stored, WAV decoded from those it
-cannot (cached per file version), and single byte ranges so the player can seek."""
+cannot, WAV with personal data beeped (each cached per file version), and single byte ranges so the player can
+seek."""
 
 from __future__ import annotations
 
@@ -13,32 +14,50 @@ PLAYABLE = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".o
             ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".webm": "audio/webm"}
 
 
-@lru_cache(maxsize=4)
-def _decoded_wav(path: str, _mtime_ns: int, _size: int) -> bytes:
-    """A file Chromium cannot play (e.g. headerless A-law), decoded and encoded as WAV (cached per version)."""
+def _decode(path: str):  # -> qa.speech.audio.DecodedAudio
+    """The recording at ``path`` decoded (a headerless one with the ``raw_format`` of its sidecar)."""
     from qa.inbox.inputs import read_sidecar
-    from qa.speech.audio import RawFormat, decode_audio, encode_audio
+    from qa.speech.audio import RawFormat, decode_audio
 
     source = Path(path)
     sidecar = source.with_suffix(".json")
     raw = read_sidecar(source, sidecar if sidecar.is_file() else None).raw_format
-    audio = decode_audio(source, RawFormat(**raw) if raw else None)
-    return encode_audio(audio.channels[:2], audio.sample_rate, "wav")
+    return decode_audio(source, RawFormat(**raw) if raw else None)
+
+
+def _load(paths: tuple[str, ...]):  # -> qa.speech.audio.DecodedAudio
+    """One recording decoded, or a call recorded as split legs (PBX -in/-out) as one, a channel per leg."""
+    from qa.speech.audio import decode_legs
+
+    return _decode(paths[0]) if len(paths) == 1 else decode_legs([Path(p) for p in paths])
 
 
 @lru_cache(maxsize=4)
-def _decoded_legs_wav(paths: tuple[str, ...], _versions: tuple[tuple[int, int], ...]) -> bytes:
-    """A call recorded as split legs, played as one stereo WAV (a leg per channel; cached per file versions)."""
-    from qa.speech.audio import decode_legs, encode_audio
+def _wav(paths: tuple[str, ...], _versions: tuple[tuple[int, int], ...],
+         mute: tuple[tuple[float, float], ...]) -> bytes:
+    """The whole recording (one file or its legs) as WAV, with a beep over each ``mute`` range (the words holding
+    personal data) as the export's clips are beeped; cached per file versions and ranges."""
+    from qa.speech.audio import cut_clip, encode_audio
 
-    audio = decode_legs([Path(p) for p in paths])
-    return encode_audio(audio.channels[:2], audio.sample_rate, "wav")
+    audio = _load(paths)
+    channels = cut_clip(audio, 0.0, audio.duration_s, list(mute)) if mute else audio.channels
+    return encode_audio(channels[:2], audio.sample_rate, "wav")
 
 
-def legs_wav(paths: list[Path]) -> bytes:
-    """:func:`_decoded_legs_wav` of these files as they are now."""
+def recording_wav(paths: list[Path], mute: tuple[tuple[float, float], ...] = ()) -> bytes:
+    """:func:`_wav` of these files as they are now: one recording, or the legs of a split call played as one stereo
+    WAV; beeped over ``mute``."""
     stats = [p.stat() for p in paths]
-    return _decoded_legs_wav(tuple(str(p.resolve()) for p in paths), tuple((s.st_mtime_ns, s.st_size) for s in stats))
+    return _wav(tuple(str(p.resolve()) for p in paths), tuple((s.st_mtime_ns, s.st_size) for s in stats), mute)
+
+
+def starts_listening(range_header: str | None) -> bool:
+    """Whether a request for a recording starts playing it (no range, or a range from its first byte), not a seek
+    or a further piece of a listening already started: one audit line per listening."""
+    if not range_header:
+        return True
+    first = range_header.partition("=")[2].split(",")[0].strip().partition("-")[0]
+    return first.strip() == "0"
 
 
 def _ranged(data: bytes, range_header: str | None, media_type: str) -> Response:

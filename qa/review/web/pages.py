@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -15,11 +16,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from qa.errors import QAInputError
 from qa.inbox.inputs import AUDIO_SUFFIXES
 from qa.review import auth
+from qa.review.export import turn_words
 from qa.review.web import charts
-from qa.review.web.masking import _masked, mask_conversation
-from qa.review.web.media import PLAYABLE, _decoded_wav, _ranged, legs_wav
+from qa.review.web.masking import _masked, mask_conversation, mask_history, mask_row
+from qa.review.web.media import PLAYABLE, _ranged, recording_wav, starts_listening
 from qa.review.web.params import BadRequest, _int, _text, parse_filters, parse_list_query
-from qa.review.web.provenance import field_rows, related
+from qa.review.web.provenance import field_rows, other_metadata, related
 from qa.review.web.site import Site
 from qa.review.web.transcript import dialogue
 from qa.speech.audio_paths import audio_problem, resolve_audio
@@ -50,10 +52,8 @@ def router(site: Site) -> APIRouter:
         q = parse_list_query(request.query_params, zone_name)
         filters = scoped(user, q.filters)
         result = queries.conversations(store, filters, q.sort, q.descending, q.size, (q.page - 1) * q.size)
-        rows = result.dicts()
         redactor = get_redactor()
-        for r in rows:
-            r["top_quote"] = _masked(redactor, r.get("top_quote"))
+        rows = [mask_row(r, redactor) for r in result.dicts()]
         return page(request, "list.html", rows=rows, total=result.total, q=q,
                     pages=max(1, math.ceil(result.total / q.size)), params=dict(request.query_params),
                     link=links(dict(request.query_params)), options=scoped_options(user),
@@ -65,24 +65,29 @@ def router(site: Site) -> APIRouter:
         user, _ = current(request)
         need(request, user.sees_conversations)
         c = open_conversation(user, conversation_id)
-        clear = request.query_params.get("pii") == "1"
-        if clear:
-            need(request, user.may_show_pii)
-            auth.audit(store, user.username, "pii_shown", conversation_id, client=client_of(request))
-        else:
-            c = mask_conversation(c, get_redactor())
         source = c.get("source_path") or ""
         has_audio = user.hears_audio and c["channel"] == "call" and (not source or
                                                                     Path(source).suffix.lower() in AUDIO_SUFFIXES)
         audio_missing = audio_problem(source, root) if has_audio else None
         history = queries.reviews(store, conversation_id)
+        clear = request.query_params.get("pii") == "1"
+        if clear:
+            need(request, user.may_show_pii)
+            auth.audit(store, user.username, "pii_shown", conversation_id, client=client_of(request))
+        else:
+            redactor = get_redactor()
+            c, history = mask_conversation(c, redactor), mask_history(history, redactor)
+            if audio_missing is not None:  # the file name may hold the caller's number
+                audio_missing = replace(audio_missing, path=_masked(redactor, str(audio_missing.path)))
+        fields = field_rows(c)
         stats = (c.get("transcription") or {}).get("stats") or {}
         return page(request, "conversation.html", c=c, turns=dialogue(c["utterances"], c["findings"], stats),
                     attribution=stats.get("mono_attribution") if isinstance(stats.get("mono_attribution"), dict)
                     else None, decoded_again=stats.get("decoded_again") or [],
                     findings_by_key={f["finding_key"]: f for f in c["findings"]}, has_audio=has_audio,
-                    audio_missing=audio_missing, source=source, history=history, clear=clear,
-                    fields=field_rows(c), related=related(c))
+                    audio_missing=audio_missing, history=history, clear=clear, fields=fields, related=related(c),
+                    metadata=other_metadata(c, fields),
+                    audio_src=f"/audio/{quote(conversation_id, safe='')}" + ("?pii=1" if clear else ""))
 
     @routes.get("/dashboard", response_class=HTMLResponse)
     def dashboard(request: Request) -> Response:
@@ -122,8 +127,13 @@ def router(site: Site) -> APIRouter:
 
     @routes.get("/audio/{conversation_id}")
     def audio(request: Request, conversation_id: str) -> Response:
+        """The recording: with personal data beeped, or as recorded (``?pii=1``) for a user who may show personal
+        data in clear. Each listening is audited."""
         user, _ = current(request)
         need(request, user.hears_audio)
+        clear = request.query_params.get("pii") == "1"
+        if clear:
+            need(request, user.may_show_pii)
         source = queries.conversation_source(store, conversation_id)
         if source is None:
             raise HTTPException(404, f"Разговор {conversation_id!r} не найден")
@@ -139,20 +149,17 @@ def router(site: Site) -> APIRouter:
             problem_text = audio_problem(leg, root)
             if problem_text:
                 raise HTTPException(404, f"Запись разговора {conversation_id!r} недоступна: {problem_text}")
-        if legs:  # split legs (PBX -in/-out): played as one stereo recording
-            try:
-                data = legs_wav([resolve_audio(leg, root) for leg in legs])
-            except QAInputError as exc:
-                raise HTTPException(422, f"Запись разговора {conversation_id!r} не удалось декодировать: {exc}") \
-                    from exc
-            return _ranged(data, request.headers.get("range"), "audio/wav")
-        path = resolve_audio(stored or "", root)
-        media_type = PLAYABLE.get(path.suffix.lower())
-        if media_type:
-            return FileResponse(path, media_type=media_type)
-        stat = path.stat()
+        paths = [resolve_audio(leg, root) for leg in legs or [stored or ""]]  # split legs: one stereo recording
+        mute = () if clear else tuple(get_redactor().mute_ranges(
+            (u["text"], turn_words(u), u["start_s"], u["end_s"]) for u in c["utterances"]))
+        if starts_listening(request.headers.get("range")):
+            auth.audit(store, user.username, "audio_played", conversation_id,
+                       "clear" if clear else f"beeped ({len(mute)} ranges)", client_of(request))
+        media_type = PLAYABLE.get(paths[0].suffix.lower())
+        if media_type and not mute and len(paths) == 1:
+            return FileResponse(paths[0], media_type=media_type)
         try:
-            data = _decoded_wav(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+            data = recording_wav(paths, mute)
         except (QAInputError, TypeError, ValueError) as exc:  # undecodable audio, bad sidecar raw_format
             raise HTTPException(422, f"Запись разговора {conversation_id!r} не удалось декодировать: {exc}") from exc
         return _ranged(data, request.headers.get("range"), "audio/wav")

@@ -37,6 +37,17 @@ def field_rows(c: dict[str, Any]) -> list[dict[str, Any]]:
              "source_label": labels.field_source(sources[k])} for k in keys]
 
 
+# metadata the page shows in its own places (the fields' table, transfers, linked recordings, channels) or not at all
+STRUCTURE = ("field_sources", "transfers", "linked", "channels", "legs")
+
+
+def other_metadata(c: dict[str, Any], fields: list[dict[str, Any]]) -> dict[str, Any]:
+    """The metadata not already in ``fields`` (:func:`field_rows`) nor shown elsewhere: what a sidecar carried
+    besides (a CRM's ``caller_number``, ``client_name``…), listed as is under the conversation's header."""
+    shown = {f["field"] for f in fields}
+    return {k: v for k, v in (c.get("metadata") or {}).items() if k not in shown and k not in STRUCTURE}
+
+
 def related(c: dict[str, Any]) -> dict[str, Any]:
     """The call's transfers (later answering operators of the same recording) and linked conversations (other
     recordings of the same PBX call, by ``linkedid``)."""

@@ -18,6 +18,22 @@ Phrases = dict[str, tuple[tuple[str, ...], ...]]  # first word → the phrases i
 
 
 @dataclass(frozen=True, slots=True)
+class AddressWords:
+    """The words of postal addresses (``address`` in ``qa/text/data/pii.json``), forms and lemmas alike."""
+
+    street_types: frozenset[str]
+    settlement_types: frozenset[str]
+    region_types: frozenset[str]
+    house_words: frozenset[str]
+    unit_words: frozenset[str]
+    letter_units: frozenset[str]
+    stop_words: frozenset[str]
+    business_cues: frozenset[str]
+    person_cues: frozenset[str]
+    business_window: int
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """The word lists of ``qa/text/data/pii.json``."""
 
@@ -49,6 +65,7 @@ class Rules:
     name_cues: frozenset[str]
     capital_name_cues: frozenset[str]
     surname_cues: frozenset[str]
+    surname_cue_fillers: frozenset[str]
     weak_name_cues: frozenset[str]
     name_cue_stop_words: frozenset[str]
     address_words: frozenset[str]
@@ -56,6 +73,8 @@ class Rules:
     locative_endings: tuple[str, ...]
     name_blockers: frozenset[str]
     name_blocker_forms: frozenset[str]
+    field_kinds: dict[str, tuple[tuple[tuple[str, ...], str], ...]]  # a metadata key's first word → (phrase, kind)
+    address: AddressWords
 
 
 def plain(word: str) -> str:
@@ -110,6 +129,7 @@ def load_rules(path: Path = DATA_PATH) -> Rules:
         name_cues=_words(data["name_cues"]),
         capital_name_cues=_words(data["capital_name_cues"]),
         surname_cues=_words(data["surname_cues"]),
+        surname_cue_fillers=_words(data["surname_cue_fillers"]),
         weak_name_cues=_words(data["weak_name_cues"]),
         name_cue_stop_words=_words(data["name_cue_stop_words"]),
         address_words=_words(data["address_words"]),
@@ -117,4 +137,17 @@ def load_rules(path: Path = DATA_PATH) -> Rules:
         locative_endings=tuple(_words(data["locative_endings"])),
         name_blockers=_words(data["name_blockers"]),
         name_blocker_forms=_words(data["name_blocker_forms"]),
+        field_kinds=_field_kinds(data["field_kinds"]),
+        address=AddressWords(**{key: value if key == "business_window" else _words(value)
+                                for key, value in data["address"].items()}),
     )
+
+
+def _field_kinds(kinds: dict[str, list[str]]) -> dict[str, tuple[tuple[tuple[str, ...], str], ...]]:
+    """Metadata key phrases by their first word, longest first, each with its kind."""
+    by_first: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for kind, phrases in kinds.items():
+        for phrase in phrases:
+            words = tuple(plain(phrase).split())
+            by_first.setdefault(words[0], []).append((words, kind))
+    return {first: tuple(sorted(found, key=lambda item: -len(item[0]))) for first, found in by_first.items()}

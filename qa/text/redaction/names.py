@@ -93,10 +93,28 @@ class Names:
             cue = tokens[before]
             if token.text[0].isupper() and cue.lemma in rules.capital_name_cues:
                 found.add(index)
-            # lower case only a word in its dictionary form: «фамилия кузнец», not «фамилия указана неверно»
-            elif cue.norm in rules.surname_cues and token.lemma == token.norm:
+            # lower case: a word in its dictionary form («фамилия кузнец»), one the dictionary does not know (the
+            # ASR's «фамилия смернов») or one with a name reading; not «фамилия указана неверно»
+            elif self._after_surname_cue(tokens, index) and token.norm not in rules.surname_cue_fillers and (
+                    token.lemma == token.norm or not self._lemmatizer.is_known(token.norm)
+                    or self._lemmatizer.name_tags(token.norm)):
                 found.add(index)
         return found
+
+    def _after_surname_cue(self, tokens: list[Token], index: int) -> bool:
+        """Whether «фамилия» comes right before token ``index``, or with at most two fillers between («фамилия у
+        меня …», «фамилия, значит, …»)."""
+        rules = self._rules
+        before = _previous_word(tokens, index)
+        for _ in range(3):
+            if before is None:
+                return False
+            if tokens[before].norm in rules.surname_cues:
+                return True
+            if tokens[before].norm not in rules.surname_cue_fillers:
+                return False
+            before = _previous_word(tokens, before)
+        return False
 
     def _grow_by_capitals(self, tokens: list[Token], taken: list[bool], accepted: set[int]) -> set[int]:
         """The names with the capitalised words right beside them (only spaces between): the rest of a foreign

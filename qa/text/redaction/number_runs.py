@@ -19,6 +19,7 @@ from qa.text.redaction.tokens import Token
 MAX_GAP_WORDS = 3  # filler and correction words one dictated number may hold between two of its parts
 _RUN_SEPARATORS = frozenset("-()+,–—")
 _GAP_PUNCT = frozenset(",-–—:")  # may stand between the fillers inside one dictated number
+_HYPHENS = frozenset("-–—")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,7 @@ class NumberRun:
     millions: bool  # holds «миллион»: an amount unless a cue says otherwise
     dictated: bool  # said digit by digit («1, 2, 3, 9, 8, 7»): a code even when short
     pieces: tuple[NumberRun, ...] = ()  # its parts read apart, when only fillers joined them
+    hyphenated: bool = False  # written digit groups joined by a hyphen («50 -7231», «40-17-62»): a phone's layout
 
 
 def is_number_word(token: Token, rules: Rules) -> bool:
@@ -172,6 +174,8 @@ class NumberRuns:
             millions=any(t.lemma in rules.million for t in words),
             dictated=dictated,
             pieces=tuple(piece for piece in pieces if piece is not None),
+            hyphenated=any(tokens[i].text in _HYPHENS and tokens[i - 1].kind == "num" and tokens[i + 1].kind == "num"
+                           for i in range(first + 1, members[-1])),
         )
 
     def _read_digits(self, tokens: list[Token]) -> tuple[str, tuple[int, ...], bool]:

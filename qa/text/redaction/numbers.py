@@ -7,7 +7,9 @@ failing those, after it («…, это ИНН»). A run of :data:`MIN_NUMBER_DIG
 :data:`DICTATED_MIN_DIGITS` digits. A run holding «тысяча» or «миллион» shorter than that is an amount, and one
 holding «миллион» stays an amount unless a cue names it. A run joined only by fillers that nothing but its length
 makes a number is judged part by part («3 500, ну, 4 200»). A 4-digit series and a 6-digit number in one utterance
-are a passport when a passport cue is among the utterance's last :data:`CUE_WINDOW` words.
+are a passport when a passport cue is among the utterance's last :data:`CUE_WINDOW` words. Digit groups of
+:data:`PHONE_TAIL_DIGITS` digits in all joined by hyphens («50 -7231», «40-17-62») are the end of a phone number whose
+start the ASR put elsewhere (the previous segment, before a full stop), unless an amount word follows.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from qa.text.redaction.tokens import SENTENCE_END, Token, TokenRange
 MIN_NUMBER_DIGITS = 7  # a run this long is never left in the text
 CUE_WINDOW = 6  # words looked back from a digit run for its cue
 DICTATED_MIN_DIGITS = 6  # a run said digit by digit is a code from this length («1, 2, 3, 9, 8, 7»)
+PHONE_TAIL_DIGITS = (5, 6)  # digit groups joined by hyphens this long are the end of a phone number («50 -7231»)
 _PASSPORT_LAYOUTS = ((4, 6), (2, 2, 6))  # «4510 123456», «45 10 123456»
 _LOCAL_PHONE_LAYOUT = (3, 2, 2)  # «123-45-67»
 _SNILS_LAYOUT = (3, 3, 3, 2)
@@ -138,6 +141,8 @@ def _kind_by_shape(run: NumberRun, cues: list[str]) -> str | None:
         return "snils"
     if layout == _LOCAL_PHONE_LAYOUT or _looks_like_phone(run):
         return "phone"
+    if run.hyphenated and PHONE_TAIL_DIGITS[0] <= length <= PHONE_TAIL_DIGITS[1] and not run.quantity:
+        return "phone"  # «50 -7231», «40-17-62»: the end of a phone number the ASR cut from its start
     long_enough = length >= MIN_NUMBER_DIGITS or (run.dictated and length >= DICTATED_MIN_DIGITS)
     if "number" in cues:
         return "number" if long_enough else None

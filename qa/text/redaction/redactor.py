@@ -1,27 +1,33 @@
 """The redactor: runs the detectors over one utterance, replaces what they find, and maps it onto word times.
 
 The detectors run in a fixed order and each claims its tokens, so a later one never takes what an earlier one has:
-typed e-mails, dictated e-mails, dates of birth, identity numbers, names.
+typed e-mails, dictated e-mails, dates of birth, postal addresses (before the numbers, which would otherwise take
+a postcode, and the names, which would take a street named after a person), identity numbers, names.
 """
 
 from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from qa.records import Word
 from qa.text.lemmatizer import Lemmatizer, get_lemmatizer
+from qa.text.redaction.addresses import Addresses
 from qa.text.redaction.dates import BirthDates
 from qa.text.redaction.emails import DictatedEmails, typed_emails
+from qa.text.redaction.fields import redact_value
 from qa.text.redaction.lexicon import DATA_PATH, load_rules, plain
 from qa.text.redaction.names import Names
 from qa.text.redaction.numbers import Numbers
 from qa.text.redaction.tokens import tokenize
 
-KINDS: tuple[str, ...] = ("phone", "card", "email", "passport", "inn", "snils", "birth_date", "name", "number")
+MUTE_PAD_S = 0.1  # seconds beeped beyond a word's ASR times on each side (word times are off by that much)
+KINDS: tuple[str, ...] = ("phone", "card", "email", "passport", "inn", "snils", "birth_date", "name", "number",
+                          "address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +56,7 @@ class Redactor:
         self._rules = load_rules(rules_path)
         self._emails = DictatedEmails(self._rules)
         self._birth_dates = BirthDates(self._rules)
+        self._addresses = Addresses(self._rules)
         self._numbers = Numbers(self._rules)
         self._names = Names(self._rules, self._lemmatizer)
 
@@ -71,6 +78,8 @@ class Redactor:
             claim("email", first, last)
         for first, last in self._birth_dates.find(tokens, taken):
             claim("birth_date", first, last)
+        for first, last in self._addresses.find(tokens, taken):
+            claim("address", first, last)
         for kind, (first, last) in self._numbers.find(tokens, taken):
             claim(kind, first, last)
         for first, last in self._names.find(tokens, taken):
@@ -83,6 +92,14 @@ class Redactor:
         spans = tuple(self.find(text))
         return Redaction(replace_spans(text, spans, self._rules.placeholders), spans)
 
+    def redact_fields(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """Named values (a conversation's metadata) with their personal data replaced: the whole value for a key
+        that names a kind («caller_number», «client_email»), the redacted text otherwise
+        (:mod:`qa.text.redaction.fields`)."""
+        rules = self._rules
+        return {key: redact_value(str(key), value, rules.field_kinds, rules.placeholders,
+                                  lambda text: self.redact(text).text) for key, value in fields.items()}
+
     def placeholder(self, kind: str) -> str:
         """The placeholder of a kind, e.g. ``phone`` → «[ТЕЛЕФОН]»."""
         return self._rules.placeholders[kind]
@@ -90,6 +107,19 @@ class Redactor:
     def silence_ranges(self, text: str, words: Sequence[Word]) -> list[tuple[float, float]]:
         """Time ranges of ``words`` (the utterance's word timestamps) that hold personal data."""
         return silence_ranges(text, words, self.find(text))
+
+    def mute_ranges(self, turns: Iterable[tuple[str, Sequence[Word], float, float]]) -> list[tuple[float, float]]:
+        """The times to beep in a recording, from its turns (text, word timings, start, end): see
+        :func:`turn_mute_ranges`. In time order, overlapping ones merged."""
+        ranges = [r for text, words, start, end in turns for r in turn_mute_ranges(text, words, start, end,
+                                                                                   self.find(text))]
+        merged: list[tuple[float, float]] = []
+        for start, end in sorted(ranges):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return merged
 
 
 def replace_spans(text: str, spans: Sequence[PiiSpan], placeholders: dict[str, str]) -> str:
@@ -127,6 +157,19 @@ def _word_offsets(text: str, words: Sequence[Word]) -> list[tuple[int, int] | No
             else:
                 place[0], place[1] = min(place[0], char_index), max(place[1], char_index + 1)
     return [(place[0], place[1]) if place else None for place in offsets]
+
+
+def turn_mute_ranges(text: str, words: Sequence[Word], start: float, end: float,
+                     spans: Sequence[PiiSpan]) -> list[tuple[float, float]]:
+    """The times to beep in one turn that holds ``spans``: its words that hold them (:func:`silence_ranges`,
+    widened by :data:`MUTE_PAD_S` for the slack of ASR word times), or the whole turn (``start``–``end``) when it
+    has no word timings or none of them could be placed. Nothing when there are no spans."""
+    if not spans:
+        return []
+    ranges = silence_ranges(text, words, spans) if words else []
+    if not ranges:
+        return [(start, end)]
+    return [(max(0.0, a - MUTE_PAD_S), b + MUTE_PAD_S) for a, b in ranges]
 
 
 def silence_ranges(text: str, words: Sequence[Word], spans: Sequence[PiiSpan]) -> list[tuple[float, float]]:
