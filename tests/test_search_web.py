@@ -54,7 +54,8 @@ def rules(tmp_path) -> Path:
 def signed_in(db: Path, username: str, rules_dir: Path | None = None) -> TestClient:
     from qa.text.redaction import get_redactor
 
-    client = TestClient(create_app(open_store(db), REPO, rules_dir=rules_dir, redactor=get_redactor()))
+    client = TestClient(create_app(open_store(db), REPO, rules_dir=rules_dir, redactor=get_redactor()),
+                        base_url="http://127.0.0.1")
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
     response = client.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token,
                                            "next": "/"}, follow_redirects=False)
