@@ -26,7 +26,8 @@ from qa.speech.audio import decode_audio
 from qa.store import open_store, queries
 
 CONVERSATION_PAGES = ("/", "/conversations/call-0003", "/api/conversations", "/api/conversations/call-0003",
-                      "/dashboard", "/rules", "/failures", "/audio/call-0003", "/export?limit=1")
+                      "/dashboard", "/rules", "/failures", "/audio/call-0003", "/export?limit=1",
+                      "/search?q=деньги", "/trends")
 METADATA = {"caller_number": "+7 916 555-12-34", "client_name": "Смирнова Ольга Петровна",
             "client_email": "olga.smirnova@mail.ru", "queue": "billing", "crm": {"contact": {"phone": "89035551234"}}}
 SECRETS = ("555-12-34", "5551234", "Смирнова", "olga.smirnova")
@@ -65,7 +66,7 @@ def test_every_response_carries_the_security_headers(sample_db):
 def test_pages_hold_no_inline_script_or_style_the_policy_would_block(sample_db):
     client = signed_in(sample_db, "boss", pii=True)
     for path in ("/", "/conversations/call-0003", "/conversations/chat-0002", "/dashboard", "/rules", "/failures",
-                 "/users", "/login", "/no-such-page"):
+                 "/users", "/login", "/no-such-page", "/search?q=вернуть+деньги", "/trends"):
         page = client.get(path).text
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page), path
         assert not re.search(r"<style\b|\sstyle=|\son[a-z]+=", page), path
