@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.store.current import carry_reviews, refresh_current, reviewed_now, set_verdict
+from qa.store.process import ProcessIdentity
 from qa.store.rows import (
     CONVERSATION_COLUMNS,
     conversation_row,
@@ -177,17 +178,19 @@ class Store(ABC):
     # --- writes --------------------------------------------------------------------------------------------
 
     def start_run(self, run: RunInfo) -> None:
-        """Record a run as running."""
+        """Record a run as running, by this process (host, pid: see :mod:`qa.store.process`)."""
         started = _now()
+        me = ProcessIdentity.current()
 
         def body(con: duckdb.DuckDBPyConnection) -> None:
             if self.is_lake:  # a retried commit that had in fact landed leaves no second row
                 con.execute("DELETE FROM runs WHERE run_id = ?", [run.run_id])
             con.execute(
                 "INSERT INTO runs (run_id, kind, started_at, status, inbox, ruleset_version, rules_dir, model, "
-                "settings) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                "settings, host, pid, pid_started, heartbeat_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run.run_id, run.kind, started, run.inbox, run.ruleset_version, run.rules_dir, run.model,
-                 to_json(run.settings)],
+                 to_json(run.settings), me.host, me.pid, me.started, started],
             )
 
         self.write_transaction(body)
@@ -231,6 +234,7 @@ class Store(ABC):
                 con.execute("DELETE FROM failures WHERE run_id = ? AND source_path IN (SELECT unnest(?::VARCHAR[]))",
                             [run_id, [f.source_path for f in failures]])
             insert_rows(con, "failures", failure_rows(run_id, failures, now))
+            heartbeat(con, run_id, now)
 
         self.write_transaction(body)
 
@@ -242,6 +246,7 @@ class Store(ABC):
             before = reviewed_now(con, [s.conversation.conversation_id for s in scored])
             _replace_scores(con, scored, run_id, now)
             carry_reviews(con, before)
+            heartbeat(con, run_id, now)
 
         self.write_transaction(body)
 
@@ -281,6 +286,12 @@ class Store(ABC):
 
         self.write_transaction(body)
         return review_id
+
+
+def heartbeat(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> None:
+    """Note in ``runs`` that the run just wrote (a run on another host is taken for dead only after hours of
+    silence)."""
+    con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [now, run_id])
 
 
 def failure_rows(run_id: str, failures: Sequence[Failure], now: datetime) -> list[dict[str, Any]]:
