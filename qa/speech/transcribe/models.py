@@ -44,13 +44,18 @@ def _load_model(options: TranscriptionOptions) -> _LoadedModel:
         if loaded is None:
             from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-            model = WhisperModel(
-                str(path),
-                device=device,
-                compute_type=compute_type,
-                cpu_threads=threads,
-                local_files_only=True,
-            )
+            try:
+                model = WhisperModel(
+                    str(path),
+                    device=device,
+                    compute_type=compute_type,
+                    cpu_threads=threads,
+                    local_files_only=True,
+                )
+            except (RuntimeError, ValueError, OSError) as exc:  # a damaged model.bin, a missing tokenizer…
+                from qa.errors import ModelError
+
+                raise ModelError(f"{path}: the Whisper model cannot be loaded: {exc}") from exc
             loaded = _LoadedModel(model, BatchedInferencePipeline(model), threading.Lock(), path, device, compute_type)
             _MODELS[key] = loaded
     return loaded

@@ -14,13 +14,13 @@ import dataclasses
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.speech.audio import DecodedAudio, RawFormat, decode_audio, file_sha256
+from qa.speech.audio import TARGET_RATE, AudioStream, DecodedAudio, RawFormat, decoded_from, file_sha256
 from qa.speech.transcribe.channels import _channel_plan
 from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guarded_words, normalise_phrase
 from qa.speech.transcribe.merging import _RawWord, merge_words
@@ -29,6 +29,7 @@ from qa.speech.transcribe.options import TranscriptionOptions
 from qa.speech.transcribe.pitch import attribute_by_pitch
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, read_cached, write_cached
 from qa.speech.transcribe.vad import missed_speech_clips, voice_regions
+from qa.speech.transcribe.windows import DEFAULT_WINDOW_S, gather, window_seconds, windows
 
 _VOCABULARY_LIMIT = 60  # Whisper's prompt holds ~220 tokens; faster-whisper keeps only the tail
 
@@ -140,6 +141,8 @@ class Transcriber:
             "channels": dict(channels) if channels else None,
             "raw": dataclasses.asdict(raw) if raw else None,
         }
+        if window_seconds() != DEFAULT_WINDOW_S:  # long calls are cut elsewhere (the default keeps older keys)
+            payload["window_s"] = window_seconds()
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def transcribe(
@@ -160,7 +163,14 @@ class Transcriber:
                 for key, value in self.priming().items():  # files cached before the prompt was echoed
                     transcript.options.setdefault(key, value)
                 return transcript
-        transcript = self.transcribe_audio(decode_audio(path, raw), path, sha, channels)
+        window_s = window_seconds()
+        with AudioStream(path, raw) as stream:
+            blocks = stream.blocks()
+            first, whole = gather(blocks, window_s)
+            if whole:  # a call no longer than a window: decoded whole, as it always was
+                transcript = self.transcribe_audio(decoded_from(first, stream), path, sha, channels)
+            else:
+                transcript = self.transcribe_windows(stream, windows(first, blocks, window_s), path, sha, channels)
         if cached is not None:
             write_cached(cached, transcript)
         return transcript
@@ -181,6 +191,34 @@ class Transcriber:
         if audio.notes:
             stats["decode_notes"] = list(audio.notes)
         mode, plan = _channel_plan(audio, channels, path, stats)
+        words = self._window_words(audio, plan, stats)
+        return self._assemble(words, stats, audio.duration_s, mode, audio_sha256)
+
+    def transcribe_windows(self, stream: AudioStream, parts: Iterator[tuple[int, np.ndarray]], path: Path,
+                           audio_sha256: str = "", channels: Mapping[str, str] | None = None) -> Transcript:
+        """Transcribe a long call window by window (:mod:`~qa.speech.transcribe.windows`): each window's words and
+        voice regions are shifted by its offset, then all are merged as for a whole call. Only one window is held."""
+        stats: dict[str, Any] = {"dropped_hallucinations": 0, "dropped_repetitions": 0, "dropped_no_speech": 0}
+        words: list[_RawWord] = []
+        plan: list[tuple[int, str | None]] | None = None
+        mode, count, end = "stereo", 0, 0
+        for offset, samples in parts:
+            audio = DecodedAudio(list(samples), samples.shape[1] / TARGET_RATE, stream.source_rate,
+                                 stream.source_channels or samples.shape[0])
+            if plan is None:  # the channel plan (and the identical-channels check) of the first window holds
+                mode, plan = _channel_plan(audio, channels, path, stats)
+            words.extend(self._window_words(audio, plan, stats, offset / TARGET_RATE))
+            count, end = count + 1, offset + samples.shape[1]
+            del audio, samples
+        stats["windows"] = count
+        if stream.notes:
+            stats["decode_notes"] = list(stream.notes)
+        return self._assemble(words, stats, end / TARGET_RATE, mode, audio_sha256)
+
+    def _window_words(self, audio: DecodedAudio, plan: list[tuple[int, str | None]], stats: dict[str, Any],
+                      offset_s: float = 0.0) -> list[_RawWord]:
+        """The words of every planned channel of ``audio`` with their speakers, and each named speaker's voice
+        regions in ``stats["voice"]``, all shifted by ``offset_s`` (where this window starts in the call)."""
         words: list[_RawWord] = []
         for index, speaker in plan:
             channel_words = self._channel_words(audio.channels[index], stats)
@@ -189,9 +227,23 @@ class Transcriber:
             else:
                 for w in channel_words:
                     w.speaker = speaker
+                regions = self.voice_regions(audio.channels[index], audio.source_sample_rate <= 8000)
                 voice = stats.setdefault("voice", {})
-                voice[speaker] = self.voice_regions(audio.channels[index], audio.source_sample_rate <= 8000)
+                if offset_s:
+                    voice.setdefault(speaker, []).extend([round(a + offset_s, 3), round(b + offset_s, 3)]
+                                                         for a, b in regions)
+                else:
+                    voice[speaker] = regions
+            if offset_s:
+                limit = audio.duration_s
+                for w in channel_words:
+                    w.start, w.end = round(min(w.start, limit) + offset_s, 3), round(min(w.end, limit) + offset_s, 3)
             words.extend(channel_words)
+        return words
+
+    def _assemble(self, words: list[_RawWord], stats: dict[str, Any], duration_s: float, mode: str,
+                  audio_sha256: str) -> Transcript:
+        """The transcript of a call's words: merged into turns, lone inventions dropped, counted."""
         utterances = merge_words(words, self.options.pause_split_s)
         utterances = drop_alone_turns(utterances, stats)
         stats["words"] = sum(len(u.words) for u in utterances)
@@ -201,7 +253,7 @@ class Transcriber:
         stats["speech_s"] = speech
         return Transcript(
             utterances=utterances,
-            duration_s=round(audio.duration_s, 3),
+            duration_s=round(duration_s, 3),
             speaker_mode=mode,
             audio_sha256=audio_sha256,
             stats=stats,
