@@ -139,6 +139,19 @@ def check_device(device: str | None) -> None:
         raise fail(str(exc)) from exc
 
 
+def check_model(model: str | None, device: str | None) -> None:
+    """Fail at once (exit 2) on a Whisper model setting that points at nothing usable or a device the model cannot
+    run on, instead of every call failing inside the flow."""
+    from qa.errors import ModelError
+    from qa.run.pipeline import PipelineSettings
+    from qa.run.pipeline import check_model as check
+
+    try:
+        check(PipelineSettings(rules_dir="", transcription={"model": model, "device": device}))
+    except ModelError as exc:
+        raise fail(str(exc)) from exc
+
+
 def filters(since: str | None, until: str | None, team: str | None, operator: str | None, rule: str | None,
             category: str | None, channel: str | None, min_score: float | None, max_score: float | None,
             flagged: bool | None, verdict: str | None = None) -> Any:

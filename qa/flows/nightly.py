@@ -18,11 +18,12 @@ from prefect.schedules import Cron
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import opaque
 
-from qa.inbox.inputs import InboxItem, discover_inbox
+from qa.inbox.discovery import settle_seconds
+from qa.inbox.inputs import InboxItem
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.review import report
 from qa.rules.ruleset import load_ruleset
-from qa.run import pipeline
+from qa.run import bookkeeping, pipeline
 from qa.run.cluster import ClusterSettings, runner_in_use, scheduler_lost, task_runner
 from qa.store import RunCounts, RunInfo, Store, open_store
 
@@ -31,9 +32,10 @@ NIGHTLY_TIMEZONE = "Europe/Moscow"
 
 
 @task(name="discover")
-def discover(inbox: str, store: Store) -> tuple[list[InboxItem], list[InboxItem]]:
-    """New inbox items, and those already stored (or failed as bad files) with the same content hash."""
-    return pipeline.plan_items(discover_inbox(inbox), store.stored_hashes() | store.permanently_failed_hashes())
+def discover(inbox: str, store: Store, settle_s: float) -> bookkeeping.Discovery:
+    """New inbox items, those already stored (or failed as bad files) with the same content hash, files that
+    cannot be read, and every path skipped or left for the next run."""
+    return bookkeeping.discover(inbox, store, settle_s)
 
 
 @task(name="transcribe-chunk", retries=2, retry_delay_seconds=5)
@@ -50,9 +52,11 @@ def score_chunk(prepared: list[Conversation | Failure], settings: pipeline.Pipel
 
 
 @task(name="record-run")
-def record_run(store: Store, run: RunInfo) -> None:
-    """Record the run as running."""
+def record_run(store: Store, run: RunInfo) -> list[str]:
+    """Record the run as running, after marking runs whose process is gone as interrupted (their ids)."""
+    dead = bookkeeping.mark_interrupted_runs(store)
     store.start_run(run)
+    return dead
 
 
 @task(name="write-results")
@@ -79,11 +83,13 @@ def nightly_qa(
     channels: dict[str, str] | None = None,
     cache_dir: str | None = "data/cache/transcripts",
     text_chunk_size: int | None = None,
+    settle_s: float | None = None,
 ) -> dict[str, Any]:
     """Score every new conversation in ``inbox`` into the store ``db`` (a DuckDB file or a ``ducklake:`` setting:
     plain text, as a deployment's parameters are; opened once here); returns the run summary.
 
-    ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100)."""
+    ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100).
+    ``settle_s``: files changed this recently wait for the next run (default ``QA_SETTLE_S``, else 10 s)."""
     logger = get_run_logger()
     ruleset = load_ruleset(rules)
     settings = pipeline.PipelineSettings(
@@ -93,23 +99,31 @@ def nightly_qa(
     calls_per, texts_per = pipeline.chunk_sizes(chunk_size, text_chunk_size)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store = open_store(db)
-    new, skipped = discover(inbox, store)
-    record_run(store, RunInfo(run_id=run_id, inbox=inbox, ruleset_version=ruleset.version, rules_dir=rules,
-                                 model=options.model, settings={"chunk_size": calls_per, "text_chunk_size": texts_per,
-                                                                  "runner": runner_in_use(),
-                                                                  **options.as_dict()}))
+    found = discover(inbox, store, settle_seconds(settle_s))
+    new, skipped = found.new, found.stored
+    if any(item.kind == "call" for item in new):
+        pipeline.check_model(settings)  # a wrong model fails the run here, not every call in it
+    interrupted = record_run(store, RunInfo(
+        run_id=run_id, inbox=inbox, ruleset_version=ruleset.version, rules_dir=rules, model=options.model,
+        settings={"chunk_size": calls_per, "text_chunk_size": texts_per, "runner": runner_in_use(),
+                  **options.as_dict()}))
     logger.info("%d new conversations, %d already stored", len(new), len(skipped))
+    failures: list[Failure] = list(found.failures)
+    if failures:  # files that cannot be read: each recorded, the rest goes on
+        write_results(store, run_id, opaque(failures))
 
     batches = pipeline.plan_chunks(new, calls_per, texts_per)
-    scored_futures = [score_chunk.submit(transcribe_chunk.submit(b, settings), settings) for b in batches]
+    prepared = [transcribe_chunk.submit(b, settings) for b in batches]
+    scored_futures = [score_chunk.submit(p, settings) for p in prepared]
+    claims = bookkeeping.IdClaims(store)
     scored: list[ScoredConversation] = []
-    failures: list[Failure] = []
     done, lost = 0, False
     pipeline.report_progress(0, len(new))
-    for batch, future in zip(batches, scored_futures, strict=True):
+    for batch, upstream, future in zip(batches, prepared, scored_futures, strict=True):
         try:
-            results = future.result()
+            results = claims.refuse_duplicates(future.result())
         except Exception as exc:  # the chunk failed even after retries: record each of its inputs
+            exc = pipeline.chunk_error(future, upstream, exc)
             results = pipeline.chunk_failures(batch, exc)
             lost = lost or scheduler_lost(exc)
         write_results(store, run_id, opaque(results))  # opaque: Prefect does not walk every token
@@ -118,10 +132,12 @@ def nightly_qa(
         done += len(batch)
         pipeline.report_progress(done, len(new))
 
-    summary = pipeline.run_summary(run_id, ruleset.version, options.model, len(new) + len(skipped), len(skipped),
-                                   scored, failures)
+    summary = pipeline.run_summary(run_id, ruleset.version, options.model,
+                                   len(new) + len(skipped) + len(found.failures), len(skipped), scored, failures)
+    summary |= {"skipped_paths": found.notes, "waiting": found.waiting, "moved": found.moved,
+                "interrupted_runs": interrupted}
     summary["scheduler_lost"] = runner_in_use() if lost else None
-    status = "failed" if (new and not scored) or lost else "completed"
+    status = "failed" if ((new or found.failures) and not scored) or lost else "completed"
     finish_run(store, run_id, RunCounts(summary["discovered"], summary["skipped"], summary["processed"],
                                            summary["failed"], summary["flagged"]), status)
     create_markdown_artifact(markdown=report.summary_markdown(summary), key="nightly-qa-summary",

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.errors import QAInputError
+from qa.errors import ModelError, QAInputError
 from qa.inbox.inputs import (
     InboxItem,
     read_chat,
@@ -135,6 +135,7 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
     metadata = dict(info.metadata)
     if transcript.speaker_mode == "mono":
         metadata.setdefault("speakers", "mono recording: speakers not separated")
+    warnings = [*info.warnings, *(f"audio: {note}" for note in transcript.stats.get("decode_notes", ()))]
     return Conversation(
         conversation_id=info.conversation_id,
         channel="call",
@@ -149,7 +150,20 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
         metadata=metadata,
         transcription={"audio_sha256": transcript.audio_sha256, "options": transcript.options,
                        "stats": transcript.stats},
+        warnings=warnings,
     )
+
+
+def check_model(settings: PipelineSettings) -> None:
+    """Raise :class:`ModelError` at once when the Whisper model setting points at nothing usable (instead of every
+    call failing inside the flow). The embedded model is not touched (it is prepared when first needed)."""
+    from qa.speech.transcribe import check_device
+    from qa.speech.whisper_model import EMBEDDED_ALIASES, resolve_model
+
+    options = transcription_options(settings)
+    check_device(options.device)
+    if (options.model or "").strip().lower() not in EMBEDDED_ALIASES:
+        resolve_model(options.model)
 
 
 def load_conversation(item: InboxItem, settings: PipelineSettings) -> Conversation:
@@ -170,7 +184,9 @@ def _failure(item_path: str, exc: Exception, sha: str | None, stage: str | None 
 
 
 def prepare_chunk(items: Sequence[InboxItem], settings: PipelineSettings) -> list[Conversation | Failure]:
-    """Load/transcribe a chunk; bad input becomes a ``Failure`` record, the rest goes on."""
+    """Load/transcribe a chunk, each item on its own: bad input (or a bug one input trips) becomes that item's
+    ``Failure`` record and the rest of the chunk goes on. Only a broken model (:class:`ModelError`, every call
+    would fail the same way) fails the chunk."""
     out: list[Conversation | Failure] = []
     for item in items:
         try:
@@ -179,6 +195,13 @@ def prepare_chunk(items: Sequence[InboxItem], settings: PipelineSettings) -> lis
                 raise QAInputError(item.path, "no speech found (silence or noise only)")
             out.append(conv)
         except QAInputError as exc:
+            out.append(_failure(item.path, exc, item.content_sha256))
+        except ModelError:
+            raise
+        except RecursionError as exc:  # e.g. a structure nested past what a reader can walk
+            out.append(_failure(item.path, QAInputError(item.path, f"nested too deeply to read ({exc})"),
+                                item.content_sha256, stage="parse"))
+        except Exception as exc:  # one input must never sink its chunk («internal»: tried again by the next run)
             out.append(_failure(item.path, exc, item.content_sha256))
     return out
 
@@ -231,9 +254,21 @@ def chunk_failures(items: Sequence[InboxItem], exc: BaseException) -> list[Failu
     ]
 
 
+def chunk_error(future: Any, upstream: Any, exc: BaseException) -> BaseException:
+    """The error to record for a chunk whose scoring ``future`` raised ``exc``: the error of its ``upstream``
+    (transcription) task when that one failed (the scoring task then never ran, and its own error only says so)."""
+    state = getattr(upstream, "state", None)
+    if state is not None and state.is_failed():
+        cause = state.result(raise_on_failure=False)
+        if isinstance(cause, BaseException):
+            return cause
+    return exc
+
+
 def run_summary(run_id: str, ruleset_version: str, model: str | None, discovered: int, skipped: int,
                 scored: Sequence[ScoredConversation], failures: Sequence[Failure]) -> dict[str, Any]:
-    """Counts, flagged conversations and top rules of a run (for the artifact, the runs table and the CLI)."""
+    """Counts, flagged conversations and top rules of a run (for the artifact, the runs table and the CLI); the
+    warnings of the conversations stored (``path: warning``)."""
     flagged = [s for s in scored if s.score.flagged]
     return {
         "run_id": run_id,
@@ -247,4 +282,5 @@ def run_summary(run_id: str, ruleset_version: str, model: str | None, discovered
         "top_rules": top_rules(scored),
         "flagged_ids": [(s.conversation.conversation_id, "; ".join(s.score.reasons)) for s in flagged],
         "failures": [f.error for f in failures],
+        "warnings": [f"{s.conversation.source_path}: {w}" for s in scored for w in s.conversation.warnings],
     }
