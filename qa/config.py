@@ -19,7 +19,8 @@ DEFAULT_TIMEZONE = "Europe/Moscow"
 
 PATH_KEYS = ("db", "rules", "inbox", "cache_dir", "audio_root", "lake_data")
 TEXT_KEYS = ("model", "device", "timezone", "dask_address")
-KNOWN_KEYS = (*PATH_KEYS, *TEXT_KEYS)
+NUMBER_KEYS = ("settle",)  # seconds a file must have stayed unchanged before `qa run` takes it
+KNOWN_KEYS = (*PATH_KEYS, *TEXT_KEYS, *NUMBER_KEYS)
 
 
 class ConfigError(Exception):
@@ -41,6 +42,7 @@ class Config:
     device: str | None = None
     timezone: str | None = None
     dask_address: str | None = None  # an existing Dask scheduler for `qa run` / `qa rescore` (tcp://HOST:8786)
+    settle: float | None = None  # `qa run --settle`: a file changed more recently waits for the next run
 
 
 def default_rules_dir() -> Path:
@@ -87,6 +89,11 @@ def load_config(path: Path | None = None) -> Config:
         if key not in section:
             continue
         value = section[key]
+        if key in NUMBER_KEYS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{path}: {key}: expected a number of seconds, not {value!r}")
+            values[key] = float(value)
+            continue
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key}: expected a string, not {value!r}")
         if key == "db" and value.startswith("ducklake:"):
@@ -153,6 +160,7 @@ audio_root = "inbox"
 # model = "base"          # or a local CTranslate2 folder
 # device = "auto"         # auto | cpu | cuda
 timezone = "Europe/Moscow"
+# settle = 10             # seconds a file must have stayed unchanged before a run takes it (still being copied?)
 # dask_address = "tcp://10.0.0.5:8786"   # run the tasks on this Dask scheduler (see README, Cluster)
 """
 

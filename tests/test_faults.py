@@ -22,7 +22,7 @@ from qa.store import open_store
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"
-HOUR_AGO = time.time() - 3600
+LONG_AGO = time.time() - 4 * 3600  # older than the settle period of the runs here (1 h)
 
 
 def rows(db: Path, sql: str, *params) -> list[dict]:
@@ -80,6 +80,11 @@ def fault_inbox(root: Path) -> Path:
         out.setframerate(8000)
         out.writeframes(bytes(8000 * 2 * 2 * 60))
     (inbox / "copying.wav").write_bytes(whole.read_bytes()[:30_000])
+    # damaged in the middle (a bad sector, a lost packet): decoded as a partial call, with a visible warning
+    damaged = bytearray((REPO / "tests" / "fixtures" / "audio" / "two_speakers.flac").read_bytes())
+    damaged[len(damaged) // 2:len(damaged) // 2 + 4000] = bytes(4000)
+    (inbox / "damaged.flac").write_bytes(bytes(damaged))
+    write_json(inbox / "damaged.json", {"id": "call-damaged", "team": "team-north"})
     # chats and transcripts, all in one text chunk with the good ones
     chat = sample("chat_slow.chat.json")
     write_json(inbox / "deep.chat.json", '{"id": "deep", "messages": ' + json.dumps(chat["messages"]) +
@@ -100,7 +105,7 @@ def fault_inbox(root: Path) -> Path:
     write_json(inbox / "slash.chat.json", {**chat, "id": "team-south/2026/0042"})
     for path in [*inbox.rglob("*"), *linked.rglob("*")]:
         if path.is_file() and not path.is_symlink():
-            os.utime(path, (HOUR_AGO, HOUR_AGO))
+            os.utime(path, (LONG_AGO, LONG_AGO))
     # and one file written just now: still being copied, as far as the run can tell
     write_json(inbox / "fresh.chat.json", {**chat, "id": "chat-fresh"})
     return inbox
@@ -113,7 +118,7 @@ def faults(tmp_path_factory, transcript_cache):
     db = root / "qa.duckdb"
     dead_running_run(db, "killed-run")
     first = CliRunner().invoke(app, ["run", str(inbox), "--db", str(db), "--cache-dir", str(transcript_cache),
-                                     "--settle", "60"])
+                                     "--settle", "3600"])
     return {"root": root, "inbox": inbox, "db": db, "first": first, "out": " ".join(first.output.split())}
 
 
@@ -132,7 +137,7 @@ def test_the_good_files_are_stored_beside_every_bad_one(faults):
     stored = {r["conversation_id"]: r["source_path"] for r in rows(faults["db"], "SELECT conversation_id, "
                                                                                  "source_path FROM conversations")}
     assert set(stored) == {"call-0001", "chat-0001", "transcript-0001", "chat-0002", "chat-naive",
-                           "team-south/2026/0042"}
+                           "team-south/2026/0042", "call-damaged"}
     assert stored["chat-0002"].endswith("linked-folder/linked.chat.json")  # read through the symlinked folder
 
 
@@ -162,7 +167,7 @@ def test_a_chat_with_a_calls_id_does_not_replace_the_call(faults):
     [call] = rows(faults["db"], "SELECT channel, source_path FROM conversations WHERE conversation_id = 'call-0001'")
     assert call == {"channel": "call", "source_path": str(faults["inbox"] / "call_compliant.flac")}
     summary = faults["out"]
-    assert "6 scored" in summary and "12 failed" in summary, summary
+    assert "7 scored" in summary and "12 failed" in summary, summary
 
 
 def test_chat_times_without_a_zone_are_read_in_the_configured_zone_with_a_warning(faults):
@@ -171,6 +176,15 @@ def test_chat_times_without_a_zone_are_read_in_the_configured_zone_with_a_warnin
     assert naive["started_at"] == aware["started_at"]  # 18:20 read in Moscow time, as the zoned original says
     assert "read as Europe/Moscow time" in json.loads(naive["warnings"])[0]
     assert f"warning: {faults['inbox'] / 'naive.chat.json'}: times without a time zone" in faults["out"]
+
+
+def test_a_recording_damaged_in_the_middle_is_a_partial_call_with_a_visible_warning(faults):
+    [damaged] = rows(faults["db"], "SELECT duration_s, warnings FROM conversations WHERE conversation_id = "
+                                   "'call-damaged'")
+    [warning] = json.loads(damaged["warnings"])
+    assert warning.startswith("audio: 0.5 s of the 8.0 s the header states could not be decoded"), warning
+    assert f"warning: {faults['inbox'] / 'damaged.flac'}: audio: 0.5 s of the 8.0 s" in faults["out"]
+    assert damaged["duration_s"] == pytest.approx(7.5, abs=0.1)
 
 
 def test_links_loops_and_pipes_are_named_in_the_summary(faults):
@@ -195,9 +209,9 @@ def test_a_killed_run_is_marked_interrupted_at_the_next_start(faults):
 
 def test_a_second_run_takes_the_settled_file_and_follows_a_renamed_one(faults):
     inbox, db = faults["inbox"], faults["db"]
-    os.utime(inbox / "fresh.chat.json", (HOUR_AGO, HOUR_AGO))
+    os.utime(inbox / "fresh.chat.json", (LONG_AGO, LONG_AGO))
     (inbox / "chat_good.chat.json").rename(inbox / "renamed.chat.json")
-    again = CliRunner().invoke(app, ["run", str(inbox), "--db", str(db), "--settle", "60", "--cache-dir", ""])
+    again = CliRunner().invoke(app, ["run", str(inbox), "--db", str(db), "--settle", "3600", "--cache-dir", ""])
     assert again.exit_code == 0, again.output
     out = " ".join(again.output.split())
     # the fresh chat is scored; the bad files are not tried again until they change, but a duplicate id is
@@ -223,6 +237,8 @@ def test_an_id_with_slashes_has_its_page(faults):
     assert api.status_code == 200 and api.json()["conversation_id"] == "team-south/2026/0042"
     naive = client.get("/conversations/chat-naive").text
     assert "Предупреждение при чтении: times without a time zone read as Europe/Moscow time" in naive
+    damaged = client.get("/conversations/call-damaged").text
+    assert "Предупреждение при чтении: audio: 0.5 s of the 8.0 s the header states could not be decoded" in damaged
 
 
 def test_a_wrong_model_path_stops_the_run_before_it_starts(tmp_path):

@@ -91,6 +91,9 @@ def channels(value: str | None) -> dict[str, str] | None:
     allowed = {"operator", "client", "unknown"}
     if len(parts) != 2 or not set(parts) <= allowed:
         raise typer.BadParameter("give two speakers for left,right: operator, client or unknown")
+    if parts[0] == parts[1] != "unknown":
+        raise typer.BadParameter(f"both channels {parts[0]}: the other speaker's words would be scored as the "
+                                 f"{parts[0]}'s; give each channel its own speaker")
     return {"left": parts[0], "right": parts[1]}
 
 

@@ -26,7 +26,7 @@ def read_json(path: Path, limit: int = CONVERSATION_MAX_BYTES, what: str = "file
         size = path.stat().st_size
         if size > limit:
             raise ConversationFormatError(path, f"{_size(size)} is too large for a {what} (at most {_size(limit)})")
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Windows exports) is no part of the JSON
     except UnicodeDecodeError as exc:
         raise ConversationFormatError(path, f"not UTF-8 text ({exc.reason})") from exc
     except OSError as exc:
