@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import wave
 from pathlib import Path
 
@@ -90,6 +91,6 @@ def test_a_call_longer_than_a_window_is_transcribed_window_by_window(tmp_path, m
     assert later and all(u.end <= transcript.duration_s for u in later)
     for speaker in ("operator", "client"):
         words = [w for u in transcript.utterances if u.speaker == speaker for w in u.words]
-        assert all(a.start <= a.end <= b.start for a, b in zip(words, words[1:], strict=False))
+        assert all(a.start <= a.end <= b.start for a, b in itertools.pairwise(words))
         voice = transcript.stats["voice"][speaker]
         assert voice == sorted(voice) and any(start > join for start, _ in voice)

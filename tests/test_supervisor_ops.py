@@ -103,7 +103,7 @@ def test_the_coaching_export_puts_the_operators_behaviour_first_and_takes_rules_
     assert len(examples) == 8
     sides = ["client" if e["speaker"] == "client" else "operator" for e in examples]
     assert sides == sorted(sides, key=lambda s: s == "client") and sides[0] == "operator", sides
-    columns, rows = open_store(sample_db).query(
+    _columns, rows = open_store(sample_db).query(
         "SELECT DISTINCT rule_id FROM current_findings WHERE speaker <> 'client'")
     operator_rules = {r[0] for r in rows}
     first = [e["rule_id"] for e in examples[: min(len(operator_rules), 8)]]
