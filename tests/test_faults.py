@@ -302,3 +302,22 @@ def test_an_unreadable_file_is_one_failure_and_the_night_goes_on(tmp_path):
     assert "cannot be read: Permission denied" in failed["chat_slow.chat.json"]["error"]
     assert "folder cannot be read: Permission denied" in failed["closed"]["error"]
     assert "2 scored, 2 failed" in " ".join(result.stdout.split())
+
+
+def test_a_model_that_cannot_be_loaded_is_named_in_each_calls_failure(tmp_path):
+    """A model folder whose model.bin is damaged passes the path check; loading it fails in the chunk, and each call
+    of the chunk is recorded with that error (it was «UnfinishedRun: Run is in PENDING state»), the chats go on."""
+    model = tmp_path / "damaged-model"
+    model.mkdir()
+    (model / "model.bin").write_bytes(b"not a model")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(SAMPLES / "call_mono.ogg", inbox / "call.ogg")
+    shutil.copy(SAMPLES / "chat_good.chat.json", inbox / "chat.chat.json")
+    db = tmp_path / "qa.duckdb"
+    result = CliRunner().invoke(app, ["run", str(inbox), "--db", str(db), "--model", str(model), "--cache-dir", ""])
+    assert result.exit_code == 0, result.output  # the chat was scored
+    [failed] = rows(db, "SELECT source_path, error FROM failures")
+    assert failed["source_path"] == str(inbox / "call.ogg")
+    assert "the Whisper model cannot be loaded" in failed["error"] and "UnfinishedRun" not in failed["error"]
+    assert [r["conversation_id"] for r in rows(db, "SELECT conversation_id FROM conversations")] == ["chat-0001"]

@@ -24,7 +24,7 @@ from qa.records import Conversation, Failure, ScoredConversation
 from qa.review import report
 from qa.rules.ruleset import load_ruleset
 from qa.run import bookkeeping, pipeline
-from qa.run.cluster import ClusterSettings, runner_in_use, scheduler_lost, task_runner
+from qa.run.cluster import ClusterSettings, lost_error, runner_in_use, scheduler_lost, task_runner
 from qa.store import RunCounts, RunInfo, Store, open_store
 
 NIGHTLY_CRON = "0 2 * * *"
@@ -38,7 +38,7 @@ def discover(inbox: str, store: Store, settle_s: float) -> bookkeeping.Discovery
     return bookkeeping.discover(inbox, store, settle_s)
 
 
-@task(name="transcribe-chunk", retries=2, retry_delay_seconds=5)
+@task(name="transcribe-chunk", retries=2, retry_delay_seconds=5, retry_condition_fn=pipeline.worth_retrying)
 def transcribe_chunk(items: list[InboxItem], settings: pipeline.PipelineSettings) -> list[Conversation | Failure]:
     """Read chats/transcripts and transcribe calls of one chunk (retried on unexpected errors)."""
     return pipeline.prepare_chunk(items, settings)
@@ -124,8 +124,9 @@ def nightly_qa(
             results = claims.refuse_duplicates(future.result())
         except Exception as exc:  # the chunk failed even after retries: record each of its inputs
             exc = pipeline.chunk_error(future, upstream, exc)
+            if scheduler_lost(exc):  # not the inputs' fault: said so in each of their failures
+                lost, exc = True, lost_error(exc)
             results = pipeline.chunk_failures(batch, exc)
-            lost = lost or scheduler_lost(exc)
         write_results(store, run_id, opaque(results))  # opaque: Prefect does not walk every token
         scored += [r for r in results if isinstance(r, ScoredConversation)]
         failures += [r for r in results if isinstance(r, Failure)]

@@ -254,6 +254,12 @@ def chunk_failures(items: Sequence[InboxItem], exc: BaseException) -> list[Failu
     ]
 
 
+def worth_retrying(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Whether a failed transcription chunk is retried (Prefect's ``retry_condition_fn``): not when the model is
+    broken (:class:`ModelError`), which fails every try the same way."""
+    return "ModelError" not in (getattr(state, "message", "") or "")
+
+
 def chunk_error(future: Any, upstream: Any, exc: BaseException) -> BaseException:
     """The error to record for a chunk whose scoring ``future`` raised ``exc``: the error of its ``upstream``
     (transcription) task when that one failed (the scoring task then never ran, and its own error only says so)."""
