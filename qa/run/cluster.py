@@ -157,9 +157,42 @@ def describe_runner(runner: Any) -> str:
 _LOST_MARKERS = ("scheduler-connection-lost", "lost the connection to the scheduler")
 
 
-def scheduler_lost(exc: BaseException) -> bool:
-    """Whether a task failed because the flow lost its Dask scheduler (not because of its input)."""
-    return any(m in str(exc) for m in _LOST_MARKERS)
+def scheduler_lost(exc: BaseException | str) -> bool:
+    """Whether a task failed because the flow lost its Dask scheduler (not because of its input): the error says so,
+    or (inside a flow run on Dask) the scheduler no longer answers. A killed scheduler does not always leave its
+    mark on the error (a task may fail with a bare cancellation), and a lost scheduler must never be blamed on an
+    input."""
+    if any(m in str(exc) for m in _LOST_MARKERS):
+        return True
+    return not isinstance(exc, str) and _flow_scheduler_gone()
+
+
+def lost_error(exc: BaseException) -> RuntimeError:
+    """The error recorded for the inputs of a chunk that a lost scheduler took down (it says so, whatever the
+    task's own error was)."""
+    return RuntimeError(f"lost the connection to the scheduler ({runner_in_use()}): {type(exc).__name__}: {exc}")
+
+
+def _flow_scheduler_gone() -> bool:
+    """Whether the current flow run's Dask scheduler is gone: its client is no longer running, or its address
+    refuses a connection. False outside a flow run or on another runner."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if type(runner).__name__ != "DaskTaskRunner":
+        return False
+    client = getattr(runner, "_client", None)
+    if getattr(client, "status", "running") not in ("running", "newly-created"):
+        return True
+    address = getattr(runner, "address", None) or getattr(getattr(client, "scheduler", None), "address", None)
+    if not address:
+        return False
+    try:
+        check_scheduler(str(address), 2.0)
+    except ClusterError:
+        return True
+    return False
 
 
 def runner_in_use() -> str:
