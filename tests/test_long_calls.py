@@ -94,3 +94,43 @@ def test_a_call_longer_than_a_window_is_transcribed_window_by_window(tmp_path, m
         assert all(a.start <= a.end <= b.start for a, b in itertools.pairwise(words))
         voice = transcript.stats["voice"][speaker]
         assert voice == sorted(voice) and any(start > join for start, _ in voice)
+
+
+def test_a_span_decoded_alone_gives_the_same_clip_as_the_whole_file():
+    from qa.speech.audio import cut_clip, decode_span
+
+    path = SAMPLES / "call_escalation.flac"
+    whole, span = decode_audio(path), decode_span(path, 10.0, 25.0)
+    assert span.start_s == 10.0 and span.duration_s == pytest.approx(15.0, abs=0.01)
+    mute = [(12.0, 12.5), (20.0, 30.0)]
+    for a, b in zip(cut_clip(span, 11.0, 24.0, mute), cut_clip(whole, 11.0, 24.0, mute), strict=True):
+        assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_the_export_cuts_a_long_calls_clips_without_decoding_it_whole(sample_db, tmp_path, monkeypatch):
+    """A call longer than ten minutes is decoded clip by clip; its clips are the same as those of the whole file."""
+    import json
+
+    import qa.review.export as export_module
+
+    def export(name: str) -> list[dict]:
+        from typer.testing import CliRunner
+
+        from qa.cli import app
+
+        out = tmp_path / name
+        result = CliRunner().invoke(app, ["export", "--db", str(sample_db), "--out", str(out), "--rule",
+                                          "escalation_complaint", "--format", "jsonl"])
+        assert result.exit_code == 0, result.output
+        lines = (out / "examples.jsonl").read_text(encoding="utf-8").splitlines()
+        return [e for e in map(json.loads, lines) if e["clip"]]
+
+    whole = export("whole")
+    monkeypatch.setattr(export_module, "WHOLE_AUDIO_S", 1.0)  # every call counts as long: spans only
+    spans = export("spans")
+    assert whole and [e["clip"] for e in spans] == [e["clip"] for e in whole]
+    for a, b in zip(whole, spans, strict=True):  # the same samples in, the same sound out
+        left, right = decode_audio(tmp_path / "whole" / a["clip"]), decode_audio(tmp_path / "spans" / b["clip"])
+        assert len(left.channels[0]) == len(right.channels[0])
+        assert all(np.allclose(x, y, atol=1e-3) for x, y in zip(left.channels, right.channels, strict=True))

@@ -18,6 +18,7 @@ from pathlib import Path
 from qa.errors import QAInputError
 from qa.inbox.inputs import InboxItem, scan_inbox
 from qa.records import Failure, ScoredConversation
+from qa.run.pipeline import plan_items
 from qa.store import Store
 from qa.store import runs as run_rows
 
@@ -44,8 +45,6 @@ class Discovery:
 def discover(inbox: str | Path, store: Store, settle_s: float) -> Discovery:
     """Scan the inbox (files changed within ``settle_s`` wait), split new items from stored ones, and point stored
     conversations whose file was renamed or moved at its new path."""
-    from qa.run.pipeline import plan_items
-
     scan = scan_inbox(inbox, settle_s)
     new, stored = plan_items(scan.items, store.stored_hashes() | store.permanently_failed_hashes())
     found = Discovery(new=new, stored=stored, notes=[str(s) for s in scan.skipped],

@@ -71,6 +71,7 @@ class DecodedAudio:
     source_channels: int
     sample_rate: int = TARGET_RATE
     notes: list[str] = field(default_factory=list)  # e.g. damaged packets skipped
+    start_s: float = 0.0  # where the arrays start in the file (a part decoded by :func:`decode_span`)
 
 
 def file_sha256(path: Path) -> str:
@@ -256,6 +257,27 @@ def decode_audio(path: Path, raw: RawFormat | None = None) -> DecodedAudio:
     return decoded_from(pieces, stream)
 
 
+def decode_span(path: Path, start_s: float, end_s: float, raw: RawFormat | None = None) -> DecodedAudio:
+    """The part of ``path`` from ``start_s`` to ``end_s`` (seconds), decoded block by block and the rest let go,
+    so a clip of a three-hour call costs memory for the clip only. ``duration_s`` is the part's length."""
+    rate = TARGET_RATE
+    first, last = int(start_s * rate), int(end_s * rate)
+    kept: list[np.ndarray] = []
+    with AudioStream(path, raw) as stream:
+        position = 0
+        for block in stream.blocks():
+            size = block.shape[1]
+            if position + size > first:
+                kept.append(block[:, max(0, first - position):max(0, last - position)])
+            position += size
+            if position >= last:
+                break
+    samples = np.concatenate(kept, axis=1) if kept else np.zeros((max(1, stream.source_channels), 0), np.float32)
+    return DecodedAudio(channels=[np.ascontiguousarray(row) for row in samples], duration_s=samples.shape[1] / rate,
+                        source_sample_rate=stream.source_rate, source_channels=stream.source_channels or len(samples),
+                        notes=list(stream.notes), start_s=first / rate)
+
+
 def decoded_from(pieces: list[np.ndarray], stream: AudioStream) -> DecodedAudio:
     """The :class:`DecodedAudio` of blocks read from ``stream`` (one array per channel)."""
     samples = np.concatenate(pieces, axis=1)
@@ -354,10 +376,11 @@ def cut_clip(audio: DecodedAudio, start_s: float, end_s: float, mute: list[tuple
     """The channels between ``start_s`` and ``end_s``; each ``mute`` span (absolute seconds) is replaced by a
     quiet beep (or silence when ``beep_hz`` is None) on every channel, so redacted words cannot be heard."""
     rate = audio.sample_rate
-    a, b = max(0, int(start_s * rate)), min(int(end_s * rate), len(audio.channels[0]))
+    origin = int(audio.start_s * rate)  # a part of the file (decode_span) starts there
+    a, b = max(0, int(start_s * rate) - origin), min(int(end_s * rate) - origin, len(audio.channels[0]))
     out = [c[a:b].copy() for c in audio.channels]
     for m_start, m_end in mute:
-        i, j = max(0, int(m_start * rate) - a), min(b - a, int(m_end * rate) - a)
+        i, j = max(0, int(m_start * rate) - origin - a), min(b - a, int(m_end * rate) - origin - a)
         if j <= i:
             continue
         if beep_hz is None:
