@@ -57,3 +57,10 @@ class RuleFileError(QAInputError):
 
 class ModelError(Exception):
     """The Whisper model setting points at nothing usable (or at a name that would need a download)."""
+
+
+class SourceError(QAInputError):
+    """A PBX source's call log or operator directory that cannot be read (missing, undecodable, columns absent):
+    the source is not read this run, so no call is stored without the metadata its files promise."""
+
+    stage = "source"

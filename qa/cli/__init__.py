@@ -5,7 +5,8 @@
 - :mod:`qa.cli.reads`: ``flagged``, ``stats``, ``findings``, ``precision``, ``sql`` (the read side);
 - :mod:`qa.cli.review`: ``review``, ``export``, ``serve`` (verdicts, coaching examples, the page);
 - :mod:`qa.cli.admin`: ``init``, ``prepare-model``, ``purge`` (a working folder, the model, retention);
-- :mod:`qa.cli.users`: ``users …`` (accounts of the page).
+- :mod:`qa.cli.users`: ``users …`` (accounts of the page);
+- :mod:`qa.cli.sources`: ``sources check`` (the PBX sources of qa.toml, a dry run).
 
 Every command is registered here, in the order ``qa --help`` lists them; the README documents each
 (a test fails on an undocumented one).
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from qa.cli import admin, batch, reads, review, scoring
 from qa.cli.app import app
+from qa.cli.sources import sources_app
 from qa.cli.users import users_app
 
 app.command()(batch.run)
@@ -34,5 +36,6 @@ app.command()(admin.purge)
 app.command("prepare-model")(admin.prepare_model)
 app.command()(batch.schedule)
 app.add_typer(users_app, name="users")
+app.add_typer(sources_app, name="sources")
 
 __all__ = ["app"]

@@ -13,7 +13,9 @@ from qa.cli.output import fail
 
 
 def run(
-    inbox: Annotated[Path, typer.Argument(help="Folder of calls, chats and transcripts.")],
+    inbox: Annotated[Path | None, typer.Argument(
+        help="Folder of calls, chats and transcripts (default: qa.toml's inbox). The sources of qa.toml (PBX "
+             "recording folders) are read too.")] = None,
     db: opt.DbOpt = Path(opt.DEFAULT_DB),
     rules: opt.RulesOpt = Path(opt.DEFAULT_RULES),
     model: opt.ModelOpt = None,
@@ -32,14 +34,18 @@ def run(
         min=0)] = None,
     dask_address: opt.DaskAddressOpt = None,
     workers: opt.WorkersOpt = None,
+    sources: opt.SourcesOpt = True,
 ) -> None:
-    """Run the nightly flow over INBOX, then print the flagged conversations."""
+    """Run the nightly flow over INBOX and the PBX sources of qa.toml, then print the flagged conversations."""
     from qa.errors import ModelError, RuleFileError
     from qa.review import report
     from qa.run import pipeline
     from qa.store import StoreError, queries
 
-    if not inbox.is_dir():
+    chosen = opt.sources(sources)
+    if inbox is None and not chosen:
+        raise fail("give an INBOX folder, or set inbox or [[sources]] in qa.toml")
+    if inbox is not None and not inbox.is_dir():
         raise fail(f"{inbox}: inbox folder not found")
     store = opt.open_db(db)
     try:
@@ -54,9 +60,9 @@ def run(
     try:
         with report.progress_bar("Scoring conversations", pipeline.on_progress):
             summary = nightly_qa(
-                inbox=str(inbox), db=store.location, rules=str(rules), chunk_size=chunk_size, model=model,
-                device=device, channels=opt.channels(channels), cache_dir=cache_dir.strip() or None,
-                text_chunk_size=text_chunk_size, settle_s=settle,
+                inbox=str(inbox) if inbox else None, db=store.location, rules=str(rules), chunk_size=chunk_size,
+                model=model, device=device, channels=opt.channels(channels), cache_dir=cache_dir.strip() or None,
+                text_chunk_size=text_chunk_size, sources=[s.as_dict() for s in chosen], settle_s=settle,
             )
     except (RuleFileError, ModelError, StoreError) as exc:
         raise fail(str(exc)) from exc
@@ -65,6 +71,7 @@ def run(
         f"{summary['processed']} scored, {summary['failed']} failed, {summary['flagged']} flagged."
     )
     _print_notes(summary)
+    unread = opt.print_source_reports(summary.get("sources", []))
     from qa.run.cluster import scheduler_lost
 
     lost = [e for e in summary["failures"] if scheduler_lost(e)] if summary.get("scheduler_lost") else []
@@ -83,7 +90,7 @@ def run(
     compact = report.compact_flagged(columns, [r for r in rows if r[0] in in_run])
     if compact[1]:
         report.render_rows(*compact, title=title)
-    if summary["processed"] == 0 and summary["failed"] > 0:
+    if (summary["processed"] == 0 and summary["failed"] > 0) or unread:
         raise typer.Exit(1)
 
 
@@ -171,21 +178,27 @@ def rescore(
 
 
 def schedule(
-    inbox: Annotated[Path, typer.Argument(help="Folder the nightly run reads.")],
+    inbox: Annotated[Path | None, typer.Argument(
+        help="Folder the nightly run reads (default: qa.toml's inbox), besides the sources of qa.toml.")] = None,
     db: opt.DbOpt = Path(opt.DEFAULT_DB),
     rules: opt.RulesOpt = Path(opt.DEFAULT_RULES),
     cron: Annotated[str, typer.Option(help="Cron schedule, Europe/Moscow time.")] = "0 2 * * *",
     dask_address: opt.DaskAddressOpt = None,
     workers: opt.WorkersOpt = None,
+    sources: opt.SourcesOpt = True,
 ) -> None:
-    """Serve the scheduled `nightly` deployment (needs a Prefect server: see README)."""
+    """Serve the scheduled `nightly` deployment over INBOX and the PBX sources (needs a Prefect server: see README)."""
     from qa.flows.nightly import serve_nightly
 
-    if not inbox.is_dir():
+    chosen = opt.sources(sources)
+    if inbox is None and not chosen:
+        raise fail("give an INBOX folder, or set inbox or [[sources]] in qa.toml")
+    if inbox is not None and not inbox.is_dir():
         raise fail(f"{inbox}: inbox folder not found")
     if not rules.is_dir():
         raise fail(f"{rules}: rule set folder not found")
     store = opt.open_db(db)
     location = store.location if store.is_lake else str(Path(store.location).resolve())
     cluster = opt.cluster(dask_address, workers)
-    serve_nightly(str(inbox.resolve()), location, str(rules.resolve()), cron, cluster)
+    serve_nightly(str(inbox.resolve()) if inbox else None, location, str(rules.resolve()), cron, cluster,
+                  [s.as_dict() for s in chosen])

@@ -45,6 +45,9 @@ WorkersOpt = Annotated[
     typer.Option("--workers", help="Run the tasks on a local Dask cluster of N worker processes (one thread each).",
                  min=1),
 ]
+SourcesOpt = Annotated[bool, typer.Option(
+    "--sources/--no-sources", help="Read the sources of qa.toml (PBX recording folders, call logs, operator "
+                                   "directories) besides INBOX (default), or INBOX alone.")]
 SinceOpt = Annotated[str | None, typer.Option(help="From this date (ISO, e.g. 2026-11-27).")]
 UntilOpt = Annotated[str | None, typer.Option(help="Through this date (ISO, inclusive; dates in qa.toml's time zone, "
                                                    "default Europe/Moscow).")]
@@ -81,6 +84,47 @@ def existing_db(db: Path | str) -> Store:
     except StoreError as exc:
         raise fail(str(exc)) from exc
     return store
+
+
+def sources(read: bool = True, names: list[str] | None = None) -> list[Any]:
+    """The ``[[sources]]`` of qa.toml (those named in ``names`` when given), their file-name patterns checked at
+    once: a bad one exits 2 naming it, before the flow starts."""
+    from qa.config import ConfigError, load_config
+    from qa.inbox.sources import open_patterns
+
+    if not read:
+        return []
+    try:
+        configured = list(load_config().sources)
+        for source in configured:
+            open_patterns(source)
+    except ConfigError as exc:
+        raise fail(str(exc)) from exc
+    if names:
+        known = [s.name for s in configured]
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise fail(f"no source named {', '.join(map(repr, missing))} in qa.toml; its sources: "
+                       f"{', '.join(known) or 'none'}")
+        configured = [s for s in configured if s.name in names]
+    return configured
+
+
+def print_source_reports(reports: list[dict[str, Any]]) -> int:
+    """A line per PBX source read by a run (red when it could not be read); how many could not be read."""
+    from qa.review import report
+
+    unread = 0
+    for source in reports:
+        if source["error"]:
+            unread += 1
+            report.err_console.print(f"[red]source not read:[/] {report.plain(source['summary'])}", highlight=False)
+        else:
+            report.console.print(f"Source {report.plain(source['summary'])}", highlight=False)
+    if any(s["problems"] for s in reports):
+        report.console.print("`qa sources check` lists the files and call-log rows behind each count.",
+                             highlight=False)
+    return unread
 
 
 def channels(value: str | None) -> dict[str, str] | None:

@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr; the exit to raise."""
-    from qa.review.report import err_console
+    from qa.review.report import err_console, plain
 
-    err_console.print(f"[red]error:[/] {message}", highlight=False)
+    err_console.print(f"[red]error:[/] {plain(message)}", highlight=False)
     return typer.Exit(code)
 
 

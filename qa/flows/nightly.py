@@ -32,10 +32,11 @@ NIGHTLY_TIMEZONE = "Europe/Moscow"
 
 
 @task(name="discover")
-def discover(inbox: str, store: Store, settle_s: float) -> bookkeeping.Discovery:
-    """New inbox items, those already stored (or failed as bad files) with the same content hash, files that
-    cannot be read, and every path skipped or left for the next run."""
-    return bookkeeping.discover(inbox, store, settle_s)
+def discover(inbox: str | None, sources: list[dict[str, Any]], store: Store, settle_s: float
+             ) -> bookkeeping.Discovery:
+    """New items of the inbox and the PBX sources, those already stored (or failed as bad files) with the same
+    content hash, files that cannot be read, every path skipped or left for the next run, each source's report."""
+    return bookkeeping.discover(inbox, store, settle_s, sources)
 
 
 @task(name="transcribe-chunk", retries=2, retry_delay_seconds=5, retry_condition_fn=pipeline.worth_retrying)
@@ -74,7 +75,7 @@ def finish_run(store: Store, run_id: str, counts: RunCounts, status: str) -> Non
 
 @flow(name="nightly-qa", task_runner=ThreadPoolTaskRunner(max_workers=2))
 def nightly_qa(
-    inbox: str = "data/inbox",
+    inbox: str | None = "data/inbox",
     db: str = "data/qa.duckdb",
     rules: str = "scripts_rules",
     chunk_size: int | None = None,
@@ -83,12 +84,15 @@ def nightly_qa(
     channels: dict[str, str] | None = None,
     cache_dir: str | None = "data/cache/transcripts",
     text_chunk_size: int | None = None,
+    sources: list[dict[str, Any]] | None = None,
     settle_s: float | None = None,
 ) -> dict[str, Any]:
-    """Score every new conversation in ``inbox`` into the store ``db`` (a DuckDB file or a ``ducklake:`` setting:
-    plain text, as a deployment's parameters are; opened once here); returns the run summary.
+    """Score every new conversation in ``inbox`` and the PBX ``sources`` into the store ``db`` (a DuckDB file or a
+    ``ducklake:`` setting: plain text, as a deployment's parameters are; opened once here); returns the run
+    summary.
 
     ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100).
+    ``sources``: qa.toml's ``[[sources]]`` as data (:meth:`qa.config.SourceSettings.as_dict`).
     ``settle_s``: files changed this recently wait for the next run (default ``QA_SETTLE_S``, else 10 s)."""
     logger = get_run_logger()
     ruleset = load_ruleset(rules)
@@ -99,15 +103,19 @@ def nightly_qa(
     calls_per, texts_per = pipeline.chunk_sizes(chunk_size, text_chunk_size)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store = open_store(db)
-    found = discover(inbox, store, settle_seconds(settle_s))
-    new, skipped = found.new, found.stored
+    found = discover(inbox, sources or [], store, settle_seconds(settle_s))
+    new, skipped, source_reports = found.new, found.stored, found.sources
     if any(item.kind == "call" for item in new):
         pipeline.check_model(settings)  # a wrong model fails the run here, not every call in it
+    where = inbox or ", ".join(f"source {s['name']}" for s in sources or [])
     interrupted = record_run(store, RunInfo(
-        run_id=run_id, inbox=inbox, ruleset_version=ruleset.version, rules_dir=rules, model=options.model,
+        run_id=run_id, inbox=where, ruleset_version=ruleset.version, rules_dir=rules, model=options.model,
         settings={"chunk_size": calls_per, "text_chunk_size": texts_per, "runner": runner_in_use(),
-                  **options.as_dict()}))
+                  "sources": source_reports, **options.as_dict()}))
     logger.info("%d new conversations, %d already stored", len(new), len(skipped))
+    for source in source_reports:
+        (logger.warning if source["error"] or any(source["problems"].values()) else logger.info)(
+            "%s", source["summary"])
     failures: list[Failure] = list(found.failures)
     if failures:  # files that cannot be read: each recorded, the rest goes on
         write_results(store, run_id, opaque(failures))
@@ -134,7 +142,8 @@ def nightly_qa(
         pipeline.report_progress(done, len(new))
 
     summary = pipeline.run_summary(run_id, ruleset.version, options.model,
-                                   len(new) + len(skipped) + len(found.failures), len(skipped), scored, failures)
+                                   len(new) + len(skipped) + len(found.failures), len(skipped), scored, failures,
+                                   source_reports)
     summary |= {"skipped_paths": found.notes, "waiting": found.waiting, "moved": found.moved,
                 "interrupted_runs": interrupted}
     summary["scheduler_lost"] = runner_in_use() if lost else None
@@ -155,18 +164,20 @@ def nightly_flow(cluster: ClusterSettings | None = None) -> Any:
     return nightly_qa if runner is None else nightly_qa.with_options(task_runner=runner)
 
 
-def nightly_deployment(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON,
-                       cluster: ClusterSettings | None = None) -> RunnerDeployment:
-    """The `nightly` deployment: the flow on a cron schedule in Europe/Moscow time."""
+def nightly_deployment(inbox: str | None, db: str, rules: str, cron: str = NIGHTLY_CRON,
+                       cluster: ClusterSettings | None = None,
+                       sources: list[dict[str, Any]] | None = None) -> RunnerDeployment:
+    """The `nightly` deployment: the flow on a cron schedule in Europe/Moscow time (over the inbox and the PBX
+    sources, kept in the deployment's parameters as data)."""
     return nightly_flow(cluster).to_deployment(
         name="nightly",
         schedule=Cron(cron, timezone=NIGHTLY_TIMEZONE),
-        parameters={"inbox": inbox, "db": db, "rules": rules},
+        parameters={"inbox": inbox, "db": db, "rules": rules, "sources": sources or []},
         description="Nightly QA of the contact-center inbox",
     )
 
 
-def serve_nightly(inbox: str, db: str, rules: str, cron: str = NIGHTLY_CRON,
-                  cluster: ClusterSettings | None = None) -> None:
+def serve_nightly(inbox: str | None, db: str, rules: str, cron: str = NIGHTLY_CRON,
+                  cluster: ClusterSettings | None = None, sources: list[dict[str, Any]] | None = None) -> None:
     """Serve the `nightly` deployment to the Prefect server in PREFECT_API_URL until interrupted."""
-    serve(nightly_deployment(inbox, db, rules, cron, cluster))
+    serve(nightly_deployment(inbox, db, rules, cron, cluster, sources))

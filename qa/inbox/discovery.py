@@ -17,7 +17,9 @@ import os
 import stat
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from qa.errors import UnknownInputError
 
@@ -35,13 +37,34 @@ _SPECIAL = ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.
 
 
 @dataclass(frozen=True, slots=True)
+class CallInfo:
+    """What is known about a call: from its sidecar, or (for a PBX source) from its sidecar, call log, file name
+    and the operator directory, in that order of precedence (all optional). ``sources`` says where each field came
+    from (``sidecar``, ``call_log``, ``file_name``, ``directory``), by field name (``id`` for the conversation id)."""
+
+    conversation_id: str
+    operator_id: str | None = None
+    team: str | None = None
+    started_at: datetime | None = None
+    channels: dict[str, str] | None = None
+    raw_format: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()  # what the reader noticed (a time read in the configured zone, …)
+
+
+@dataclass(frozen=True, slots=True)
 class InboxItem:
-    """One conversation found in the inbox (``kind`` = call | chat | transcript | unknown)."""
+    """One conversation found in the inbox (``kind`` = call | chat | transcript | unknown). A call from a PBX source
+    carries what its call log, file name and directory say (``call``) and, when it was recorded as split legs,
+    every leg file in channel order (``legs``; ``path`` is the first)."""
 
     path: str
     kind: str
     content_sha256: str
     sidecar: str | None = None
+    legs: tuple[str, ...] = ()
+    call: CallInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +113,8 @@ def kind_of(path: Path) -> str:
     return "unknown"
 
 
-def _sha256(*paths: Path) -> str:
+def content_hash(*paths: Path) -> str:
+    """The sha256 of the files' bytes one after another (a call's audio, its legs, its sidecar)."""
     digest = hashlib.sha256()
     for p in paths:
         with p.open("rb") as fh:
@@ -184,14 +208,22 @@ def _changed_within(paths: list[Path], settle_s: float, now: float) -> float | N
     return max(age, 0.0) if age < settle_s else None
 
 
-def scan_inbox(folder: str | Path, settle_s: float = 0.0, now: float | None = None) -> InboxScan:
+def inbox_files(folder: Path) -> list[Path]:
+    """Every regular file under ``folder`` (recursively, symlinked folders once) but dot-files, files in dot-folders
+    and README files, sorted (what :func:`scan_inbox` would name as skipped is left out without a word)."""
+    return _walk(Path(folder), InboxScan())
+
+
+def scan_inbox(folder: str | Path, settle_s: float = 0.0, now: float | None = None,
+               exclude: tuple[Path, ...] = ()) -> InboxScan:
     """Every conversation file under ``folder`` (recursively), sidecars attached to their calls, and every path
-    that is skipped, with the reason. Files changed less than ``settle_s`` seconds before ``now`` wait."""
+    that is skipped, with the reason. Files changed less than ``settle_s`` seconds before ``now`` wait; files under
+    ``exclude`` (resolved paths: a PBX source's folder, call log and directory inside the inbox) are left out."""
     folder = Path(folder).resolve()  # one spelling per file: absolute, links and ../ resolved
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: inbox folder not found")
     scan = InboxScan()
-    files = _walk(folder, scan)
+    files = [p for p in _walk(folder, scan) if not any(p == x or x in p.parents for x in exclude)]
     calls = {(p.parent, p.stem) for p in files if kind_of(p) == "call"}
     now = time.time() if now is None else now
     for p in files:
@@ -212,17 +244,17 @@ def scan_inbox(folder: str | Path, settle_s: float = 0.0, now: float | None = No
     return scan
 
 
-def discover_inbox(folder: str | Path) -> list[InboxItem]:
+def discover_inbox(folder: str | Path, exclude: tuple[Path, ...] = ()) -> list[InboxItem]:
     """Every conversation file under ``folder`` (recursively), sidecars attached to their calls (no settle period;
-    what :func:`scan_inbox` skips or cannot read is left out)."""
-    return scan_inbox(folder).items
+    what :func:`scan_inbox` skips or cannot read is left out; files under ``exclude`` too)."""
+    return scan_inbox(folder, exclude=exclude).items
 
 
 def _item(path: Path, kind: str, sidecar: Path | None = None) -> InboxItem:
     """An inbox item; a call's hash covers its sidecar too, so a corrected sidecar is processed again."""
     if kind != "call":
-        return InboxItem(str(path), kind, _sha256(path))
-    return InboxItem(str(path), kind, _sha256(path, *([sidecar] if sidecar else [])),
+        return InboxItem(str(path), kind, content_hash(path))
+    return InboxItem(str(path), kind, content_hash(path, *([sidecar] if sidecar else [])),
                      str(sidecar) if sidecar else None)
 
 

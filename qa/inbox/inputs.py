@@ -9,7 +9,6 @@ which the run summary and the conversation page show.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,14 @@ from qa.inbox.discovery import (
     AUDIO_SUFFIXES,
     CHAT_SUFFIX,
     TRANSCRIPT_SUFFIX,
+    CallInfo,
     InboxItem,
     InboxScan,
     Skipped,
+    content_hash,
     discover_file,
     discover_inbox,
+    inbox_files,
     scan_inbox,
     unknown_input_error,
 )
@@ -41,28 +43,14 @@ from qa.records import Conversation, Utterance, Word
 
 __all__ = [
     "AUDIO_SUFFIXES", "CHAT_SUFFIX", "DEFAULT_CHANNELS", "SCRIPT_FIELDS", "SPEAKER_NAMES", "TRANSCRIPT_SUFFIX",
-    "CallInfo", "InboxItem", "InboxScan", "Skipped", "discover_file", "discover_inbox", "read_chat", "read_sidecar",
-    "read_transcript", "scan_inbox", "unknown_input_error",
+    "CallInfo", "InboxItem", "InboxScan", "Skipped", "call_info", "content_hash", "discover_file", "discover_inbox",
+    "inbox_files", "read_chat", "read_sidecar", "read_transcript", "scan_inbox", "unknown_input_error",
 ]
 
 DEFAULT_CHANNELS = {"left": "operator", "right": "client"}
 SPEAKER_NAMES = frozenset({"operator", "client", "bot", "unknown"})
 CHANNEL_NAMES = ("left", "right", "mono")  # or a channel number: 0, 1, …
 _SIDECAR_KEYS = ("id", "operator_id", "team", "started_at", "direction", "channels", "raw_format")
-
-
-@dataclass(frozen=True, slots=True)
-class CallInfo:
-    """What a call's sidecar says (all optional), and what the reader noticed (``warnings``)."""
-
-    conversation_id: str
-    operator_id: str | None = None
-    team: str | None = None
-    started_at: datetime | None = None
-    channels: dict[str, str] | None = None
-    raw_format: dict[str, Any] | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    warnings: tuple[str, ...] = ()
 
 
 SCRIPT_FIELDS = ("company", "operator_name")  # read by the script checks (docs/rules.md «Бренды», «Имена»)
@@ -121,6 +109,11 @@ def _channels(path: Path, channels: Any) -> dict[str, str] | None:
                                                 f"{other}'s words would be scored as the {speaker}'s; give each "
                                                 "channel its own speaker")
     return channels
+def call_info(item: InboxItem) -> CallInfo:
+    """What is known about a call item: a PBX source's resolved :class:`CallInfo` (its sidecar read again, so a
+    sidecar broken since discovery fails the call), else its sidecar's."""
+    sidecar = read_sidecar(item.path, item.sidecar)
+    return item.call or sidecar
 
 
 def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
@@ -140,6 +133,7 @@ def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
     meta = _metadata(data, _SIDECAR_KEYS, path, warnings)
     if data.get("direction") is not None:
         meta["direction"] = data["direction"]
+    given = {"id", "operator_id", "team", "started_at", "channels"} & {k for k, v in data.items() if v is not None}
     return CallInfo(
         conversation_id=conversation_id(path, data, call_path.stem),
         operator_id=text_field(path, data, "operator_id"),
@@ -149,6 +143,7 @@ def read_sidecar(call_path: str | Path, sidecar: str | Path | None) -> CallInfo:
         raw_format=raw,
         metadata=meta,
         warnings=tuple(warnings),
+        sources={k: "sidecar" for k in (*sorted(given), *meta)},
     )
 
 

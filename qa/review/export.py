@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from qa.errors import QAInputError
 from qa.records import Word
 from qa.review import labels
-from qa.speech.audio import DecodedAudio, cut_clip, decode_audio, decode_span, encode_audio
+from qa.speech.audio import DecodedAudio, cut_clip, decode_audio, decode_legs, decode_span, encode_audio
 from qa.store import Store, queries
 
 ExportFormat = Literal["jsonl", "csv", "html"]
@@ -244,21 +244,26 @@ def export_examples(
     return ExportResult(out_file, examples, clips, dict(totals), options.redact)
 
 
-def _open_audio(source_path: str | None, audio_root: Path, duration_s: float | None = None
-                ) -> DecodedAudio | Path | tuple[str, str]:
-    """The call's decoded audio (its path, for a long call: decoded clip by clip), or (problem kind, message)
+def _open_audio(source_path: str | None, audio_root: Path, duration_s: float | None = None,
+                legs: list[str] | None = None) -> DecodedAudio | Path | tuple[str, str]:
+    """The call's decoded audio (its path, for a long call: decoded clip by clip; a call recorded as split legs: a
+    channel per leg, decoded whole), or (problem kind, message)
     saying why there is none."""
     from qa.speech.audio_paths import audio_problem
 
     if source_path and Path(source_path).suffix.lower() == ".json":  # a transcript from another ASR
         return "transcript", "no audio (scored from a transcript)"
-    problem = audio_problem(source_path, audio_root)
-    if problem is not None:
-        return problem.kind, str(problem)
+    legs = legs if source_path and legs else None  # a purged call has no path and no legs
+    for leg in legs or [source_path]:
+        problem = audio_problem(leg, audio_root)
+        if problem is not None:
+            return problem.kind, str(problem)
     path = _audio_path(source_path or "", audio_root)
-    if duration_s and duration_s > WHOLE_AUDIO_S:
+    if duration_s and duration_s > WHOLE_AUDIO_S and not legs:
         return path
     try:
+        if legs:
+            return decode_legs([_audio_path(leg, audio_root) for leg in legs])
         return decode_audio(path)
     except QAInputError as exc:
         return "undecodable", str(exc)
@@ -268,7 +273,8 @@ def _add_clip(example: Example, conv: dict[str, Any], audio: dict[str, DecodedAu
               mute: list[tuple[float, float]], options: ExportOptions, out_dir: Path, clips: list[Path]) -> None:
     cid = example.conversation_id
     if cid not in audio:
-        audio[cid] = _open_audio(conv.get("source_path"), Path(options.audio_root), conv.get("duration_s"))
+        audio[cid] = _open_audio(conv.get("source_path"), Path(options.audio_root), conv.get("duration_s"),
+                                 (conv.get("metadata") or {}).get("legs"))
     decoded = audio[cid]
     if isinstance(decoded, tuple):
         example.clip_problem, example.clip_error = decoded

@@ -71,6 +71,26 @@ def channel(key: str | None) -> str:
     return _lookup("channels", key)
 
 
+def field_name(key: str | None) -> str:
+    """A conversation field (``operator_id``, ``src``…) as the page names it."""
+    return _lookup("fields", key)
+
+
+def field_source(key: str | None) -> str:
+    """Where a field came from (``call_log`` → «журнал звонков АТС»)."""
+    return _lookup("field_sources", key)
+
+
+def direction(key: str | None) -> str:
+    """``inbound`` → «входящий» (a PBX's own word as it is)."""
+    return _lookup("directions", key)
+
+
+def channel_name(key: str | None) -> str:
+    """A channel of a recording (``0``, ``left``, ``mono``) as the page names it."""
+    return _lookup("channel_names", key)
+
+
 @dataclass(frozen=True)
 class Titles:
     """Rule id → rule title, and script step id (``greeting``, or ``script_inbound.greeting``) → step title."""

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -19,6 +20,11 @@ from qa.records import ScoredConversation
 
 console = Console(width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True)
+
+
+def plain(text: str) -> str:
+    """``text`` to print as it is (square brackets in file names and messages are not rich markup)."""
+    return escape(text)
 
 
 def _cell(value: Any) -> str:
@@ -140,6 +146,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                        ("interrupted_runs", "Earlier runs marked interrupted")):
         if summary.get(key):
             lines += [f"## {title}", ""] + [f"- {line}" for line in summary[key]] + [""]
+    if summary.get("sources"):
+        lines += ["## PBX sources", ""] + [f"- {s['summary']}" for s in summary["sources"]] + [""]
     return "\n".join(lines)
 
 

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from qa.errors import QAInputError
-from qa.inbox.inputs import InboxItem, scan_inbox
+from qa.inbox.inputs import InboxItem, InboxScan, scan_inbox
 from qa.records import Failure, ScoredConversation
-from qa.run.pipeline import plan_items
+from qa.run.pipeline import plan_items, source_items
 from qa.store import Store
 from qa.store import runs as run_rows
 
@@ -32,7 +33,7 @@ class Discovery:
     """What the inbox holds for this run: ``new`` items to process, ``stored`` ones already stored (or failed as
     bad files) with the same content, ``failures`` for files that cannot be read, ``notes`` naming every path
     skipped and ``waiting`` the files still changing (left for the next run), ``moved`` stored conversations
-    whose file was found under a new path."""
+    whose file was found under a new path; ``sources``: each PBX source's report."""
 
     new: list[InboxItem] = field(default_factory=list)
     stored: list[InboxItem] = field(default_factory=list)
@@ -40,15 +41,19 @@ class Discovery:
     notes: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     moved: list[str] = field(default_factory=list)
+    sources: list[dict[str, Any]] = field(default_factory=list)
 
 
-def discover(inbox: str | Path, store: Store, settle_s: float) -> Discovery:
-    """Scan the inbox (files changed within ``settle_s`` wait), split new items from stored ones, and point stored
-    conversations whose file was renamed or moved at its new path."""
-    scan = scan_inbox(inbox, settle_s)
-    new, stored = plan_items(scan.items, store.stored_hashes() | store.permanently_failed_hashes())
+def discover(inbox: str | Path | None, store: Store, settle_s: float,
+             sources: Sequence[dict[str, Any]] = ()) -> Discovery:
+    """Scan the inbox (files changed within ``settle_s`` wait; the PBX sources' folders and files inside it left
+    out) and the PBX ``sources``, split new items from stored ones, and point stored conversations whose file was
+    renamed or moved at its new path."""
+    calls, reports, exclude = source_items(sources)
+    scan = scan_inbox(inbox, settle_s, exclude=exclude) if inbox else InboxScan()
+    new, stored = plan_items(scan.items + calls, store.stored_hashes() | store.permanently_failed_hashes())
     found = Discovery(new=new, stored=stored, notes=[str(s) for s in scan.skipped],
-                      waiting=[str(s) for s in scan.waiting])
+                      waiting=[str(s) for s in scan.waiting], sources=reports)
     found.failures = [Failure(s.path, "read", str(s), None) for s in scan.unreadable]
     found.moved = relocate_moved(store, stored)
     return found

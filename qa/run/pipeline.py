@@ -17,8 +17,8 @@ from typing import Any
 from qa.errors import ModelError, QAInputError
 from qa.inbox.inputs import (
     InboxItem,
+    call_info,
     read_chat,
-    read_sidecar,
     read_transcript,
     unknown_input_error,
 )
@@ -69,6 +69,37 @@ def transcription_options(settings: PipelineSettings) -> Any:
     return TranscriptionOptions.from_env(**overrides)
 
 
+def source_items(sources: Sequence[dict[str, Any]] = ()
+                 ) -> tuple[list[InboxItem], list[dict[str, Any]], tuple[Path, ...]]:
+    """The calls of the PBX ``sources`` (qa.toml's ``[[sources]]`` as :meth:`SourceSettings.as_dict` gave them),
+    each source's report (counts, problems with examples, ``summary`` for a log line), and the sources' folders
+    and files (left out of an inbox that holds them)."""
+    from qa.config import SourceSettings
+    from qa.inbox.sources import scan_source, source_paths
+
+    settings = [SourceSettings.from_dict(s) for s in sources]
+    items: list[InboxItem] = []
+    reports: list[dict[str, Any]] = []
+    for source in settings:
+        scan = scan_source(source)
+        items += scan.items()  # before the report is taken: hashing reports files gone meanwhile
+        reports.append({**scan.report.as_dict(), "summary": scan.report.summary_line()})
+    return items, reports, tuple(p for s in settings for p in source_paths(s))
+
+
+def gather_items(inbox: str | None, sources: Sequence[dict[str, Any]] = ()
+                 ) -> tuple[list[InboxItem], list[dict[str, Any]]]:
+    """Every input of a run: the ``inbox`` folder (the sources' folders and files inside it left out), then the
+    PBX ``sources`` joined into calls (:func:`source_items`); with each source's report. The nightly run reads the
+    inbox with :func:`qa.run.bookkeeping.discover` instead, which also names what it skips."""
+    from qa.inbox.inputs import discover_inbox
+
+    items, reports, exclude = source_items(sources)
+    if inbox:
+        items = discover_inbox(inbox, exclude) + items
+    return items, reports
+
+
 def plan_items(items: Sequence[InboxItem], stored: set[str]) -> tuple[list[InboxItem], list[InboxItem]]:
     """Split discovered items into new ones and ones already stored with the same content hash."""
     seen: set[str] = set()
@@ -116,7 +147,7 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
     from qa.speech.audio import RawFormat
     from qa.speech.transcribe import get_transcriber
 
-    info = read_sidecar(item.path, item.sidecar)
+    info = call_info(item)
     raw = None
     if info.raw_format:
         try:
@@ -131,11 +162,16 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
                                info.metadata)
     transcriber = get_transcriber(transcription_options(settings), vocabulary)
     cache = Path(settings.cache_dir) if settings.cache_dir else None
-    transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache)
+    transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache,
+                                        legs=[Path(p) for p in item.legs])
     metadata = dict(info.metadata)
     if transcript.speaker_mode == "mono":
         metadata.setdefault("speakers", "mono recording: speakers not separated")
     warnings = [*info.warnings, *(f"audio: {note}" for note in transcript.stats.get("decode_notes", ()))]
+    if info.sources:
+        metadata["field_sources"] = dict(info.sources)  # where each field came from (the conversation page)
+    if info.channels and "channels" in info.sources:
+        metadata["channels"] = dict(info.channels)
     return Conversation(
         conversation_id=info.conversation_id,
         channel="call",
@@ -272,9 +308,10 @@ def chunk_error(future: Any, upstream: Any, exc: BaseException) -> BaseException
 
 
 def run_summary(run_id: str, ruleset_version: str, model: str | None, discovered: int, skipped: int,
-                scored: Sequence[ScoredConversation], failures: Sequence[Failure]) -> dict[str, Any]:
+                scored: Sequence[ScoredConversation], failures: Sequence[Failure],
+                sources: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Counts, flagged conversations and top rules of a run (for the artifact, the runs table and the CLI); the
-    warnings of the conversations stored (``path: warning``)."""
+    warnings of the conversations stored (``path: warning``) and each PBX source's report."""
     flagged = [s for s in scored if s.score.flagged]
     return {
         "run_id": run_id,
@@ -289,4 +326,5 @@ def run_summary(run_id: str, ruleset_version: str, model: str | None, discovered
         "flagged_ids": [(s.conversation.conversation_id, "; ".join(s.score.reasons)) for s in flagged],
         "failures": [f.error for f in failures],
         "warnings": [f"{s.conversation.source_path}: {w}" for s in scored for w in s.conversation.warnings],
+        "sources": list(sources),  # each PBX source's report: what was read, skipped and doubtful
     }

@@ -292,6 +292,27 @@ def decoded_from(pieces: list[np.ndarray], stream: AudioStream) -> DecodedAudio:
     )
 
 
+def legs_sha256(paths: list[Path]) -> str:
+    """The content key of a call recorded as split legs: the sha256 of its legs' hashes, in channel order."""
+    return hashlib.sha256("".join(file_sha256(Path(p)) for p in paths).encode()).hexdigest()
+
+
+def decode_legs(paths: list[Path], raw: RawFormat | None = None) -> DecodedAudio:
+    """A call recorded as split legs (one file per direction: Asterisk's ``-in``/``-out``, MixMonitor's ``r``/``t``)
+    as one call with a channel per leg, in the order given. Each leg is mixed down to one channel; a shorter leg is
+    padded with silence to the longer one's length (both start when the recording does). A leg that cannot be
+    decoded is an :class:`AudioError` naming that file."""
+    decoded = [decode_audio(Path(p), raw) for p in paths]
+    channels = [np.mean(np.stack(d.channels), axis=0).astype(np.float32) if len(d.channels) > 1 else d.channels[0]
+                for d in decoded]
+    length = max(len(c) for c in channels)
+    channels = [np.pad(c, (0, length - len(c))) if len(c) < length else c for c in channels]
+    notes = [f"{Path(p).name}: {note}" for p, d in zip(paths, decoded, strict=True) for note in d.notes]
+    return DecodedAudio(channels=channels, duration_s=length / TARGET_RATE,
+                        source_sample_rate=min(d.source_sample_rate for d in decoded),
+                        source_channels=len(channels), notes=notes)
+
+
 _PITCH_FRAME = 640  # 40 ms at 16 kHz
 _PITCH_HOP = 160  # 10 ms
 _PITCH_MIN_HZ = 60.0
@@ -339,6 +360,9 @@ CLIP_FORMATS = {
     "ogg": ("ogg", "libopus", 48000, 32000),
     "mp3": ("mp3", "libmp3lame", 44100, 64000),
     "wav": ("wav", "pcm_s16le", None, None),
+    # what a PBX writes: 8 kHz WAV, A-law (Asterisk's `wav` is 16-bit PCM; `alaw` recordings A-law)
+    "wav-8k": ("wav", "pcm_s16le", 8000, None),
+    "wav-alaw": ("wav", "pcm_alaw", 8000, None),
 }
 
 

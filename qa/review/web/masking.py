@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+# metadata a PBX source stores that may hold a caller's number or name (the page shows it, masked unless allowed)
+PARTY_FIELDS = ("src", "dst", "did", "recordingfile", "clid", "cnum", "cnam")
+
 
 def _masked(redactor: Any, text: str | None) -> str | None:
     return redactor.redact(text).text if text else text
@@ -21,5 +24,11 @@ def mask_conversation(c: dict[str, Any], redactor: Any) -> dict[str, Any]:
                      for f in c["findings"]]
     c["script"] = [{**s, "quote": _masked(redactor, s.get("quote"))} for s in c.get("script", [])]
     c["reasons"] = [_masked(redactor, r) for r in c.get("reasons", [])]
+    meta = dict(c.get("metadata") or {})
+    for key in PARTY_FIELDS:
+        if isinstance(meta.get(key), str):
+            meta[key] = _masked(redactor, meta[key])
+    meta.pop("legs", None)  # file paths: a recording's name holds the caller's number
+    c["metadata"] = meta
     c.pop("transcription", None)
     return c

@@ -26,6 +26,21 @@ def _decoded_wav(path: str, _mtime_ns: int, _size: int) -> bytes:
     return encode_audio(audio.channels[:2], audio.sample_rate, "wav")
 
 
+@lru_cache(maxsize=4)
+def _decoded_legs_wav(paths: tuple[str, ...], _versions: tuple[tuple[int, int], ...]) -> bytes:
+    """A call recorded as split legs, played as one stereo WAV (a leg per channel; cached per file versions)."""
+    from qa.speech.audio import decode_legs, encode_audio
+
+    audio = decode_legs([Path(p) for p in paths])
+    return encode_audio(audio.channels[:2], audio.sample_rate, "wav")
+
+
+def legs_wav(paths: list[Path]) -> bytes:
+    """:func:`_decoded_legs_wav` of these files as they are now."""
+    stats = [p.stat() for p in paths]
+    return _decoded_legs_wav(tuple(str(p.resolve()) for p in paths), tuple((s.st_mtime_ns, s.st_size) for s in stats))
+
+
 def _ranged(data: bytes, range_header: str | None, media_type: str) -> Response:
     """``data`` whole, or the single byte range asked for (206), so the player can seek."""
     size = len(data)

@@ -17,8 +17,9 @@ from qa.inbox.inputs import AUDIO_SUFFIXES
 from qa.review import auth
 from qa.review.web import charts
 from qa.review.web.masking import _masked, mask_conversation
-from qa.review.web.media import PLAYABLE, _decoded_wav, _ranged
+from qa.review.web.media import PLAYABLE, _decoded_wav, _ranged, legs_wav
 from qa.review.web.params import BadRequest, _int, _text, parse_filters, parse_list_query
+from qa.review.web.provenance import field_rows, related
 from qa.review.web.site import Site
 from qa.review.web.transcript import dialogue
 from qa.speech.audio_paths import audio_problem, resolve_audio
@@ -77,7 +78,8 @@ def router(site: Site) -> APIRouter:
         history = queries.reviews(store, conversation_id)
         return page(request, "conversation.html", c=c, turns=dialogue(c["utterances"], c["findings"]),
                     findings_by_key={f["finding_key"]: f for f in c["findings"]}, has_audio=has_audio,
-                    audio_missing=audio_missing, source=source, history=history, clear=clear)
+                    audio_missing=audio_missing, source=source, history=history, clear=clear,
+                    fields=field_rows(c), related=related(c))
 
     @routes.get("/dashboard", response_class=HTMLResponse)
     def dashboard(request: Request) -> Response:
@@ -130,9 +132,18 @@ def router(site: Site) -> APIRouter:
         if channel != "call" or (stored and Path(stored).suffix.lower() not in AUDIO_SUFFIXES):
             raise HTTPException(404, f"У разговора {conversation_id!r} нет записи (чат или импортированная "
                                      "расшифровка)")
-        problem_text = audio_problem(stored, root)
-        if problem_text:
-            raise HTTPException(404, f"Запись разговора {conversation_id!r} недоступна: {problem_text}")
+        legs = (c.get("metadata") or {}).get("legs") if stored else None
+        for leg in legs or [stored]:
+            problem_text = audio_problem(leg, root)
+            if problem_text:
+                raise HTTPException(404, f"Запись разговора {conversation_id!r} недоступна: {problem_text}")
+        if legs:  # split legs (PBX -in/-out): played as one stereo recording
+            try:
+                data = legs_wav([resolve_audio(leg, root) for leg in legs])
+            except QAInputError as exc:
+                raise HTTPException(422, f"Запись разговора {conversation_id!r} не удалось декодировать: {exc}") \
+                    from exc
+            return _ranged(data, request.headers.get("range"), "audio/wav")
         path = resolve_audio(stored or "", root)
         media_type = PLAYABLE.get(path.suffix.lower())
         if media_type:

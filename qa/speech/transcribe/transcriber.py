@@ -20,7 +20,16 @@ from typing import Any
 
 import numpy as np
 
-from qa.speech.audio import TARGET_RATE, AudioStream, DecodedAudio, RawFormat, decoded_from, file_sha256
+from qa.speech.audio import (
+    TARGET_RATE,
+    AudioStream,
+    DecodedAudio,
+    RawFormat,
+    decode_legs,
+    decoded_from,
+    file_sha256,
+    legs_sha256,
+)
 from qa.speech.transcribe.channels import _channel_plan
 from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guarded_words, normalise_phrase
 from qa.speech.transcribe.merging import _RawWord, merge_words
@@ -151,10 +160,12 @@ class Transcriber:
         channels: Mapping[str, str] | None = None,
         raw: RawFormat | None = None,
         cache_dir: Path | None = None,
+        legs: Sequence[Path] = (),
     ) -> Transcript:
-        """Transcribe one call; reuse ``<cache_dir>/<sha256>-<settings hash>.json`` when present."""
+        """Transcribe one call; reuse ``<cache_dir>/<sha256>-<settings hash>.json`` when present. ``legs``: the
+        files of a call recorded as split legs, one channel each in that order (``path`` names the call)."""
         path = Path(path)
-        sha = file_sha256(path)
+        sha = legs_sha256(list(legs)) if legs else file_sha256(path)
         folder = cache_dir or self.cache_dir
         cached = folder / f"{sha}-{self.cache_key(channels, raw)}.json" if folder else None
         if cached is not None and cached.is_file():
@@ -163,17 +174,24 @@ class Transcriber:
                 for key, value in self.priming().items():  # files cached before the prompt was echoed
                     transcript.options.setdefault(key, value)
                 return transcript
+        if legs:  # split legs (one file per party) are decoded whole and put side by side as channels
+            transcript = self.transcribe_audio(decode_legs(list(legs), raw), path, sha, channels)
+        else:
+            transcript = self._transcribe_stream(path, raw, sha, channels)
+        if cached is not None:
+            write_cached(cached, transcript)
+        return transcript
+
+    def _transcribe_stream(self, path: Path, raw: RawFormat | None, sha: str,
+                           channels: Mapping[str, str] | None) -> Transcript:
+        """One file decoded block by block: whole when no longer than a window, else window by window."""
         window_s = window_seconds()
         with AudioStream(path, raw) as stream:
             blocks = stream.blocks()
             first, whole = gather(blocks, window_s)
             if whole:  # a call no longer than a window: decoded whole, as it always was
-                transcript = self.transcribe_audio(decoded_from(first, stream), path, sha, channels)
-            else:
-                transcript = self.transcribe_windows(stream, windows(first, blocks, window_s), path, sha, channels)
-        if cached is not None:
-            write_cached(cached, transcript)
-        return transcript
+                return self.transcribe_audio(decoded_from(first, stream), path, sha, channels)
+            return self.transcribe_windows(stream, windows(first, blocks, window_s), path, sha, channels)
 
     def transcribe_audio(
         self,
