@@ -198,7 +198,7 @@ def run_matrix(code: Path, only: str | None = None) -> list[dict]:
             results.append({"kind": kind.name, "expect": kind.expect, "exit": code_, "rows": len(convs),
                             "message": message, "verdict": verdict, "why": why,
                             "seconds": round(time.perf_counter() - started, 1)})
-            print(f"{kind.name}: {verdict} ({why})", file=sys.stderr, flush=True)
+            print(f"{kind.name}: {verdict} ({why}; exit {code_}, {len(convs)} rows)", file=sys.stderr, flush=True)
     finally:
         for path in work.rglob("*"):
             if path.is_dir() and not path.is_symlink():
