@@ -302,6 +302,28 @@ def kill_scheduler_mid_run(tmp_path: Path, qa_args: list[str], done_before_kill:
     return address, output, run.returncode
 
 
+def test_a_closed_connection_to_the_cluster_is_never_an_inputs_fault():
+    """A killed scheduler may first show as a reset gather (CommClosedError from ConnectionResetError) while its port
+    still answers: that, too, is the cluster's fault; an input's own error is not."""
+    from distributed.comm.core import CommClosedError
+
+    from qa.run import cluster as cluster_module
+
+    try:
+        try:
+            raise ConnectionResetError(104, "Connection reset by peer")
+        except ConnectionResetError as reset:
+            raise CommClosedError("in <TCP (closed) ConnectionPool.gather>") from reset
+    except CommClosedError as exc:
+        closed = exc
+    assert cluster_module._comm_error(closed)
+    assert cluster_module._comm_error(RuntimeError("wrapped")) is False
+    wrapped = RuntimeError("the task failed")
+    wrapped.__cause__ = closed
+    assert cluster_module._comm_error(wrapped)
+    assert not cluster_module.scheduler_lost(ValueError("copy_003.chat.json: bad time"))  # outside a flow on Dask
+
+
 @pytest.mark.slow
 def test_a_scheduler_killed_mid_run_fails_the_run_clearly_and_a_rerun_completes(tmp_path):
     """The scheduler is SIGKILLed while the run's tasks are on it: the run exits 2 naming the scheduler, the

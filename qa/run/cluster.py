@@ -164,7 +164,33 @@ def scheduler_lost(exc: BaseException | str) -> bool:
     input."""
     if any(m in str(exc) for m in _LOST_MARKERS):
         return True
-    return not isinstance(exc, str) and _flow_scheduler_gone()
+    if isinstance(exc, str):
+        return False
+    return _flow_scheduler_gone() or (_flow_runner_is_dask() and _comm_error(exc))
+
+
+_COMM_ERRORS = ("CommClosedError", "StreamClosedError")  # distributed's and tornado's closed connections
+
+
+def _comm_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) is a closed or reset connection to the cluster: the flow's
+    link to the scheduler or a worker broke (a killed scheduler resets the gather of a result before its port stops
+    answering under load). Scoring an input never opens a connection, so this is never an input's fault."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in _COMM_ERRORS or isinstance(current, ConnectionError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _flow_runner_is_dask() -> bool:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return type(context.task_runner if context else None).__name__ == "DaskTaskRunner"
 
 
 def lost_error(exc: BaseException) -> RuntimeError:
