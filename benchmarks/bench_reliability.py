@@ -105,7 +105,8 @@ def _message(text: str, made, inbox: Path, crashed: bool) -> str:
         found = [line for line in lines if line and not line.startswith(("File ", "^", "~"))]
         return found[-1] if found else "(traceback)"
     for line in lines:
-        if any(name and name in line for name in names) or line.startswith(("error:", "note:")):
+        if any(name and name in line for name in names) or line.startswith(("error:", "note:")) \
+                or "Invalid value" in line:  # a bad option: Typer's usage box
             return line.replace(str(inbox) + "/", "")
     return ""
 
@@ -120,7 +121,7 @@ def _verdict(kind, made, code: int, text: str, crashed: bool, convs, fails, runs
     failed = [f for f in fails if f[0] in bad_sources or any(f[0].startswith(str(p)) for p in made.paths)]
     stored_bad = [cid for cid in made.ids if cid in convs]
     if kind.expect == "refuse":
-        if code == 2 and "error:" in said and not convs:
+        if code == 2 and ("error:" in said or "Invalid value" in said) and not convs:
             return "ok", "refused before the run"
         return ("wrong", f"exit {code}, {len(convs)} stored") if code != 2 or convs else ("silent", "no message")
     if code != 0:

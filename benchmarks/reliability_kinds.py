@@ -241,7 +241,8 @@ def _kinds() -> list[Kind]:
                                                            ["team/2026/7"])),
         k("sidecar: numeric id", "store", lambda d: Made(call(d, "sc_num", {"id": 12345}).paths, ["12345"])),
         k("sidecar: team as an object", "fail", lambda d: call(d, "sc_team", {"team": {"name": "x"}})),
-        k("sidecar: key typo 'teem'", "warn", lambda d: call(d, "sc_typo", {"teem": "team-north"})),
+        k("sidecar: key typo 'teem'", "warn", lambda d: call(d, "sc_typo", json.dumps(  # 'teem' instead of 'team'
+            {**{key: v for key, v in SIDECAR.items() if key != "team"}, "id": "bad-sc_typo", "teem": "team-north"}))),
         k("sidecar: id of the other call", "fail", lambda d: Made(call(d, "sc_dup", {"id": "call-0001"}).paths)),
         # --- chats ----------------------------------------------------------------------------------------------
         k("chat: invalid JSON", "fail", lambda d: Made([_text(d / "c_json.chat.json", '{"messages": [')])),
