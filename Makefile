@@ -142,3 +142,14 @@ bench-gpu: model
 .PHONY: bench-scale
 bench-scale: model
 	nice -n 10 $(BIN)/python benchmarks/bench_scale.py
+
+.PHONY: bench-reliability
+# The bad-input matrix: 90 kinds of bad input and faults, each beside good files, through a real `qa run`; per kind
+# exit code, message, rows stored and a verdict (targets: 0 crash, 0 wrong, 0 silent), beside the baseline commit.
+bench-reliability: model
+	$(BIN)/python benchmarks/bench_reliability.py
+
+.PHONY: bench-memory
+# Peak memory of transcribing a 1-hour and a 3-hour call, in windows (default) and whole (as before).
+bench-memory: model
+	nice -n 10 $(BIN)/python benchmarks/bench_memory.py --hours 1 3

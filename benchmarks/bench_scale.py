@@ -91,7 +91,8 @@ def _child(job: dict[str, Any]) -> dict[str, Any]:
             from qa.flows.nightly import nightly_flow
 
             summary = nightly_flow(settings)(inbox=job["inbox"], db=job["db"], rules=str(RULES),
-                                             chunk_size=job["chunk_size"], cache_dir=job["cache"])
+                                             chunk_size=job["chunk_size"], cache_dir=job["cache"],
+                                             settle_s=0)  # the generated inbox is complete
         else:
             from qa.flows.rescore import rescore_flow
 

@@ -20,7 +20,8 @@ DEFAULT_TIMEZONE = "Europe/Moscow"
 PATH_KEYS = ("db", "rules", "inbox", "cache_dir", "audio_root", "lake_data")
 TEXT_KEYS = ("model", "device", "timezone", "dask_address")
 LIST_KEYS = ("allowed_hosts",)  # a string or a list of strings
-KNOWN_KEYS = (*PATH_KEYS, *TEXT_KEYS, *LIST_KEYS)
+NUMBER_KEYS = ("settle",)  # seconds a file must have stayed unchanged before `qa run` takes it
+KNOWN_KEYS = (*PATH_KEYS, *TEXT_KEYS, *LIST_KEYS, *NUMBER_KEYS)
 
 
 class ConfigError(Exception):
@@ -43,6 +44,7 @@ class Config:
     timezone: str | None = None
     dask_address: str | None = None  # an existing Dask scheduler for `qa run` / `qa rescore` (tcp://HOST:8786)
     allowed_hosts: tuple[str, ...] | None = None  # `qa serve`: more names the page may be reached by (Host header)
+    settle: float | None = None  # `qa run --settle`: a file changed more recently waits for the next run
     sources: tuple[SourceSettings, ...] = ()  # the [[sources]] entries: PBX recording folders (README «Connect…»)
 
 
@@ -301,6 +303,11 @@ def load_config(path: Path | None = None) -> Config:
                 raise ConfigError(f"{path}: {key}: expected a string or a list of strings, not {value!r}")
             values[key] = tuple(items)
             continue
+        if key in NUMBER_KEYS:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise ConfigError(f"{path}: {key}: expected a number of seconds, not {value!r}")
+            values[key] = float(value)
+            continue
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key}: expected a string, not {value!r}")
         if key == "db" and value.startswith("ducklake:"):
@@ -369,6 +376,7 @@ audio_root = "inbox"
 # model = "base"          # or a local CTranslate2 folder
 # device = "auto"         # auto | cpu | cuda
 timezone = "Europe/Moscow"
+# settle = 10             # seconds a file must have stayed unchanged before a run takes it (still being copied?)
 # dask_address = "tcp://10.0.0.5:8786"   # run the tasks on this Dask scheduler (see README, Cluster)
 # `qa serve` answers only requests naming the address it listens on; more names (a proxy's, a DNS name):
 # allowed_hosts = ["qa.example.com"]

@@ -28,6 +28,13 @@ class ConversationFormatError(QAInputError):
     stage = "parse"
 
 
+class UnreadableInputError(QAInputError):
+    """A file the process may not read (permissions, a vanished file): not the content's fault, so the next run
+    tries it again."""
+
+    stage = "read"
+
+
 class UnknownInputError(QAInputError):
     """A file in the inbox of a type the pipeline does not handle."""
 

@@ -69,6 +69,7 @@ class Conversation:
     speaker_mode: str = "stereo"  # stereo | mono | chat | transcript
     metadata: dict[str, Any] = field(default_factory=dict)
     transcription: dict[str, Any] = field(default_factory=dict)  # ASR options and stats, for calls
+    warnings: list[str] = field(default_factory=list)  # what reading it noticed without refusing it, in words
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ from qa.run.environment import apply_defaults
 apply_defaults()
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="qa-prefect-"))
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+# Tests write their inbox files and run at once: no settle period, unless a test sets one (test_faults.py does).
+os.environ.setdefault("QA_SETTLE_S", "0")
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "data" / "samples"

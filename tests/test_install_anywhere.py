@@ -44,7 +44,7 @@ def installed_qa(tmp_path_factory) -> Path:
 
 
 def qa(script: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {"COLUMNS": "200"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_")} | {"COLUMNS": "200", "QA_SETTLE_S": "0"}
     return subprocess.run([str(script), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 

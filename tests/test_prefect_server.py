@@ -98,7 +98,7 @@ def test_readme_server_steps_run_offline_and_the_flow_logs_reach_the_server(serv
     inbox.mkdir()
     work.mkdir()
     for name in ("chat_slow.chat.json", "chat_good.chat.json"):
-        shutil.copy(SAMPLES / name, inbox / name)
+        shutil.copy2(SAMPLES / name, inbox / name)  # complete files (their own times): no settle period to wait
     env = offline_env(home, api)
     schedule_log = tmp_path / "schedule.log"
     with schedule_log.open("w") as out:

@@ -28,6 +28,10 @@ def run(
         help="Chats and transcripts per Prefect task (default: --chunk-size if given, else 100).", min=1)] = None,
     cache_dir: Annotated[str, typer.Option(help="Transcript cache folder ('' to disable).", envvar="QA_CACHE_DIR")]
     = opt.DEFAULT_CACHE,
+    settle: Annotated[float | None, typer.Option(
+        "--settle", help="Seconds a file must have stayed unchanged to be taken (one changed more recently may still "
+                         "be being copied: it waits for the next run). Default 10.", envvar="QA_SETTLE_S",
+        min=0)] = None,
     dask_address: opt.DaskAddressOpt = None,
     workers: opt.WorkersOpt = None,
     sources: opt.SourcesOpt = True,
@@ -52,7 +56,7 @@ def run(
         store.check_not_damaged()  # before the flow starts, not after the Prefect server has
     except StoreError as exc:
         raise fail(str(exc)) from exc
-    opt.check_device(device)
+    opt.check_model(model, device)
     cluster = opt.cluster(dask_address, workers)
     if transcriptions and (cluster.address or cluster.workers):
         raise fail("--transcriptions: the embedded runner's setting; Dask workers transcribe one call per thread")
@@ -75,6 +79,7 @@ def run(
                 inbox=str(inbox) if inbox else None, db=store.location, rules=str(rules), chunk_size=chunk_size,
                 model=model, device=device, channels=opt.channels(channels), cache_dir=cache_dir.strip() or None,
                 text_chunk_size=text_chunk_size, sources=[s.as_dict() for s in chosen], transcriptions=transcriptions,
+                settle_s=settle,
             )
     except (RuleFileError, ModelError, StoreError) as exc:
         raise fail(str(exc)) from exc
@@ -82,6 +87,7 @@ def run(
         f"Run {summary['run_id']}: {summary['discovered']} found, {summary['skipped']} already stored, "
         f"{summary['processed']} scored, {summary['failed']} failed, {summary['flagged']} flagged."
     )
+    _print_notes(summary)
     unread = opt.print_source_reports(summary.get("sources", []))
     from qa.run.cluster import scheduler_lost
 
@@ -105,6 +111,23 @@ def run(
         raise typer.Exit(1)
 
 
+def _print_notes(summary: dict) -> None:
+    """What the run noticed besides failures, each line naming its file: warnings on stored conversations, paths
+    skipped, files left for the next run, moved files, earlier runs marked interrupted."""
+    from qa.review import report
+
+    def say(lines: list[str], label: str) -> None:
+        for line in lines:
+            report.err_console.print(f"[yellow]{label}:[/] {line}", highlight=False)
+
+    say(summary.get("warnings", []), "warning")
+    say(summary.get("skipped_paths", []), "skipped")
+    say(summary.get("waiting", []), "waiting")
+    say(summary.get("moved", []), "moved")
+    say([f"run {run_id} was left 'running' by a process that is gone: marked interrupted"
+         for run_id in summary.get("interrupted_runs", [])], "note")
+
+
 def rescore(
     db: opt.DbOpt = Path(opt.DEFAULT_DB),
     rules: opt.RulesOpt = Path(opt.DEFAULT_RULES),
@@ -116,29 +139,44 @@ def rescore(
     reuse_tokens: Annotated[bool, typer.Option("--reuse-tokens/--no-reuse-tokens", help="Score from the stored "
                                                "tokens where the text analysis has not changed (default), or "
                                                "analyse every utterance again.")] = True,
+    force: Annotated[bool, typer.Option("--force", help="Rescore even though some of the rule set's own tests "
+                                        "fail (they are listed, and kept with the run).")] = False,
     dask_address: opt.DaskAddressOpt = None,
     workers: opt.WorkersOpt = None,
 ) -> None:
     """Recompute findings and scores from stored utterances with a (changed) rule set; keeps older versions.
 
-    Streams the store page by page (never all of it in memory) through the same task runner as `qa run`."""
+    Refuses a rule set whose own tests fail (unless --force). Streams the store page by page (never all of it in
+    memory) through the same task runner as `qa run`, then prints what changed."""
     from qa.errors import RuleFileError
     from qa.review import report
-    from qa.run import pipeline
+    from qa.run import pipeline, rescoring
     from qa.store import StoreError
 
     store = opt.existing_db(db)
     if not rules.is_dir():
         raise fail(f"{rules}: rule set folder not found")
+    try:
+        failing = rescoring.failing_rule_tests(rules, pipeline.get_scorer(rules))
+    except RuleFileError as exc:
+        raise fail(str(exc)) from exc
+    for line in failing:
+        report.err_console.print(f"[red]rule test failed:[/] {line}", highlight=False)
+    if failing and not force:
+        raise fail(f"{rules}: {len(failing)} rule test(s) fail (`qa check-rules {rules}` shows them all); fix the "
+                   "rules or their tests, or rescore anyway with --force", code=2)
     cluster = opt.cluster(dask_address, workers)
     from qa.flows.rescore import rescore_flow
 
     try:
         with report.progress_bar("Rescoring conversations", pipeline.on_progress):
             summary = rescore_flow(cluster)(db=store.location, rules=str(rules), chunk_size=chunk_size,
-                                            resume=resume, reuse_tokens=reuse_tokens)
+                                            resume=resume, reuse_tokens=reuse_tokens, forced=failing or None)
     except (RuleFileError, StoreError) as exc:
         raise fail(str(exc)) from exc
+    for run_id in summary.get("interrupted_runs", []):
+        report.err_console.print(f"[yellow]note:[/] run {run_id} was left 'running' by a process that is gone: "
+                                 "marked interrupted", highlight=False)
     if summary["resumed_after"]:
         report.console.print(f"Resumed rescore {summary['run_id']} after {summary['resumed_after']}.",
                              highlight=False)
@@ -146,6 +184,8 @@ def rescore(
         f"Rescored {summary['processed']} conversations with rule set {summary['ruleset_version']}: "
         f"{summary['flagged']} flagged, {summary['failed']} failed "
         f"({summary['reused']} from stored tokens, {summary['reanalysed']} analysed again).", highlight=False)
+    if summary.get("changes"):
+        report.print_rescore_changes(summary["changes"])
     if summary.get("scheduler_lost"):  # the pages not written are not failures: a resume scores them
         raise fail(f"{summary['scheduler_lost']}: lost the connection to the scheduler mid-rescore; rescore "
                    f"{summary['run_id']} stopped after {summary['written_through'] or 'no page'} (nothing "

@@ -135,6 +135,9 @@ def channels(value: str | None) -> dict[str, str] | None:
     allowed = {"operator", "client", "unknown"}
     if len(parts) != 2 or not set(parts) <= allowed:
         raise typer.BadParameter("give two speakers for left,right: operator, client or unknown")
+    if parts[0] == parts[1] != "unknown":
+        raise typer.BadParameter(f"both channels {parts[0]}: the other speaker's words would be scored as the "
+                                 f"{parts[0]}'s; give each channel its own speaker")
     return {"left": parts[0], "right": parts[1]}
 
 
@@ -179,6 +182,19 @@ def check_device(device: str | None) -> None:
 
     try:
         check(device)
+    except ModelError as exc:
+        raise fail(str(exc)) from exc
+
+
+def check_model(model: str | None, device: str | None) -> None:
+    """Fail at once (exit 2) on a Whisper model setting that points at nothing usable or a device the model cannot
+    run on, instead of every call failing inside the flow."""
+    from qa.errors import ModelError
+    from qa.run.pipeline import PipelineSettings
+    from qa.run.pipeline import check_model as check
+
+    try:
+        check(PipelineSettings(rules_dir="", transcription={"model": model, "device": device}))
     except ModelError as exc:
         raise fail(str(exc)) from exc
 

@@ -18,14 +18,16 @@ from prefect.schedules import Cron
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import opaque
 
+from qa.inbox.discovery import settle_seconds
 from qa.inbox.inputs import InboxItem
 from qa.records import Failure, ScoredConversation
 from qa.review import report
 from qa.rules.ruleset import load_ruleset
-from qa.run import pipeline
+from qa.run import bookkeeping, pipeline
 from qa.run.cluster import (
     ClusterSettings,
     embedded_threads,
+    lost_error,
     runner_in_use,
     runner_is_dask,
     scheduler_lost,
@@ -38,27 +40,27 @@ NIGHTLY_TIMEZONE = "Europe/Moscow"
 
 
 @task(name="discover")
-def discover(inbox: str | None, sources: list[dict[str, Any]], store: Store
-             ) -> tuple[list[InboxItem], list[InboxItem], list[dict[str, Any]]]:
+def discover(inbox: str | None, sources: list[dict[str, Any]], store: Store, settle_s: float
+             ) -> bookkeeping.Discovery:
     """New items of the inbox and the PBX sources, those already stored (or failed as bad files) with the same
-    content hash, and each source's report."""
-    items, reports = pipeline.gather_items(inbox, sources)
-    new, skipped = pipeline.plan_items(items, store.stored_hashes() | store.permanently_failed_hashes())
-    return new, skipped, reports
+    content hash, files that cannot be read, every path skipped or left for the next run, each source's report."""
+    return bookkeeping.discover(inbox, store, settle_s, sources)
 
 
-@task(name="process-chunk", retries=2, retry_delay_seconds=5)
+@task(name="process-chunk", retries=2, retry_delay_seconds=5, retry_condition_fn=pipeline.worth_retrying)
 def process_chunk(items: list[InboxItem], settings: pipeline.PipelineSettings) -> list[ScoredConversation | Failure]:
     """Read chats/transcripts and transcribe calls of one chunk, then lemmatise and score it (retried on unexpected
-    errors). One task, not two: a second task would wait on the first in a thread of its own and double the per-chunk
-    bookkeeping on Dask."""
+    errors, not on a broken model). One task, not two: a second task would wait on the first in a thread of its own
+    and double the per-chunk bookkeeping on Dask."""
     return pipeline.process_chunk(items, settings)
 
 
 @task(name="record-run")
-def record_run(store: Store, run: RunInfo) -> None:
-    """Record the run as running."""
+def record_run(store: Store, run: RunInfo) -> list[str]:
+    """Record the run as running, after marking runs whose process is gone as interrupted (their ids)."""
+    dead = bookkeeping.mark_interrupted_runs(store)
     store.start_run(run)
+    return dead
 
 
 @task(name="write-results")
@@ -93,15 +95,17 @@ def nightly_qa(
     text_chunk_size: int | None = None,
     sources: list[dict[str, Any]] | None = None,
     transcriptions: int | None = None,
+    settle_s: float | None = None,
 ) -> dict[str, Any]:
     """Score every new conversation in ``inbox`` and the PBX ``sources`` into the store ``db`` (a DuckDB file or a
     ``ducklake:`` setting: plain text, as a deployment's parameters are; opened once here); returns the run
     summary.
 
-    ``chunk_size``: calls per task (1), and chats/transcripts per task too unless ``text_chunk_size`` (100, on Dask
+    ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100, on Dask
     250). ``transcriptions``: calls transcribed at once by the embedded runner (default: as many as pay off here,
     ``qa.speech.transcribe.concurrency``); a Dask worker transcribes one per thread.
-    ``sources``: qa.toml's ``[[sources]]`` as data (:meth:`qa.config.SourceSettings.as_dict`)."""
+    ``sources``: qa.toml's ``[[sources]]`` as data (:meth:`qa.config.SourceSettings.as_dict`).
+    ``settle_s``: files changed this recently wait for the next run (default ``QA_SETTLE_S``, else 10 s)."""
     logger = get_run_logger()
     ruleset = load_ruleset(rules)
     settings = pipeline.PipelineSettings(
@@ -116,40 +120,49 @@ def nightly_qa(
     calls_per, texts_per = pipeline.chunk_sizes(chunk_size, text_chunk_size, distributed)
     run_id = str(flow_run.get_id() or uuid.uuid4())
     store = open_store(db)
-    new, skipped, source_reports = discover(inbox, sources or [], store)
+    found = discover(inbox, sources or [], store, settle_seconds(settle_s))
+    new, skipped, source_reports = found.new, found.stored, found.sources
+    if any(item.kind == "call" for item in new):
+        pipeline.check_model(settings)  # a wrong model fails the run here, not every call in it
     where = inbox or ", ".join(f"source {s['name']}" for s in sources or [])
-    record_run(store, RunInfo(run_id=run_id, inbox=where, ruleset_version=ruleset.version, rules_dir=rules,
-                                 model=options.model, settings={"chunk_size": calls_per, "text_chunk_size": texts_per,
-                                                                  "runner": runner,
-                                                                  "sources": source_reports,
-                                                                  **options.as_dict(), **concurrency}))
+    interrupted = record_run(store, RunInfo(
+        run_id=run_id, inbox=where, ruleset_version=ruleset.version, rules_dir=rules, model=options.model,
+        settings={"chunk_size": calls_per, "text_chunk_size": texts_per, "runner": runner,
+                  "sources": source_reports, **options.as_dict(), **concurrency}))
     logger.info("%d new conversations, %d already stored", len(new), len(skipped))
     for source in source_reports:
         (logger.warning if source["error"] or any(source["problems"].values()) else logger.info)(
             "%s", source["summary"])
+    failures: list[Failure] = list(found.failures)
+    if failures:  # files that cannot be read: each recorded, the rest goes on
+        write_results(store, run_id, opaque(failures))
 
     batches = pipeline.longest_first(pipeline.plan_chunks(new, calls_per, texts_per))
     scored_futures = [process_chunk.submit(b, settings) for b in batches]
+    claims = bookkeeping.IdClaims(store)
     scored: list[ScoredConversation] = []
-    failures: list[Failure] = []
     done, lost = 0, False
     pipeline.report_progress(0, len(new))
     for batch, future in zip(batches, scored_futures, strict=True):
         try:
-            results = future.result()
+            results = claims.refuse_duplicates(future.result())
         except Exception as exc:  # the chunk failed even after retries: record each of its inputs
+            if scheduler_lost(exc):  # not the inputs' fault: said so in each of their failures
+                lost, exc = True, lost_error(exc)
             results = pipeline.chunk_failures(batch, exc)
-            lost = lost or scheduler_lost(exc)
         results = write_results(store, run_id, opaque(results))  # opaque: Prefect does not walk every token
         scored += [r for r in results if isinstance(r, ScoredConversation)]
         failures += [r for r in results if isinstance(r, Failure)]
         done += len(batch)
         pipeline.report_progress(done, len(new))
 
-    summary = pipeline.run_summary(run_id, ruleset.version, options.model, len(new) + len(skipped), len(skipped),
-                                   scored, failures, source_reports)
+    summary = pipeline.run_summary(run_id, ruleset.version, options.model,
+                                   len(new) + len(skipped) + len(found.failures), len(skipped), scored, failures,
+                                   source_reports)
+    summary |= {"skipped_paths": found.notes, "waiting": found.waiting, "moved": found.moved,
+                "interrupted_runs": interrupted}
     summary["scheduler_lost"] = runner_in_use() if lost else None
-    status = "failed" if (new and not scored) or lost else "completed"
+    status = "failed" if ((new or found.failures) and not scored) or lost else "completed"
     finish_run(store, run_id, RunCounts(summary["discovered"], summary["skipped"], summary["processed"],
                                            summary["failed"], summary["flagged"]), status)
     create_markdown_artifact(markdown=report.summary_markdown(summary), key="nightly-qa-summary",

@@ -19,7 +19,7 @@ from prefect.utilities.annotations import opaque
 
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.rules.ruleset import ruleset_version
-from qa.run import pipeline, rescoring
+from qa.run import bookkeeping, pipeline, rescoring
 from qa.run.cluster import ClusterSettings, runner_in_use, scheduler_lost, task_runner
 from qa.store import RunCounts, RunInfo, Store, open_store
 from qa.store import rescore as rescore_store
@@ -56,20 +56,25 @@ def rescore_qa(
     resume: bool = True,
     reuse_tokens: bool = True,
     in_flight: int = rescoring.DEFAULT_IN_FLIGHT,
+    forced: list[str] | None = None,
 ) -> dict[str, Any]:
     """Rescore every stored conversation of the store ``db`` (opened once here) with the rule set ``rules``;
-    returns the run summary."""
+    returns the run summary with what changed (``changes``: findings per rule, flags, score shift).
+
+    ``forced``: the rule tests that failed and were overridden (``qa rescore --force``), kept with the run."""
     logger = get_run_logger()
     store = open_store(db)
     rules = str(Path(rules).resolve())
     version = ruleset_version(Path(rules))
     pipeline.get_scorer(rules)  # a broken rule set fails here, before anything is recorded
+    interrupted = bookkeeping.mark_interrupted_runs(store)
     point = rescore_store.resume_point(store, version, rules) if resume else None
     run_id = point.run_id if point else f"rescore-{uuid.uuid4()}"
     if point is None:
         store.start_run(RunInfo(run_id=run_id, kind="rescore", ruleset_version=version, rules_dir=rules,
-                                          settings={"chunk_size": chunk_size, "reuse_tokens": reuse_tokens,
-                                                    "runner": runner_in_use()}))
+                                settings={"chunk_size": chunk_size, "reuse_tokens": reuse_tokens,
+                                          "runner": runner_in_use(), **({"forced": forced} if forced else {})}))
+        rescore_store.keep_baseline(store, run_id)
     else:
         logger.info("resuming rescore %s after %s", run_id, point.last_conversation_id)
         rescore_store.mark_resumed(store, run_id)
@@ -106,12 +111,17 @@ def rescore_qa(
         status = rescore_store.INTERRUPTED
         logger.error("lost the Dask scheduler (%s); rescore %s stopped after %s", runner_in_use(), run_id,
                      totals.last_conversation_id or "no page")
+    changes = None
+    if not lost:  # an interrupted rescore keeps its baseline for the resume
+        changes = rescore_store.rescore_summary(store, run_id)
+        rescore_store.finish_summary(store, run_id, changes)
     store.finish_run(run_id, RunCounts(totals.conversations + totals.failed, 0, totals.conversations,
-                                                 totals.failed, totals.flagged), status)
+                                       totals.failed, totals.flagged), status)
     return {"run_id": run_id, "ruleset_version": version, "resumed_after": point.last_conversation_id if point
             else None, "processed": totals.conversations, "failed": totals.failed, "flagged": totals.flagged,
             "reanalysed": totals.reanalysed, "reused": totals.conversations - totals.reanalysed,
-            "scheduler_lost": runner_in_use() if lost else None, "written_through": totals.last_conversation_id}
+            "scheduler_lost": runner_in_use() if lost else None, "written_through": totals.last_conversation_id,
+            "changes": changes, "interrupted_runs": interrupted}
 
 
 def rescore_flow(cluster: ClusterSettings | None = None) -> Any:

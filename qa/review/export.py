@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from qa.errors import QAInputError
 from qa.records import Word
 from qa.review import labels
-from qa.speech.audio import DecodedAudio, cut_clip, decode_audio, decode_legs, encode_audio
+from qa.speech.audio import DecodedAudio, cut_clip, decode_audio, decode_legs, decode_span, encode_audio
 from qa.store import Store, queries
 from qa.text.redaction import turn_mute_ranges
 
@@ -37,6 +37,7 @@ ALL_VERDICTS = "all"  # --verdict all: false positives too
 INTRODUCTION = "introduction"  # the script step category whose good examples keep the operator's own name
 CLIP_MIME = {"ogg": "audio/ogg", "mp3": "audio/mpeg"}
 MAX_CLIP_S = 60.0
+WHOLE_AUDIO_S = 600.0  # a longer call is decoded clip by clip (a three-hour call whole would take gigabytes)
 # Why a call example has no clip (``Example.clip_problem``); the first two mean a requested clip could not be cut.
 CLIP_FAILURES = ("missing", "undecodable")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -190,14 +191,16 @@ def export_examples(
         raise ValueError("redaction is on but no redactor was given")
     out_dir = Path(options.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    pick = queries.good_examples if options.good else queries.findings
     if not options.good and filters.verdict is None:  # findings marked false positive teach nothing
         filters = replace(filters, verdict=NOT_FALSE_POSITIVE)
     elif filters.verdict == ALL_VERDICTS:
         filters = replace(filters, verdict=None)
-    found = pick(store, filters, limit=options.limit)
+    if options.good:
+        found = queries.good_examples(store, filters, limit=options.limit)
+    else:  # the operator's behaviour first, the rules in turn (not 20 client complaints because of rule names)
+        found = queries.findings(store, filters, limit=options.limit, coaching=True)
     details: dict[str, dict[str, Any]] = {}
-    audio: dict[str, DecodedAudio | tuple[str, str]] = {}
+    audio: dict[str, DecodedAudio | Path | tuple[str, str]] = {}
     examples: list[Example] = []
     clips: list[Path] = []
     totals: Counter[str] = Counter()
@@ -241,32 +244,36 @@ def export_examples(
     return ExportResult(out_file, examples, clips, dict(totals), options.redact)
 
 
-def _open_audio(source_path: str | None, audio_root: Path, legs: list[str] | None = None
-                ) -> DecodedAudio | tuple[str, str]:
-    """The call's decoded audio (a call recorded as split legs: a channel per leg), or (problem kind, message)
+def _open_audio(source_path: str | None, audio_root: Path, duration_s: float | None = None,
+                legs: list[str] | None = None) -> DecodedAudio | Path | tuple[str, str]:
+    """The call's decoded audio (its path, for a long call: decoded clip by clip; a call recorded as split legs: a
+    channel per leg, decoded whole), or (problem kind, message)
     saying why there is none."""
     from qa.speech.audio_paths import audio_problem
 
     if source_path and Path(source_path).suffix.lower() == ".json":  # a transcript from another ASR
         return "transcript", "no audio (scored from a transcript)"
     legs = legs if source_path and legs else None  # a purged call has no path and no legs
-    for path in legs or [source_path]:
-        problem = audio_problem(path, audio_root)
+    for leg in legs or [source_path]:
+        problem = audio_problem(leg, audio_root)
         if problem is not None:
             return problem.kind, str(problem)
+    path = _audio_path(source_path or "", audio_root)
+    if duration_s and duration_s > WHOLE_AUDIO_S and not legs:
+        return path
     try:
         if legs:
             return decode_legs([_audio_path(leg, audio_root) for leg in legs])
-        return decode_audio(_audio_path(source_path or "", audio_root))
+        return decode_audio(path)
     except QAInputError as exc:
         return "undecodable", str(exc)
 
 
-def _add_clip(example: Example, conv: dict[str, Any], audio: dict[str, DecodedAudio | tuple[str, str]],
+def _add_clip(example: Example, conv: dict[str, Any], audio: dict[str, DecodedAudio | Path | tuple[str, str]],
               mute: list[tuple[float, float]], options: ExportOptions, out_dir: Path, clips: list[Path]) -> None:
     cid = example.conversation_id
     if cid not in audio:
-        audio[cid] = _open_audio(conv.get("source_path"), Path(options.audio_root),
+        audio[cid] = _open_audio(conv.get("source_path"), Path(options.audio_root), conv.get("duration_s"),
                                  (conv.get("metadata") or {}).get("legs"))
     decoded = audio[cid]
     if isinstance(decoded, tuple):
@@ -274,7 +281,14 @@ def _add_clip(example: Example, conv: dict[str, Any], audio: dict[str, DecodedAu
         return
     start = max(0.0, example.start_s - options.context_s)
     # A finding over the whole call (e.g. the silence share) gets its first minute, not the whole call.
-    end = min(decoded.duration_s, example.end_s + options.context_s, start + MAX_CLIP_S)
+    end = min(example.end_s + options.context_s, start + MAX_CLIP_S)
+    if isinstance(decoded, Path):  # a long call: only this clip's span is decoded
+        try:
+            decoded = decode_span(decoded, start, end)
+        except QAInputError as exc:
+            example.clip_problem, example.clip_error = "undecodable", str(exc)
+            return
+    end = min(end, decoded.start_s + decoded.duration_s)
     if end <= start:
         example.clip_problem, example.clip_error = "outside", "the finding lies outside the audio"
         return
@@ -383,7 +397,10 @@ def _write_html(out_file: Path, examples: list[Example], options: ExportOptions,
     titles = labels.load_titles(options.rules_dir or default_rules_dir())
     cards = io.StringIO()
     rule = None
+    first_of = {}
     for e in examples:
+        first_of.setdefault(e.rule_id, len(first_of))
+    for e in sorted(examples, key=lambda e: first_of[e.rule_id]):  # each rule's examples under one heading
         if e.rule_id != rule:
             rule = e.rule_id
             cards.write(f'<h2 id="{esc(safe_name(rule))}">{esc(titles.rule(rule))}</h2>\n')

@@ -141,9 +141,47 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         lines += ["## Flagged", ""] + [f"- `{cid}`: {why}" for cid, why in summary["flagged_ids"]] + [""]
     if summary.get("failures"):
         lines += ["## Failed inputs", ""] + [f"- {err}" for err in summary["failures"]] + [""]
+    for key, title in (("warnings", "Warnings (stored, with a note)"), ("waiting", "Left for the next run"),
+                       ("skipped_paths", "Skipped paths"), ("moved", "Moved files (stored path updated)"),
+                       ("interrupted_runs", "Earlier runs marked interrupted")):
+        if summary.get(key):
+            lines += [f"## {title}", ""] + [f"- {line}" for line in summary[key]] + [""]
     if summary.get("sources"):
         lines += ["## PBX sources", ""] + [f"- {s['summary']}" for s in summary["sources"]] + [""]
     return "\n".join(lines)
+
+
+def print_rescore_changes(changes: dict[str, Any], rows: int = 15) -> None:
+    """A rescore's before/after summary: findings per rule that changed, conversations whose flag changed, and
+    the shift of the scores."""
+    if not changes.get("baseline"):
+        console.print("No before/after comparison: this rescore started before baselines were kept.")
+        return
+    moved = [r for r in changes["rules"] if r["after"] != r["before"]]
+    if moved:
+        table = Table(title=f"Findings per rule that changed ({len(moved)} of {len(changes['rules'])} rules)")
+        for column in ("rule", "before", "after", "change"):
+            table.add_column(column, justify="left" if column == "rule" else "right")
+        for r in moved[:rows]:
+            table.add_row(r["rule_id"], str(r["before"]), str(r["after"]), f"{r['after'] - r['before']:+d}")
+        if len(moved) > rows:
+            table.add_row(f"… {len(moved) - rows} more", "", "", "")
+        console.print(table)
+    else:
+        console.print(f"Findings per rule: unchanged ({len(changes['rules'])} rules).")
+
+    def ids(key: str, n: int) -> str:
+        shown = changes[key]
+        return f" ({', '.join(shown)}{', …' if n > len(shown) else ''})" if shown else ""
+
+    console.print(f"Flag changed in {changes['newly_flagged'] + changes['no_longer_flagged']} of "
+                  f"{changes['conversations']} conversations: {changes['newly_flagged']} newly flagged"
+                  f"{ids('newly_flagged_ids', changes['newly_flagged'])}, {changes['no_longer_flagged']} no longer "
+                  f"flagged{ids('no_longer_flagged_ids', changes['no_longer_flagged'])}.", highlight=False)
+    score = changes["score"]
+    console.print(f"Score: average {score['mean_before']:g} → {score['mean_after']:g} ({score['mean_shift']:+g}); "
+                  f"{score['up']} up, {score['down']} down, shifts from {score['min_shift']:+g} to "
+                  f"{score['max_shift']:+g}.", highlight=False)
 
 
 @contextmanager

@@ -172,9 +172,68 @@ def describe_runner(runner: Any) -> str:
 _LOST_MARKERS = ("scheduler-connection-lost", "lost the connection to the scheduler", "ConnectionPool.gather")
 
 
-def scheduler_lost(exc: BaseException) -> bool:
-    """Whether a task failed because the flow lost its Dask scheduler (not because of its input)."""
-    return any(m in str(exc) for m in _LOST_MARKERS)
+def scheduler_lost(exc: BaseException | str) -> bool:
+    """Whether a task failed because the flow lost its Dask scheduler (not because of its input): the error says so,
+    or (inside a flow run on Dask) the scheduler no longer answers. A killed scheduler does not always leave its
+    mark on the error (a task may fail with a bare cancellation), and a lost scheduler must never be blamed on an
+    input."""
+    if any(m in str(exc) for m in _LOST_MARKERS):
+        return True
+    if isinstance(exc, str):
+        return False
+    return _flow_scheduler_gone() or (_flow_runner_is_dask() and _comm_error(exc))
+
+
+_COMM_ERRORS = ("CommClosedError", "StreamClosedError")  # distributed's and tornado's closed connections
+
+
+def _comm_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it was raised from) is a closed or reset connection to the cluster: the flow's
+    link to the scheduler or a worker broke (a killed scheduler resets the gather of a result before its port stops
+    answering under load). Scoring an input never opens a connection, so this is never an input's fault."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if type(current).__name__ in _COMM_ERRORS or isinstance(current, ConnectionError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _flow_runner_is_dask() -> bool:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return type(context.task_runner if context else None).__name__ == "DaskTaskRunner"
+
+
+def lost_error(exc: BaseException) -> RuntimeError:
+    """The error recorded for the inputs of a chunk that a lost scheduler took down (it says so, whatever the
+    task's own error was)."""
+    return RuntimeError(f"lost the connection to the scheduler ({runner_in_use()}): {type(exc).__name__}: {exc}")
+
+
+def _flow_scheduler_gone() -> bool:
+    """Whether the current flow run's Dask scheduler is gone: its client is no longer running, or its address
+    refuses a connection. False outside a flow run or on another runner."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if type(runner).__name__ != "DaskTaskRunner":
+        return False
+    client = getattr(runner, "_client", None)
+    if getattr(client, "status", "running") not in ("running", "newly-created"):
+        return True
+    address = getattr(runner, "address", None) or getattr(getattr(client, "scheduler", None), "address", None)
+    if not address:
+        return False
+    try:
+        check_scheduler(str(address), 2.0)
+    except ClusterError:
+        return True
+    return False
 
 
 def runner_is_dask() -> bool:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from qa.errors import QAInputError
+from qa.errors import ModelError, QAInputError
 from qa.inbox.inputs import (
     InboxItem,
     call_info,
@@ -31,7 +32,7 @@ from qa.rules.scoring import Scorer, build_scorer
 # of several long calls. Scoring a chat or transcript costs milliseconds (~12 ms), so they go in bulk: 100 on the
 # embedded threads (200 chats: 17 conversations/s in chunks of 4, 86/s in chunks of 50), 250 on Dask, whose
 # bookkeeping would otherwise pass 5% of the chunk.
-DEFAULT_CHUNK_SIZE = 1
+DEFAULT_CHUNK_SIZE = 4  # calls per task: never one task per conversation; a chunk's calls go side by side
 DEFAULT_TEXT_CHUNK_SIZE = 100
 DASK_TEXT_CHUNK_SIZE = 250
 _lock = threading.Lock()
@@ -89,13 +90,12 @@ def transcription_options(settings: PipelineSettings) -> Any:
     return TranscriptionOptions.from_env(**overrides)
 
 
-def gather_items(inbox: str | None, sources: Sequence[dict[str, Any]] = ()
-                 ) -> tuple[list[InboxItem], list[dict[str, Any]]]:
-    """Every input of a run: the PBX ``sources`` (qa.toml's ``[[sources]]`` as :meth:`SourceSettings.as_dict`
-    gave them) joined into calls, then the ``inbox`` folder (the sources' folders and files inside it left out);
-    with each source's report (counts, problems with examples, ``summary`` for a log line)."""
+def source_items(sources: Sequence[dict[str, Any]] = ()
+                 ) -> tuple[list[InboxItem], list[dict[str, Any]], tuple[Path, ...]]:
+    """The calls of the PBX ``sources`` (qa.toml's ``[[sources]]`` as :meth:`SourceSettings.as_dict` gave them),
+    each source's report (counts, problems with examples, ``summary`` for a log line), and the sources' folders
+    and files (left out of an inbox that holds them)."""
     from qa.config import SourceSettings
-    from qa.inbox.inputs import discover_inbox
     from qa.inbox.sources import scan_source, source_paths
 
     settings = [SourceSettings.from_dict(s) for s in sources]
@@ -105,8 +105,19 @@ def gather_items(inbox: str | None, sources: Sequence[dict[str, Any]] = ()
         scan = scan_source(source)
         items += scan.items()  # before the report is taken: hashing reports files gone meanwhile
         reports.append({**scan.report.as_dict(), "summary": scan.report.summary_line()})
+    return items, reports, tuple(p for s in settings for p in source_paths(s))
+
+
+def gather_items(inbox: str | None, sources: Sequence[dict[str, Any]] = ()
+                 ) -> tuple[list[InboxItem], list[dict[str, Any]]]:
+    """Every input of a run: the ``inbox`` folder (the sources' folders and files inside it left out), then the
+    PBX ``sources`` joined into calls (:func:`source_items`); with each source's report. The nightly run reads the
+    inbox with :func:`qa.run.bookkeeping.discover` instead, which also names what it skips."""
+    from qa.inbox.inputs import discover_inbox
+
+    items, reports, exclude = source_items(sources)
     if inbox:
-        items = discover_inbox(inbox, tuple(p for s in settings for p in source_paths(s))) + items
+        items = discover_inbox(inbox, exclude) + items
     return items, reports
 
 
@@ -125,7 +136,7 @@ def plan_items(items: Sequence[InboxItem], stored: set[str]) -> tuple[list[Inbox
 
 def chunk_sizes(chunk_size: int | None, text_chunk_size: int | None, distributed: bool = False) -> tuple[int, int]:
     """Calls and text inputs (chats, transcripts) per chunk: an explicit ``chunk_size`` counts for both kinds
-    unless ``text_chunk_size`` is given too; neither given, 1 call, or 100 text inputs (250 on a ``distributed``
+    unless ``text_chunk_size`` is given too; neither given, 4 calls, or 100 text inputs (250 on a ``distributed``
     runner, whose per-task bookkeeping costs more)."""
     calls = chunk_size or DEFAULT_CHUNK_SIZE
     texts = text_chunk_size or chunk_size or (DASK_TEXT_CHUNK_SIZE if distributed else DEFAULT_TEXT_CHUNK_SIZE)
@@ -220,6 +231,7 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
         transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache,
                                             hints=speaker_hints(scorer, info), legs=[Path(p) for p in item.legs])
     metadata = dict(info.metadata)
+    warnings = [*info.warnings, *(f"audio: {note}" for note in transcript.stats.get("decode_notes", ()))]
     if info.sources:
         metadata["field_sources"] = dict(info.sources)  # where each field came from (the conversation page)
     if info.channels and "channels" in info.sources:
@@ -238,6 +250,7 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
         metadata=metadata,
         transcription={"audio_sha256": transcript.audio_sha256, "options": transcript.options,
                        "stats": transcript.stats},
+        warnings=warnings,
     )
 
 
@@ -251,6 +264,16 @@ def speaker_hints(scorer: Scorer, info: Any) -> dict[str, Any]:
         if isinstance(value, str) and value.strip():
             hints[key] = value.strip()
     return hints
+def check_model(settings: PipelineSettings) -> None:
+    """Raise :class:`ModelError` at once when the Whisper model setting points at nothing usable (instead of every
+    call failing inside the flow). The embedded model is not touched (it is prepared when first needed)."""
+    from qa.speech.transcribe import check_device
+    from qa.speech.whisper_model import EMBEDDED_ALIASES, resolve_model
+
+    options = transcription_options(settings)
+    check_device(options.device)
+    if (options.model or "").strip().lower() not in EMBEDDED_ALIASES:
+        resolve_model(options.model)
 
 
 def load_conversation(item: InboxItem, settings: PipelineSettings) -> Conversation:
@@ -271,17 +294,34 @@ def _failure(item_path: str, exc: Exception, sha: str | None, stage: str | None 
 
 
 def prepare_chunk(items: Sequence[InboxItem], settings: PipelineSettings) -> list[Conversation | Failure]:
-    """Load/transcribe a chunk; bad input becomes a ``Failure`` record, the rest goes on."""
-    out: list[Conversation | Failure] = []
-    for item in items:
-        try:
-            conv = load_conversation(item, settings)
-            if not conv.utterances or not any(u.text.strip() for u in conv.utterances):
-                raise QAInputError(item.path, "no speech found (silence or noise only)")
-            out.append(conv)
-        except QAInputError as exc:
-            out.append(_failure(item.path, exc, item.content_sha256))
-    return out
+    """Load/transcribe a chunk, each item on its own: bad input (or a bug one input trips) becomes that item's
+    ``Failure`` record and the rest of the chunk goes on. Only a broken model (:class:`ModelError`, every call
+    would fail the same way) fails the chunk. A chunk's calls are transcribed side by side, as many at once as this
+    process transcribes (:func:`_transcription_gate`), so the last chunk of a night keeps every core busy too."""
+    calls = sum(1 for item in items if item.kind == "call")
+    side_by_side = min(calls, _replicas(settings))
+    if side_by_side <= 1:
+        return [_prepared(item, settings) for item in items]
+    with ThreadPoolExecutor(side_by_side, thread_name_prefix="qa-call") as pool:
+        return list(pool.map(lambda item: _prepared(item, settings), items))
+
+
+def _prepared(item: InboxItem, settings: PipelineSettings) -> Conversation | Failure:
+    """One item of :func:`prepare_chunk`."""
+    try:
+        conv = load_conversation(item, settings)
+        if not conv.utterances or not any(u.text.strip() for u in conv.utterances):
+            raise QAInputError(item.path, "no speech found (silence or noise only)")
+        return conv
+    except QAInputError as exc:
+        return _failure(item.path, exc, item.content_sha256)
+    except ModelError:
+        raise
+    except RecursionError as exc:  # e.g. a structure nested past what a reader can walk
+        return _failure(item.path, QAInputError(item.path, f"nested too deeply to read ({exc})"),
+                        item.content_sha256, stage="parse")
+    except Exception as exc:  # one input must never sink its chunk («internal»: tried again by the next run)
+        return _failure(item.path, exc, item.content_sha256)
 
 
 def score_chunk(prepared: Sequence[Conversation | Failure], settings: PipelineSettings
@@ -337,10 +377,17 @@ def chunk_failures(items: Sequence[InboxItem], exc: BaseException) -> list[Failu
     ]
 
 
+def worth_retrying(_task: Any, _task_run: Any, state: Any) -> bool:
+    """Whether a failed transcription chunk is retried (Prefect's ``retry_condition_fn``): not when the model is
+    broken (:class:`ModelError`), which fails every try the same way."""
+    return "ModelError" not in (getattr(state, "message", "") or "")
+
+
 def run_summary(run_id: str, ruleset_version: str, model: str | None, discovered: int, skipped: int,
                 scored: Sequence[ScoredConversation], failures: Sequence[Failure],
                 sources: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
-    """Counts, flagged conversations and top rules of a run (for the artifact, the runs table and the CLI)."""
+    """Counts, flagged conversations and top rules of a run (for the artifact, the runs table and the CLI); the
+    warnings of the conversations stored (``path: warning``) and each PBX source's report."""
     flagged = [s for s in scored if s.score.flagged]
     return {
         "run_id": run_id,
@@ -354,5 +401,6 @@ def run_summary(run_id: str, ruleset_version: str, model: str | None, discovered
         "top_rules": top_rules(scored),
         "flagged_ids": [(s.conversation.conversation_id, "; ".join(s.score.reasons)) for s in flagged],
         "failures": [f.error for f in failures],
+        "warnings": [f"{s.conversation.source_path}: {w}" for s in scored for w in s.conversation.warnings],
         "sources": list(sources),  # each PBX source's report: what was read, skipped and doubtful
     }

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from qa.records import Conversation, Failure, ScoredConversation
+from qa.rules.scoring import Scorer
 from qa.store.rescore import ChunkProgress, ResumePoint, has_tokens
 
 DEFAULT_CHUNK_SIZE = 500
@@ -85,6 +87,14 @@ def chunk_progress(run_id: str, ruleset_version: str, page: Page, scored: Sequen
         conversations=len(scored), flagged=sum(s.score.flagged for s in scored), failed=len(failures),
         reanalysed=sum(s.conversation.conversation_id not in page.reused for s in scored),
     )
+
+
+def failing_rule_tests(rules_dir: str | Path, scorer: Scorer | None = None) -> list[str]:
+    """Every failing check of the rule set's own tests (``rule: what failed``); empty when they all pass."""
+    from qa.rules.rule_tests import run_rule_tests
+
+    return [f"{result.rule_id}: {failure}" for result in run_rule_tests(rules_dir, scorer)
+            for failure in result.failures]
 
 
 def refreshed(page: Page, scored: Sequence[ScoredConversation]) -> list[Conversation]:

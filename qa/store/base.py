@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.store.current import carry_reviews, refresh_current, reviewed_now, set_verdict
+from qa.store.process import ProcessIdentity
 from qa.store.rows import (
     CONVERSATION_COLUMNS,
     conversation_row,
@@ -196,17 +197,19 @@ class Store(ABC):
     # --- writes --------------------------------------------------------------------------------------------
 
     def start_run(self, run: RunInfo) -> None:
-        """Record a run as running."""
+        """Record a run as running, by this process (host, pid: see :mod:`qa.store.process`)."""
         started = _now()
+        me = ProcessIdentity.current()
 
         def body(con: duckdb.DuckDBPyConnection) -> None:
             if self.is_lake:  # a retried commit that had in fact landed leaves no second row
                 con.execute("DELETE FROM runs WHERE run_id = ?", [run.run_id])
             con.execute(
                 "INSERT INTO runs (run_id, kind, started_at, status, inbox, ruleset_version, rules_dir, model, "
-                "settings) VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                "settings, host, pid, pid_started, heartbeat_at) "
+                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run.run_id, run.kind, started, run.inbox, run.ruleset_version, run.rules_dir, run.model,
-                 to_json(run.settings)],
+                 to_json(run.settings), me.host, me.pid, me.started, started],
             )
 
         self.write_transaction(body)
@@ -260,6 +263,7 @@ class Store(ABC):
                 con.execute("DELETE FROM failures WHERE run_id = ? AND source_path IN (SELECT unnest(?::VARCHAR[]))",
                             [run_id, [f.source_path for f in failures]])
             insert_rows(con, "failures", failure_rows(run_id, failures, now))
+            heartbeat(con, run_id, now)
 
         self.write_transaction(body)
         return duplicates
@@ -319,6 +323,13 @@ def write_rescored_in(con: duckdb.DuckDBPyConnection, run_id: str, scored: Seque
     undated = set(undated_ids(con, ids))  # their date is their scoring time, which moved
     index_conversations(con, [s.conversation for s in scored if s.conversation.conversation_id in undated])
     carry_reviews(con, before)
+    heartbeat(con, run_id, now)
+
+
+def heartbeat(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> None:
+    """Note in ``runs`` that the run just wrote (a run on another host is taken for dead only after hours of
+    silence)."""
+    con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [now, run_id])
 
 
 def failure_rows(run_id: str, failures: Sequence[Failure], now: datetime) -> list[dict[str, Any]]:

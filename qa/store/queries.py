@@ -163,7 +163,7 @@ def conversation(store: Store, conversation_id: str) -> dict[str, Any] | None:
     with store.connect(read_only=True) as con:
         row = _widen(con, [conversation_id])
         detail, turns, found, verdict = (_fetch(con, sql, [conversation_id]) for sql in (
-            "SELECT s.details, c.metadata, c.transcription FROM current_scores s "
+            "SELECT s.details, c.metadata, c.transcription, c.warnings FROM current_scores s "
             "JOIN conversations c ON c.conversation_id = s.conversation_id "
             "WHERE s.conversation_id = $1 AND c.conversation_id = $1",
             "SELECT idx, speaker, start_s, end_s, text, words FROM utterances WHERE conversation_id = $1 ORDER BY idx",
@@ -179,13 +179,14 @@ def conversation(store: Store, conversation_id: str) -> dict[str, Any] | None:
     if not row[1]:
         return None
     out = dict(zip(row[0], row[1][0], strict=True))
-    details, metadata, transcription = detail[1][0]
+    details, metadata, transcription, warnings = detail[1][0]
     details = json.loads(details) if details else {}
     out["script"] = details.get("script", [])
     out["metrics"] = details.get("metrics", {})
     out["unverified"] = details.get("unverified") or {"steps": 0, "findings": 0}
     out["metadata"] = json.loads(metadata) if metadata else {}
     out["transcription"] = json.loads(transcription) if transcription else {}
+    out["warnings"] = json.loads(warnings) if warnings else []
     out["reasons"] = json.loads(out["reasons"]) if out["reasons"] else []
     out["utterances"] = [dict(zip(turns[0], r, strict=True)) for r in turns[1]]
     for u in out["utterances"]:
@@ -279,10 +280,19 @@ def filter_options(store: Store) -> dict[str, list[str]]:
     return {key: [r[0] for r in rows] for key, (_, rows) in zip(menus, results, strict=True)}
 
 
-def findings(store: Store, filters: Filters = Filters(flagged=None), limit: int = 100) -> list[dict[str, Any]]:
-    """Current findings (with verdicts) of the filtered conversations, most severe first: the trainer's pick."""
+def findings(store: Store, filters: Filters = Filters(flagged=None), limit: int = 100,
+             coaching: bool = False) -> list[dict[str, Any]]:
+    """Current findings (with verdicts) of the filtered conversations: by rule, most severe first within each.
+
+    ``coaching``: the trainer's pick instead: the operator's behaviour first (findings on the client's words, such
+    as escalation triggers, after all others), and the rules taken in turn (each rule's most severe finding, then
+    each rule's second…), so a handful of rules cannot fill the whole export."""
     where, params = _conversation_where(filters)
     verdict = None if filters.verdict == "all" else filters.verdict
+    severity = SEVERITY_ORDER.replace('severity', 'f.severity')
+    order = (f"{severity}, f.conversation_id, f.start_s" if not coaching else
+             f"CASE WHEN f.speaker = 'client' THEN 1 ELSE 0 END, row_number() OVER (PARTITION BY f.rule_id "
+             f"ORDER BY {severity}, f.conversation_id, f.start_s), {severity}, f.rule_id, f.conversation_id, f.start_s")
     sql = f"""
         SELECT f.* FROM reviewed_findings f
         WHERE f.conversation_id IN (SELECT v.conversation_id FROM current_scores v WHERE {where})
@@ -290,7 +300,7 @@ def findings(store: Store, filters: Filters = Filters(flagged=None), limit: int 
           AND (?::VARCHAR IS NULL OR f.category = ?::VARCHAR)
           AND (?::VARCHAR IS NULL OR (?::VARCHAR = 'unreviewed' AND f.verdict IS NULL) OR f.verdict = ?::VARCHAR
                OR (?::VARCHAR = 'not_false_positive' AND f.verdict IS DISTINCT FROM 'false_positive'))
-        ORDER BY f.rule_id, {SEVERITY_ORDER.replace('severity', 'f.severity')}, f.conversation_id, f.start_s
+        ORDER BY {order if coaching else "f.rule_id, " + order}
         LIMIT ?
     """
     params = [*params, filters.rule, filters.rule, filters.category, filters.category, verdict, verdict, verdict,
@@ -332,6 +342,22 @@ def failures(store: Store, include_resolved: bool = False, limit: int = 500) -> 
     )
     cols, rows = store.query(sql, [int(limit)])
     return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def last_rescore(store: Store) -> dict[str, Any] | None:
+    """The latest finished rescore with its before/after summary (``summary``: findings per rule, flag changes,
+    score shift; see :func:`qa.store.rescore.rescore_summary`), or ``None`` when there has been none."""
+    if not store.exists():
+        return None
+    cols, rows = store.query(
+        "SELECT run_id, started_at, ended_at, status, ruleset_version, processed, failed, flagged, summary FROM runs "
+        "WHERE kind = 'rescore' AND ended_at IS NOT NULL AND summary IS NOT NULL "
+        "AND json_extract(summary, '$.baseline') IS NOT NULL ORDER BY ended_at DESC LIMIT 1")
+    if not rows:
+        return None
+    out = dict(zip(cols, rows[0], strict=True))
+    out["summary"] = json.loads(out["summary"])
+    return out
 
 
 def conversation_source(store: Store, conversation_id: str) -> tuple[str, str | None] | None:

@@ -162,3 +162,85 @@ def record_chunk(store: Store, progress: ChunkProgress, failures: Sequence[Failu
             index_conversations(con, refreshed)  # their lemmas may have moved
 
     store.write_transaction(body)  # a DuckLake commit that loses a race is run again whole
+
+
+# --- the before/after summary ----------------------------------------------------------------------------------
+
+FLAG_EXAMPLES = 20  # conversation ids listed per direction of a flag change
+
+
+def keep_baseline(store: Store, run_id: str) -> None:
+    """Before a rescore writes anything: keep every scored (unpurged) conversation's current total and flag in
+    ``rescore_baseline`` and the current findings per rule in the run's ``summary``, to compare with afterwards."""
+    from qa.store.rows import to_json
+
+    def body(con: Any) -> None:
+        con.execute("DELETE FROM rescore_baseline WHERE run_id = ?", [run_id])
+        con.execute("INSERT INTO rescore_baseline SELECT ?, s.conversation_id, s.total, s.flagged "
+                    "FROM current_scores s JOIN conversations c ON c.conversation_id = s.conversation_id "
+                    "WHERE c.purged_at IS NULL", [run_id])
+        con.execute("UPDATE runs SET summary = ? WHERE run_id = ?",
+                    [to_json({"before_rules": _rule_counts(con)}), run_id])
+
+    store.write_transaction(body)
+
+
+def _rule_counts(con: Any) -> dict[str, int]:
+    return dict(con.execute(
+        "SELECT f.rule_id, count(*) FROM current_findings f JOIN conversations c ON c.conversation_id = "
+        "f.conversation_id WHERE c.purged_at IS NULL GROUP BY f.rule_id ORDER BY f.rule_id").fetchall())
+
+
+def rescore_summary(store: Store, run_id: str) -> dict[str, Any]:
+    """What the rescore changed against its baseline: findings per rule before and after, the conversations whose
+    flag changed (counts and the first ids of each direction), and the shift of the scores."""
+    import json
+
+    with store.connect(read_only=True) as con:
+        kept = con.execute("SELECT summary FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        before_rules = (json.loads(kept[0]) if kept and kept[0] else {}).get("before_rules")
+        compared = con.execute("SELECT count(*) FROM rescore_baseline WHERE run_id = ?", [run_id]).fetchone()[0]
+        if before_rules is None or not compared:
+            return {"baseline": False}
+        after_rules = _rule_counts(con)
+        flips = con.execute(
+            "SELECT b.conversation_id, s.flagged FROM rescore_baseline b JOIN current_scores s "
+            "ON s.conversation_id = b.conversation_id WHERE b.run_id = ? AND b.flagged <> s.flagged "
+            "ORDER BY abs(s.total - b.total) DESC, b.conversation_id", [run_id]).fetchall()
+        shift = con.execute(
+            "SELECT count(*), avg(b.total), avg(s.total), avg(s.total - b.total), "
+            "count(*) FILTER (WHERE s.total > b.total + 0.05), count(*) FILTER (WHERE s.total < b.total - 0.05), "
+            "min(s.total - b.total), max(s.total - b.total) FROM rescore_baseline b JOIN current_scores s "
+            "ON s.conversation_id = b.conversation_id WHERE b.run_id = ?", [run_id]).fetchone()
+    rules = sorted(set(before_rules) | set(after_rules))
+    per_rule = [{"rule_id": r, "before": int(before_rules.get(r, 0)), "after": int(after_rules.get(r, 0))}
+                for r in rules]
+    per_rule.sort(key=lambda r: (-abs(r["after"] - r["before"]), r["rule_id"]))
+    newly = [cid for cid, flagged in flips if flagged]
+    cleared = [cid for cid, flagged in flips if not flagged]
+    n, mean_before, mean_after, mean_shift, up, down, lowest, highest = shift
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(float(value), 2)
+
+    return {
+        "baseline": True,
+        "conversations": int(n),
+        "rules": per_rule,
+        "newly_flagged": len(newly), "no_longer_flagged": len(cleared),
+        "newly_flagged_ids": newly[:FLAG_EXAMPLES], "no_longer_flagged_ids": cleared[:FLAG_EXAMPLES],
+        "score": {"mean_before": rounded(mean_before), "mean_after": rounded(mean_after),
+                  "mean_shift": rounded(mean_shift), "up": int(up), "down": int(down),
+                  "min_shift": rounded(lowest), "max_shift": rounded(highest)},
+    }
+
+
+def finish_summary(store: Store, run_id: str, summary: dict[str, Any]) -> None:
+    """Keep the summary with the run (the page shows the last one) and drop the run's baseline rows."""
+    from qa.store.rows import to_json
+
+    def body(con: Any) -> None:
+        con.execute("UPDATE runs SET summary = ? WHERE run_id = ?", [to_json(summary), run_id])
+        con.execute("DELETE FROM rescore_baseline WHERE run_id = ?", [run_id])
+
+    store.write_transaction(body)

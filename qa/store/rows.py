@@ -56,7 +56,7 @@ def conversation_row(c: Conversation, run_id: str, now: datetime) -> dict[str, A
         "content_sha256": c.content_sha256, "operator_id": c.operator_id, "team": c.team,
         "started_at": c.started_at, "duration_s": c.duration_s, "speaker_mode": c.speaker_mode,
         "metadata": to_json(c.metadata), "transcription": to_json(c.transcription), "ingested_at": now,
-        "run_id": run_id,
+        "run_id": run_id, "warnings": to_json(c.warnings) if c.warnings else None,
     }
 
 

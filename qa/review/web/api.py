@@ -47,7 +47,7 @@ def router(site: Site) -> APIRouter:
         return JSONResponse({"total": result.total, "page": q.page, "size": q.size,
                              "conversations": _jsonable(rows)})
 
-    @routes.get("/api/conversations/{conversation_id}")
+    @routes.get("/api/conversations/{conversation_id:path}")
     def api_conversation(request: Request, conversation_id: str) -> JSONResponse:
         user, _ = current(request)
         need(request, user.sees_conversations)

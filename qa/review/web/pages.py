@@ -60,7 +60,7 @@ def router(site: Site) -> APIRouter:
                     export_link="/export?" + urlencode({k: v for k, v in request.query_params.items()
                                                         if v and k not in ("sort", "order", "size", "page", "all")}))
 
-    @routes.get("/conversations/{conversation_id}", response_class=HTMLResponse)
+    @routes.get("/conversations/{conversation_id:path}", response_class=HTMLResponse)  # ids may hold «/»
     def conversation_page(request: Request, conversation_id: str) -> Response:
         user, _ = current(request)
         need(request, user.sees_conversations)
@@ -109,7 +109,8 @@ def router(site: Site) -> APIRouter:
         user, _ = current(request)
         need(request, user.all_teams and user.sees_stats)  # precision counts every team's findings
         cols, rows = queries.rule_precision(store)
-        return page(request, "rules.html", rules=[dict(zip(cols, r, strict=True)) for r in rows])
+        return page(request, "rules.html", rules=[dict(zip(cols, r, strict=True)) for r in rows],
+                    rescore=queries.last_rescore(store))
 
     @routes.get("/failures", response_class=HTMLResponse)
     def failures_page(request: Request) -> Response:
@@ -125,7 +126,7 @@ def router(site: Site) -> APIRouter:
         need(request, user.sees_users)
         return page(request, "users.html", accounts=auth.list_users(store))
 
-    @routes.get("/audio/{conversation_id}")
+    @routes.get("/audio/{conversation_id:path}")
     def audio(request: Request, conversation_id: str) -> Response:
         """The recording: with personal data beeped, or as recorded (``?pii=1``) for a user who may show personal
         data in clear. Each listening is audited."""

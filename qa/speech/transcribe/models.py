@@ -74,14 +74,19 @@ def load_model(options: TranscriptionOptions, replicas: int = 1) -> LoadedModel:
             tune_allocator()  # before the first decode: reuse the heap, whatever the environment said
             from faster_whisper import BatchedInferencePipeline, WhisperModel
 
-            model = WhisperModel(
-                str(path),
-                device=device,
-                compute_type=compute_type,
-                cpu_threads=threads,
-                num_workers=replicas,
-                local_files_only=True,
-            )
+            try:
+                model = WhisperModel(
+                    str(path),
+                    device=device,
+                    compute_type=compute_type,
+                    cpu_threads=threads,
+                    num_workers=replicas,
+                    local_files_only=True,
+                )
+            except (RuntimeError, ValueError, OSError) as exc:  # a damaged model.bin, a missing tokenizer…
+                from qa.errors import ModelError
+
+                raise ModelError(f"{path}: the Whisper model cannot be loaded: {exc}") from exc
             loaded = LoadedModel(model, path, device, compute_type, replicas, threads)
             for _ in range(replicas):
                 loaded._free.put(Replica(model, BatchedInferencePipeline(model)))

@@ -16,13 +16,22 @@ import dataclasses
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.speech.audio import DecodedAudio, RawFormat, decode_audio, decode_legs, file_sha256, legs_sha256
+from qa.speech.audio import (
+    TARGET_RATE,
+    AudioStream,
+    DecodedAudio,
+    RawFormat,
+    decode_legs,
+    decoded_from,
+    file_sha256,
+    legs_sha256,
+)
 from qa.speech.transcribe.channels import _channel_plan
 from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guarded_words, normalise_phrase
 from qa.speech.transcribe.merging import _RawWord, merge_words
@@ -31,6 +40,7 @@ from qa.speech.transcribe.options import TranscriptionOptions
 from qa.speech.transcribe.redecode import PromptTerms, choose_blocks, confirmed, doubts
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, read_cached, write_cached
 from qa.speech.transcribe.vad import block_bounds, missed_speech_clips, voice_regions
+from qa.speech.transcribe.windows import DEFAULT_WINDOW_S, gather, window_seconds, windows
 
 _VOCABULARY_LIMIT = 60  # Whisper's prompt holds ~220 tokens; faster-whisper keeps only the tail
 
@@ -213,6 +223,8 @@ class Transcriber:
             "raw": dataclasses.asdict(raw) if raw else None,
             "hints": dict(hints) if hints else None,
         }
+        if window_seconds() != DEFAULT_WINDOW_S:  # long calls are cut elsewhere (the default keeps older keys)
+            payload["window_s"] = window_seconds()
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
     def transcribe(
@@ -239,11 +251,24 @@ class Transcriber:
                 for key, value in self.priming().items():  # files cached before the prompt was echoed
                     transcript.options.setdefault(key, value)
                 return transcript
-        audio = decode_legs(list(legs), raw) if legs else decode_audio(path, raw)
-        transcript = self.transcribe_audio(audio, path, sha, channels, hints)
+        if legs:  # split legs (one file per party) are decoded whole and put side by side as channels
+            transcript = self.transcribe_audio(decode_legs(list(legs), raw), path, sha, channels, hints)
+        else:
+            transcript = self._transcribe_stream(path, raw, sha, channels, hints)
         if cached is not None:
             write_cached(cached, transcript)
         return transcript
+
+    def _transcribe_stream(self, path: Path, raw: RawFormat | None, sha: str, channels: Mapping[str, str] | None,
+                           hints: Mapping[str, Any] | None = None) -> Transcript:
+        """One file decoded block by block: whole when no longer than a window, else window by window."""
+        window_s = window_seconds()
+        with AudioStream(path, raw) as stream:
+            blocks = stream.blocks()
+            first, whole = gather(blocks, window_s)
+            if whole:  # a call no longer than a window: decoded whole, as it always was
+                return self.transcribe_audio(decoded_from(first, stream), path, sha, channels, hints)
+            return self.transcribe_windows(stream, windows(first, blocks, window_s), path, sha, channels, hints)
 
     def transcribe_audio(
         self,
@@ -262,6 +287,36 @@ class Transcriber:
         if audio.notes:
             stats["decode_notes"] = list(audio.notes)
         mode, plan = _channel_plan(audio, channels, path, stats)
+        words = self._window_words(audio, plan, stats, hints or {})
+        return self._assemble(words, stats, audio.duration_s, mode, audio_sha256)
+
+    def transcribe_windows(self, stream: AudioStream, parts: Iterator[tuple[int, np.ndarray]], path: Path,
+                           audio_sha256: str = "", channels: Mapping[str, str] | None = None,
+                           hints: Mapping[str, Any] | None = None) -> Transcript:
+        """Transcribe a long call window by window (:mod:`~qa.speech.transcribe.windows`): each window's words and
+        voice regions are shifted by its offset, then all are merged as for a whole call. Only one window is held."""
+        stats: dict[str, Any] = {"dropped_hallucinations": 0, "dropped_repetitions": 0, "dropped_no_speech": 0}
+        words: list[_RawWord] = []
+        plan: list[tuple[int, str | None]] | None = None
+        mode, count, end = "stereo", 0, 0
+        for offset, samples in parts:
+            audio = DecodedAudio(list(samples), samples.shape[1] / TARGET_RATE, stream.source_rate,
+                                 stream.source_channels or samples.shape[0])
+            if plan is None:  # the channel plan (and the identical-channels check) of the first window holds
+                mode, plan = _channel_plan(audio, channels, path, stats)
+            words.extend(self._window_words(audio, plan, stats, hints or {}, offset / TARGET_RATE))
+            count, end = count + 1, offset + samples.shape[1]
+            del audio, samples
+        stats["windows"] = count
+        if stream.notes:
+            stats["decode_notes"] = list(stream.notes)
+        return self._assemble(words, stats, end / TARGET_RATE, mode, audio_sha256)
+
+    def _window_words(self, audio: DecodedAudio, plan: list[tuple[int, str | None]], stats: dict[str, Any],
+                      hints: Mapping[str, Any], offset_s: float = 0.0) -> list[_RawWord]:
+        """The words of every planned channel of ``audio`` with their speakers, and each speaker's voice regions in
+        ``stats["voice"]``, all shifted by ``offset_s`` (where this window starts in the call). A mono window's two
+        voices are told apart within the window (``stats["mono_attribution"]``: the least sure window's)."""
         words: list[_RawWord] = []
         narrowband = audio.source_sample_rate <= 8000
         for index, speaker in plan:
@@ -271,13 +326,28 @@ class Transcriber:
             channel_words = self._channel_words(samples, stats, regions)
             for entry in stats.get("decoded_again", [])[before:]:
                 entry["speaker"] = speaker or "mono"  # which channel was decoded again
+                for part in entry["stretches"] if offset_s else ():
+                    part["start"], part["end"] = round(part["start"] + offset_s, 2), round(part["end"] + offset_s, 2)
             if speaker is None:
-                self._attribute_mono(samples, regions, channel_words, stats, hints or {})
+                window: dict[str, Any] = {}
+                self._attribute_mono(samples, regions, channel_words, window, hints)
+                for who, spans in window.get("voice", {}).items():
+                    stats.setdefault("voice", {}).setdefault(who, []).extend(_later(spans, offset_s))
+                _keep_least_sure(stats, window.get("mono_attribution"))
             else:
                 for w in channel_words:
                     w.speaker = speaker
-                stats.setdefault("voice", {})[speaker] = regions
+                stats.setdefault("voice", {}).setdefault(speaker, []).extend(_later(regions, offset_s))
+            if offset_s:
+                limit = audio.duration_s
+                for w in channel_words:
+                    w.start, w.end = round(min(w.start, limit) + offset_s, 3), round(min(w.end, limit) + offset_s, 3)
             words.extend(channel_words)
+        return words
+
+    def _assemble(self, words: list[_RawWord], stats: dict[str, Any], duration_s: float, mode: str,
+                  audio_sha256: str) -> Transcript:
+        """The transcript of a call's words: merged into turns, lone inventions dropped, counted."""
         utterances = merge_words(words, self.options.pause_split_s)
         utterances = drop_alone_turns(utterances, stats)
         stats["words"] = sum(len(u.words) for u in utterances)
@@ -287,7 +357,7 @@ class Transcriber:
         stats["speech_s"] = speech
         return Transcript(
             utterances=utterances,
-            duration_s=round(audio.duration_s, 3),
+            duration_s=round(duration_s, 3),
             speaker_mode=mode,
             audio_sha256=audio_sha256,
             stats=stats,
@@ -340,6 +410,27 @@ class Transcriber:
         stats.setdefault("voice", {}).update(voice)
 
 
+def _later(spans: list[list[float]], offset_s: float) -> list[list[float]]:
+    """Voice regions of a window, in the call's time."""
+    return [[round(a + offset_s, 3), round(b + offset_s, 3)] for a, b in spans] if offset_s else list(spans)
+
+
+def _keep_least_sure(stats: dict[str, Any], attribution: dict[str, Any] | None) -> None:
+    """``stats["mono_attribution"]`` over a call's windows: a window told by voice gives way to one that was not,
+    and a surer one to a less sure one; ``windows`` counts them."""
+    if attribution is None:
+        return
+    kept = stats.get("mono_attribution")
+    count = (kept or {}).get("windows", 0) + 1
+
+    def rank(a: dict[str, Any]) -> tuple[bool, float]:
+        return a.get("method") == "voices", float(a.get("confidence") or 0.0)
+
+    if kept is None or rank(attribution) < rank(kept):
+        kept = dict(attribution)
+    stats["mono_attribution"] = {**kept, "windows": count} if count > 1 else kept
+
+
 def _shifted(segment: Any, offset: float) -> Any:
     """A faster-whisper segment (and its words) moved ``offset`` seconds later."""
     words = [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words or []]
@@ -373,7 +464,8 @@ def transcribe_bare(transcriber: Transcriber, path: Path) -> list[str]:
 
     loaded = transcriber._model()
     kwargs = {k: v for k, v in transcriber.whisper_kwargs().items() if k not in ("initial_prompt", "hotwords")}
-    stereo = len(decode_audio(path).channels) == 2
+    with AudioStream(path) as stream:  # the header's channel count: nothing decoded
+        stereo = stream.source_channels == 2
     channels = whisper_decode(str(path), split_stereo=True) if stereo else (whisper_decode(str(path)),)
     texts = []
     for samples in channels:

@@ -1,0 +1,92 @@
+"""A long call in windows: decoded blocks gathered into windows of about ten minutes, each cut at the quietest
+moment near its end, so that a three-hour call is transcribed holding one window in memory instead of the whole
+decoded file (5 GiB peak before, see ``benchmarks/bench_memory.py``).
+
+A call no longer than one window plus the search span comes back whole, exactly as before: windows change nothing
+for ordinary calls. ``QA_AUDIO_WINDOW_S`` sets the window (``0``: never cut, the whole call in memory).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from qa.speech.audio import TARGET_RATE
+
+WINDOW_ENV = "QA_AUDIO_WINDOW_S"
+DEFAULT_WINDOW_S = 600.0
+SEARCH_S = 30.0  # the cut is the quietest moment in the last 30 s of a window
+_FRAME = TARGET_RATE // 10  # 100 ms frames when looking for the quietest moment
+
+
+def window_seconds() -> float:
+    """The window length: ``$QA_AUDIO_WINDOW_S`` (0 turns windows off), else 600 s."""
+    value = os.environ.get(WINDOW_ENV, "").strip()
+    if not value:
+        return DEFAULT_WINDOW_S
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError(f"{WINDOW_ENV} must be a number of seconds, not {value!r}") from None
+    if seconds != 0 and seconds < 2 * SEARCH_S:
+        raise ValueError(f"{WINDOW_ENV} must be 0 (no windows) or at least {2 * SEARCH_S:g} s, not {value!r}")
+    return seconds
+
+
+def quietest_cut(samples: np.ndarray, start: int, end: int) -> int:
+    """The sample index in ``[start, end)`` at the middle of the quietest 100 ms frame of all channels."""
+    span = samples[:, start:end]
+    frames = span.shape[1] // _FRAME
+    if frames < 1:
+        return end
+    energy = np.square(span[:, : frames * _FRAME].astype(np.float64)).reshape(span.shape[0], frames, _FRAME)
+    quietest = int(np.argmin(energy.sum(axis=(0, 2))))
+    return start + quietest * _FRAME + _FRAME // 2
+
+
+def gather(blocks: Iterator[np.ndarray], window_s: float) -> tuple[list[np.ndarray], bool]:
+    """The first blocks of a call, up to one window plus the search span; and whether that is all of it."""
+    limit = int((window_s + SEARCH_S) * TARGET_RATE) if window_s else None
+    taken: list[np.ndarray] = []
+    count = 0
+    for block in blocks:
+        taken.append(block)
+        count += block.shape[1]
+        if limit is not None and count > limit:
+            return taken, False
+    return taken, True
+
+
+def windows(first: list[np.ndarray], rest: Iterable[np.ndarray], window_s: float
+            ) -> Iterator[tuple[int, np.ndarray]]:
+    """``(offset in samples, window)`` pairs covering the blocks ``first`` then ``rest`` with no gap and no overlap:
+    each window about ``window_s`` long, cut at its quietest moment in the last :data:`SEARCH_S` seconds."""
+    size, search = int(window_s * TARGET_RATE), int(SEARCH_S * TARGET_RATE)
+    pending = np.concatenate(first, axis=1)
+    first.clear()
+    offset = 0
+    incoming = iter(rest)
+    exhausted = False
+    while True:
+        parts = [pending]
+        length = pending.shape[1]
+        while not exhausted and length <= size + search:
+            block = next(incoming, None)
+            if block is None:
+                exhausted = True
+            else:
+                parts.append(block)
+                length += block.shape[1]
+        pending = np.concatenate(parts, axis=1) if len(parts) > 1 else pending
+        del parts
+        if exhausted and pending.shape[1] <= size + search:
+            if pending.shape[1]:
+                yield offset, pending
+            return
+        cut = quietest_cut(pending, size - search, size)
+        window, pending = pending[:, :cut], np.ascontiguousarray(pending[:, cut:])
+        yield offset, window
+        del window
+        offset += cut
