@@ -42,7 +42,7 @@ def test_a_verdict_follows_its_finding_when_a_rule_edit_moves_its_start(tmp_path
     text = rule.read_text(encoding="utf-8")
     assert "\n    - блин\n" in text
     rule.write_text(text.replace("\n    - блин\n", "\n    - роуминг блин\n"), encoding="utf-8")  # starts at 8.0 now
-    rescored = runner.invoke(app, ["rescore", "--db", str(db), "--rules", str(rules)])
+    rescored = runner.invoke(app, ["rescore", "--db", str(db), "--rules", str(rules), "--force"])
     assert rescored.exit_code == 0, rescored.output
 
     assert parasite_verdicts(db) == {"stop_word_parasites@1@7.5": "confirmed",

@@ -21,12 +21,12 @@ def _shape(chunks: list[list[InboxItem]]) -> list[str]:
 
 
 @pytest.mark.parametrize(("chunk_size", "text_chunk_size", "distributed", "sizes"), [
-    (None, None, False, (1, 100)),  # the defaults: one call, a hundred chats or transcripts
-    (None, None, True, (1, 250)),  # on Dask a task's bookkeeping costs more: bigger text chunks
+    (None, None, False, (4, 100)),  # the defaults: four calls (side by side), a hundred chats or transcripts
+    (None, None, True, (4, 250)),  # on Dask a task's bookkeeping costs more: bigger text chunks
     (2, None, False, (2, 2)),  # an explicit --chunk-size counts for every kind, as it always did
     (2, None, True, (2, 2)),
     (2, 50, True, (2, 50)),
-    (None, 7, False, (1, 7)),
+    (None, 7, False, (4, 7)),
 ])
 def test_chunk_sizes(chunk_size, text_chunk_size, distributed, sizes):
     assert chunk_sizes(chunk_size, text_chunk_size, distributed) == sizes
@@ -38,7 +38,7 @@ def test_a_chunk_size_below_one_is_refused():
 
 
 @pytest.mark.parametrize(("kinds", "chunk_size", "text_chunk_size", "shape"), [
-    ("cccccc", None, None, ["c"] * 6),
+    ("cccccc", None, None, ["cccc", "cc"]),  # never one task per conversation
     ("cccccc", 4, None, ["cccc", "cc"]),
     ("tttttt", None, None, ["tttttt"]),
     ("ctctctct", 4, 3, ["ttt", "cccc", "t"]),  # each kind fills its own chunk; a full one goes out at once
@@ -51,9 +51,9 @@ def test_calls_and_text_inputs_fill_chunks_of_their_own(kinds, chunk_size, text_
     assert sorted(i.path for c in chunks for i in c) == sorted(i.path for i in _items(kinds))  # each item once
 
 
-def test_250_chats_and_9_calls_make_three_text_chunks_and_nine_call_chunks():
+def test_250_chats_and_9_calls_make_three_text_chunks_and_three_call_chunks():
     chunks = plan_chunks(_items("t" * 250 + "c" * 9))
-    assert [len(c) for c in chunks] == [100, 100] + [1] * 9 + [50]
+    assert [len(c) for c in chunks] == [100, 100, 4, 4, 1, 50]
 
 
 def test_calls_go_out_first_the_longest_first_then_the_text_chunks(tmp_path):
@@ -65,7 +65,7 @@ def test_calls_go_out_first_the_longest_first_then_the_text_chunks(tmp_path):
         (tmp_path / f"{name}.wav").write_bytes(b"\0" * size)
         items.append(InboxItem(str(tmp_path / f"{name}.wav"), "call", f"sha-{name}"))
     items.append(InboxItem(str(tmp_path / "gone.wav"), "call", "sha-gone"))
-    ordered = longest_first(plan_chunks(items))
+    ordered = longest_first(plan_chunks(items, 1, 100))
     assert [Path(c[0].path).name.split(".")[0] for c in ordered] == ["b", "c", "a", "gone", "chat"]
 
 
@@ -81,3 +81,36 @@ def test_a_result_lost_with_the_scheduler_is_no_inputs_fault(message, lost):
     from qa.run.cluster import scheduler_lost
 
     assert scheduler_lost(RuntimeError(message)) is lost
+
+
+def test_a_chunks_calls_are_transcribed_side_by_side_in_order(monkeypatch):
+    """Four calls to a chunk (one task, never one per call), yet as many transcribed at once as the process
+    transcribes: the last chunk of a night keeps both cores busy. Results keep the chunk's order."""
+    import threading
+    import time
+
+    from qa.records import Conversation, Utterance
+    from qa.run import pipeline
+
+    at_once, lock, busy = [], threading.Lock(), [0]
+
+    def fake_load(item, settings):
+        with lock:
+            busy[0] += 1
+            at_once.append(busy[0])
+        time.sleep(0.2)
+        with lock:
+            busy[0] -= 1
+        return Conversation(conversation_id=item.path, channel="call", source_path=item.path,
+                            content_sha256=item.content_sha256,
+                            utterances=[Utterance(speaker="operator", start=0.0, end=1.0, text="Здравствуйте")])
+
+    monkeypatch.setattr(pipeline, "load_conversation", fake_load)
+    items = _items("cccc")
+    two = pipeline.PipelineSettings(rules_dir="scripts_rules", transcriptions=2)
+    out = pipeline.prepare_chunk(items, two)
+    assert [c.conversation_id for c in out] == [i.path for i in items]
+    assert max(at_once) == 2
+    at_once.clear()
+    pipeline.prepare_chunk(items, pipeline.PipelineSettings(rules_dir="scripts_rules", transcriptions=1))
+    assert max(at_once) == 1

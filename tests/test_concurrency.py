@@ -148,7 +148,7 @@ def test_the_run_records_how_many_calls_it_transcribed_at_once(sample_db_templat
     assert settings["transcriptions"] >= 1 and settings["cpu_threads"] >= 1
     assert settings["transcriptions"] * settings["cpu_threads"] <= max(cores, settings["transcriptions"])
     assert settings["transcriptions_chosen_by"].startswith("auto:")
-    assert (settings["chunk_size"], settings["text_chunk_size"]) == (1, 100)
+    assert (settings["chunk_size"], settings["text_chunk_size"]) == (4, 100)
     assert settings["runner"].startswith("embedded thread pool")
 
 

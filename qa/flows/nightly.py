@@ -145,11 +145,12 @@ def nightly_qa(
     pipeline.report_progress(0, len(new))
     for batch, future in zip(batches, scored_futures, strict=True):
         try:
-            results = claims.refuse_duplicates(future.result())
+            results = future.result()
         except Exception as exc:  # the chunk failed even after retries: record each of its inputs
             if scheduler_lost(exc):  # not the inputs' fault: said so in each of their failures
                 lost, exc = True, lost_error(exc)
             results = pipeline.chunk_failures(batch, exc)
+        results = claims.refuse_duplicates(results)  # a store that cannot answer is the store's error, not theirs
         results = write_results(store, run_id, opaque(results))  # opaque: Prefect does not walk every token
         scored += [r for r in results if isinstance(r, ScoredConversation)]
         failures += [r for r in results if isinstance(r, Failure)]

@@ -62,16 +62,13 @@ def mark_interrupted(store: Store, run_ids: Sequence[str], reason: str) -> None:
 
 
 def stored_sources(store: Store, conversation_ids: Sequence[str]) -> dict[str, str]:
-    """The stored source path of each of ``conversation_ids`` that is stored."""
+    """The stored source path of each of ``conversation_ids`` that is stored (on a DuckLake, tried again while the
+    catalog is briefly unreachable, as a write is)."""
     if not conversation_ids or not store.exists():
         return {}
-    with store.connect(read_only=True) as con:
-        con.register("_wanted_ids", pa.table({"conversation_id": list(conversation_ids)}))
-        try:
-            rows = con.execute("SELECT conversation_id, source_path FROM conversations WHERE conversation_id IN "
-                               "(SELECT conversation_id FROM _wanted_ids)").fetchall()
-        finally:
-            con.unregister("_wanted_ids")
+    [(_columns, rows)] = store.run_queries([(
+        "SELECT conversation_id, source_path FROM conversations "
+        "WHERE conversation_id IN (SELECT unnest(?::VARCHAR[]))", [list(conversation_ids)])])
     return dict(rows)
 
 

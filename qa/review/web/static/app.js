@@ -142,7 +142,12 @@ function openAtMoment() {
   if (!player || !Number.isFinite(at)) return;
   const place = () => { player.currentTime = at; };
   if (player.readyState >= 1) place();
-  else player.addEventListener("loadedmetadata", place, { once: true });
+  else {
+    // the player loads nothing until asked (each listening is audited): opening at a moment asks for it
+    player.addEventListener("loadedmetadata", place, { once: true });
+    player.preload = "metadata";
+    player.load();
+  }
 }
 
 function searchMarks() {
