@@ -134,3 +134,19 @@ def test_the_export_cuts_a_long_calls_clips_without_decoding_it_whole(sample_db,
         left, right = decode_audio(tmp_path / "whole" / a["clip"]), decode_audio(tmp_path / "spans" / b["clip"])
         assert len(left.channels[0]) == len(right.channels[0])
         assert all(np.allclose(x, y, atol=1e-3) for x, y in zip(left.channels, right.channels, strict=True))
+
+
+@pytest.mark.parametrize(("windows", "kept"), [
+    ([({"method": "voices", "confidence": 0.9}, 120), ({"method": "voices", "confidence": 0.7}, 80)], 0.7),
+    ([({"method": "voices", "confidence": 0.9}, 120), ({"method": "unknown", "reason": "one voice"}, 30)], None),
+    # a window of line noise after the last words says nothing about who spoke
+    ([({"method": "voices", "confidence": 0.9}, 120), ({"method": "unknown", "reason": "too little speech"}, 0)], 0.9),
+    ([({"method": "unknown", "reason": "too little speech"}, 0)], None),
+])
+def test_a_long_mono_calls_attribution_is_its_least_sure_window_with_words(windows, kept):
+    from qa.speech.transcribe.transcriber import _least_sure
+
+    summary = _least_sure(windows)
+    assert summary["call_windows"] == len(windows)
+    assert summary.get("confidence") == kept
+    assert (summary["method"] == "voices") is (kept is not None)

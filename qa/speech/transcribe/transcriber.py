@@ -297,6 +297,7 @@ class Transcriber:
         voice regions are shifted by its offset, then all are merged as for a whole call. Only one window is held."""
         stats: dict[str, Any] = {"dropped_hallucinations": 0, "dropped_repetitions": 0, "dropped_no_speech": 0}
         words: list[_RawWord] = []
+        attributions: list[tuple[dict[str, Any], int]] = []
         plan: list[tuple[int, str | None]] | None = None
         mode, count, end = "stereo", 0, 0
         for offset, samples in parts:
@@ -304,19 +305,22 @@ class Transcriber:
                                  stream.source_channels or samples.shape[0])
             if plan is None:  # the channel plan (and the identical-channels check) of the first window holds
                 mode, plan = _channel_plan(audio, channels, path, stats)
-            words.extend(self._window_words(audio, plan, stats, hints or {}, offset / TARGET_RATE))
+            words.extend(self._window_words(audio, plan, stats, hints or {}, offset / TARGET_RATE, attributions))
             count, end = count + 1, offset + samples.shape[1]
             del audio, samples
         stats["windows"] = count
+        if (attribution := _least_sure(attributions)) is not None:
+            stats["mono_attribution"] = attribution
         if stream.notes:
             stats["decode_notes"] = list(stream.notes)
         return self._assemble(words, stats, end / TARGET_RATE, mode, audio_sha256)
 
     def _window_words(self, audio: DecodedAudio, plan: list[tuple[int, str | None]], stats: dict[str, Any],
-                      hints: Mapping[str, Any], offset_s: float = 0.0) -> list[_RawWord]:
+                      hints: Mapping[str, Any], offset_s: float = 0.0,
+                      windowed: list[tuple[dict[str, Any], int]] | None = None) -> list[_RawWord]:
         """The words of every planned channel of ``audio`` with their speakers, and each speaker's voice regions in
         ``stats["voice"]``, all shifted by ``offset_s`` (where this window starts in the call). A mono window's two
-        voices are told apart within the window (``stats["mono_attribution"]``: the least sure window's)."""
+        voices are told apart within the window (its attribution and word count go to ``windowed``)."""
         words: list[_RawWord] = []
         narrowband = audio.source_sample_rate <= 8000
         for index, speaker in plan:
@@ -333,7 +337,11 @@ class Transcriber:
                 self._attribute_mono(samples, regions, channel_words, window, hints)
                 for who, spans in window.get("voice", {}).items():
                     stats.setdefault("voice", {}).setdefault(who, []).extend(_later(spans, offset_s))
-                _keep_least_sure(stats, window.get("mono_attribution"))
+                if offset_s or windowed is not None:  # one window of a long call: summed up by the caller
+                    if windowed is not None and window.get("mono_attribution"):
+                        windowed.append((window["mono_attribution"], len(channel_words)))
+                elif "mono_attribution" in window:
+                    stats["mono_attribution"] = window["mono_attribution"]
             else:
                 for w in channel_words:
                     w.speaker = speaker
@@ -415,20 +423,19 @@ def _later(spans: list[list[float]], offset_s: float) -> list[list[float]]:
     return [[round(a + offset_s, 3), round(b + offset_s, 3)] for a, b in spans] if offset_s else list(spans)
 
 
-def _keep_least_sure(stats: dict[str, Any], attribution: dict[str, Any] | None) -> None:
-    """``stats["mono_attribution"]`` over a call's windows: a window told by voice gives way to one that was not,
-    and a surer one to a less sure one; ``windows`` counts them."""
-    if attribution is None:
-        return
-    kept = stats.get("mono_attribution")
-    count = (kept or {}).get("windows", 0) + 1
+def _least_sure(attributions: list[tuple[dict[str, Any], int]]) -> dict[str, Any] | None:
+    """A long mono call's ``mono_attribution`` from its windows' ``(attribution, words)``: the least sure window that
+    had words (one told by voice gives way to one that was not, a surer one to a less sure one; a window without
+    words only while none had any), with ``call_windows``, how many there were."""
+    if not attributions:
+        return None
 
-    def rank(a: dict[str, Any]) -> tuple[bool, float]:
-        return a.get("method") == "voices", float(a.get("confidence") or 0.0)
+    def rank(item: tuple[dict[str, Any], int]) -> tuple[bool, bool, float]:
+        a, words = item
+        return not words, a.get("method") == "voices", float(a.get("confidence") or 0.0)
 
-    if kept is None or rank(attribution) < rank(kept):
-        kept = dict(attribution)
-    stats["mono_attribution"] = {**kept, "windows": count} if count > 1 else kept
+    kept, _words = min(attributions, key=rank)
+    return {**kept, "call_windows": len(attributions)}
 
 
 def _shifted(segment: Any, offset: float) -> Any:
