@@ -100,12 +100,7 @@ def parse_list_query(params: Mapping[str, str], timezone: str | None = None) -> 
     order = _text(params, "order") or "asc"
     if order not in ("asc", "desc"):
         raise BadRequest(f"order: asc или desc, а не {order!r}")
-    size = _int(params, "size", 25)
-    if size not in PAGE_SIZES:
-        raise BadRequest(f"size: одно из {', '.join(map(str, PAGE_SIZES))}, а не {size}")
-    page = _int(params, "page", 1)
-    if page < 1:
-        raise BadRequest("page: 1 или больше")
+    page, size = _paging(params)
     return ListQuery(parse_filters(params, timezone=timezone), sort, order == "desc", page, size)
 
 
@@ -137,14 +132,20 @@ def parse_search(params: Mapping[str, str], timezone: str | None = None) -> Sear
     fuzzy = _text(params, "fuzzy")
     if fuzzy not in (None, "1"):
         raise BadRequest(f"fuzzy: 1 или пусто, а не {fuzzy!r}")
+    page, size = _paging(params)
+    text = params.get("q")
+    filters = SearchFilters(since=base.since, until=base.until, team=base.team, operator=base.operator,
+                            channel=base.channel, speaker=speaker, rule=rule or ("any" if hit else None),
+                            rule_hit=RULE_HIT[hit] if hit else (True if rule else None))  # a rule picked: its hits
+    return SearchForm(text, fuzzy == "1", filters, page, size)
+
+
+def _paging(params: Mapping[str, str]) -> tuple[int, int]:
+    """``(page, size)`` of a paged list: a page from 1, a size from :data:`PAGE_SIZES` (400 otherwise)."""
     size = _int(params, "size", 25)
     if size not in PAGE_SIZES:
         raise BadRequest(f"size: одно из {', '.join(map(str, PAGE_SIZES))}, а не {size}")
     page = _int(params, "page", 1)
     if page < 1:
         raise BadRequest("page: 1 или больше")
-    text = params.get("q")
-    filters = SearchFilters(since=base.since, until=base.until, team=base.team, operator=base.operator,
-                            channel=base.channel, speaker=speaker, rule=rule or ("any" if hit else None),
-                            rule_hit=RULE_HIT[hit] if hit else (True if rule else None))  # a rule picked: its hits
-    return SearchForm(text, fuzzy == "1", filters, page, size)
+    return page, size

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,25 +12,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from qa.review import auth
-from qa.review.auth import User
 from qa.review.search import personal_data_in_query, run_search, save_as_rule
 from qa.review.web.pages import links
 from qa.review.web.params import parse_search
 from qa.review.web.site import Site
 from qa.rules.drafting import DraftChoices, DraftError, RuleExists
-from qa.store.search import SearchFilters
 from qa.text.search_query import QueryError
-
-
-def _scoped(user: User, filters: SearchFilters) -> SearchFilters:
-    """A search narrowed to the teams the user may see (403 for another team)."""
-    if user.all_teams:
-        return filters
-    if filters.team is not None:
-        if filters.team not in user.teams:
-            raise HTTPException(403, "Эта команда вам недоступна")
-        return filters
-    return replace(filters, team=user.teams[0])
 
 
 def _rules_folder(site: Site) -> Path:
@@ -71,7 +57,7 @@ def router(site: Site) -> APIRouter:
         need(request, user.sees_conversations)
         params = request.query_params
         form = parse_search(params, zone_name)
-        filters = _scoped(user, form.filters)
+        filters = site.scoped(user, form.filters)
         clear = params.get("pii") == "1"
         if clear:
             need(request, user.may_show_pii)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -21,6 +21,8 @@ from qa.review import auth, labels
 from qa.review.auth import User
 from qa.store import Store, StoreError, queries
 from qa.store.queries import Filters
+
+F = TypeVar("F")  # a dataclass of filters with a ``team`` field
 
 SESSION_COOKIE = "qa_session"
 
@@ -105,16 +107,15 @@ class Site:
             raise HTTPException(403, "Неверный CSRF-токен: обновите страницу и повторите")
 
     @staticmethod
-    def scoped(user: User, filters: Filters) -> Filters:
-        """Filters narrowed to the teams the user may see (403 for another team)."""
+    def scoped(user: User, filters: F) -> F:
+        """Filters (the list's :class:`Filters` or a search's, any dataclass with a ``team``) narrowed to the teams
+        the user may see (403 for another team)."""
         if user.all_teams:
             return filters
         if filters.team is not None:
             if filters.team not in user.teams:
                 raise HTTPException(403, "Эта команда вам недоступна")
             return filters
-        from dataclasses import replace
-
         return replace(filters, team=user.teams[0])
 
     def scoped_options(self, user: User) -> dict[str, list[str]]:
