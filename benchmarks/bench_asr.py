@@ -26,6 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from qa.records import Utterance  # noqa: E402
 from qa.speech.audio import DecodedAudio, decode_audio  # noqa: E402
 from qa.speech.transcribe import Transcriber, TranscriptionOptions, cuda_available, transcribe_bare  # noqa: E402
+from qa_eval.audio_metrics import edit_distance  # noqa: E402
 
 SHARED = Path(os.environ.get("QA_SHARED_DATA", REPO.parent / "shared" / "data"))
 CALL = SHARED / "synthetic_call_ru"
@@ -41,17 +42,6 @@ try:
     from qa.text.normalize import normalize_text as normalize
 except ImportError:  # pragma: no cover - only before qa.text.normalize existed
     normalize = _fallback_normalize
-
-
-def edit_distance(ref: list, hyp: list) -> int:
-    """Levenshtein distance between two sequences."""
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        current = [i]
-        for j, h in enumerate(hyp, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
-        previous = current
-    return previous[-1]
 
 
 def wer_cer(reference: str, hypothesis: str) -> tuple[float, float]:
