@@ -40,3 +40,40 @@ def test_a_broken_rule_set_is_left_to_the_flow_to_report(tmp_path):
     (tmp_path / "bad.yml").write_text("id: [unclosed", encoding="utf-8")
     started = warm_start(pipeline.PipelineSettings(rules_dir=str(tmp_path)), with_model=False, server=False)
     assert len(started.errors) == 1 and started.errors[0].startswith("rules:")
+
+
+def test_the_temporary_server_ends_with_the_process_that_started_it_even_killed(tmp_path):
+    """A `qa run` killed outright (``kill -9``, or a crash in native code: no ``atexit``) used to orphan Prefect's
+    uvicorn, which held its port and the caller's pipe: whoever read the run's output waited forever."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import httpx
+
+    starter = ("from qa.run.cluster import prefect_api_url, tie_temporary_server\n"
+               "assert tie_temporary_server() is tie_temporary_server()\n"
+               "print(prefect_api_url(), flush=True)\n"
+               "import time; time.sleep(600)\n")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    parent = subprocess.Popen([sys.executable, "-c", starter], stdout=subprocess.PIPE, env=env, cwd=REPO)
+    try:
+        url = parent.stdout.readline().decode().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        assert httpx.get(f"{url}/health", timeout=30).status_code == 200
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=60)
+        # EOF only once every process holding the pipe (the server too) is gone; a hang here is the old bug
+        reader = subprocess.run(["timeout", "90", "cat"], stdin=parent.stdout, capture_output=True)
+        assert reader.returncode == 0, "the server outlived its parent and still holds its output"
+        try:
+            httpx.get(f"{url}/health", timeout=5)
+        except httpx.TransportError:
+            pass
+        else:
+            raise AssertionError(f"{url} still answers after its parent was killed")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        parent.stdout.close()

@@ -167,6 +167,9 @@ def rescore(
                    "rules or their tests, or rescore anyway with --force", code=2)
     cluster = opt.cluster(dask_address, workers)
     from qa.flows.rescore import rescore_flow
+    from qa.run.cluster import tie_temporary_server
+
+    tie_temporary_server()  # the temporary Prefect server the flow starts ends with this process
 
     try:
         with report.progress_bar("Rescoring conversations", pipeline.on_progress):

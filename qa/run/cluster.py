@@ -126,11 +126,41 @@ def prefect_api_url() -> str:
     url = PREFECT_API_URL.value()
     if url:
         return str(url)
-    from prefect.server.api.server import SubprocessASGIServer
-
-    server = SubprocessASGIServer()
+    server = tie_temporary_server()
     server.start()
     return server.api_url
+
+
+def tie_temporary_server() -> Any:
+    """Make Prefect's temporary API server of this process (one per process; every Prefect client that needs it
+    asks for the same instance) one that ends with this process, however it ends: its uvicorn runs under
+    :mod:`qa.run.tied_server`, which stops it once this process is gone. Returns that instance (started or not);
+    idempotent."""
+    import subprocess
+    import sys
+
+    import prefect
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    class TiedServer(SubprocessASGIServer):
+        def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
+            # Prefect 3.8's own command, run by the tied wrapper with this process's pid in front
+            env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+                   "PREFECT__SERVER_FINAL": "1",
+                   **get_current_settings().to_environment_variables(exclude_unset=True)}
+            return subprocess.Popen(
+                [sys.executable, "-m", "qa.run.tied_server", str(os.getpid()),
+                 "--app-dir", str(prefect.__module_path__.parent), "--factory",
+                 "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--log-level", "error", "--lifespan", "on"],
+                env=env)
+
+    existing = SubprocessASGIServer._instances.get(None)
+    if existing is not None and (existing.running or type(existing).__name__ == "TiedServer"):
+        return existing
+    SubprocessASGIServer._instances.pop(None, None)
+    return TiedServer()
 
 
 def task_runner(settings: ClusterSettings) -> Any:
