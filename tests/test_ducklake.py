@@ -587,6 +587,25 @@ def test_catalog_stopped_mid_run_is_retried_then_fails_clearly_and_a_rerun_compl
     assert integrity(db) == (len(ids) + len(more), 0, 0, 0, 0, 0, 0)
 
 
+def test_opening_a_connection_waits_out_a_brief_outage_like_a_write(own_pg, tmp_path, monkeypatch):
+    """A cursor's opening statements (its zone macro, its snapshot) are tried again while the catalog is briefly
+    away: the nightly flow's duplicate-id check (``exists()``, then a read) met a 3 s outage there and failed the
+    whole run, where the writes around it waited."""
+    import threading
+
+    db = new_lake(own_pg, tmp_path / "lake")
+    open_store(db).start_run(RunInfo(run_id="r1"))
+    monkeypatch.setenv(lake.RETRY_ENV, "60")
+    own_pg.stop()
+    back = threading.Timer(2, own_pg.start)
+    back.start()
+    try:
+        assert open_store(db).exists() is True
+        assert open_store(db).query("SELECT count(*) FROM runs")[1] == [(1,)]
+    finally:
+        back.join()
+
+
 def test_full_data_folder_is_a_clear_error(pg, tmp_path):
     folder = tmp_path / "tiny"
     folder.mkdir()

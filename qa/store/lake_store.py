@@ -59,18 +59,28 @@ class LakeStore(Store):
         connection reads one snapshot and anything it writes is rolled back."""
         location = self.where
         deadline = time.monotonic() + min(wait_s, lake.retry_seconds())
+
+        def open_cursor() -> duckdb.DuckDBPyConnection:
+            try:
+                base = _lake_base(location, read_only, deadline)
+            except duckdb.Error as exc:
+                raise _lake_error(location, exc) from exc
+            con = base.cursor()
+            try:
+                con.execute(f"USE {lake.CATALOG_ALIAS}")
+                # temp objects (per-connection macros, registered Arrow tables) resolve as they do on a file
+                con.execute(f"SET search_path = '{lake.CATALOG_ALIAS}.main,temp.main'")
+                define_day(con)  # the lake keeps no macro: qa_day is this connection's, in the configured time zone
+                if read_only:
+                    con.execute("BEGIN")  # one snapshot for every statement; nothing written survives
+            except BaseException:
+                con.close()
+                raise
+            return con
+
+        # nothing is done yet when the catalog goes away here: opening is tried again as a whole, like a write
+        con = _lake_retry(location, deadline, open_cursor)
         try:
-            base = _lake_base(location, read_only, deadline)
-        except duckdb.Error as exc:
-            raise _lake_error(location, exc) from exc
-        con = base.cursor()
-        try:
-            con.execute(f"USE {lake.CATALOG_ALIAS}")
-            # temp objects (per-connection macros, registered Arrow tables) resolve as they do on a file
-            con.execute(f"SET search_path = '{lake.CATALOG_ALIAS}.main,temp.main'")
-            define_day(con)  # the lake keeps no macro: qa_day is this connection's, in the configured time zone
-            if read_only:
-                con.execute("BEGIN")  # one snapshot for every statement; nothing written survives
             yield con
         except duckdb.Error as exc:
             if lake.is_unreachable(exc) or lake.is_disk_full(exc):
