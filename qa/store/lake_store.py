@@ -10,6 +10,7 @@ gives every task its own connection (a cursor) to it.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import socket
 import threading
@@ -74,7 +75,7 @@ class LakeStore(Store):
                 if read_only:
                     con.execute("BEGIN")  # one snapshot for every statement; nothing written survives
             except BaseException:
-                con.close()
+                _end_cursor(location, con)
                 raise
             return con
 
@@ -87,12 +88,7 @@ class LakeStore(Store):
                 raise _lake_error(location, exc) from exc
             raise
         finally:
-            if read_only:
-                try:
-                    con.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
-            con.close()
+            _end_cursor(location, con)
 
     def write_transaction(self, body: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
         """Run ``body(con)`` with the write token taken, and again from a fresh snapshot (after a back-off, for up
@@ -300,6 +296,33 @@ def _lake_retry(location: lake.LakeLocation, deadline: float, step: Callable[[],
             if not lake.is_conflict(cause):
                 _forget_lake(location)  # after an outage, start again from a new instance and a new login
             time.sleep(next(delays))
+
+
+# Cursors that could not be closed safely (see :func:`_end_cursor`): never freed, on purpose.
+_ABANDONED: list[duckdb.DuckDBPyConnection] = []
+
+
+def _end_cursor(location: lake.LakeLocation, con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back whatever ``con`` still has open, then close it; or, if the instance was invalidated (DuckDB's
+    FATAL: an internal error met while the catalog went away, «index 0 within vector of size 0»), keep it open
+    for good and forget the instance.
+
+    Closing a cursor whose transaction is still open rolls it back inside DuckDB's destructor, where an error
+    cannot be thrown: the process aborts («terminate called after throwing an instance of 'duckdb::Exception'»),
+    skipping every clean-up and the clear error the run would have printed. A ROLLBACK that fails while talking to
+    the catalog has already dropped the transaction (closing is then safe); one refused because the instance is
+    invalidated has not, and never will. Such a cursor is kept referenced past the interpreter's own clean-up (its
+    memory is the price of an orderly failure), and the next connection starts a new instance.
+    """
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        if isinstance(exc, duckdb.FatalException) or "invalidated" in str(exc):
+            _forget_lake(location)
+            _ABANDONED.append(con)
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(con))  # not even finalisation at exit may free it
+            return
+    con.close()
 
 
 def _forget_lake(location: lake.LakeLocation) -> None:
