@@ -181,13 +181,14 @@ _REVIEWS = """
 
 
 def generate(db: Path, conversations: int, rules_dir: Path | None = None, log=print,
-             memory_limit: str = "4GB") -> Generated:
+             memory_limit: str = "10GB") -> Generated:
     """Create ``db`` (migrated, empty) and fill it with ``conversations`` generated conversations."""
     rules, turns, details = _vocabulary(rules_dir or default_rules_dir())
     start = time.perf_counter()
     with open_store(db).connect() as con:
         con.execute("SET enable_progress_bar = false")
-        con.execute(f"SET memory_limit = '{memory_limit}'")  # a shared machine: spill to disk beyond this
+        # a shared machine: spill to disk beyond this (4GB ran out building the current results at 1M)
+        con.execute(f"SET memory_limit = '{memory_limit}'")
         con.register("_rules", rules)
         con.register("_turns", turns)
         con.register("_details", details)
