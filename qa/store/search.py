@@ -81,8 +81,9 @@ class _Terms:
 
     def __init__(self, con: Any, query: SearchQuery) -> None:
         lemmas = sorted({w.lemma for a in _atoms(query.root) for w in a.words})
-        rows = con.execute("SELECT lemma, term_id FROM search_terms WHERE lemma IN (SELECT unnest(?::VARCHAR[]))",
-                           [lemmas]).fetchall()
+        # one placeholder per lemma: a constant list is pushed into the scan (Parquet statistics on a lake)
+        rows = con.execute("SELECT lemma, term_id FROM search_terms WHERE lemma IN "
+                           f"({', '.join(['?::VARCHAR'] * len(lemmas))})", lemmas).fetchall() if lemmas else []
         self.ids: dict[str, set[int]] = {lemma: set() for lemma in lemmas}
         for lemma, term_id in rows:
             self.ids[lemma].add(int(term_id))
