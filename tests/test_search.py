@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar
@@ -37,19 +37,11 @@ def db(template, tmp_path) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class _TextChecked(FileStore):
-    """A file searched the way a lake is: words checked on ``terms_text`` (only the search reads ``is_lake``)."""
-
-    is_lake: ClassVar[bool] = True
-
-
 def found(db, query: str, filters: SearchFilters | None = None, lemmatizer=None, fuzzy: bool = False,
-          on_text: bool = False, **page) -> list[str]:
+          **page) -> list[str]:
     from qa.text.lemmatizer import get_lemmatizer
 
-    store = _TextChecked(Path(db)) if on_text else open_store(db)
-    result = search(store, parse_query(query, lemmatizer or get_lemmatizer(), fuzzy=fuzzy),
+    result = search(open_store(db), parse_query(query, lemmatizer or get_lemmatizer(), fuzzy=fuzzy),
                     filters or SearchFilters(), **page)
     return [f"{h.conversation_id}:{h.utterance_idx}" for h in result.hits]
 
@@ -77,7 +69,6 @@ def rebuilt(db: Path) -> list[tuple]:
 def test_lemma_search_finds_every_form_newest_first(db):
     assert found(db, "вернуть деньги") == ["c6:0", "c5:0", "c3:0", "c2:1", "c1:0", "c1:1"]
     assert found(db, "верните деньги") == found(db, "вернули денег") == found(db, "вернуть деньги")
-    assert found(db, "вернуть деньги", on_text=True) == ["c6:0", "c5:0", "c3:0", "c2:1", "c1:0", "c1:1"]
 
 
 @pytest.mark.parametrize(("query", "expected"), [
@@ -95,8 +86,6 @@ def test_lemma_search_finds_every_form_newest_first(db):
 ])
 def test_phrases_windows_or_and_not(db, query, expected):
     assert found(db, query) == expected
-    # the same answers with a word's presence checked on the term ids as text, as a lake checks it
-    assert found(db, query, on_text=True) == expected
 
 
 def test_fuzzy_mode_also_finds_close_stored_words(db):

@@ -81,8 +81,7 @@ class SearchPage:
 class _Terms:
     """Query lemmas resolved to term ids (with their fuzzy variants)."""
 
-    def __init__(self, con: Any, query: SearchQuery, on_text: bool = False) -> None:
-        self.on_text = on_text  # how a word's presence is checked (see _any_of)
+    def __init__(self, con: Any, query: SearchQuery) -> None:
         lemmas = sorted({w.lemma for a in _atoms(query.root) for w in a.words})
         # one placeholder per lemma: a constant list is pushed into the scan (Parquet statistics on a lake)
         rows = con.execute("SELECT lemma, term_id FROM search_terms WHERE lemma IN "
@@ -123,24 +122,19 @@ def _atoms(part: Part) -> list[Atom]:
     return [a for p in (*part.parts, *part.excluded) for a in _atoms(p)]
 
 
-def _any_of(ids: Sequence[int], params: list[Any], on_text: bool) -> str:
-    """The sentence holds one of ``ids``, ``FALSE`` for a word never stored. ``on_text``: ORed ``contains`` on its
-    term ids as text (``' 29 85 '``: each id between spaces, so exact), which a lake's Parquet reader reads 4-5x
-    faster than the list; else ORed ``list_contains`` on the list, which a DuckDB file reads faster than the text
-    (and several times faster than ``list_has_any`` in DuckDB 1.5)."""
+def _any_of(ids: Sequence[int], params: list[Any]) -> str:
+    """The sentence holds one of ``ids``: ORed ``contains`` on its term ids as text (``' 29 85 '``: each id between
+    spaces, so exact; read several times faster than the list, above all from Parquet), ``FALSE`` for a word never
+    stored."""
     if not ids:
         return "FALSE"
-    if on_text:
-        params += [f" {int(term_id)} " for term_id in ids]
-        checks = ["contains(s.terms_text, ?::VARCHAR)"] * len(ids)
-    else:
-        params += list(ids)
-        checks = ["list_contains(s.terms, ?::INTEGER)"] * len(ids)
+    params += [f" {int(term_id)} " for term_id in ids]
+    checks = ["contains(s.terms_text, ?::VARCHAR)"] * len(ids)
     return checks[0] if len(checks) == 1 else "(" + " OR ".join(checks) + ")"
 
 
 def _contains(terms: _Terms, word: QueryWord, params: list[Any]) -> str:
-    return _any_of(terms.of(word), params, terms.on_text)
+    return _any_of(terms.of(word), params)
 
 
 def _atom_sql(atom: Atom, terms: _Terms, params: list[Any]) -> str:
@@ -256,7 +250,7 @@ def search(store: Store, query: SearchQuery, filters: SearchFilters = SearchFilt
     limit = max(1, min(int(limit), MAX_PAGE))
     offset = max(0, int(offset))
     with store.connect(read_only=True) as con:
-        terms = _Terms(con, query, on_text=store.is_lake)
+        terms = _Terms(con, query)
         clauses, params = _filters_sql(filters)
         match_params: list[Any] = []
         match = _part_sql(query.root, terms, match_params)
