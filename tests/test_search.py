@@ -47,11 +47,9 @@ def found(db, query: str, filters: SearchFilters | None = None, lemmatizer=None,
 
 
 def by_lemmas(db: Path) -> list[tuple]:
-    """The index with term ids read back as lemmas (ids differ between an incremental and a one-pass build), and
-    whether each row's ids as text (what a search reads) are its list of ids."""
+    """The index with term ids read back as lemmas (ids differ between an incremental and a one-pass build)."""
     return open_store(db).query(
-        "SELECT s.* EXCLUDE (terms, terms_text), s.terms_text = ' ' || array_to_string(s.terms, ' ') || ' ', "
-        "(SELECT list(x.lemma ORDER BY u.p) FROM (SELECT unnest(s.terms) AS t, "
+        "SELECT s.* EXCLUDE (terms), (SELECT list(x.lemma ORDER BY u.p) FROM (SELECT unnest(s.terms) AS t, "
         "generate_subscripts(s.terms, 1) AS p) u JOIN search_terms x ON x.term_id = u.t) AS lemmas "
         "FROM search_sentences s ORDER BY conversation_id, utterance_idx")[1]
 
@@ -173,21 +171,9 @@ def test_an_older_database_gets_the_index_when_first_read(db):
     with duckdb.connect(str(db)) as con:
         con.execute("DROP TABLE search_sentences")
         con.execute("DROP TABLE search_terms")
-        con.execute("DELETE FROM schema_migrations WHERE version IN (8, 15)")  # 008's backfill, then 015
+        con.execute("DELETE FROM schema_migrations WHERE version = 8")
     assert found(db, "вернуть деньги") == ["c6:0", "c5:0", "c3:0", "c2:1", "c1:0", "c1:1"]
     assert len(by_lemmas(db)) == 11
-    assert all(row[-2] for row in by_lemmas(db))  # every row's ids as text, filled by 015
-
-
-def test_an_index_without_terms_as_text_gets_them_when_first_read(db):
-    """Migration 015 on a store indexed before it: the column added and filled, the same answers."""
-    before = found(db, "вернуть деньги")
-    with duckdb.connect(str(db)) as con:
-        con.execute("ALTER TABLE search_sentences DROP COLUMN terms_text")
-        con.execute("DELETE FROM schema_migrations WHERE version = 15")
-    assert found(db, "вернуть деньги") == before == ["c6:0", "c5:0", "c3:0", "c2:1", "c1:0", "c1:1"]
-    rows = by_lemmas(db)
-    assert len(rows) == 11 and all(row[-2] for row in rows)
 
 
 class _Spy:

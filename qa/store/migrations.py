@@ -17,11 +17,11 @@ import duckdb
 
 def backfill_of(number: int) -> Callable[[duckdb.DuckDBPyConnection], None] | None:
     """The backfill that follows migration ``number`` (in its transaction), if any: 008 indexes every stored
-    conversation for search, in batches (as that table was then)."""
+    conversation for search, in batches."""
     if number == 8:
         from qa.store.search_index import refresh_search
 
-        return lambda con: refresh_search(con, terms_text=False)  # the column comes with 015
+        return refresh_search
     return None
 
 

@@ -51,7 +51,7 @@ WITH src AS MATERIALIZED ({source}), toks AS (
     GROUP BY k.conversation_id, k.idx
 )
 SELECT s.dated_at, s.team, s.operator_id, s.channel, u.speaker, u.conversation_id, u.idx, u.start_s, u.text,
-       l.terms, l.starts{terms_text}
+       l.terms, l.starts
 FROM listed l
 JOIN src u ON u.conversation_id = l.conversation_id AND u.idx = l.idx
 JOIN current_scores s ON s.conversation_id = l.conversation_id
@@ -59,22 +59,16 @@ ORDER BY s.dated_at, u.conversation_id, u.idx
 """
 
 
-# search_sentences.terms_text (migration 015): the term ids as text with a space on each side of every id, so a
-# word's check is `contains(terms_text, ' ID ')` (qa.store.search), exact and far cheaper to read than the list
-TERMS_TEXT = "' ' || array_to_string({terms}, ' ') || ' '"
-
 BATCH = 20_000  # conversations per statement when the whole store is indexed (bounds memory)
 
 
-def refresh_search(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = None, batch: int = BATCH,
-                   terms_text: bool = True) -> None:
+def refresh_search(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = None, batch: int = BATCH) -> None:
     """Rewrite the search rows of these conversations (all when ``None``) from their utterances and current score:
     new lemmas into the lexicon, then DELETE and INSERT, inside the caller's transaction. Migration 008 runs it for
     every conversation; a hand edit of utterances, conversations or scores must call it too.
 
     All conversations are indexed ``batch`` at a time in date order (each batch inserted in date order), so the rows
-    stay in date order and memory stays bounded on a store of millions. ``terms_text=False``: the table as
-    migration 008 left it (its backfill runs before migration 015 adds that column and fills it).
+    stay in date order and memory stays bounded on a store of millions.
     """
     if ids is not None and not ids:
         return
@@ -84,11 +78,11 @@ def refresh_search(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = N
         order = [r[0] for r in con.execute("SELECT conversation_id FROM current_scores "
                                            "ORDER BY dated_at, conversation_id").fetchall()]
         for start in range(0, len(order), batch):
-            _insert_sentences(con, order[start:start + batch], terms_text)
+            _insert_sentences(con, order[start:start + batch])
         return
     _with_ids(con, ids, lambda and_ids: con.execute(_NEW_TERMS.format(source=_SOURCE.format(and_ids=and_ids))))
     _with_ids(con, ids, lambda and_ids: con.execute("DELETE FROM search_sentences WHERE" + and_ids[4:]))
-    _insert_sentences(con, ids, terms_text)
+    _insert_sentences(con, ids)
 
 
 def _with_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[str], run: Callable[[str], object]) -> None:
@@ -100,10 +94,8 @@ def _with_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[str], run: Callable[
         con.unregister("_search_ids")
 
 
-def _insert_sentences(con: duckdb.DuckDBPyConnection, ids: Sequence[str], terms_text: bool = True) -> None:
-    text = ", " + TERMS_TEXT.format(terms="l.terms") if terms_text else ""
-    _with_ids(con, ids, lambda and_ids: con.execute(_SENTENCES.format(source=_SOURCE.format(and_ids=and_ids),
-                                                                      terms_text=text)))
+def _insert_sentences(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> None:
+    _with_ids(con, ids, lambda and_ids: con.execute(_SENTENCES.format(source=_SOURCE.format(and_ids=and_ids))))
 
 
 def undated_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[str]:
@@ -169,8 +161,7 @@ def index_conversations(con: duckdb.DuckDBPyConnection, conversations: Sequence[
     try:
         con.execute(
             "INSERT INTO search_sentences SELECT s.dated_at, s.team, s.operator_id, s.channel, r.speaker, "
-            "r.conversation_id, r.utterance_idx, r.start_s, r.text, r.terms, r.starts, "
-            f"{TERMS_TEXT.format(terms='r.terms')} FROM _search_rows r "
+            "r.conversation_id, r.utterance_idx, r.start_s, r.text, r.terms, r.starts FROM _search_rows r "
             "JOIN current_scores s ON s.conversation_id = r.conversation_id "
             "ORDER BY s.dated_at, r.conversation_id, r.utterance_idx")
     finally:
