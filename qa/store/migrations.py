@@ -7,6 +7,7 @@ A migration whose derived tables are too large to fill in one SQL statement name
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -62,9 +63,19 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 def pending_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The names of the migrations this database has not had yet (all of them for an empty one)."""
-    tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
-    if "schema_migrations" not in tables:
+    """The names of the migrations this database has not had yet (all of them for an empty one).
+
+    Every read of a file asks this once per connection, so it reads ``schema_migrations`` alone (a tiny table) and
+    takes its absence from the error, not from ``information_schema``, which lists every table and view first.
+    """
+    try:
+        done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+    except duckdb.CatalogException:
         return [name for _, name, _ in migration_files()]
-    done = {r[0] for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
-    return [name for number, name, _ in migration_files() if number not in done]
+    return [name for number, name, _ in _files() if number not in done]
+
+
+@functools.lru_cache(maxsize=1)
+def _files() -> tuple[tuple[int, str, str], ...]:
+    """The shipped migrations, read once per process (they are package data: they never change while it runs)."""
+    return tuple(migration_files())

@@ -81,8 +81,9 @@ class _Terms:
 
     def __init__(self, con: Any, query: SearchQuery) -> None:
         lemmas = sorted({w.lemma for a in _atoms(query.root) for w in a.words})
-        rows = con.execute("SELECT lemma, term_id FROM search_terms WHERE lemma IN (SELECT unnest(?::VARCHAR[]))",
-                           [lemmas]).fetchall()
+        # one placeholder per lemma: a constant list is pushed into the scan (Parquet statistics on a lake)
+        rows = con.execute("SELECT lemma, term_id FROM search_terms WHERE lemma IN "
+                           f"({', '.join(['?::VARCHAR'] * len(lemmas))})", lemmas).fetchall() if lemmas else []
         self.ids: dict[str, set[int]] = {lemma: set() for lemma in lemmas}
         for lemma, term_id in rows:
             self.ids[lemma].add(int(term_id))
@@ -204,6 +205,32 @@ def _rule_sql(f: SearchFilters) -> tuple[str | None, list[Any]]:
 
 
 _ORDER = "dated_at DESC, conversation_id, utterance_idx"
+_COLUMNS = ("conversation_id", "utterance_idx", "dated_at", "team", "operator_id", "channel", "speaker", "start_s",
+            "text", "terms", "starts")
+
+# One statement per search: the matches found once (narrow keys), their counts, the page's keys, and the page's
+# sentences and rules joined back on those keys. The joins' build side is the page (at most MAX_PAGE rows), so
+# DuckDB pushes its key ranges into both scans at run time (the page's dates skip every other row group of the
+# sentences and of the current findings, which carry the same date) instead of a second round trip.
+_SEARCH = """
+    WITH m AS MATERIALIZED (
+        SELECT s.dated_at, s.conversation_id, s.utterance_idx FROM search_sentences s WHERE {where}
+    ), page AS MATERIALIZED (
+        SELECT * FROM m ORDER BY {order} LIMIT ?::BIGINT OFFSET ?::BIGINT
+    ), shown AS (
+        SELECT {columns} FROM search_sentences s JOIN page p ON s.dated_at = p.dated_at
+            AND s.conversation_id = p.conversation_id AND s.utterance_idx = p.utterance_idx
+    ), ruled AS (
+        SELECT f.conversation_id, f.utterance_idx, list(DISTINCT f.rule_id ORDER BY f.rule_id) AS rules
+        FROM current_findings f JOIN page p ON f.dated_at = p.dated_at AND f.conversation_id = p.conversation_id
+            AND f.utterance_idx = p.utterance_idx
+        GROUP BY ALL
+    )
+    SELECT (SELECT count(*) FROM m), (SELECT count(DISTINCT conversation_id) FROM m),
+           (SELECT list(struct_pack({packed}, rules := r.rules) ORDER BY {order_s})
+            FROM shown s LEFT JOIN ruled r ON r.conversation_id = s.conversation_id
+                AND r.utterance_idx = s.utterance_idx)
+"""
 
 
 def search(store: Store, query: SearchQuery, filters: SearchFilters = SearchFilters(), limit: int = 50,
@@ -211,7 +238,7 @@ def search(store: Store, query: SearchQuery, filters: SearchFilters = SearchFilt
     """One page of the sentences matching ``query`` under ``filters``, newest first, with the totals.
 
     On one read-only connection (one snapshot): the lexicon look-up, then one statement that finds the matches
-    once and gives their counts and the page's keys, then the page's rows.
+    once and gives their counts and the page's sentences with the rules on them.
     """
     if filters.speaker not in (None, *SPEAKERS):
         raise ValueError(f"speaker: one of {', '.join(SPEAKERS)}, not {filters.speaker!r}")
@@ -226,49 +253,28 @@ def search(store: Store, query: SearchQuery, filters: SearchFilters = SearchFilt
         match = _part_sql(query.root, terms, match_params)
         rule, rule_params = _rule_sql(filters)
         where = " AND ".join([*clauses, match, *([rule] if rule else [])])
-        sql = f"""
-            WITH m AS MATERIALIZED (
-                SELECT s.dated_at, s.conversation_id, s.utterance_idx FROM search_sentences s WHERE {where}
-            )
-            SELECT (SELECT count(*) FROM m), (SELECT count(DISTINCT conversation_id) FROM m),
-                   (SELECT list(struct_pack(dated_at, conversation_id, utterance_idx))
-                    FROM (SELECT * FROM m ORDER BY {_ORDER} LIMIT ?::BIGINT OFFSET ?::BIGINT))
-        """
-        total, conversations, keys = con.execute(sql, [*params, *match_params, *rule_params, limit,
+        sql = _SEARCH.format(where=where, order=_ORDER, columns=", ".join(f"s.{c}" for c in _COLUMNS),
+                             packed=", ".join(f"s.{c}" for c in _COLUMNS),
+                             order_s="s.dated_at DESC, s.conversation_id, s.utterance_idx")
+        total, conversations, rows = con.execute(sql, [*params, *match_params, *rule_params, limit,
                                                        offset]).fetchone()
-        hits = _page_rows(con, keys or [], query, terms)
+    hits = _hits(rows or [], query, terms)
     unknown = [lemma for lemma, ids in terms.ids.items() if not ids]
     return SearchPage(hits, int(total), int(conversations), limit, offset, terms.variants, unknown)
 
 
-def _page_rows(con: Any, keys: list[dict[str, Any]], query: SearchQuery, terms: _Terms) -> list[SearchHit]:
-    """The page's sentences in full (one narrow date range), with their matching tokens and the rules on them."""
-    if not keys:
-        return []
-    ids = sorted({k["conversation_id"] for k in keys})
-    low, high = min(k["dated_at"] for k in keys), max(k["dated_at"] for k in keys)
-    marks = ", ".join("?" * len(ids))
-    rows = con.execute(  # current findings carry the sentences' date: the same range narrows both scans
-        "SELECT s.conversation_id, s.utterance_idx, s.dated_at, s.team, s.operator_id, s.channel, s.speaker, "
-        "s.start_s, s.text, s.terms, s.starts, f.rules FROM search_sentences s LEFT JOIN ("
-        "  SELECT conversation_id, utterance_idx, list(DISTINCT rule_id ORDER BY rule_id) AS rules "
-        f"  FROM current_findings WHERE dated_at BETWEEN ? AND ? AND conversation_id IN ({marks}) "
-        "  AND utterance_idx IS NOT NULL GROUP BY ALL"
-        ") f ON f.conversation_id = s.conversation_id AND f.utterance_idx = s.utterance_idx "
-        f"WHERE s.dated_at BETWEEN ? AND ? AND s.conversation_id IN ({marks})",
-        [low, high, *ids, low, high, *ids]).fetchall()
-    wanted = {(k["conversation_id"], k["utterance_idx"]) for k in keys}
+def _hits(rows: list[dict[str, Any]], query: SearchQuery, terms: _Terms) -> list[SearchHit]:
+    """The page's sentences as hits, with their matching tokens (in page order)."""
     positive = {i for a in query.atoms for w in a.words for i in terms.of(w)}
-    by_key = {}
-    for cid, idx, dated, team, operator, channel, speaker, start, text, term_list, starts, rules in rows:
-        if (cid, idx) not in wanted:
-            continue
+    hits = []
+    for row in rows:
+        term_list, starts, start = row["terms"], row["starts"], row["start_s"]
         matched = tuple(i for i, t in enumerate(term_list) if t in positive)
         seek = float(starts[matched[0]]) if matched and starts and starts[matched[0]] is not None else float(start)
-        by_key[(cid, idx)] = SearchHit(cid, idx, dated, team, operator, channel, speaker, float(start),
-                                       max(seek, 0.0), text, matched, tuple(rules or ()))
-    return [by_key[(k["conversation_id"], k["utterance_idx"])] for k in keys
-            if (k["conversation_id"], k["utterance_idx"]) in by_key]
+        hits.append(SearchHit(row["conversation_id"], row["utterance_idx"], row["dated_at"], row["team"],
+                              row["operator_id"], row["channel"], row["speaker"], float(start), max(seek, 0.0),
+                              row["text"], matched, tuple(row["rules"] or ())))
+    return hits
 
 
 def sentences(store: Store, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], dict[str, Any]]:
