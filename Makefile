@@ -150,6 +150,7 @@ bench-reliability: model
 	$(BIN)/python benchmarks/bench_reliability.py
 
 .PHONY: bench-memory
-# Peak memory of transcribing a 1-hour and a 3-hour call, in windows (default) and whole (as before).
+# Peak memory of transcribing a 1-hour and a 3-hour call, in windows (default) and whole (as before), against the
+# 1 GiB budget; MONO=1 adds the calls' mono mixdowns.
 bench-memory: model
-	nice -n 10 $(BIN)/python benchmarks/bench_memory.py --hours 1 3
+	nice -n 10 $(BIN)/python benchmarks/bench_memory.py --hours 1 3 $(if $(MONO),--mono)

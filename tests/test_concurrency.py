@@ -142,6 +142,35 @@ def test_a_dask_workers_malloc_setting_no_longer_costs_page_faults():
     assert tuned < untuned / 20
 
 
+_HELD = """
+import sys
+import numpy as np
+sys.path.insert(0, {repo!r})
+from qa.speech.transcribe.allocator import release_memory, tune_allocator
+
+def resident():
+    return int(open("/proc/self/status").read().split("VmRSS:")[1].split()[0]) // 1024
+
+tune_allocator()
+blocks = [np.ones(1 << 17) for _ in range(300)]  # 300 MiB of 1 MiB buffers, from the heap
+kept = blocks[::10]  # a few still in use, between the freed ones: the heap cannot shrink from its top
+del blocks
+held = resident()
+print(held, int(release_memory()), resident())
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="glibc's allocator")
+def test_memory_a_window_freed_is_handed_back_before_the_next():
+    """With the thresholds a decode wants, freed buffers stay resident; release_memory (malloc_trim) hands them back,
+    as a long call's windows do between them."""
+    done = subprocess.run([sys.executable, "-c", _HELD.format(repo=str(REPO))], capture_output=True, text=True,
+                          check=True)
+    held, released, after = (int(x) for x in done.stdout.split())
+    assert released == 1
+    assert held > 250 and held - after > 200  # MiB: the 270 MiB freed, back to the kernel
+
+
 def test_the_run_records_how_many_calls_it_transcribed_at_once(sample_db_template):
     settings = json.loads(open_store(sample_db_template).query("SELECT settings FROM runs")[1][0][0])
     cores = len(os.sched_getaffinity(0))

@@ -12,7 +12,15 @@ import pytest
 
 from qa.speech.audio import TARGET_RATE, AudioStream, decode_audio
 from qa.speech.transcribe import TranscriptionOptions, get_transcriber
-from qa.speech.transcribe.windows import SEARCH_S, gather, quietest_cut, window_seconds, windows
+from qa.speech.transcribe.windows import (
+    SEARCH_S,
+    WINDOW_BATCH,
+    gather,
+    quietest_cut,
+    window_batch_size,
+    window_seconds,
+    windows,
+)
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
@@ -59,6 +67,14 @@ def test_the_window_setting(monkeypatch):
         window_seconds()
 
 
+@pytest.mark.parametrize(("batch", "device", "used"), [
+    (8, "cpu", WINDOW_BATCH), (16, "cuda", 16), (0, "cpu", 0), (1, "cpu", 1), (WINDOW_BATCH + 1, "cpu", WINDOW_BATCH)])
+def test_a_long_calls_windows_are_decoded_with_a_small_batch_on_a_cpu(batch, device, used):
+    """The batch is what a window's memory is made of (the encoder's attention for each chunk in it); a GPU's memory
+    is not the process's, and the sequential pipeline (0) stays sequential."""
+    assert window_batch_size(batch, device) == used
+
+
 def test_the_stream_gives_the_same_samples_as_a_whole_decode():
     path = SAMPLES / "call_stopwords.flac"
     with AudioStream(path) as stream:
@@ -83,6 +99,8 @@ def test_a_call_longer_than_a_window_is_transcribed_window_by_window(tmp_path, m
     monkeypatch.setenv("QA_AUDIO_WINDOW_S", "60")
     transcript = get_transcriber(TranscriptionOptions(), ("Телеком Плюс",)).transcribe(path)
     assert transcript.stats["windows"] == 2
+    if transcript.options["device"] == "cpu":  # the batch the windows were decoded with is the one echoed
+        assert transcript.options["batch_size"] == WINDOW_BATCH
     assert transcript.duration_s == pytest.approx(stereo.shape[1] / TARGET_RATE, abs=0.01)
     text = " ".join(u.text.lower() for u in transcript.utterances)
     assert "телеком" in text and "не знаю" in text  # the first call's greeting, the second call's stop word

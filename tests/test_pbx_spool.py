@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from qa.cli import app
+from qa.speech.audio import TARGET_RATE
 from qa.store import open_store
 
 pytestmark = pytest.mark.slow
@@ -105,12 +106,50 @@ def spool(tmp_path_factory, transcript_cache):
     env = {"QA_CONFIG": str(config)}
     db = root / "qa.duckdb"
     args = ["run", "--db", str(db), "--cache-dir", str(transcript_cache), "--rules", str(REPO / "scripts_rules")]
-    first = runner.invoke(app, args, env=env)
+    with pytest.MonkeyPatch.context() as patch:
+        seen = _watch_decoding(patch)
+        first = runner.invoke(app, args, env=env)
     second = runner.invoke(app, args, env=env)
     check = runner.invoke(app, ["sources", "check", "--limit", "0"], env=env)
     check_json = runner.invoke(app, ["sources", "check", "--format", "json"], env=env)
     return {"root": root, "db": db, "first": first, "second": second, "check": check, "check_json": check_json,
-            "env": env}
+            "env": env, "seen": seen}
+
+
+def _watch_decoding(patch: pytest.MonkeyPatch) -> dict[str, list]:
+    """Record, during the first run, what was decoded whole, the blocks split legs were read in, and each call the
+    transcriber was given with its legs (the transcriber, the arguments, the transcript)."""
+    from qa.speech import audio, legs
+    from qa.speech.transcribe.transcriber import Transcriber
+
+    seen: dict[str, list] = {"whole": [], "leg_blocks": [], "transcribed": []}
+    decode, decode_legs, blocks, transcribe = audio.decode_audio, legs.decode_legs, legs.LegsStream.blocks, \
+        Transcriber.transcribe
+
+    def whole(path, *args, **kwargs):
+        seen["whole"].append(str(path))
+        return decode(path, *args, **kwargs)
+
+    def whole_legs(paths, *args, **kwargs):
+        seen["whole"].extend(map(str, paths))
+        return decode_legs(paths, *args, **kwargs)
+
+    def leg_blocks(self):
+        for block in blocks(self):
+            seen["leg_blocks"].append(block.shape)
+            yield block
+
+    def transcribed(self, path, *args, **kwargs):
+        result = transcribe(self, path, *args, **kwargs)
+        if kwargs.get("legs"):
+            seen["transcribed"].append((self, path, kwargs, result))
+        return result
+
+    patch.setattr(audio, "decode_audio", whole)
+    patch.setattr(legs, "decode_legs", whole_legs)
+    patch.setattr(legs.LegsStream, "blocks", leg_blocks)
+    patch.setattr(Transcriber, "transcribe", transcribed)
+    return seen
 
 
 def rows(db: Path, sql: str, *params) -> list[dict]:
@@ -162,6 +201,31 @@ def test_split_legs_are_one_two_channel_call_with_the_directory_extension_as_ope
     # the operator's turns come from the -out leg (the callee's), the client's from the -in leg
     assert "девушк" in said["operator"].lower() and "авари" in said["operator"].lower()
     assert "интернет" in said["client"].lower() and "девушк" not in said["client"].lower()
+
+
+def test_split_legs_are_streamed_block_by_block_and_transcribed_as_when_decoded_whole(spool):
+    """The flow reads the legs through one stream (never a leg decoded whole), and the transcript is the one the
+    legs decoded whole and put side by side (as before streaming) give."""
+    from qa.speech.audio import DecodedAudio, decode_audio
+    from qa.speech.legs import legs_sha256
+
+    seen = spool["seen"]
+    ((transcriber, path, kwargs, transcript),) = seen["transcribed"]
+    legs = [Path(p) for p in kwargs["legs"]]
+    assert [p.name.rsplit("-", 1)[1] for p in legs] == ["in.wav", "out.wav"]
+    assert not {str(p) for p in legs} & set(seen["whole"])
+    assert seen["leg_blocks"] and max(shape[1] for shape in seen["leg_blocks"]) < TARGET_RATE
+    assert {shape[0] for shape in seen["leg_blocks"]} == {2}
+    whole = [decode_audio(p) for p in legs]  # the legs as they were joined before: each decoded whole
+    length = max(len(d.channels[0]) for d in whole)
+    channels = [np.pad(d.channels[0], (0, length - len(d.channels[0]))) for d in whole]
+    before = transcriber.transcribe_audio(DecodedAudio(channels, length / TARGET_RATE, 8000, 2), Path(path),
+                                          legs_sha256(legs), kwargs.get("channels"), kwargs.get("hints"))
+    assert transcript.stats["words"] > 20
+    def said(t):  # the flow analysed its transcript in place (tokens): the words, their times and speakers
+        return [(u.speaker, u.start, u.end, u.text, u.words) for u in t.utterances], t.duration_s
+
+    assert said(transcript) == said(before)
 
 
 def test_an_unpaired_leg_is_scored_as_mono(spool):

@@ -26,7 +26,8 @@ from zoneinfo import ZoneInfo
 from qa.errors import QAInputError
 from qa.records import Word
 from qa.review import labels
-from qa.speech.audio import DecodedAudio, cut_clip, decode_audio, decode_legs, decode_span, encode_audio
+from qa.speech.audio import DecodedAudio, cut_clip, decode_audio, decode_span, encode_audio
+from qa.speech.legs import decode_legs
 from qa.store import Store, queries
 from qa.text.redaction import turn_mute_ranges
 

@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -366,7 +366,19 @@ def decode_span(path: Path, start_s: float, end_s: float, raw: RawFormat | None 
                         notes=list(stream.notes), start_s=first / rate)
 
 
-def decoded_from(pieces: list[np.ndarray], stream: AudioStream) -> DecodedAudio:
+class BlockSource(Protocol):
+    """What a transcription reads a call from: an :class:`AudioStream`, or a split call's legs
+    (:class:`qa.speech.legs.LegsStream`)."""
+
+    path: Path
+    source_rate: int
+    source_channels: int
+    notes: list[str]
+
+    def blocks(self) -> Iterator[np.ndarray]: ...
+
+
+def decoded_from(pieces: list[np.ndarray], stream: BlockSource) -> DecodedAudio:
     """The :class:`DecodedAudio` of blocks read from ``stream`` (one array per channel)."""
     samples = np.concatenate(pieces, axis=1)
     del pieces[:]  # the blocks are copied into one array: let them go
@@ -378,27 +390,6 @@ def decoded_from(pieces: list[np.ndarray], stream: AudioStream) -> DecodedAudio:
         source_channels=stream.source_channels or len(channels),
         notes=list(stream.notes),
     )
-
-
-def legs_sha256(paths: list[Path]) -> str:
-    """The content key of a call recorded as split legs: the sha256 of its legs' hashes, in channel order."""
-    return hashlib.sha256("".join(file_sha256(Path(p)) for p in paths).encode()).hexdigest()
-
-
-def decode_legs(paths: list[Path], raw: RawFormat | None = None) -> DecodedAudio:
-    """A call recorded as split legs (one file per direction: Asterisk's ``-in``/``-out``, MixMonitor's ``r``/``t``)
-    as one call with a channel per leg, in the order given. Each leg is mixed down to one channel; a shorter leg is
-    padded with silence to the longer one's length (both start when the recording does). A leg that cannot be
-    decoded is an :class:`AudioError` naming that file."""
-    decoded = [decode_audio(Path(p), raw) for p in paths]
-    channels = [np.mean(np.stack(d.channels), axis=0).astype(np.float32) if len(d.channels) > 1 else d.channels[0]
-                for d in decoded]
-    length = max(len(c) for c in channels)
-    channels = [np.pad(c, (0, length - len(c))) if len(c) < length else c for c in channels]
-    notes = [f"{Path(p).name}: {note}" for p, d in zip(paths, decoded, strict=True) for note in d.notes]
-    return DecodedAudio(channels=channels, duration_s=length / TARGET_RATE,
-                        source_sample_rate=min(d.source_sample_rate for d in decoded),
-                        source_channels=len(channels), notes=notes)
 
 
 # format -> (container, codec, codec sample rate (None: keep), bit rate per second (None: codec default))

@@ -27,7 +27,7 @@ def _decode(path: str):  # -> qa.speech.audio.DecodedAudio
 
 def _load(paths: tuple[str, ...]):  # -> qa.speech.audio.DecodedAudio
     """One recording decoded, or a call recorded as split legs (PBX -in/-out) as one, a channel per leg."""
-    from qa.speech.audio import decode_legs
+    from qa.speech.legs import decode_legs
 
     return _decode(paths[0]) if len(paths) == 1 else decode_legs([Path(p) for p in paths])
 

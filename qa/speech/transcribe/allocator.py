@@ -12,6 +12,10 @@ made Dask workers transcribe 1.86× slower than the flow process.
 :func:`tune_allocator` sets the thresholds the adaptation would reach, whatever the environment said, so every
 process that transcribes — the flow's, a local or a remote Dask worker, ``qa score`` — reuses its heap the same
 way. It changes how memory is handed out, never what is computed. Elsewhere than glibc it does nothing.
+
+Those thresholds keep freed memory in the heap, which is what a decode wants between its batches, but a long call's
+next window then starts on top of everything the last one freed (a 300 s Whisper decode left 250 MiB resident).
+:func:`release_memory` (glibc's ``malloc_trim``) hands it back between the windows of a long call.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ MMAP_THRESHOLD = 32 * 2**20  # the largest glibc accepts (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
 
 _done: dict[str, bool] = {}
+_handles: dict[str, ctypes.CDLL | None] = {}
 _lock = threading.Lock()
 
 
@@ -49,3 +54,28 @@ def _mallopt_thresholds() -> bool:
             libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     except (OSError, AttributeError):
         return False
+
+
+def release_memory() -> bool:
+    """Return the heap's free memory to the kernel (glibc's ``malloc_trim(0)``; a few milliseconds), so the next window
+    of a long call does not start on top of what the last one freed; whether it ran (False elsewhere than glibc)."""
+    libc = _libc()
+    if libc is None:
+        return False
+    try:
+        libc.malloc_trim(0)
+    except AttributeError:
+        return False
+    return True
+
+
+def _libc():  # -> ctypes.CDLL | None
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    with _lock:
+        if "libc" not in _handles:
+            try:
+                _handles["libc"] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            except OSError:
+                _handles["libc"] = None
+        return _handles["libc"]

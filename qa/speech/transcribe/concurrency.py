@@ -24,8 +24,9 @@ from typing import Any
 
 TRANSCRIPTIONS_ENV = "QA_TRANSCRIPTIONS"
 THREADS_ENV = "QA_CPU_THREADS"
-# Memory budget per transcription running at once (MiB), for calls up to 20 minutes (a longer call needs about
-# 4 MiB more per minute: its decoded 16 kHz audio and features); see README "Sizing a machine".
+# Memory budget per transcription running at once (MiB), measured on calls of a few minutes; a call longer than 10.5
+# minutes needs no more (windows, a batch of 2: a 3-hour call peaked at 0.88 GiB for the whole `qa score` process);
+# see README "Sizing a machine".
 MIB_PER_TRANSCRIPTION = 400
 PROCESS_MIB = 1024  # the process before its first transcription: Python, Prefect, the model, rules, lemmatiser
 # per process: the Python parts of every decode share one interpreter lock, so a bigger machine is better served by

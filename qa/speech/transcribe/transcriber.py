@@ -17,21 +17,15 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from qa.speech.audio import (
-    TARGET_RATE,
-    AudioStream,
-    DecodedAudio,
-    RawFormat,
-    decode_legs,
-    decoded_from,
-    file_sha256,
-    legs_sha256,
-)
+from qa.speech.audio import TARGET_RATE, AudioStream, BlockSource, DecodedAudio, RawFormat, decoded_from, file_sha256
+from qa.speech.legs import LegsStream, legs_sha256
+from qa.speech.transcribe.allocator import release_memory
 from qa.speech.transcribe.channels import _channel_plan
 from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guarded_words, normalise_phrase
 from qa.speech.transcribe.merging import _RawWord, merge_words
@@ -40,9 +34,11 @@ from qa.speech.transcribe.options import TranscriptionOptions
 from qa.speech.transcribe.redecode import PromptTerms, choose_blocks, confirmed, doubts
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, read_cached, write_cached
 from qa.speech.transcribe.vad import block_bounds, missed_speech_clips, voice_regions
-from qa.speech.transcribe.windows import DEFAULT_WINDOW_S, gather, window_seconds, windows
+from qa.speech.transcribe.windows import DEFAULT_WINDOW_S, gather, window_batch_size, window_seconds, windows
 
 _VOCABULARY_LIMIT = 60  # Whisper's prompt holds ~220 tokens; faster-whisper keeps only the tail
+# True while this thread transcribes a long call window by window: Whisper's batch is capped and memory handed back
+_IN_WINDOWS: ContextVar[bool] = ContextVar("qa_in_windows", default=False)
 
 
 class Transcriber:
@@ -81,7 +77,7 @@ class Transcriber:
         resolved.update(
             device=loaded.device,
             compute_type=loaded.compute_type,
-            batch_size=self.options.resolved_batch_size(loaded.device),
+            batch_size=self._batch_size(loaded.device),
             cpu_threads=self.options.resolved_threads(),
             model_path=str(loaded.path),
             vocabulary=list(self.vocabulary[:_VOCABULARY_LIMIT]),
@@ -115,12 +111,18 @@ class Transcriber:
             compression_ratio_threshold=o.compression_ratio_threshold,
         )
         kwargs.update({k: v for k, v in self.priming().items() if v})
-        batch = o.resolved_batch_size(loaded.device)
+        batch = self._batch_size(loaded.device)
         if batch:
             kwargs["batch_size"] = batch
         else:
             kwargs["condition_on_previous_text"] = o.condition_on_previous_text
         return kwargs
+
+    def _batch_size(self, device: str) -> int:
+        """The batch of this decode: the options' (0: sequential), capped for the windows of a long call
+        (:func:`~qa.speech.transcribe.windows.window_batch_size`: the batch is what a window's memory is made of)."""
+        batch = self.options.resolved_batch_size(device)
+        return window_batch_size(batch, device) if _IN_WINDOWS.get() else batch
 
     def _decode(self, samples: np.ndarray, kwargs: dict[str, Any], stats: dict[str, Any] | None) -> list[Any]:
         """One decode of a 16 kHz channel with these keyword arguments, on a replica of the model of its own (speech
@@ -251,19 +253,17 @@ class Transcriber:
                 for key, value in self.priming().items():  # files cached before the prompt was echoed
                     transcript.options.setdefault(key, value)
                 return transcript
-        if legs:  # split legs (one file per party) are decoded whole and put side by side as channels
-            transcript = self.transcribe_audio(decode_legs(list(legs), raw), path, sha, channels, hints)
-        else:
-            transcript = self._transcribe_stream(path, raw, sha, channels, hints)
+        transcript = self._transcribe_stream(path, raw, sha, channels, hints, legs)
         if cached is not None:
             write_cached(cached, transcript)
         return transcript
 
     def _transcribe_stream(self, path: Path, raw: RawFormat | None, sha: str, channels: Mapping[str, str] | None,
-                           hints: Mapping[str, Any] | None = None) -> Transcript:
-        """One file decoded block by block: whole when no longer than a window, else window by window."""
+                           hints: Mapping[str, Any] | None = None, legs: Sequence[Path] = ()) -> Transcript:
+        """One file (or a split call's legs, side by side as channels) decoded block by block: whole when no longer
+        than a window, else window by window."""
         window_s = window_seconds()
-        with AudioStream(path, raw) as stream:
+        with LegsStream(list(legs), raw) if legs else AudioStream(path, raw) as stream:
             blocks = stream.blocks()
             first, whole = gather(blocks, window_s)
             if whole:  # a call no longer than a window: decoded whole, as it always was
@@ -290,11 +290,23 @@ class Transcriber:
         words = self._window_words(audio, plan, stats, hints or {})
         return self._assemble(words, stats, audio.duration_s, mode, audio_sha256)
 
-    def transcribe_windows(self, stream: AudioStream, parts: Iterator[tuple[int, np.ndarray]], path: Path,
+    def transcribe_windows(self, stream: BlockSource, parts: Iterator[tuple[int, np.ndarray]], path: Path,
                            audio_sha256: str = "", channels: Mapping[str, str] | None = None,
                            hints: Mapping[str, Any] | None = None) -> Transcript:
         """Transcribe a long call window by window (:mod:`~qa.speech.transcribe.windows`): each window's words and
-        voice regions are shifted by its offset, then all are merged as for a whole call. Only one window is held."""
+        voice regions are shifted by its offset, then all are merged as for a whole call. Only one window is held,
+        Whisper's batch is capped (:func:`~qa.speech.transcribe.windows.window_batch_size`) and the memory each window
+        freed is handed back before the next (:func:`~qa.speech.transcribe.allocator.release_memory`)."""
+        token = _IN_WINDOWS.set(True)
+        try:
+            return self._transcribe_windows(stream, parts, path, audio_sha256, channels, hints)
+        finally:
+            _IN_WINDOWS.reset(token)
+
+    def _transcribe_windows(self, stream: BlockSource, parts: Iterator[tuple[int, np.ndarray]], path: Path,
+                            audio_sha256: str, channels: Mapping[str, str] | None,
+                            hints: Mapping[str, Any] | None) -> Transcript:
+        """:meth:`transcribe_windows` inside the window setting."""
         stats: dict[str, Any] = {"dropped_hallucinations": 0, "dropped_repetitions": 0, "dropped_no_speech": 0}
         words: list[_RawWord] = []
         attributions: list[tuple[dict[str, Any], int]] = []
@@ -308,6 +320,7 @@ class Transcriber:
             words.extend(self._window_words(audio, plan, stats, hints or {}, offset / TARGET_RATE, attributions))
             count, end = count + 1, offset + samples.shape[1]
             del audio, samples
+            release_memory()
         stats["windows"] = count
         if (attribution := _least_sure(attributions)) is not None:
             stats["mono_attribution"] = attribution
@@ -326,6 +339,8 @@ class Transcriber:
         for index, speaker in plan:
             samples = audio.channels[index]
             regions = self.voice_regions(samples, narrowband)
+            if _IN_WINDOWS.get():  # what the voice detector freed, handed back before Whisper's batch
+                release_memory()
             before = len(stats.get("decoded_again", ()))
             channel_words = self._channel_words(samples, stats, regions)
             for entry in stats.get("decoded_again", [])[before:]:

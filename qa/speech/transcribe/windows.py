@@ -4,6 +4,13 @@ decoded file (5 GiB peak before, see ``benchmarks/bench_memory.py``).
 
 A call no longer than one window plus the search span comes back whole, exactly as before: windows change nothing
 for ordinary calls. ``QA_AUDIO_WINDOW_S`` sets the window (``0``: never cut, the whole call in memory).
+
+What a window costs is mostly not its samples (10 minutes of a stereo call are 73 MiB of float32) but Whisper's batch:
+CTranslate2's encoder holds every head's 1500 × 1500 attention scores of every 30-second chunk in the batch at once.
+A 300 s block of dense speech raised the resident memory by 789 MiB at faster-whisper's CPU batch of 8, 506 MiB at 4
+and 385 MiB at 2, with the same 290 words, the same times and probabilities, and the same wall time on 2 cores (the
+batched pipeline decodes each chunk alone; the batch only groups them). So a long call is decoded with a batch of at
+most :data:`WINDOW_BATCH` on a CPU (:func:`window_batch_size`; a GPU's memory is not the process's).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ WINDOW_ENV = "QA_AUDIO_WINDOW_S"
 DEFAULT_WINDOW_S = 600.0
 SEARCH_S = 30.0  # the cut is the quietest moment in the last 30 s of a window
 _FRAME = TARGET_RATE // 10  # 100 ms frames when looking for the quietest moment
+WINDOW_BATCH = 2  # Whisper's batch for the windows of a long call on a CPU (see above)
 
 
 def window_seconds() -> float:
@@ -33,6 +41,12 @@ def window_seconds() -> float:
     if seconds != 0 and seconds < 2 * SEARCH_S:
         raise ValueError(f"{WINDOW_ENV} must be 0 (no windows) or at least {2 * SEARCH_S:g} s, not {value!r}")
     return seconds
+
+
+def window_batch_size(batch: int, device: str) -> int:
+    """The batch the windows of a long call are decoded with: ``batch`` capped at :data:`WINDOW_BATCH` on a CPU (0, the
+    sequential pipeline, stays 0; a CUDA device keeps its batch)."""
+    return min(batch, WINDOW_BATCH) if device != "cuda" and batch else batch
 
 
 def quietest_cut(samples: np.ndarray, start: int, end: int) -> int:
