@@ -254,7 +254,8 @@ def run_generated(args: argparse.Namespace) -> None:
                   f"{made.size_mb:,.0f} MiB")
         with _store_kind(args.store, db.parent) as open_as:
             big = open_as(db)
-            _time_generated(args, big)
+            if args.runs:
+                _time_generated(args, big)
             if args.write_runs:
                 _time_writes(args, big, open_as.empty())
             if args.rescore_seconds >= 0:
@@ -281,12 +282,13 @@ def _time_writes(args: argparse.Namespace, big: str, empty: str) -> None:
 
     cache = REPO_ROOT / "data" / "cache" / "transcripts"
     calls, chats = sample_scored(cache)
-    open_store(empty).write_results("bench-seed", copies(chats, 1000, "seed"))  # a page to rescore; created
+    open_store(empty).write_results("bench-seed", copies(chats, 2100, "seed"))  # 4 pages to rescore; created
     cases = [
         ("nightly chunk: 4 calls", lambda store: time_nightly_write(store, lambda p: copies(calls, 4, p), 1, "c")),
         ("nightly chunk: 100 chats", lambda store: time_nightly_write(store, lambda p: copies(chats, 100, p), 1,
                                                                       "t")),
-        ("rescore page: 500 conversations", lambda store: time_rescore_write(store, RULES, 500, 1)),
+        ("rescore page: 500 conversations (4 on a held connection)",
+         lambda store: time_rescore_write(store, RULES, 500, 1)),
     ]
     print(f"\nwrite cost per chunk ({args.store}; {args.write_runs} runs each, empty and big interleaved; load "
           f"average {' '.join(f'{x:.1f}' for x in os.getloadavg())}):\n")
@@ -450,7 +452,8 @@ def main() -> None:
     parser.add_argument("--db", help="with --conversations: keep the generated store here (reused when present)")
     parser.add_argument("--store", choices=("duckdb", "ducklake"), default="duckdb",
                         help="store kind: the file, or a DuckLake copy of it (needs the DuckLake store)")
-    parser.add_argument("--runs", type=int, default=21, help="timed runs of each query")
+    parser.add_argument("--runs", type=int, default=21, help="timed runs of each query (0: time no query, only "
+                        "the writes and the rescore)")
     parser.add_argument("--baseline-runs", type=int, default=2, help="timed runs of the old way (0: skip it)")
     parser.add_argument("--tmp", help="folder for the temporary store (default: the system's)")
     parser.add_argument("--write-runs", type=int, default=5, help="with --conversations: timed chunk writes of each "

@@ -8,7 +8,8 @@ conversation (v1 at ingest, v2 and v3 by later re-scoring), ~25% flagged with 8�
 about 1% of current findings reviewed. Turn texts, quotes, rule ids, categories, titles and script steps come
 from the shipped rule set and its ``.test.txt`` dialogues, so nothing here is a hand-written phrase.
 
-Every turn is analysed by the real text stage once (tokens and lemmas as the nightly flow stores them; each token's
+Every turn is analysed by the real text stage once (tokens and lemmas as the nightly flow stores them, with the
+analysis version of the code that generates it, so a rescore reuses them as it would a night's; each token's
 time is placed inside its turn) and ends with a made-up reference code («xkqzv», one of 457k), so that no two turns
 are alike (real transcripts are not: nothing may be computed once per distinct text) and the lexicon has the size of
 a real one (about 450k lemmas); the search index is built from the stored tokens the way migration 008
@@ -32,6 +33,7 @@ from qa.store import open_store
 from qa.store.current import refresh_current
 from qa.store.search_index import refresh_search
 from qa.text.analysis import analyse_text
+from qa.text.analysis_version import analysis_version
 from qa.text.lemmatizer import get_lemmatizer
 
 END_DAY = "2026-11-30"  # the last generated day (Moscow); the first is 364 days before
@@ -134,7 +136,7 @@ def _statements(n: int, n_rules: int, n_turns: int) -> list[tuple[str, str]]:
                                                                                     round(k * 6.5 + w.at + 0.35, 2))),
                                        json_array(c.code, c.code, c.code, round(k * 6.5 + 0.4 * len(t.words), 2),
                                                   round(k * 6.5 + 0.4 * len(t.words) + 0.35, 2)))),
-                   'generated'
+                   '{analysis_version()}'
             FROM gen g CROSS JOIN LATERAL range(g.turns) r(k)
             JOIN bench_turns t ON t.n = hash(g.i, k) % {n_turns}
             CROSS JOIN LATERAL (SELECT 'x' || chr(97 + (hash(g.i, k, 11) % 26)::INTEGER)

@@ -63,29 +63,37 @@ def time_nightly_write(store: Store, chunk_of: callable, repeats: int, label: st
     return out
 
 
-def time_rescore_write(store: Store, rules_dir: Path, page_size: int, repeats: int) -> list[float]:
-    """Seconds of ``repeats`` rescore page writes (scores and findings of a new rule set version, and the page's
-    progress row), each page the next ``page_size`` stored conversations from a point that moves through the store."""
+def time_rescore_write(store: Store, rules_dir: Path, page_size: int, repeats: int, held: int = 4) -> list[float]:
+    """Seconds per page of ``repeats`` rescore page writes as the rescore flow writes them: the scores and findings
+    of a new rule set version, the progress row (:func:`qa.store.rescore.record_chunk`), ``held`` consecutive
+    pages on one held writer connection (:meth:`~qa.store.base.Store.hold`; its release, with a DuckDB file's
+    checkpoint, counted), each run from a point that moves through the store."""
     from qa.run import pipeline
     from qa.store import rescore
 
     scorer = pipeline.get_scorer(rules_dir)
-    out = []
     total = rescore.count_after(store, None)
     with store.connect(read_only=True) as con:
-        ids = [r[0] for r in con.execute(
-            "SELECT conversation_id FROM conversations WHERE purged_at IS NULL ORDER BY conversation_id "
-            "LIMIT ? OFFSET ?", [repeats, 0]).fetchall()]
         step = max(1, total // (repeats + 1))
+        last_start = max(0, total - held * page_size - 1)  # room for ``held`` whole pages after it
         starts = [con.execute("SELECT conversation_id FROM conversations WHERE purged_at IS NULL ORDER BY "
-                              "conversation_id LIMIT 1 OFFSET ?", [step * (k + 1)]).fetchone()[0]
-                  for k in range(repeats)] if total > page_size else ids[:1] * repeats
+                              "conversation_id LIMIT 1 OFFSET ?", [min(step * (k + 1), last_start)]).fetchone()[0]
+                  for k in range(repeats)]
+    out = []
     for after in starts:
-        page = rescore.load_page(store, after, page_size)
-        scored = [dataclasses.replace(scorer.score(c), ruleset_version=f"bench-{time.time_ns()}") for c in page]
+        version = f"bench-{time.time_ns()}"
+        pages = []
+        for _ in range(held):
+            page = rescore.read_page(store, after, page_size)
+            scored = [dataclasses.replace(scorer.score(c), ruleset_version=version) for c in page.records()]
+            ids = page.ids()
+            pages.append((rescore.ChunkProgress("bench-rescore", version, ids[-1], len(scored), 0, 0, 0), scored))
+            after = ids[-1]
         start = time.perf_counter()
-        store.write_rescored("bench-rescore", scored)
-        out.append(time.perf_counter() - start)
+        with store.hold():
+            for progress, scored in pages:
+                rescore.record_chunk(store, progress, scored=scored)
+        out.append((time.perf_counter() - start) / held)
     return out
 
 

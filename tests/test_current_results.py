@@ -13,7 +13,7 @@ import pytest
 
 from qa.records import Conversation, Finding, Score, ScoredConversation, Utterance
 from qa.store import Review, open_store, queries, retention
-from qa.store import base as store_base
+from qa.store import scores as store_scores
 from qa.store.current import refresh_current
 
 CURRENT = ("current_scores", "current_findings")
@@ -93,7 +93,7 @@ def test_a_failed_write_leaves_the_current_results_as_they_were(db, monkeypatch)
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(store_base, "carry_reviews", broken)
+    monkeypatch.setattr(store_scores, "carry_reviews", broken)
     with pytest.raises(RuntimeError):
         open_store(db).write_rescored("rescore-1", [scored("a", "v2", ["блин"], 55.0)])
     assert snapshot(db) == before

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from qa.cli import app
 from qa.records import Token
 from qa.store import open_store
-from qa.store.rescore import load_page, tokens_from_json, tokens_json
+from qa.store.rescore import load_page
+from qa.store.rows import tokens_from_json, tokens_json
 from qa.text import analysis_version as av
 
 REPO = Path(__file__).resolve().parents[1]

@@ -129,7 +129,7 @@ def test_a_lake_skips_a_migration_only_a_file_needs():
 @pytest.mark.parametrize("write", ["nightly", "rescore"])
 def test_a_failed_write_changes_nothing(tmp_path, monkeypatch, write):
     """Without keys, the transaction is what keeps a write whole: a failure after the deletes leaves every row."""
-    from qa.store import base
+    from qa.store import scores
 
     db = tmp_path / "qa.duckdb"
     open_store(db).write_results("run-1", [scored("a", quotes=("x", "y"))])
@@ -138,7 +138,8 @@ def test_a_failed_write_changes_nothing(tmp_path, monkeypatch, write):
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(base, "refresh_current", broken)
+    monkeypatch.setattr(scores, "refresh_current", broken)  # the current results: rebuilt, or from the new rows
+    monkeypatch.setattr(scores, "current_from_page", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         if write == "nightly":
             open_store(db).write_results("run-2", [scored("a", quotes=("z",), sha="sha-a2")])

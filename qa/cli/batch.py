@@ -141,6 +141,9 @@ def rescore(
                                                "analyse every utterance again.")] = True,
     force: Annotated[bool, typer.Option("--force", help="Rescore even though some of the rule set's own tests "
                                         "fail (they are listed, and kept with the run).")] = False,
+    processes: Annotated[int | None, typer.Option(help="Scoring processes beside the flow on the embedded runner "
+                                                  "(default: one per core when the store has more than a few "
+                                                  "pages; 1: score in the flow's threads).", min=1)] = None,
     dask_address: opt.DaskAddressOpt = None,
     workers: opt.WorkersOpt = None,
 ) -> None:
@@ -174,7 +177,8 @@ def rescore(
     try:
         with report.progress_bar("Rescoring conversations", pipeline.on_progress):
             summary = rescore_flow(cluster)(db=store.location, rules=str(rules), chunk_size=chunk_size,
-                                            resume=resume, reuse_tokens=reuse_tokens, forced=failing or None)
+                                            resume=resume, reuse_tokens=reuse_tokens, forced=failing or None,
+                                            processes=processes)
     except (RuleFileError, StoreError) as exc:
         raise fail(str(exc)) from exc
     for run_id in summary.get("interrupted_runs", []):

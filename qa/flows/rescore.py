@@ -17,38 +17,39 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.utilities.annotations import opaque
 
-from qa.records import Conversation, Failure, ScoredConversation
 from qa.rules.ruleset import ruleset_version
-from qa.run import bookkeeping, pipeline, rescoring
+from qa.run import bookkeeping, pipeline, rescoring, score_pool
 from qa.run.cluster import ClusterSettings, runner_in_use, scheduler_lost, task_runner
 from qa.store import RunCounts, RunInfo, Store, open_store
 from qa.store import rescore as rescore_store
 from qa.text.analysis_version import analysis_version
 
+POOL_MIN_PAGES = 4  # fewer pages than this to rescore: scored in the flow's threads, no processes started
+
 
 @task(name="load-page", cache_policy=NO_CACHE)
-def load_page(store: Store, after: str | None, size: int, reuse_tokens: bool) -> list[Conversation]:
-    """The next page of stored conversations (with their stored tokens where still current)."""
-    return rescore_store.load_page(store, after, size, analysis_version() if reuse_tokens else None)
+def load_page(store: Store, after: str | None, size: int, reuse_tokens: bool) -> rescoring.Batch:
+    """The next page of stored conversations as stored rows (with their stored tokens where still current)."""
+    return rescoring.Batch(rescore_store.read_page(store, after, size, analysis_version() if reuse_tokens else None))
 
 
 @task(name="rescore-page", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def rescore_page(batch: rescoring.Batch, rules: str) -> list[ScoredConversation | Failure]:
-    """Score one page (analysing only what has no current tokens); a failing conversation becomes a Failure."""
-    return pipeline.score_chunk(batch.conversations, pipeline.PipelineSettings(rules_dir=rules))
+def rescore_page(batch: rescoring.Batch, rules: str) -> rescoring.ScoredPage:
+    """Score one page (in a scoring process while the flow has them; analysing only what has no current tokens;
+    a failing conversation becomes a Failure) and build the rows its write stores."""
+    return score_pool.score_page(batch.page, rules)
 
 
 @task(name="write-page", cache_policy=NO_CACHE)
 def write_page(store: Store, run_id: str, version: str, page: rescoring.Page,
-               results: list[ScoredConversation | Failure]) -> rescore_store.ChunkProgress:
+               scored: rescoring.ScoredPage) -> rescore_store.ChunkProgress:
     """The single writer: the page's scores, its progress and fresh tokens in one bulk transaction."""
-    scored, failures = rescoring.split_results(results)
-    progress = rescoring.chunk_progress(run_id, version, page, scored, failures)
-    rescore_store.record_chunk(store, progress, failures, rescoring.refreshed(page, scored), scored)
+    progress = rescoring.chunk_progress(run_id, version, page, scored)
+    rescore_store.record_chunk(store, progress, scored.failures, rows=scored.rows)
     return progress
 
 
-@flow(name="rescore-qa", task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(name="rescore-qa", task_runner=ThreadPoolTaskRunner(max_workers=max(2, score_pool.default_processes())))
 def rescore_qa(
     db: str = "data/qa.duckdb",
     rules: str = "scripts_rules",
@@ -57,11 +58,15 @@ def rescore_qa(
     reuse_tokens: bool = True,
     in_flight: int = rescoring.DEFAULT_IN_FLIGHT,
     forced: list[str] | None = None,
+    processes: int | None = None,
 ) -> dict[str, Any]:
     """Rescore every stored conversation of the store ``db`` (opened once here) with the rule set ``rules``;
     returns the run summary with what changed (``changes``: findings per rule, flags, score shift).
 
-    ``forced``: the rule tests that failed and were overridden (``qa rescore --force``), kept with the run."""
+    ``forced``: the rule tests that failed and were overridden (``qa rescore --force``), kept with the run.
+    ``processes``: scoring processes beside the flow (default: one per core on the embedded runner when more than
+    :data:`POOL_MIN_PAGES` pages are to be scored; none on Dask, whose workers are processes already); 1 scores in
+    the flow's threads. Kept with the run's settings."""
     logger = get_run_logger()
     store = open_store(db)
     rules = str(Path(rules).resolve())
@@ -70,42 +75,51 @@ def rescore_qa(
     interrupted = bookkeeping.mark_interrupted_runs(store)
     point = rescore_store.resume_point(store, version, rules) if resume else None
     run_id = point.run_id if point else f"rescore-{uuid.uuid4()}"
+    after = point.last_conversation_id if point else None
+    todo = rescore_store.count_after(store, after)
+    if processes is None:  # worth their start (a second or two each) only for a store of some pages
+        embedded = runner_in_use().startswith("embedded")
+        processes = score_pool.default_processes() if embedded and todo > POOL_MIN_PAGES * chunk_size else 1
     if point is None:
         store.start_run(RunInfo(run_id=run_id, kind="rescore", ruleset_version=version, rules_dir=rules,
                                 settings={"chunk_size": chunk_size, "reuse_tokens": reuse_tokens,
+                                          "processes": processes,
                                           "runner": runner_in_use(), **({"forced": forced} if forced else {})}))
         rescore_store.keep_baseline(store, run_id)
     else:
         logger.info("resuming rescore %s after %s", run_id, point.last_conversation_id)
         rescore_store.mark_resumed(store, run_id)
     totals = rescoring.RescoreTotals.resumed(point)
-    after = point.last_conversation_id if point else None
-    total = totals.conversations + totals.failed + rescore_store.count_after(store, after)
+    total = totals.conversations + totals.failed + todo
+    in_flight = max(in_flight, processes + 2)  # a page being read and one being written beside those scored
     pipeline.report_progress(totals.conversations + totals.failed, total)
     pending: deque[tuple[rescoring.Page, Any]] = deque()
     exhausted, lost = False, False
-    while True:
-        while not exhausted and len(pending) < max(1, in_flight):
-            conversations = load_page(store, after, chunk_size, reuse_tokens)
-            if not conversations:
-                exhausted = True
+    # one writer connection held across pages (a DuckDB file: given up every few seconds for readers), pages scored
+    # in processes while this thread reads the next and writes the last
+    with store.hold(), score_pool.scoring_processes(processes, rules):
+        while True:
+            while not exhausted and len(pending) < max(1, in_flight):
+                batch = load_page(store, after, chunk_size, reuse_tokens)
+                if not len(batch.page):
+                    exhausted = True
+                    break
+                page = rescoring.page_of(batch.page)
+                after = page.last_conversation_id
+                pending.append((page, rescore_page.submit(batch, rules)))
+                del batch  # the task holds the page now; the flow keeps only its ids
+            if not pending:
                 break
-            page = rescoring.page_of(conversations)
-            after = page.last_conversation_id
-            pending.append((page, rescore_page.submit(rescoring.Batch(conversations), rules)))
-            del conversations  # the worker holds the page now; the flow keeps only its ids
-        if not pending:
-            break
-        page, future = pending.popleft()
-        try:
-            results = future.result()
-        except Exception as exc:  # the page failed even after retries: record each of its conversations
-            if scheduler_lost(exc):  # not the page's fault: stop here, so a resume scores it and what follows
-                lost = True
-                break
-            results = rescoring.page_failures(page, exc)
-        totals.add(write_page(store, run_id, version, page, opaque(results)))
-        pipeline.report_progress(totals.conversations + totals.failed, total)
+            page, future = pending.popleft()
+            try:
+                scored = future.result()
+            except Exception as exc:  # the page failed even after retries: record each of its conversations
+                if scheduler_lost(exc):  # not the page's fault: stop here, so a resume scores it and what follows
+                    lost = True
+                    break
+                scored = rescoring.failed_page(page, exc)
+            totals.add(write_page(store, run_id, version, page, opaque(scored)))
+            pipeline.report_progress(totals.conversations + totals.failed, total)
     status = "failed" if totals.failed and not totals.conversations else "completed"
     if lost:
         status = rescore_store.INTERRUPTED

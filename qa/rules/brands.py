@@ -9,6 +9,7 @@ capitalised or quoted name («компания Телеком Плюс», «ин
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -142,35 +143,58 @@ def _latin() -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs.items(), key=lambda kv: -len(kv[0])))
 
 
+@cache
+def _latin_pattern() -> tuple[re.Pattern[str], dict[str, str], frozenset[str]]:
+    """One alternation of the Latin spellings, longest first (a regex tries its alternatives in order, so at each
+    position it takes the same spelling a scan of :func:`_latin` in order would), their Russian letters, and the
+    letters the spellings are made of."""
+    pairs = _latin()
+    letters = frozenset(ch for latin, _ in pairs for ch in latin)
+    return re.compile("|".join(re.escape(latin) for latin, _ in pairs)), dict(pairs), letters
+
+
 def cyrillic(text: str) -> str:
     """Latin letters read as Russian ones («telecom plus» → «телеком плус»); Cyrillic is kept as it is."""
-    out, i = [], 0
-    pairs = _latin()
-    while i < len(text):
-        for latin, russian in pairs:
-            if text.startswith(latin, i):
-                out.append(russian)
-                i += len(latin)
-                break
-        else:
-            out.append(text[i])
-            i += 1
-    return "".join(out)
+    pattern, russian, _ = _latin_pattern()
+    return pattern.sub(lambda m: russian[m.group()], text)
+
+
+@cache
+def _fused_targets(names: tuple[str, ...]) -> tuple[dict[str, str], frozenset[int]]:
+    """The brand names :func:`fused_brand` looks for, joined and read as Cyrillic (once per brand, not per turn),
+    and the lengths a run of words may have to reach :data:`FUSED_BRAND_SCORE` against one of them: rapidfuzz's
+    ``ratio`` is at most ``200·min(a, b) / (a + b)`` (the Indel distance is at least the difference of the lengths),
+    so far shorter or longer runs are not compared at all."""
+    targets = {"".join(n.split()): n for n in (cyrillic(" ".join(t for _, t in split_normalized(name)))
+                                               for name in names) if len(n.replace(" ", "")) >= _FUSED_MIN_LETTERS}
+    longest = max((len(key) for key in targets), default=0)
+    sizes = frozenset(size for size in range(_FUSED_MIN_LETTERS, 4 * longest + 1)
+                      if any(200.0 * min(size, len(key)) / (size + len(key)) >= FUSED_BRAND_SCORE - 1e-9
+                             for key in targets))
+    return targets, sizes
 
 
 def fused_brand(tokens: Sequence[Token], names: Sequence[str]) -> tuple[int, int, str] | None:
     """The first run of one to three words that, joined (and Latin read as Cyrillic), is one of ``names`` joined:
     Whisper writes a brand fused or in Latin («Телекомплюз», «Telecom Plus» for «Телеком Плюс»). Returns (first,
     last, words heard) or None."""
-    targets = {"".join(n.split()): n for n in (cyrillic(" ".join(t for _, t in split_normalized(name)))
-                                                 for name in names) if len(n.replace(" ", "")) >= _FUSED_MIN_LETTERS}
+    targets, sizes = _fused_targets(tuple(names))
     if not targets:
         return None
+    letters = _latin_pattern()[2]
+    norms = [t.norm for t in tokens]
+    read = [cyrillic(norm) for norm in norms]  # each word once; a run is its words' readings joined ...
     for i in range(len(tokens)):
+        joined = raw = ""
         for n in (1, 2, 3):
-            if i + n > len(tokens):
+            last = i + n - 1
+            if last >= len(tokens):
                 break
-            joined = cyrillic("".join(t.norm for t in tokens[i:i + n]))
-            if len(joined) >= _FUSED_MIN_LETTERS and close_keys(joined, targets, FUSED_BRAND_SCORE):
-                return i, i + n - 1, " ".join(t.text.strip("«»\",.!?") for t in tokens[i:i + n])
+            if raw[-1:] in letters and norms[last][:1] in letters:
+                joined = cyrillic(raw + norms[last])  # ... unless a Latin spelling may span the join
+            else:
+                joined += read[last]
+            raw += norms[last]
+            if len(joined) in sizes and close_keys(joined, targets, FUSED_BRAND_SCORE):
+                return i, last, " ".join(t.text.strip("«»\",.!?") for t in tokens[i:last + 1])
     return None

@@ -9,18 +9,19 @@ from pathlib import Path
 
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.rules.scoring import Scorer
-from qa.store.rescore import ChunkProgress, ResumePoint, has_tokens
+from qa.store.rescore import ChunkProgress, ResumePoint, StoredPage, has_tokens
+from qa.store.scores import ScoredRows, scored_rows
 
 DEFAULT_CHUNK_SIZE = 500
 DEFAULT_IN_FLIGHT = 4  # pages scored at once: enough to keep a few workers busy, few enough to bound memory
 
 
 class Batch:
-    """Conversations handed to a task as one object that Prefect does not walk into (its parameter checks would
-    visit every token) and that survives Dask's packing of arguments (Prefect's ``opaque``, a tuple, does not)."""
+    """A page handed to a task as one object that Prefect does not walk into (its parameter checks would visit
+    every row) and that survives Dask's packing of arguments (Prefect's ``opaque``, a tuple, does not)."""
 
-    def __init__(self, conversations: Sequence[Conversation]) -> None:
-        self.conversations = list(conversations)
+    def __init__(self, page: StoredPage) -> None:
+        self.page = page
 
 
 @dataclass(frozen=True)
@@ -30,17 +31,40 @@ class Page:
     last_conversation_id: str
     conversation_ids: tuple[str, ...]
     sources: tuple[tuple[str, str], ...]  # (source_path, content_sha256) per conversation
-    reused: frozenset[str]  # conversations scored from their stored tokens
 
 
-def page_of(conversations: Sequence[Conversation]) -> Page:
-    """The page record of a loaded page (non-empty)."""
-    return Page(
-        last_conversation_id=conversations[-1].conversation_id,
-        conversation_ids=tuple(c.conversation_id for c in conversations),
-        sources=tuple((c.source_path, c.content_sha256) for c in conversations),
-        reused=frozenset(c.conversation_id for c in conversations if has_tokens(c)),
-    )
+def page_of(page: StoredPage | Sequence[Conversation]) -> Page:
+    """The page record of a read page (non-empty): stored rows, or conversations."""
+    if isinstance(page, StoredPage):
+        ids = tuple(page.ids())
+        return Page(last_conversation_id=ids[-1], conversation_ids=ids, sources=tuple(page.sources()))
+    return Page(last_conversation_id=page[-1].conversation_id,
+                conversation_ids=tuple(c.conversation_id for c in page),
+                sources=tuple((c.source_path, c.content_sha256) for c in page))
+
+
+@dataclass
+class ScoredPage:
+    """A page scored: the rows to write (:class:`~qa.store.scores.ScoredRows`), its failures, and how many of its
+    conversations were analysed afresh (the others were scored from their stored tokens)."""
+
+    rows: ScoredRows
+    failures: list[Failure]
+    reanalysed: int
+
+
+def score_stored(page: StoredPage, rules_dir: str) -> ScoredPage:
+    """Score a page of stored conversations (analysing only what has no current tokens; a failing conversation
+    becomes a Failure) and build the rows its write stores. Runs where the page is scored: the flow's thread, a
+    scoring process (:mod:`qa.run.score_pool`) or a Dask worker."""
+    from qa.run import pipeline
+
+    conversations = page.records()
+    reused = {c.conversation_id for c in conversations if has_tokens(c)}
+    scored, failures = split_results(pipeline.score_chunk(conversations, pipeline.PipelineSettings(
+        rules_dir=rules_dir)))
+    fresh = [s.conversation for s in scored if s.conversation.conversation_id not in reused]
+    return ScoredPage(scored_rows(scored, fresh), failures, len(fresh))
 
 
 def page_failures(page: Page, exc: BaseException) -> list[Failure]:
@@ -79,14 +103,18 @@ def split_results(results: Sequence[ScoredConversation | Failure]
             [r for r in results if isinstance(r, Failure)])
 
 
-def chunk_progress(run_id: str, ruleset_version: str, page: Page, scored: Sequence[ScoredConversation],
-                   failures: Sequence[Failure]) -> ChunkProgress:
+def chunk_progress(run_id: str, ruleset_version: str, page: Page, scored: ScoredPage) -> ChunkProgress:
     """The progress row of a written page."""
     return ChunkProgress(
         run_id=run_id, ruleset_version=ruleset_version, last_conversation_id=page.last_conversation_id,
-        conversations=len(scored), flagged=sum(s.score.flagged for s in scored), failed=len(failures),
-        reanalysed=sum(s.conversation.conversation_id not in page.reused for s in scored),
+        conversations=len(scored.rows), flagged=scored.rows.flagged, failed=len(scored.failures),
+        reanalysed=scored.reanalysed,
     )
+
+
+def failed_page(page: Page, exc: BaseException) -> ScoredPage:
+    """A page whose scoring task failed even after its retries: a failure for each of its conversations."""
+    return ScoredPage(ScoredRows(), page_failures(page, exc), 0)
 
 
 def failing_rule_tests(rules_dir: str | Path, scorer: Scorer | None = None) -> list[str]:
@@ -95,8 +123,3 @@ def failing_rule_tests(rules_dir: str | Path, scorer: Scorer | None = None) -> l
 
     return [f"{result.rule_id}: {failure}" for result in run_rule_tests(rules_dir, scorer)
             for failure in result.failures]
-
-
-def refreshed(page: Page, scored: Sequence[ScoredConversation]) -> list[Conversation]:
-    """The conversations of a page that were analysed afresh (their tokens are worth storing)."""
-    return [s.conversation for s in scored if s.conversation.conversation_id not in page.reused]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -24,18 +24,18 @@ import duckdb
 import pyarrow as pa
 
 from qa.records import Conversation, Failure, ScoredConversation
-from qa.store.current import carry_reviews, refresh_current, reviewed_now, set_verdict
+from qa.store.current import carry_reviews, reviewed_now, set_verdict
 from qa.store.process import ProcessIdentity
 from qa.store.rows import (
     CONVERSATION_COLUMNS,
     conversation_row,
     conversations_from_rows,
     insert_rows,
-    score_rows,
     to_json,
     utterance_rows,
 )
-from qa.store.search_index import index_conversations, undated_ids
+from qa.store.scores import replace_scores, scored_rows, write_scored_in
+from qa.store.search_index import index_conversations
 
 T = TypeVar("T")
 LOCK_RETRY_S = 30.0  # how long a reader or writer waits for another process's lock on a DuckDB file
@@ -136,6 +136,12 @@ class Store(ABC):
     @abstractmethod
     def check_not_damaged(self) -> None:
         """Raise :class:`StoreError` when the store is damaged, without waiting for a writer's lock."""
+
+    def hold(self) -> AbstractContextManager[None]:
+        """Inside the block, the calls of this process reuse one writer connection where the kind gains by it (a
+        DuckDB file: no open, migration check and checkpoint per call; given up for other processes every few
+        seconds); a lake's connections are cheap, and it holds nothing."""
+        return nullcontext()
 
     @abstractmethod
     def locked_connection(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
@@ -256,7 +262,7 @@ class Store(ABC):
                         con.unregister("_ids")
                 insert_rows(con, "conversations", [conversation_row(s.conversation, run_id, now) for s in todo])
                 insert_rows(con, "utterances", [r for s in todo for r in utterance_rows(s.conversation)])
-                _replace_scores(con, todo, run_id, now, earlier=bool(replacing))
+                replace_scores(con, run_id, scored_rows(todo), now)
                 index_conversations(con, [s.conversation for s in todo])
                 carry_reviews(con, before)
             if failures and on_lake:  # a retried commit that had in fact landed leaves no second row
@@ -313,16 +319,11 @@ class Store(ABC):
 
 def write_rescored_in(con: duckdb.DuckDBPyConnection, run_id: str, scored: Sequence[ScoredConversation],
                       now: datetime) -> None:
-    """:meth:`Store.write_rescored`'s work inside the caller's write transaction (a rescore page writes its
-    progress in the same one)."""
+    """:meth:`Store.write_rescored`'s work inside the caller's write transaction (:func:`qa.store.scores.
+    write_scored_in` of their rows: the conversations dated by their scoring time have their search rows moved)."""
     if not scored:
         return
-    ids = [s.conversation.conversation_id for s in scored]
-    before = reviewed_now(con, ids)
-    _replace_scores(con, scored, run_id, now)
-    undated = set(undated_ids(con, ids))  # their date is their scoring time, which moved
-    index_conversations(con, [s.conversation for s in scored if s.conversation.conversation_id in undated])
-    carry_reviews(con, before)
+    write_scored_in(con, run_id, scored_rows(scored), now)
     heartbeat(con, run_id, now)
 
 
@@ -336,37 +337,6 @@ def failure_rows(run_id: str, failures: Sequence[Failure], now: datetime) -> lis
     """The ``failures`` rows of a run's failed inputs."""
     return [{"source_path": f.source_path, "run_id": run_id, "stage": f.stage, "error": f.error,
              "content_sha256": f.content_sha256, "failed_at": now} for f in failures]
-
-
-def _replace_scores(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConversation], run_id: str,
-                    now: datetime, earlier: bool = True) -> None:
-    """Store the scores and findings of ``scored`` (replacing those of the same rule set versions when ``earlier``
-    copies may exist) and rewrite the current results of their conversations.
-
-    Every statement reaches the big tables by key: a semi-join on ``conversation_id`` first (DuckDB prunes the row
-    groups whose ids lie outside the chunk's, so the cost follows the chunk, not the store), the version after."""
-    if earlier:
-        keys = pa.table({
-            "conversation_id": [s.conversation.conversation_id for s in scored],
-            "ruleset_version": [s.ruleset_version for s in scored],
-        })
-        con.register("_keys", keys)
-        try:
-            for table in ("findings", "scores"):
-                con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM _keys) "
-                            "AND (conversation_id, ruleset_version) IN (SELECT (conversation_id, ruleset_version) "
-                            "FROM _keys)")
-        finally:
-            con.unregister("_keys")
-    findings: list[dict] = []
-    scores: list[dict] = []
-    for s in scored:
-        f, sc = score_rows(s, run_id, now)
-        findings += f
-        scores += sc
-    insert_rows(con, "findings", findings)
-    insert_rows(con, "scores", scores)
-    refresh_current(con, sorted({s.conversation.conversation_id for s in scored}))
 
 
 def _unique_ids(scored: Sequence[ScoredConversation]) -> tuple[list[ScoredConversation], list[Failure]]:

@@ -11,26 +11,29 @@ import duckdb
 import pyarrow as pa
 
 # The current results of some conversations, rebuilt from the base tables (scores, findings, conversations).
-# Migration 006 runs the same statements for every conversation. `{ids}` is a relation of conversation ids.
+# Migration 006 runs the same statements for every conversation. `{ids}` is a relation of conversation ids; `{scores}`
+# and `{findings}` are the base tables, or the rows a write just made when they are the latest scored
+# (:func:`current_from_page`); `{within}` narrows a read of a big table to the ids' range (zone maps prune it).
 _CURRENT_SCORES_SQL = """
 INSERT INTO current_scores
 WITH chosen_key AS (  -- ranked on narrow columns only: the wide details stream through the join below
-    SELECT conversation_id, ruleset_version FROM scores WHERE conversation_id IN (SELECT conversation_id FROM {ids})
+    SELECT conversation_id, ruleset_version FROM {scores} WHERE conversation_id IN (SELECT conversation_id FROM {ids})
     QUALIFY row_number() OVER (PARTITION BY conversation_id ORDER BY scored_at DESC, ruleset_version) = 1
 ), chosen AS (
-    SELECT s.* FROM scores s JOIN chosen_key k
+    SELECT s.* FROM {scores} s JOIN chosen_key k
     ON k.conversation_id = s.conversation_id AND k.ruleset_version = s.ruleset_version
 ), found AS (
     SELECT f.conversation_id, count(*) AS findings, string_agg(DISTINCT f.rule_id, ', ' ORDER BY f.rule_id) AS rules,
            first(f.quote ORDER BY CASE f.severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2
                                   WHEN 'low' THEN 3 ELSE 4 END, f.start_s) AS top_quote
-    FROM findings f JOIN chosen s ON s.conversation_id = f.conversation_id AND s.ruleset_version = f.ruleset_version
+    FROM {findings} f JOIN chosen s ON s.conversation_id = f.conversation_id AND s.ruleset_version = f.ruleset_version
     GROUP BY f.conversation_id
 )
 SELECT s.conversation_id, s.ruleset_version, s.total, s.passed, s.flagged, s.escalation, s.auto_failed, s.reasons,
        s.details, s.scored_at, s.run_id, c.channel, c.team, c.operator_id, c.started_at, c.duration_s,
        coalesce(c.started_at, s.scored_at), coalesce(found.findings, 0), found.rules, found.top_quote
-FROM chosen s JOIN conversations c ON c.conversation_id = s.conversation_id
+FROM chosen s JOIN (SELECT * FROM conversations WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}) c
+ON c.conversation_id = s.conversation_id
 LEFT JOIN found ON found.conversation_id = s.conversation_id
 ORDER BY coalesce(c.started_at, s.scored_at), s.conversation_id
 """
@@ -41,9 +44,9 @@ INSERT INTO current_findings
 WITH keyed AS (
     SELECT f.*, f.rule_id || '@' || coalesce(f.utterance_idx::VARCHAR, '-') || '@' || printf('%.1f', f.start_s)
                AS finding_key
-    FROM findings f WHERE f.conversation_id IN (SELECT conversation_id FROM {ids})
+    FROM {findings} f WHERE f.conversation_id IN (SELECT conversation_id FROM {ids})
 ), scored AS (  -- the current scores of these conversations only: a keyed read, not a scan of every one
-    SELECT * FROM current_scores WHERE conversation_id IN (SELECT conversation_id FROM {ids})
+    SELECT * FROM current_scores WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}
 ), verdicts AS (  -- latest_reviews of these conversations (as _LATEST_VERDICTS)
     SELECT conversation_id, finding_key, verdict FROM reviews
     WHERE conversation_id IN (SELECT conversation_id FROM {ids}) AND finding_key IS NOT NULL
@@ -84,11 +87,26 @@ def refresh_current(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = 
         for table in ("current_findings", "current_scores"):
             where = "" if ids is None else f" WHERE conversation_id IN (SELECT conversation_id FROM {relation})"
             con.execute(f"DELETE FROM {table}{where}")
-        con.execute(_CURRENT_SCORES_SQL.format(ids=relation))
-        con.execute(_CURRENT_FINDINGS_SQL.format(ids=relation))
+        con.execute(_CURRENT_SCORES_SQL.format(ids=relation, scores="scores", findings="findings", within=""))
+        con.execute(_CURRENT_FINDINGS_SQL.format(ids=relation, findings="findings", within=""))
     finally:
         if ids is not None:
             con.unregister("_current_ids")
+
+
+def current_from_page(con: duckdb.DuckDBPyConnection, ids: str, scores: str, findings: str,
+                      bounds: tuple[str, str]) -> None:
+    """Rewrite the current results of the conversations in relation ``ids`` from the rows a write just made
+    (relations ``scores``, one per conversation, and ``findings``, with the base tables' columns in their order),
+    which must be the most recently scored of those conversations: :func:`refresh_current`'s statements over those
+    rows instead of every version stored. ``bounds``: the lowest and highest id, so every read of a big table is
+    narrowed to their range."""
+    within = " AND conversation_id BETWEEN ? AND ?"
+    for table in ("current_findings", "current_scores"):
+        con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}",
+                    list(bounds))
+    con.execute(_CURRENT_SCORES_SQL.format(ids=ids, scores=scores, findings=findings, within=within), list(bounds))
+    con.execute(_CURRENT_FINDINGS_SQL.format(ids=ids, findings=findings, within=within), list(bounds))
 
 
 def reviewed_now(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[dict[str, Any]]:

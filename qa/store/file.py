@@ -44,6 +44,38 @@ def _process_lock(db_path: Path) -> threading.RLock:
         return _PROCESS_LOCKS.setdefault(key, threading.RLock())
 
 
+# A writer connection held across calls (:meth:`FileStore.hold`), per file: kept at most HOLD_S seconds at a stretch,
+# then closed (checkpointed) and, GIVE_WAY_S later, opened again, so readers in other processes (retrying every
+# half second at most) get their turn.
+HOLD_S = 5.0
+GIVE_WAY_S = 0.3
+
+
+@dataclass
+class _Held:
+    con: duckdb.DuckDBPyConnection | None = None
+    since: float = 0.0
+
+    def connection(self, db_path: Path, deadline: float) -> duckdb.DuckDBPyConnection:
+        """The held connection, opened (or, after HOLD_S, reopened after giving way) when needed."""
+        if self.con is not None and time.monotonic() - self.since > HOLD_S:
+            self.release()
+            time.sleep(GIVE_WAY_S)
+        if self.con is None:
+            self.con = _open(db_path, False, deadline)
+            define_day(self.con)
+            self.since = time.monotonic()
+        return self.con
+
+    def release(self) -> None:
+        if self.con is not None:
+            con, self.con = self.con, None
+            con.close()
+
+
+_HELD: dict[str, _Held] = {}
+
+
 @dataclass(frozen=True)
 class FileStore(Store):
     """A DuckDB file at ``path`` (created and migrated by the first write)."""
@@ -64,6 +96,10 @@ class FileStore(Store):
             db_path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + wait_s
         with _process_lock(db_path):
+            held = _HELD.get(str(db_path.resolve()))
+            if held is not None:  # this process holds the writer: every call uses it, one at a time
+                yield held.connection(db_path, deadline)
+                return
             con = _open(db_path, read_only, deadline)
             if read_only and pending_migrations(con):
                 # A database written by an older version: upgrade it once, then read.
@@ -75,6 +111,24 @@ class FileStore(Store):
                 yield con
             finally:
                 con.close()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Inside the block this process's calls share one writer connection (no open, migration check and
+        checkpoint per call), given up for other processes every :data:`HOLD_S` seconds and closed at the end."""
+        key = str(self.path.resolve())
+        with _process_lock(self.path):
+            nested = key in _HELD  # held already: the outer block releases it
+            held = _HELD.setdefault(key, _Held())
+        if nested:
+            yield
+            return
+        try:
+            yield
+        finally:
+            with _process_lock(self.path):
+                _HELD.pop(key, None)
+                held.release()
 
     @contextmanager
     def locked_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -98,8 +152,11 @@ class FileStore(Store):
             try:
                 result = body(con)
                 con.execute("COMMIT")
-            except Exception:
-                con.execute("ROLLBACK")
+            except BaseException:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.TransactionException:
+                    pass  # already rolled back (an interrupted statement, a failed COMMIT)
                 raise
             return result
 

@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 
 from qa.records import Conversation, Failure, ScoredConversation
-from qa.store.base import Store, failure_rows, write_rescored_in
-from qa.store.rows import CONVERSATION_COLUMNS, conversations_from_rows, insert_rows, tokens_from_json, tokens_json
-from qa.store.search_index import index_conversations
+from qa.store.base import Store, failure_rows, heartbeat
+from qa.store.rows import CONVERSATION_COLUMNS, conversations_from_rows, insert_rows, tokens_from_json
+from qa.store.scores import ScoredRows, scored_rows, write_scored_in
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,62 @@ def _has_table(con: Any, name: str) -> bool:
                 .fetchone()[0])
 
 
+@dataclass(frozen=True)
+class StoredPage:
+    """A page of stored conversations as read: ``conversations`` rows (the columns of
+    :data:`~qa.store.rows.CONVERSATION_COLUMNS`) and their ``utterances`` rows ``(conversation_id, speaker, start_s,
+    end_s, text, words, tokens)`` in turn order (tokens only where their analysis is the current one), as Arrow
+    tables: read without making a Python object per value, and handed to another process as buffers;
+    :meth:`records` builds the conversations where they are scored."""
+
+    conversations: pa.Table
+    utterances: pa.Table
+
+    def __len__(self) -> int:
+        return self.conversations.num_rows
+
+    def ids(self) -> list[str]:
+        """The page's conversation ids, in order."""
+        return self.conversations.column(0).to_pylist()
+
+    def sources(self) -> list[tuple[str, str]]:
+        """``(source_path, content_sha256)`` of each conversation, in order."""
+        return list(zip(self.conversations.column(2).to_pylist(), self.conversations.column(3).to_pylist(),
+                        strict=True))
+
+    def records(self) -> list[Conversation]:
+        """The page's conversations, with their utterances (and tokens where stored ones were handed back)."""
+        return conversations_from_rows(_rows(self.conversations), _rows(self.utterances), tokens_from_json)
+
+
+def _rows(table: pa.Table) -> list[tuple]:
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+
+def read_page(store: Store, after: str | None, limit: int, analysis_version: str | None = None) -> StoredPage:
+    """Up to ``limit`` stored (unpurged) conversations with ids after ``after``, in id order, as stored rows;
+    utterances' stored tokens are handed back where they carry ``analysis_version``."""
+    with store.connect(read_only=True) as con:
+        convs = con.execute(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations "
+            "WHERE purged_at IS NULL AND (?::VARCHAR IS NULL OR conversation_id > ?) "
+            "ORDER BY conversation_id LIMIT ?", [after, after, limit]).to_arrow_table()
+        if not convs.num_rows:
+            return StoredPage(convs, pa.table({}))
+        ids = convs.column(0)
+        con.register("_page_ids", pa.table({"conversation_id": ids}))
+        try:
+            utts = con.execute(
+                "SELECT conversation_id, speaker, start_s, end_s, text, words, "
+                "CASE WHEN analysis_version = ? THEN tokens END FROM utterances "
+                "WHERE conversation_id BETWEEN ? AND ? AND conversation_id IN (SELECT conversation_id FROM _page_ids)"
+                " ORDER BY conversation_id, idx", [analysis_version, ids[0].as_py(), ids[-1].as_py()]
+            ).to_arrow_table()
+        finally:
+            con.unregister("_page_ids")
+    return StoredPage(convs, utts)
+
+
 def load_page(store: Store, after: str | None, limit: int, analysis_version: str | None = None
               ) -> list[Conversation]:
     """Up to ``limit`` stored (unpurged) conversations with ids after ``after``, in id order, with utterances.
@@ -59,24 +115,7 @@ def load_page(store: Store, after: str | None, limit: int, analysis_version: str
     Where ``analysis_version`` is given and an utterance's stored tokens carry that version, they are filled in
     (so scoring skips the analysis); otherwise utterances come back without tokens.
     """
-    with store.connect(read_only=True) as con:
-        convs = con.execute(
-            f"SELECT {CONVERSATION_COLUMNS} FROM conversations "
-            "WHERE purged_at IS NULL AND (?::VARCHAR IS NULL OR conversation_id > ?) "
-            "ORDER BY conversation_id LIMIT ?", [after, after, limit]).fetchall()
-        if not convs:
-            return []
-        ids = [row[0] for row in convs]
-        con.register("_page_ids", pa.table({"conversation_id": ids}))
-        try:
-            utts = con.execute(
-                "SELECT conversation_id, speaker, start_s, end_s, text, words, "
-                "CASE WHEN analysis_version = ? THEN tokens END FROM utterances "
-                "WHERE conversation_id BETWEEN ? AND ? AND conversation_id IN (SELECT conversation_id FROM _page_ids)"
-                " ORDER BY conversation_id, idx", [analysis_version, ids[0], ids[-1]]).fetchall()
-        finally:
-            con.unregister("_page_ids")
-    return conversations_from_rows(convs, utts, tokens_from_json)
+    return read_page(store, after, limit, analysis_version).records()
 
 
 def count_after(store: Store, after: str | None) -> int:
@@ -122,44 +161,29 @@ def mark_resumed(store: Store, run_id: str) -> None:
 
 
 def record_chunk(store: Store, progress: ChunkProgress, failures: Sequence[Failure] = (),
-                 refreshed: Sequence[Conversation] = (), scored: Sequence[ScoredConversation] = ()) -> None:
-    """A written page, in one transaction: its new scores and findings (``scored``, as
-    :meth:`~qa.store.base.Store.write_rescored` writes them), its progress row, its failures, and the fresh tokens
-    of the conversations that were re-analysed (so the next rescore reuses them, and the search index has their new
-    lemmas). One transaction, so a page is written whole or not at all, and a DuckDB file is opened and
-    checkpointed once per page."""
+                 refreshed: Sequence[Conversation] = (), scored: Sequence[ScoredConversation] = (),
+                 rows: ScoredRows | None = None) -> None:
+    """A written page, in one transaction: its new scores and findings, the current results and search rows they
+    move, the fresh tokens of the conversations that were re-analysed (so the next rescore reuses them, and the
+    search index has their new lemmas), its progress row and its failures. ``rows`` is the page as its scoring
+    worker built it (:func:`qa.store.scores.scored_rows`); else it is built here from ``scored`` and
+    ``refreshed``. One transaction, so a page is written whole or not at all."""
     now = datetime.now(UTC)
-    token_rows = [
-        {"conversation_id": c.conversation_id, "idx": i, "tokens": tokens_json(u.tokens), "lemmas": u.lemmas}
-        for c in refreshed for i, u in enumerate(c.utterances)
-    ]
+    if rows is None:
+        rows = scored_rows(scored, refreshed)
     from qa.text.analysis_version import analysis_version
 
     version = analysis_version()
 
     def body(con: Any) -> None:
-        write_rescored_in(con, progress.run_id, scored, now)
+        write_scored_in(con, progress.run_id, rows, now, version)
+        heartbeat(con, progress.run_id, now)
         insert_rows(con, "rescore_progress", [{
             "run_id": progress.run_id, "ruleset_version": progress.ruleset_version,
             "last_conversation_id": progress.last_conversation_id, "conversations": progress.conversations,
             "flagged": progress.flagged, "failed": progress.failed, "reanalysed": progress.reanalysed,
             "written_at": now}])
         insert_rows(con, "failures", failure_rows(progress.run_id, failures, now))
-        if token_rows:
-            con.register("_fresh_tokens", pa.table({
-                "conversation_id": [r["conversation_id"] for r in token_rows],
-                "idx": pa.array([r["idx"] for r in token_rows], pa.int32()),
-                "tokens": [r["tokens"] for r in token_rows], "lemmas": [r["lemmas"] for r in token_rows]}))
-            try:
-                con.execute(  # by key: the page's ids first, so only their row groups are read
-                    "UPDATE utterances SET tokens = f.tokens, lemmas = f.lemmas, analysis_version = ? "
-                    "FROM _fresh_tokens f "
-                    "WHERE utterances.conversation_id IN (SELECT conversation_id FROM _fresh_tokens) "
-                    "AND utterances.conversation_id = f.conversation_id AND utterances.idx = f.idx",
-                    [version])
-            finally:
-                con.unregister("_fresh_tokens")
-            index_conversations(con, refreshed)  # their lemmas may have moved
 
     store.write_transaction(body)  # a DuckLake commit that loses a race is run again whole
 

@@ -7,11 +7,14 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import fields
 from datetime import datetime
+from functools import cache
+from itertools import starmap
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from qa.record_maker import maker
 from qa.records import Conversation, ScoredConversation, Token, Utterance, Word
 
 TOKEN_FIELDS = tuple(f.name for f in fields(Token))
@@ -26,9 +29,12 @@ def tokens_json(tokens: Sequence[Token]) -> str:
                       separators=(",", ":"))
 
 
+_token = maker(Token)  # built slot by slot: a rescore reads a thousand tokens per conversation
+
+
 def tokens_from_json(text: str) -> tuple[Token, ...]:
     """The tokens :func:`tokens_json` wrote."""
-    return tuple(Token(*row) for row in json.loads(text))
+    return tuple(starmap(_token, json.loads(text)))
 
 
 def to_json(value: Any) -> str:
@@ -86,7 +92,12 @@ def _analysis_version() -> str:
 
 def _flat_dict(record: Any) -> dict[str, Any]:
     """A dataclass of plain fields as a dict (``asdict`` without its deep copy: a rescore writes millions)."""
-    return {f.name: getattr(record, f.name) for f in fields(record)}
+    return {name: getattr(record, name) for name in _field_names(type(record))}
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
 
 
 def score_rows(s: ScoredConversation, run_id: str, now: datetime) -> tuple[list[dict], list[dict]]:

@@ -1,0 +1,60 @@
+"""Rescore pages scored in worker processes beside the flow: the embedded runner's tasks are threads of one
+process, and scoring is Python that holds the GIL, so two threads score no faster than one. While a
+:func:`scoring_processes` block is open, :func:`score_page` hands each page (its stored rows: cheap to pickle) to a
+pool of spawned processes, each with the scorer built once, and gets the rows to write back; the flow's thread
+meanwhile reads the next page and writes the last one (DuckDB releases the GIL). Outside such a block (a Dask
+worker, ``--processes 1``) a page is scored in the calling thread.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+
+from qa.run.rescoring import ScoredPage, score_stored
+from qa.store.rescore import StoredPage
+
+_ACTIVE: dict[str, ProcessPoolExecutor] = {}  # rules folder -> the open pool scoring with it
+
+
+def default_processes() -> int:
+    """Scoring processes when none are asked for: one per core this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _warm(rules_dir: str) -> None:
+    """A new scoring process builds its scorer (lemmatiser, compiled rules) before its first page."""
+    from qa.run.pipeline import get_scorer
+
+    get_scorer(rules_dir)
+
+
+@contextmanager
+def scoring_processes(processes: int, rules_dir: str) -> Iterator[None]:
+    """Score pages with ``rules_dir`` in ``processes`` worker processes until the block ends (1 or fewer: in the
+    caller's threads, no pool)."""
+    if processes <= 1:
+        yield
+        return
+    pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_warm,
+                               initargs=(rules_dir,))
+    _ACTIVE[rules_dir] = pool
+    try:
+        yield
+    finally:
+        _ACTIVE.pop(rules_dir, None)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def score_page(page: StoredPage, rules_dir: str) -> ScoredPage:
+    """Score a page: in a scoring process while a pool for ``rules_dir`` is open, else here."""
+    pool = _ACTIVE.get(rules_dir)
+    if pool is None:
+        return score_stored(page, rules_dir)
+    return pool.submit(score_stored, page, rules_dir).result()
