@@ -46,7 +46,7 @@ def test_without_any_brand_only_the_vocabulary_primes(scorer):
 def test_the_prompt_is_echoed_and_keys_the_cache():
     bank = Transcriber(TranscriptionOptions(), ["банк Северный", "Центробанк"])
     shop = Transcriber(TranscriptionOptions(), ["Домовой", "Центробанк"])
-    assert bank.priming() == {"initial_prompt": "банк Северный, Центробанк.", "hotwords": None}
+    assert bank.priming() == {"initial_prompt": "банк Северный, Центробанк", "hotwords": None}
     hot = Transcriber(TranscriptionOptions(use_vocabulary="hotwords"), ["Домовой"])
     assert hot.priming() == {"initial_prompt": None, "hotwords": "Домовой"}
     assert Transcriber(TranscriptionOptions(use_vocabulary="none"), ["Домовой"]).priming() == {

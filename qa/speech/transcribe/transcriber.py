@@ -90,13 +90,10 @@ class Transcriber:
         return resolved
 
     def priming(self) -> dict[str, str | None]:
-        """The exact ``initial_prompt`` and ``hotwords`` handed to Whisper (None where unused).
-
-        The prompt ends with a full stop, so that the call's first words start a sentence of their own: after a list
-        left open Whisper went on with it and mangled the greeting («из-за раскрытия» for «Здравствуйте»)."""
+        """The exact ``initial_prompt`` and ``hotwords`` handed to Whisper (None where unused)."""
         terms = ", ".join(self.vocabulary[:_VOCABULARY_LIMIT]) or None
         mode = self.options.use_vocabulary
-        return {"initial_prompt": f"{terms}." if terms and mode == "prompt" else None,
+        return {"initial_prompt": terms if mode == "prompt" else None,
                 "hotwords": terms if mode == "hotwords" else None}
 
     def whisper_kwargs(self) -> dict[str, Any]:
