@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.rules.matching import Matcher, compile_phrase
+from qa.rules.matching import Matcher, compile_phrase, similar_length
 from qa.text.analysis import analyse_text
 
 
@@ -62,10 +62,27 @@ def test_unordered_phrase_matches_either_order(lemmatizer):
         ("расторгнуть", "Хочу растаргнуть договор.", None, []),
         ("жалоба", "Напишу жалобй.", 80, ["жалобй"]),
         ("суд", "Пойду в сут.", 60, []),  # short words never match fuzzily
+        ("прокуратура", "Напишу спроккуратуру.", 90, ["спроккуратуру"]),  # a letter too many: a slip
+        ("пожаловаться", "Хочу жалобаться.", 80, ["жалобаться"]),  # two letters fewer: a slip
+        # a word a third shorter is another word, even when its letters all occur in the phrase word in order
+        # (the lemmatiser's guess «полоться» for a misheard «полис» scored 80 against «пожаловаться»)
+        ("пожаловаться", "Сколько стоит полись на дачу?", 80, []),
+        ("пожаловаться", "Полоться не надо.", 80, []),
+        ("подождать", "Я подам заявку.", 80, []),
+        ("говорить", "Мы договорились.", 80, []),
     ],
 )
 def test_fuzzy_fallback(phrase, text, fuzzy, found, lemmatizer):
     assert hits(phrase, text, lemmatizer, fuzzy=fuzzy) == found
+
+
+@pytest.mark.parametrize(
+    ("word", "key", "similar"),
+    [("жалобй", "жалоба", True), ("спроккуратура", "прокуратура", True), ("полоться", "пожаловаться", False),
+     ("подать", "подождать", False), ("роспотребнодзор", "роспотребнадзор", True)],
+)
+def test_a_fuzzy_word_is_about_as_long_as_the_phrase_word(word, key, similar):
+    assert similar_length(word, key) is similar
 
 
 @pytest.mark.parametrize(

@@ -54,6 +54,29 @@ def test_the_prompt_is_echoed_and_keys_the_cache():
     assert bank.cache_key(None, None) != shop.cache_key(None, None)
 
 
+@pytest.mark.parametrize("name", ["roles_ru.json", "hallucinations_ru.txt"])
+def test_the_packaged_word_lists_key_the_cache(name, tmp_path, monkeypatch):
+    """Editing the role cues or the list of inventions changes every cache key (cached transcripts are not reused)."""
+    from importlib import resources
+
+    from qa.speech.transcribe import transcript
+
+    data = tmp_path / "data"
+    shutil.copytree(resources.files("qa.speech") / "data", data)
+    transcriber = Transcriber(TranscriptionOptions(), ["банк Северный"])
+    before = transcriber.cache_key(None, None, {"operator_name": "Анна"})
+    monkeypatch.setattr(transcript.resources, "files", lambda package: tmp_path)
+    transcript.data_digest.cache_clear()
+    try:
+        assert transcriber.cache_key(None, None, {"operator_name": "Анна"}) == before  # same content, same key
+        with (data / name).open("a", encoding="utf-8") as handle:
+            handle.write("\n")
+        transcript.data_digest.cache_clear()
+        assert transcriber.cache_key(None, None, {"operator_name": "Анна"}) != before
+    finally:
+        transcript.data_digest.cache_clear()
+
+
 def test_a_bank_call_is_transcribed_with_the_bank_prompt(tmp_path, transcript_cache):
     """e01 (voiced by festival: «банк Северный, оператор Максим») through the pipeline and real Whisper."""
     call = tmp_path / "e01.ogg"

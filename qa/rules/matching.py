@@ -3,7 +3,8 @@
 Phrases are compiled once per rule set with the same normaliser and lemmatiser as transcripts. All
 phrases of a rule set share one index keyed by lemma, so a conversation is scanned once, whatever the
 number of rules. The fuzzy fallback (rapidfuzz) only considers pattern words of ``FUZZY_MIN_LEN``+ letters
-and is cached per distinct token, so ASR slips («растаргнуть») cost one lookup after their first sight.
+and words of about their length (:func:`similar_length`), and is cached per distinct token, so ASR slips
+(«растаргнуть») cost one lookup after their first sight.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from qa.text.negation import default_cues
 from qa.text.normalize import split_normalized
 
 FUZZY_MIN_LEN = 5
+FUZZY_LENGTH_SHARE = 4  # a fuzzy word may be longer or shorter than the phrase word by max(2, len // this) letters
 PHRASE_WORD_FLOOR = 75.0  # word score that counts a word as seen for the phrase pass's prefilter
 WILDCARD = "*"
 _PHRASE_PART = re.compile(r'"[^"]+"|\S+')
@@ -115,6 +117,13 @@ def compile_phrase(
     return Pattern(owner, role, phrase, tuple(words), max_gap, ordered, fuzzy, threshold, required, second, text)
 
 
+def similar_length(word: str, key: str) -> bool:
+    """Whether a word may be a slip of a phrase word ``key``: no more than ``max(2, len(key) // 4)`` letters longer or
+    shorter. ASR slips change letters; a word a third shorter is another word, even when its letters all occur in
+    the key in order (the lemmatiser's guess «полоться» for a misheard «полись» scores 80 against «пожаловаться»)."""
+    return abs(len(word) - len(key)) <= max(2, len(key) // FUZZY_LENGTH_SHARE)
+
+
 class Matcher:
     """All patterns of a rule set in one index; finds every hit in a token sequence."""
 
@@ -169,7 +178,7 @@ class Matcher:
         if self._fuzzy_keys and self._fuzzy_floor <= 100 and len(norm) >= FUZZY_MIN_LEN - 1:
             for query in {norm, lemma}:
                 for key, score in close_keys(query, self._fuzzy_keys, self._fuzzy_floor):
-                    if score > found.get(key, 0.0):
+                    if score > found.get(key, 0.0) and similar_length(query, key):
                         found[key] = float(score)
         starts: dict[int, tuple[Pattern, frozenset[str]]] = {}  # a pattern tried twice at a word finds the same
         singles: dict[int, tuple[Pattern, float]] = {}  # a one-word pattern is a hit wherever it starts

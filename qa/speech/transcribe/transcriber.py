@@ -32,7 +32,7 @@ from qa.speech.transcribe.merging import _RawWord, merge_words
 from qa.speech.transcribe.models import LoadedModel, Replica, load_model
 from qa.speech.transcribe.options import TranscriptionOptions
 from qa.speech.transcribe.redecode import PromptTerms, choose_blocks, confirmed, doubts
-from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, read_cached, write_cached
+from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, data_digest, read_cached, write_cached
 from qa.speech.transcribe.vad import block_bounds, missed_speech_clips, voice_regions
 from qa.speech.transcribe.windows import DEFAULT_WINDOW_S, gather, window_batch_size, window_seconds, windows
 
@@ -214,11 +214,12 @@ class Transcriber:
     # public --------------------------------------------------------------------------------------
     def cache_key(self, channels: Mapping[str, str] | None, raw: RawFormat | None,
                   hints: Mapping[str, Any] | None = None) -> str:
-        """Hash of everything besides the audio that changes a transcript."""
+        """Hash of everything besides the audio that changes a transcript (the packaged word lists too)."""
         settings = self.options.as_dict()
         settings.pop("cpu_threads")
         payload = {
             "version": CACHE_VERSION,
+            "data": data_digest(),
             "options": settings,
             "vocabulary": list(self.vocabulary),
             "channels": dict(channels) if channels else None,

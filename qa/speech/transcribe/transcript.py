@@ -6,11 +6,14 @@ would give a different transcript, so that files cached before are not reused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,20 @@ from qa.records import Utterance, Word
 
 CACHE_VERSION = 5  # 5: mono speakers from voices (word speaker confidence), primed decodes in doubt decoded again
 # 4: per-channel voice regions (Silero, 50 ms pad) in stats["voice"]
+
+# The packaged data that changes a transcript: the phrases invented on silence (guards) and the role cues of mono calls
+# (who is the operator). Their content is part of every cache key (:func:`data_digest`): edit one and transcripts
+# cached before are decoded again. (The speaker encoder's weights are pinned by their sha256 and refused otherwise.)
+DATA_FILES = ("hallucinations_ru.txt", "roles_ru.json")
+
+
+@cache
+def data_digest() -> str:
+    """A short hash of the content of :data:`DATA_FILES` (read once per process)."""
+    digest = hashlib.sha256()
+    for name in DATA_FILES:
+        digest.update(name.encode() + b"\0" + (resources.files("qa.speech") / "data" / name).read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 @dataclass
