@@ -2,7 +2,7 @@
 
 ``python benchmarks/bench_night.py [--calls 24] [--call-minutes 3] [--chats 200] [--repeats 1] [--workers 2]``
 (``make bench-night``). The inbox: ``--calls`` telephone calls of about ``--call-minutes`` each (8 kHz stereo PCM
-WAV, each the festival-voiced evaluation calls ``tests/fixtures/eval/audio/eNN.8k.ogg`` joined end to end, a
+WAV, each the festival-voiced evaluation calls ``tests/fixtures/eval/audio/eNN.ogg`` joined end to end, a
 different run of them per call) and ``--chats`` copies of the sample chats with ids of their own. Every run starts
 from a fresh store and an empty transcript cache, in a process of its own:
 
@@ -60,7 +60,8 @@ def build_inbox(folder: Path, calls: int, call_minutes: float, chats: int) -> fl
 
     folder.mkdir(parents=True)
     pieces = []
-    for path in sorted(EVAL_AUDIO.glob("e[0-9][0-9].8k.ogg")):
+    # the evaluation masters (``eNN.ogg``; before the PBX conditions they were ``eNN.8k.ogg``)
+    for path in sorted(EVAL_AUDIO.glob("e[0-9][0-9].ogg")) or sorted(EVAL_AUDIO.glob("e[0-9][0-9].8k.ogg")):
         audio = decode_audio(path)
         if len(audio.channels) == 2:  # stereo calls only: operator left, client right
             pieces.append([c[::2] for c in audio.channels])  # 16 kHz of an 8 kHz source: every other sample
