@@ -24,6 +24,7 @@ import ctypes
 import ctypes.util
 import platform
 import threading
+from functools import cache
 
 # mallopt parameters (malloc.h) and the values glibc's own adaptation tops out at on 64-bit
 M_TRIM_THRESHOLD = -1
@@ -32,7 +33,6 @@ MMAP_THRESHOLD = 32 * 2**20  # the largest glibc accepts (HEAP_MAX_SIZE / 2)
 TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
 
 _done: dict[str, bool] = {}
-_handles: dict[str, ctypes.CDLL | None] = {}
 _lock = threading.Lock()
 
 
@@ -46,13 +46,13 @@ def tune_allocator() -> bool:
 
 
 def _mallopt_thresholds() -> bool:
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    libc = _libc()
+    if libc is None:
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
             libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    except (OSError, AttributeError):
+    except AttributeError:
         return False
 
 
@@ -69,13 +69,12 @@ def release_memory() -> bool:
     return True
 
 
-def _libc():  # -> ctypes.CDLL | None
+@cache
+def _libc() -> ctypes.CDLL | None:
+    """glibc, loaded once; ``None`` elsewhere (or where it cannot be loaded)."""
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return None
-    with _lock:
-        if "libc" not in _handles:
-            try:
-                _handles["libc"] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            except OSError:
-                _handles["libc"] = None
-        return _handles["libc"]
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
