@@ -353,8 +353,8 @@ class Transcriber:
                 self._attribute_mono(samples, regions, channel_words, window, hints)
                 for who, spans in window.get("voice", {}).items():
                     stats.setdefault("voice", {}).setdefault(who, []).extend(_later(spans, offset_s))
-                if offset_s or windowed is not None:  # one window of a long call: summed up by the caller
-                    if windowed is not None and window.get("mono_attribution"):
+                if windowed is not None:  # one window of a long call: summed up by the caller
+                    if window.get("mono_attribution"):
                         windowed.append((window["mono_attribution"], len(channel_words)))
                 elif "mono_attribution" in window:
                     stats["mono_attribution"] = window["mono_attribution"]
