@@ -36,14 +36,14 @@ _FINDINGS_SCHEMA = pa.schema([
     ("speaker", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64()), ("quote", pa.string()),
     ("message", pa.string()), ("utterance_idx", pa.int32()), ("details", pa.string()),
 ])  # the columns of ``findings``, in its order
-_SCORE_COLUMNS = ("conversation_id", "ruleset_version", "total", "passed", "flagged", "escalation", "auto_failed",
-                  "reasons", "details")  # ``scores`` less scored_at and run_id, which the writer adds
 _SCORES_SCHEMA = pa.schema([
     ("conversation_id", pa.string()), ("ruleset_version", pa.string()), ("total", pa.float64()),
     ("passed", pa.bool_()), ("flagged", pa.bool_()), ("escalation", pa.bool_()), ("auto_failed", pa.bool_()),
     ("reasons", pa.string()), ("details", pa.string()), ("scored_at", pa.timestamp("us", tz="UTC")),
     ("run_id", pa.string()),
-])
+])  # the columns of ``scores``, in its order
+_WRITER_ADDS = ("scored_at", "run_id")
+_SCORE_COLUMNS = tuple(n for n in _SCORES_SCHEMA.names if n not in _WRITER_ADDS)  # what scoring gives
 
 
 @dataclass
