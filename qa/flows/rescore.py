@@ -24,8 +24,6 @@ from qa.store import RunCounts, RunInfo, Store, open_store
 from qa.store import rescore as rescore_store
 from qa.text.analysis_version import analysis_version
 
-POOL_MIN_PAGES = 4  # fewer pages than this to rescore: scored in the flow's threads, no processes started
-
 
 @task(name="load-page", cache_policy=NO_CACHE)
 def load_page(store: Store, after: str | None, size: int, reuse_tokens: bool) -> rescoring.Batch:
@@ -64,9 +62,8 @@ def rescore_qa(
     returns the run summary with what changed (``changes``: findings per rule, flags, score shift).
 
     ``forced``: the rule tests that failed and were overridden (``qa rescore --force``), kept with the run.
-    ``processes``: scoring processes beside the flow (default: one per core on the embedded runner when more than
-    :data:`POOL_MIN_PAGES` pages are to be scored; none on Dask, whose workers are processes already); 1 scores in
-    the flow's threads. Kept with the run's settings."""
+    ``processes``: scoring processes beside the flow (default: :func:`~qa.run.score_pool.chosen_processes`); 1
+    scores in the flow's threads. Kept with the run's settings."""
     logger = get_run_logger()
     store = open_store(db)
     rules = str(Path(rules).resolve())
@@ -77,9 +74,7 @@ def rescore_qa(
     run_id = point.run_id if point else f"rescore-{uuid.uuid4()}"
     after = point.last_conversation_id if point else None
     todo = rescore_store.count_after(store, after)
-    if processes is None:  # worth their start (a second or two each) only for a store of some pages
-        embedded = runner_in_use().startswith("embedded")
-        processes = score_pool.default_processes() if embedded and todo > POOL_MIN_PAGES * chunk_size else 1
+    processes = score_pool.chosen_processes(processes, runner_in_use(), todo, chunk_size)
     if point is None:
         store.start_run(RunInfo(run_id=run_id, kind="rescore", ruleset_version=version, rules_dir=rules,
                                 settings={"chunk_size": chunk_size, "reuse_tokens": reuse_tokens,

@@ -18,6 +18,7 @@ from qa.run.rescoring import ScoredPage, score_stored
 from qa.store.rescore import StoredPage
 
 _ACTIVE: dict[str, ProcessPoolExecutor] = {}  # rules folder -> the open pool scoring with it
+POOL_MIN_PAGES = 4  # fewer pages than this to rescore: scored in the flow's threads, no processes started
 
 
 def default_processes() -> int:
@@ -26,6 +27,15 @@ def default_processes() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def chosen_processes(asked: int | None, runner: str, todo: int, page_size: int) -> int:
+    """The scoring processes of a rescore: ``asked``, else one per core on the embedded runner when more than
+    :data:`POOL_MIN_PAGES` pages of ``page_size`` are ``todo`` (worth their start, a second or two each), else 1 (a
+    Dask ``runner``'s workers are processes already)."""
+    if asked is not None:
+        return asked
+    return default_processes() if runner.startswith("embedded") and todo > POOL_MIN_PAGES * page_size else 1
 
 
 def _warm(rules_dir: str) -> None:
