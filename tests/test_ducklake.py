@@ -787,6 +787,14 @@ def test_compaction_merges_a_lakes_chunk_files_and_the_search_answers_the_same(p
     done = compact(store, keep=timedelta(0), grace=timedelta(0))
     assert done.store_kind == "ducklake" and done.snapshots_expired > 0 and done.files_deleted >= 10
     assert parquet_files("search_sentences") == parquet_files("utterances") == 1  # a chunk's file each, merged
+    # merged in the index's layout (migration 020): by week, team, time, in row groups of 32768 rows
+    merged = next((tmp_path / "lake" / "main" / "search_sentences").rglob("*.parquet"))
+    layout = duckdb.connect().execute(f"SELECT date_trunc('week', dated_at), team, dated_at FROM '{merged}'"
+                                      ).fetchall()
+    assert len(layout) == 6 * 11 and layout == sorted(layout)  # the chunks each held every date: merged, then sorted
+    with store.connect(read_only=True) as con:
+        assert ("parquet_row_group_size", "32768", "main.search_sentences") in [
+            (name, value, table) for name, _, value, _, table in con.execute("FROM lake.options()").fetchall()]
     assert parquet_files() == done.files_after  # rows kept in the catalog written out; nothing unused left
     assert answers() == before
     again = CliRunner().invoke(app, ["compact", "--db", db, "--keep", "0", "--grace", "0"])
