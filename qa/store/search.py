@@ -216,9 +216,9 @@ _COLUMNS = ("conversation_id", "utterance_idx", "dated_at", "team", "operator_id
 # sentences and rules joined back on those keys. The joins' build side is the page (at most MAX_PAGE rows), so
 # DuckDB pushes its key ranges into both scans at run time (the page's dates skip every other row group of the
 # sentences and of the current findings, which carry the same date) instead of a second round trip. Both scans also
-# get the search's own conversation filters ({shown_where}, {ruled_where}): the page lies inside them, and they
-# prune before the page is known, whatever order the rows are stored in (a lake sorted by team spans every date
-# in each team's row groups, where the page's dates alone would prune nothing).
+# get the search's own conversation filters (shown_where, ruled_where): the page lies inside them, and they prune
+# whatever order the rows are stored in (a lake keeps each week's rows by team: the page's dates alone would read
+# every team's row groups of those weeks).
 _SEARCH = """
     WITH m AS MATERIALIZED (
         SELECT s.dated_at, s.conversation_id, s.utterance_idx FROM search_sentences s WHERE {where}
