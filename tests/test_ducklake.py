@@ -748,3 +748,57 @@ def test_qa_sql_on_a_lake_reads_its_tables_and_nothing_else(sample_lake, tmp_pat
     code, text = sql("SELECT username FROM users ORDER BY 1", "--include-accounts", "--admin", "lake-admin",
                      "--password", "correct horse battery")
     assert code == 0 and "lake-admin" in text
+
+
+def test_compaction_merges_a_lakes_chunk_files_and_the_search_answers_the_same(pg, tmp_path, scorer, lemmatizer):
+    """Each chunk a night writes adds a Parquet file per table: `qa compact` merges them (the table's sort order
+    applied), expires old snapshots and deletes the files nothing refers to; every search answers as before."""
+    from datetime import timedelta
+
+    from search_data import conversations
+
+    from qa.store.compact import compact
+    from qa.store.search import SearchFilters, search
+    from qa.text.search_query import parse_query
+
+    db = new_lake(pg, tmp_path / "lake")
+    store = open_store(db)
+    for chunk in range(6):  # six nights' chunks
+        batch = conversations()
+        for conv in batch:
+            conv.conversation_id, conv.content_sha256 = (f"{conv.conversation_id}-{chunk}",
+                                                            f"sha-{conv.conversation_id}-{chunk}")
+        store.write_results(f"run-{chunk}", [scorer.score(c) for c in batch])
+
+    def answers() -> list[tuple]:
+        out = []
+        for text, filters in (("вернуть деньги", SearchFilters()), ('"верните деньги"', SearchFilters(team="team-a")),
+                              ("деньги", SearchFilters(speaker="client", rule="any", rule_hit=False))):
+            page = search(store, parse_query(text, lemmatizer), filters, limit=7)
+            out.append((page.total, page.conversations, [(h.conversation_id, h.utterance_idx, h.matched, h.rules)
+                                                         for h in page.hits]))
+        return out
+
+    def parquet_files(table: str = "") -> int:
+        return sum(1 for _ in (tmp_path / "lake" / "main" / table).rglob("*.parquet"))
+
+    before = answers()
+    assert before[0][0] == 36 and parquet_files("search_sentences") == parquet_files("utterances") == 6
+    done = compact(store, keep=timedelta(0), grace=timedelta(0))
+    assert done.store_kind == "ducklake" and done.snapshots_expired > 0 and done.files_deleted >= 10
+    assert parquet_files("search_sentences") == parquet_files("utterances") == 1  # a chunk's file each, merged
+    # merged in the index's layout (migration 020): by week, team, time, in row groups of 32768 rows
+    merged = next((tmp_path / "lake" / "main" / "search_sentences").rglob("*.parquet"))
+    layout = duckdb.connect().execute(f"SELECT date_trunc('week', dated_at), team, dated_at FROM '{merged}'"
+                                      ).fetchall()
+    assert len(layout) == 6 * 11 and layout == sorted(layout)  # the chunks each held every date: merged, then sorted
+    with store.connect(read_only=True) as con:
+        assert ("parquet_row_group_size", "32768", "main.search_sentences") in [
+            (name, value, table) for name, _, value, _, table in con.execute("FROM lake.options()").fetchall()]
+    assert parquet_files() == done.files_after  # rows kept in the catalog written out; nothing unused left
+    assert answers() == before
+    again = CliRunner().invoke(app, ["compact", "--db", db, "--keep", "0", "--grace", "0"])
+    assert again.exit_code == 0, again.output
+    assert f"files in use {done.files_after} -> {done.files_after}" in again.output  # nothing left to merge
+    bad = CliRunner().invoke(app, ["compact", "--db", db, "--keep", "soon"])
+    assert bad.exit_code == 2 and "--keep" in bad.output

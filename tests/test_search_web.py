@@ -212,3 +212,44 @@ def test_trends_page_draws_weeks_operators_and_rule_moves_with_csv(db):
     assert "team-b" not in lida.get("/trends.csv", params={"what": "operators"}).text
     assert lida.get("/trends.csv", params={"what": "everything"}).status_code == 400
     assert signed_in(db, "Тина").get("/trends").status_code == 403
+
+
+def menu(page: str, name: str) -> list[str]:
+    found = re.search(rf'<select name="{name}">(.*?)</select>', page, re.S)
+    return [v for v in re.findall(r'<option value="([^"]*)"', found.group(1)) if v] if found else []
+
+
+def test_filter_menus_are_built_once_and_still_scoped_per_user(db, monkeypatch):
+    from qa.store import queries
+
+    built: list[str] = []
+    for name in ("filter_options", "stats"):
+        real = getattr(queries, name)
+        monkeypatch.setattr(queries, name, lambda *a, real=real, name=name, **k: built.append(name) or real(*a, **k))
+    anna = signed_in(db, "Анна")  # its own application, with its own menus; signing in views /search once
+    first, second = (anna.get("/search", params={"q": "деньги"}).text for _ in range(2))
+    assert built == ["filter_options"]  # the views after the first scan nothing for their menus
+    assert menu(first, "team") == menu(second, "team") == ["team-a", "team-b"]
+    assert "op-3" in menu(second, "operator")
+    built.clear()
+    lida = signed_in(db, "Лида")
+    pages = [lida.get("/search", params={"q": "деньги"}).text, lida.get("/").text]
+    assert built == ["filter_options", "stats"]  # once per application and team
+    for page in pages:  # never another team, nor its operators, though the whole lists are kept
+        assert menu(page, "team") == ["team-a"]
+        assert menu(page, "operator") == ["op-1", "op-2", "op-4"]
+
+
+def test_kept_menus_are_built_again_once_old_or_cleared():
+    from qa.review.web.site import MenuCache
+
+    now, builds = [0.0], iter(range(100))
+    menus = MenuCache(ttl_s=60, clock=lambda: now[0])
+    assert [menus.get(("all",), lambda: next(builds)) for _ in range(2)] == [0, 0]
+    assert menus.get(("operators", "team-a"), lambda: next(builds)) == 1  # each key its own
+    now[0] = 59.9
+    assert menus.get(("all",), lambda: next(builds)) == 0
+    now[0] = 60.0
+    assert menus.get(("all",), lambda: next(builds)) == 2  # a night's write shows within the TTL
+    menus.clear()
+    assert menus.get(("all",), lambda: next(builds)) == 3

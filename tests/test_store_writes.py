@@ -126,6 +126,16 @@ def test_a_lake_skips_a_migration_only_a_file_needs():
     assert lake.translate_migration("-- not skipped\nCREATE TABLE x (a INTEGER PRIMARY KEY);") != []
 
 
+def test_a_file_records_a_migration_only_a_lake_needs_and_runs_none_of_it(tmp_path):
+    from qa.store.migrations import lake_only
+
+    sql = (resources.files("qa.store") / "migrations" / "020_lake_search_layout.sql").read_text(encoding="utf-8")
+    assert lake_only(sql) and [s.split()[0] for s in lake.translate_migration(sql)] == ["ALTER", "CALL"]
+    assert not lake_only("-- 013 …\n-- ducklake: skip\nDROP TABLE x;")
+    with open_store(tmp_path / "qa.duckdb").connect() as con:  # created and migrated: 020 recorded, nothing run
+        assert con.execute("SELECT count(*) FROM schema_migrations WHERE version = 20").fetchone() == (1,)
+
+
 @pytest.mark.parametrize("write", ["nightly", "rescore"])
 def test_a_failed_write_changes_nothing(tmp_path, monkeypatch, write):
     """Without keys, the transaction is what keeps a write whole: a failure after the deletes leaves every row."""

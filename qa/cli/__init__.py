@@ -5,7 +5,8 @@
 - :mod:`qa.cli.reads`: ``flagged``, ``stats``, ``findings``, ``precision``, ``sql`` (the read side);
 - :mod:`qa.cli.search`: ``search`` (transcript search, and a search saved as a draft rule);
 - :mod:`qa.cli.review`: ``review``, ``export``, ``serve`` (verdicts, coaching examples, the page);
-- :mod:`qa.cli.admin`: ``init``, ``prepare-model``, ``purge`` (a working folder, the model, retention);
+- :mod:`qa.cli.admin`: ``init``, ``prepare-model``, ``purge``, ``compact`` (a working folder, the model, retention,
+  a lake's upkeep);
 - :mod:`qa.cli.users`: ``users …`` (accounts of the page);
 - :mod:`qa.cli.sources`: ``sources check`` (the PBX sources of qa.toml, a dry run).
 
@@ -35,6 +36,7 @@ app.command()(review.export)
 app.command()(review.serve)
 app.command()(admin.init)
 app.command()(admin.purge)
+app.command()(admin.compact)
 app.command("prepare-model")(admin.prepare_model)
 app.command()(batch.schedule)
 app.add_typer(users_app, name="users")

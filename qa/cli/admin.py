@@ -1,5 +1,5 @@
 """Setting up and looking after a working folder: ``qa init`` (qa.toml and an editable rule set), ``qa
-prepare-model`` (the embedded Whisper model) and ``qa purge`` (retention)."""
+prepare-model`` (the embedded Whisper model), ``qa purge`` (retention) and ``qa compact`` (a lake's upkeep)."""
 
 from __future__ import annotations
 
@@ -70,3 +70,35 @@ def purge(
         raise fail(str(exc)) from exc
     report.console.print(f"Purged {result.conversations} conversations that started before "
                          f"{result.cutoff:%Y-%m-%d %H:%M} UTC; scores and aggregates kept.", highlight=False)
+
+
+def compact(
+    db: opt.DbOpt = Path(opt.DEFAULT_DB),
+    keep: Annotated[str, typer.Option("--keep", help="Keep the lake's snapshots this long (time travel): 30m, 1h, "
+                                                     "2d, 1w or 0.")] = "1d",
+    grace: Annotated[str, typer.Option("--grace", help="Delete a file nothing refers to once this long unused: 30m, "
+                                                       "1h… or 0.")] = "1h",
+) -> None:
+    """Compact a DuckLake: small files merged, old snapshots expired, unused files deleted (a file: checkpointed)."""
+    from qa.review import report
+    from qa.store import StoreError
+    from qa.store.compact import compact as compact_store
+    from qa.store.compact import parse_span
+
+    ages = {}
+    for name, value in (("--keep", keep), ("--grace", grace)):
+        try:
+            ages[name] = parse_span(value)
+        except ValueError as exc:
+            raise typer.BadParameter(f"{name}: {exc}") from exc
+    try:
+        done = compact_store(opt.existing_db(db), keep=ages["--keep"], grace=ages["--grace"])
+    except StoreError as exc:
+        raise fail(str(exc)) from exc
+    if done.store_kind == "duckdb":
+        report.console.print(f"A DuckDB file needs no compaction: checkpointed in {done.seconds:.1f} s.",
+                             highlight=False)
+        return
+    report.console.print(f"Compacted in {done.seconds:.1f} s: files in use {done.files_before} -> "
+                         f"{done.files_after}; {done.snapshots_expired} snapshots expired, {done.files_deleted} "
+                         "files deleted.", highlight=False)

@@ -8,6 +8,7 @@ A migration whose derived tables are too large to fill in one SQL statement name
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -23,6 +24,15 @@ def backfill_of(number: int) -> Callable[[duckdb.DuckDBPyConnection], None] | No
 
         return refresh_search
     return None
+
+
+_LAKE_ONLY = re.compile(r"^--\s*ducklake:\s*only\b", re.I | re.M)
+
+
+def lake_only(sql: str) -> bool:
+    """Whether a migration has meaning only on a DuckLake (a ``-- ducklake: only`` line: a lake's table layout):
+    a DuckDB file records it as applied and runs nothing."""
+    return bool(_LAKE_ONLY.search(sql))
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -49,7 +59,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[str]:
             continue
         con.execute("BEGIN")
         try:
-            con.execute(sql)
+            if not lake_only(sql):
+                con.execute(sql)
             backfill = backfill_of(number)
             if backfill is not None:
                 backfill(con)

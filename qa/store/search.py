@@ -190,12 +190,16 @@ def _filters_sql(f: SearchFilters, alias: str = "s") -> tuple[list[str], list[An
     return clauses, params
 
 
+def _conversation_filters(f: SearchFilters) -> SearchFilters:
+    """``f`` less what only a sentence has (speaker, rule): what narrows the current findings as well."""
+    return SearchFilters(since=f.since, until=f.until, team=f.team, operator=f.operator, channel=f.channel)
+
+
 def _rule_sql(f: SearchFilters) -> tuple[str | None, list[Any]]:
     """``[NOT] EXISTS`` a current finding of the rule on the sentence (narrowed like the sentences)."""
     if f.rule_hit is None:
         return None, []
-    clauses, params = _filters_sql(SearchFilters(since=f.since, until=f.until, team=f.team, operator=f.operator,
-                                                 channel=f.channel), alias="f")
+    clauses, params = _filters_sql(_conversation_filters(f), alias="f")
     clauses = ["f.conversation_id = s.conversation_id", "f.utterance_idx = s.utterance_idx", *clauses]
     if f.rule not in (None, "any"):
         clauses.append("f.rule_id = ?::VARCHAR")
@@ -211,7 +215,10 @@ _COLUMNS = ("conversation_id", "utterance_idx", "dated_at", "team", "operator_id
 # One statement per search: the matches found once (narrow keys), their counts, the page's keys, and the page's
 # sentences and rules joined back on those keys. The joins' build side is the page (at most MAX_PAGE rows), so
 # DuckDB pushes its key ranges into both scans at run time (the page's dates skip every other row group of the
-# sentences and of the current findings, which carry the same date) instead of a second round trip.
+# sentences and of the current findings, which carry the same date) instead of a second round trip. Both scans also
+# get the search's own conversation filters (shown_where, ruled_where): the page lies inside them, and they prune
+# whatever order the rows are stored in (a lake keeps each week's rows by team: the page's dates alone would read
+# every team's row groups of those weeks).
 _SEARCH = """
     WITH m AS MATERIALIZED (
         SELECT s.dated_at, s.conversation_id, s.utterance_idx FROM search_sentences s WHERE {where}
@@ -220,10 +227,12 @@ _SEARCH = """
     ), shown AS (
         SELECT {columns} FROM search_sentences s JOIN page p ON s.dated_at = p.dated_at
             AND s.conversation_id = p.conversation_id AND s.utterance_idx = p.utterance_idx
+        WHERE {shown_where}
     ), ruled AS (
         SELECT f.conversation_id, f.utterance_idx, list(DISTINCT f.rule_id ORDER BY f.rule_id) AS rules
         FROM current_findings f JOIN page p ON f.dated_at = p.dated_at AND f.conversation_id = p.conversation_id
             AND f.utterance_idx = p.utterance_idx
+        WHERE {ruled_where}
         GROUP BY ALL
     )
     SELECT (SELECT count(*) FROM m), (SELECT count(DISTINCT conversation_id) FROM m),
@@ -253,11 +262,14 @@ def search(store: Store, query: SearchQuery, filters: SearchFilters = SearchFilt
         match = _part_sql(query.root, terms, match_params)
         rule, rule_params = _rule_sql(filters)
         where = " AND ".join([*clauses, match, *([rule] if rule else [])])
+        ruled, ruled_params = _filters_sql(_conversation_filters(filters), alias="f")
         sql = _SEARCH.format(where=where, order=_ORDER, columns=", ".join(f"s.{c}" for c in _COLUMNS),
                              packed=", ".join(f"s.{c}" for c in _COLUMNS),
-                             order_s="s.dated_at DESC, s.conversation_id, s.utterance_idx")
-        total, conversations, rows = con.execute(sql, [*params, *match_params, *rule_params, limit,
-                                                       offset]).fetchone()
+                             order_s="s.dated_at DESC, s.conversation_id, s.utterance_idx",
+                             shown_where=" AND ".join(clauses or ["TRUE"]),
+                             ruled_where=" AND ".join(ruled or ["TRUE"]))
+        total, conversations, rows = con.execute(sql, [*params, *match_params, *rule_params, limit, offset,
+                                                       *params, *ruled_params]).fetchone()
     hits = _hits(rows or [], query, terms)
     unknown = [lemma for lemma, ids in terms.ids.items() if not ids]
     return SearchPage(hits, int(total), int(conversations), limit, offset, terms.variants, unknown)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,6 +28,38 @@ from qa.store.queries import Filters
 F = TypeVar("F")  # a dataclass of filters with a ``team`` field
 
 SESSION_COOKIE = "qa_session"
+MENU_TTL_S = 60.0  # how long the filter menus are kept: a night's write shows in them within a minute
+
+
+class MenuCache:
+    """The filter menus' choices (distinct teams, operators, rules, categories), kept ``ttl_s`` seconds.
+
+    Building them is four DISTINCT scans of the store (and, for a user of one team, that team's operators): too
+    much to pay on every view of a page. Entries are kept per key (all teams, or one team's operators); each
+    view still narrows them to what its user may see. :meth:`clear` drops them all (after a write of this
+    process that changes them); other processes' writes show once an entry is ``ttl_s`` old.
+    """
+
+    def __init__(self, ttl_s: float = MENU_TTL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s, self._clock = ttl_s, clock
+        self._kept: dict[tuple[str, ...], tuple[float, Any]] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: tuple[str, ...], build: Callable[[], Any]) -> Any:
+        """The value kept for ``key`` while it is fresh, else ``build()`` (kept from now)."""
+        now = self._clock()
+        with self._guard:
+            kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < self.ttl_s:
+            return kept[1]
+        value = build()  # outside the lock: a slow store does not hold up views of other keys
+        with self._guard:
+            self._kept[key] = (now, value)
+        return value
+
+    def clear(self) -> None:
+        with self._guard:
+            self._kept.clear()
 
 
 class NotSignedIn(Exception):
@@ -60,6 +95,7 @@ class Site:
     secret: bytes
     redactor: Any = None
     throttle: auth.ClientThrottle = field(default_factory=auth.ClientThrottle)
+    menus: MenuCache = field(default_factory=MenuCache)
 
     def get_redactor(self) -> Any:
         """The redactor that masks personal data (the default one is built on first use: it is slow to load)."""
@@ -119,14 +155,19 @@ class Site:
         return replace(filters, team=user.teams[0])
 
     def scoped_options(self, user: User) -> dict[str, list[str]]:
-        """The filter form's choices, narrowed to the user's teams."""
-        options = queries.filter_options(self.store)
+        """The filter form's choices, narrowed to the user's teams (read through :attr:`menus`)."""
+        options = {key: list(values) for key, values in
+                   self.menus.get(("all",), lambda: queries.filter_options(self.store)).items()}
         if not user.all_teams:
+            team = user.teams[0]
             options["teams"] = [t for t in options["teams"] if t in user.teams]
-            cols, rows = queries.stats(self.store, "operator", Filters(flagged=None, team=user.teams[0]))
-            at = cols.index("operator_id") if "operator_id" in cols else None
-            options["operators"] = sorted({r[at] for r in rows if r[at]}) if at is not None else []
+            options["operators"] = list(self.menus.get(("operators", team), lambda: self._team_operators(team)))
         return options
+
+    def _team_operators(self, team: str) -> list[str]:
+        cols, rows = queries.stats(self.store, "operator", Filters(flagged=None, team=team))
+        at = cols.index("operator_id") if "operator_id" in cols else None
+        return sorted({r[at] for r in rows if r[at]}) if at is not None else []
 
     def open_conversation(self, user: User, conversation_id: str) -> dict[str, Any]:
         """The conversation (404 when there is none, 403 when another team's)."""
