@@ -137,10 +137,28 @@ class Store(ABC):
     def check_not_damaged(self) -> None:
         """Raise :class:`StoreError` when the store is damaged, without waiting for a writer's lock."""
 
-    def hold(self) -> AbstractContextManager[None]:
+    def hold(self, idle_s: float | None = None) -> AbstractContextManager[None]:
         """Inside the block, the calls of this process reuse one writer connection where the kind gains by it (a
         DuckDB file: no open, migration check and checkpoint per call; given up for other processes every few
-        seconds); a lake's connections are cheap, and it holds nothing."""
+        seconds, and after ``idle_s`` seconds without a call when given); a lake's connections are cheap, and it
+        holds nothing."""
+        return nullcontext()
+
+    def night_writes(self) -> AbstractContextManager[None]:
+        """Around a run's writes (the nightly flow's chunks): a DuckDB file keeps one writer connection while
+        writes follow each other (closed after a second without one, so readers get in while chunks are worked on)
+        and defers its checkpoints to the log's threshold and the block's end (:meth:`hold`,
+        :meth:`deferred_checkpoints`); a chunk's write then costs the same on a big store as on an empty one. A
+        lake needs neither."""
+        return nullcontext()
+
+    def deferred_checkpoints(self) -> AbstractContextManager[None]:
+        """Inside the block, this process's writes to a DuckDB file leave their changes in the file's write-ahead
+        log (durable at each commit, read by every reader) instead of checkpointing the file at each close: a
+        checkpoint rewrites the last row group of every table written, so it costs more the bigger the store.
+        DuckDB checkpoints by itself when the log passes ``checkpoint_threshold``, and the block's end checkpoints
+        once, so the file stands alone again. Connections are still opened and closed per call (readers get their
+        turn between writes). A lake has no checkpoint: nothing to defer."""
         return nullcontext()
 
     @abstractmethod
