@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from test_store_writes import counts, current_equals_rebuild, duplicates, scored
 
 from qa.store import base, open_store
 from qa.store import file as file_store
-from test_store_writes import counts, current_equals_rebuild, duplicates, scored
+from qa.store import runs as run_rows
 
 READER = """
 import sys, time, duckdb
@@ -63,7 +64,6 @@ def test_a_nights_chunks_stay_in_the_log_readers_see_them_and_the_end_folds_them
         store.write_results("run-1", [scored(f"c-{i:03d}") for i in range(1, 4)])
         store.write_results("run-1", [scored(f"c-{i:03d}") for i in range(4, 6)])
         assert wal(db) > 0  # committed, not checkpointed
-        assert file_store._HELD[key].con is not None  # one writer connection across the chunks
         assert wait_for(lambda: file_store._HELD[key].con is None)  # closed once idle: readers get their turn
         assert read_elsewhere(db) == 6  # another process reads the log's rows
         store.write_results("run-1", [scored("c-006")])  # reopened for the next chunk
@@ -81,7 +81,7 @@ def test_a_chunk_that_fails_in_a_night_leaves_nothing_and_the_night_goes_on(tmp_
         store.write_results("run-1", [scored("c-001")])
         real = base.index_conversations
 
-        def broken(con, conversations):  # fails after the chunk's rows were inserted in its transaction
+        def broken(*args, **kwargs):  # fails after the chunk's rows were inserted in its transaction
             raise RuntimeError("disk full")
 
         monkeypatch.setattr(base, "index_conversations", broken)
@@ -103,3 +103,33 @@ def test_a_night_that_ends_in_an_error_still_folds_its_log_in_and_raises_its_own
         raise KeyboardInterrupt
     assert wal(db) == 0 and str(db.resolve()) not in file_store._DEFERRING
     assert read_elsewhere(db) == 1
+
+
+def test_chunks_that_follow_each_other_share_one_writer_connection(tmp_path, monkeypatch):
+    db = tmp_path / "qa.duckdb"
+    store = open_store(db)
+    store.write_results("run-0", [scored("c-000")])
+    opened = []
+    real_open = file_store._open
+    monkeypatch.setattr(file_store, "_open", lambda *a: opened.append(a[1]) or real_open(*a))
+    monkeypatch.setattr(file_store, "NIGHT_IDLE_S", 600.0)  # a loaded machine's pause must not close it here
+    with store.night_writes():
+        for i in range(1, 4):  # each chunk: its ids checked (a read), then written
+            assert run_rows.stored_sources(store, [f"c-{i:03d}"]) == {}
+            store.write_results("run-1", [scored(f"c-{i:03d}")])
+    assert opened == [False]  # one writer for the whole night (its closing checkpoint too): no open per chunk
+    assert counts(db)["conversations"] == 4 and wal(db) == 0
+
+
+def test_a_runs_heartbeat_is_written_at_most_once_a_minute(tmp_path):
+    db = tmp_path / "qa.duckdb"
+    store = open_store(db)
+    store.start_run(base.RunInfo(run_id="run-1"))
+    store.write_results("run-1", [scored("c-001")])
+    [(first,)] = store.query("SELECT heartbeat_at FROM runs")[1]
+    store.write_results("run-1", [scored("c-002")])
+    assert store.query("SELECT heartbeat_at FROM runs")[1] == [(first,)]  # within the minute: no rewrite of runs
+    store.write_transaction(lambda con: con.execute("UPDATE runs SET heartbeat_at = heartbeat_at - INTERVAL 2 MINUTE"))
+    store.write_results("run-1", [scored("c-003")])
+    [(later,)] = store.query("SELECT heartbeat_at FROM runs")[1]
+    assert later > first

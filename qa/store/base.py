@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import duckdb
@@ -41,6 +41,7 @@ T = TypeVar("T")
 LOCK_RETRY_S = 30.0  # how long a reader or writer waits for another process's lock on a DuckDB file
 PERMANENT_STAGES = ("input", "discover", "decode", "parse")  # the file itself is bad: retrying cannot help
 VERDICTS = ("confirmed", "false_positive", "disputed")
+HEARTBEAT_EVERY = timedelta(minutes=1)  # how often a run's writes note in ``runs`` that it is alive
 
 
 class StoreError(Exception):
@@ -268,8 +269,9 @@ class Store(ABC):
                 todo = [s for s in todo if stored.get(s.conversation.conversation_id) != s.conversation.content_sha256]
             if todo:
                 ids = [s.conversation.conversation_id for s in todo]
-                before = reviewed_now(con, ids)
                 replacing = [cid for cid in ids if cid in stored]
+                fresh = not replacing  # a night's new conversations: no rows of theirs anywhere, nothing reviewed
+                before = [] if fresh else reviewed_now(con, ids)
                 if replacing:  # earlier copies go, every table, by key; a night of new conversations skips this
                     con.register("_ids", pa.table({"conversation_id": replacing}))
                     try:
@@ -280,8 +282,8 @@ class Store(ABC):
                         con.unregister("_ids")
                 insert_rows(con, "conversations", [conversation_row(s.conversation, run_id, now) for s in todo])
                 insert_rows(con, "utterances", [r for s in todo for r in utterance_rows(s.conversation)])
-                replace_scores(con, run_id, scored_rows(todo), now)
-                index_conversations(con, [s.conversation for s in todo])
+                replace_scores(con, run_id, scored_rows(todo), now, fresh=fresh)
+                index_conversations(con, [s.conversation for s in todo], fresh=fresh)
                 carry_reviews(con, before)
             if failures and on_lake:  # a retried commit that had in fact landed leaves no second row
                 con.execute("DELETE FROM failures WHERE run_id = ? AND source_path IN (SELECT unnest(?::VARCHAR[]))",
@@ -346,9 +348,10 @@ def write_rescored_in(con: duckdb.DuckDBPyConnection, run_id: str, scored: Seque
 
 
 def heartbeat(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> None:
-    """Note in ``runs`` that the run just wrote (a run on another host is taken for dead only after hours of
-    silence)."""
-    con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [now, run_id])
+    """Note in ``runs`` that the run just wrote, to the :data:`HEARTBEAT_EVERY` (a run on another host is taken for
+    dead only after hours of silence; an update per chunk cost a lake a rewrite of ``runs`` per chunk)."""
+    con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND (heartbeat_at IS NULL OR heartbeat_at <= ?)",
+                [now, run_id, now - HEARTBEAT_EVERY])
 
 
 def failure_rows(run_id: str, failures: Sequence[Failure], now: datetime) -> list[dict[str, Any]]:

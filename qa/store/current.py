@@ -95,14 +95,14 @@ def refresh_current(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = 
 
 
 def current_from_page(con: duckdb.DuckDBPyConnection, ids: str, scores: str, findings: str,
-                      bounds: tuple[str, str]) -> None:
+                      bounds: tuple[str, str], fresh: bool = False) -> None:
     """Rewrite the current results of the conversations in relation ``ids`` from the rows a write just made
     (relations ``scores``, one per conversation, and ``findings``, with the base tables' columns in their order),
     which must be the most recently scored of those conversations: :func:`refresh_current`'s statements over those
     rows instead of every version stored. ``bounds``: the lowest and highest id, so every read of a big table is
-    narrowed to their range."""
+    narrowed to their range. ``fresh``: none of them is stored yet, so none has current results to delete."""
     within = " AND conversation_id BETWEEN ? AND ?"
-    for table in ("current_findings", "current_scores"):
+    for table in () if fresh else ("current_findings", "current_scores"):
         con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}",
                     list(bounds))
     con.execute(_CURRENT_SCORES_SQL.format(ids=ids, scores=scores, findings=findings, within=within), list(bounds))
