@@ -350,8 +350,14 @@ def write_rescored_in(con: duckdb.DuckDBPyConnection, run_id: str, scored: Seque
 def heartbeat(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> None:
     """Note in ``runs`` that the run just wrote, to the :data:`HEARTBEAT_EVERY` (a run on another host is taken for
     dead only after hours of silence; an update per chunk cost a lake a rewrite of ``runs`` per chunk)."""
+    if now - _BEATEN.get(run_id, now - HEARTBEAT_EVERY) < HEARTBEAT_EVERY:
+        return  # this process noted it less than a minute ago (not even a statement: a lake's UPDATE costs)
     con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND (heartbeat_at IS NULL OR heartbeat_at <= ?)",
                 [now, run_id, now - HEARTBEAT_EVERY])
+    _BEATEN[run_id] = now
+
+
+_BEATEN: dict[str, datetime] = {}  # when this process last noted each run's heartbeat
 
 
 def failure_rows(run_id: str, failures: Sequence[Failure], now: datetime) -> list[dict[str, Any]]:
@@ -382,8 +388,10 @@ def _stored_copies(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConver
         return [], {}
     con.register("_candidates", pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]}))
     try:
-        stored = dict(con.execute("SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id "
-                                  "IN (SELECT conversation_id FROM _candidates)").fetchall())
+        ids = [s.conversation.conversation_id for s in scored]
+        stored = dict(con.execute(  # the id range first: the store's id order skips the rest (zone maps, file stats)
+            "SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id BETWEEN ? AND ? AND "
+            "conversation_id IN (SELECT conversation_id FROM _candidates)", [min(ids), max(ids)]).fetchall())
     finally:
         con.unregister("_candidates")
     return list(scored), stored
