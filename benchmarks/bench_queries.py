@@ -289,7 +289,7 @@ def _time_writes(args: argparse.Namespace, big: str, empty: str) -> None:
     calls, chats = sample_scored(cache)
     open_store(empty).write_results("bench-seed", copies(chats, 2100, "seed"))  # 4 pages to rescore; created
     nights = [  # calls: each chunk after a pause as long as transcribing one takes (the file is reopened for it)
-        ("nightly chunk: 4 calls (minutes apart: file reopened)", "c", lambda p: copies(calls, 4, p), 3,
+        ("nightly chunk: 4 calls (minutes apart)", "c", lambda p: copies(calls, 4, p), 3,
          NIGHT_IDLE_S + 0.5),
         ("nightly chunk: 100 chats (back to back)", "t", lambda p: copies(chats, 100, p), 10, 0.0),
     ]
