@@ -277,30 +277,47 @@ def _store_kind(kind: str, work: Path) -> Iterator[Callable[[Path], object]]:
 
 def _time_writes(args: argparse.Namespace, big: str, empty: str) -> None:
     """One chunk's write on an empty store and on the generated one, interleaved (a burst of load from elsewhere
-    falls on both alike): median and range, and their ratio."""
-    from write_cost import copies, sample_scored, summary, time_nightly_write, time_rescore_write
+    falls on both alike), and their ratio. A nightly case is ``--write-runs`` nights per store of a few chunks each,
+    written as the flow writes them (:func:`write_cost.time_night`): the mean per chunk (the checkpoints DuckDB
+    makes when its log fills fall on chunks, so they count), and the night's closing checkpoint on a row of its
+    own (once a night, not per chunk)."""
+    from write_cost import copies, sample_scored, summary, time_night, time_rescore_write
+
+    from qa.store.file import NIGHT_IDLE_S
 
     cache = REPO_ROOT / "data" / "cache" / "transcripts"
     calls, chats = sample_scored(cache)
     open_store(empty).write_results("bench-seed", copies(chats, 2100, "seed"))  # 4 pages to rescore; created
-    cases = [
-        ("nightly chunk: 4 calls", lambda store: time_nightly_write(store, lambda p: copies(calls, 4, p), 1, "c")),
-        ("nightly chunk: 100 chats", lambda store: time_nightly_write(store, lambda p: copies(chats, 100, p), 1,
-                                                                      "t")),
-        ("rescore page: 500 conversations (4 on a held connection)",
-         lambda store: time_rescore_write(store, RULES, 500, 1)),
+    nights = [  # calls: each chunk after a pause as long as transcribing one takes (the file is reopened for it)
+        ("nightly chunk: 4 calls (minutes apart)", "c", lambda p: copies(calls, 4, p), 3,
+         NIGHT_IDLE_S + 0.5),
+        ("nightly chunk: 100 chats (back to back)", "t", lambda p: copies(chats, 100, p), 10, 0.0),
     ]
     print(f"\nwrite cost per chunk ({args.store}; {args.write_runs} runs each, empty and big interleaved; load "
           f"average {' '.join(f'{x:.1f}' for x in os.getloadavg())}):\n")
     print("| chunk | empty store | generated store | big / empty |")
     print("|---|---|---|---|")
-    for name, timed_write in cases:
-        on_empty, on_big = [], []
+    for name, label, chunk_of, chunks, pause_s in nights:
+        timed = {"empty": ([], []), "big": ([], [])}
         for _ in range(args.write_runs):
-            on_empty += timed_write(open_store(empty))
-            on_big += timed_write(open_store(big))
-        ratio = statistics.median(on_big) / statistics.median(on_empty)
-        print(f"| {name} | {summary(on_empty)} | {summary(on_big)} | {ratio:.2f}x |", flush=True)
+            for which, db in (("empty", empty), ("big", big)):
+                night = time_night(open_store(db), chunk_of, chunks, label, pause_s)
+                timed[which][0].extend(night.chunks)
+                timed[which][1].append(night.closing)
+        (on_empty, end_empty), (on_big, end_big) = timed["empty"], timed["big"]
+        ratio = statistics.mean(on_big) / statistics.mean(on_empty)
+        print(f"| {name} | {summary(on_empty, mean=True)} | {summary(on_big, mean=True)} | {ratio:.2f}x |",
+              flush=True)
+        if args.store == "duckdb":  # a lake has no checkpoint to close the night with
+            print(f"| … that night's closing checkpoint (once a night) | {summary(end_empty)} | {summary(end_big)} "
+                  f"| {statistics.median(end_big) / statistics.median(end_empty):.2f}x |", flush=True)
+    name = "rescore page: 500 conversations (4 on a held connection)"
+    on_empty, on_big = [], []
+    for _ in range(args.write_runs):
+        on_empty += time_rescore_write(open_store(empty), RULES, 500, 1)
+        on_big += time_rescore_write(open_store(big), RULES, 500, 1)
+    ratio = statistics.median(on_big) / statistics.median(on_empty)
+    print(f"| {name} | {summary(on_empty)} | {summary(on_big)} | {ratio:.2f}x |", flush=True)
 
 
 def _rescore_rate(args: argparse.Namespace, db: str) -> None:

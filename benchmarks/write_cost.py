@@ -1,5 +1,6 @@
 """What one chunk's write costs, on an empty store and on a big one: the nightly chunk (calls, chats) and a rescore
-page, each written the way the flows write them (``Store.write_results``, ``Store.write_rescored``).
+page, each written the way the flows write them (the nightly flow: its id check and ``Store.write_results`` inside
+``Store.night_writes``; a rescore: ``rescore.record_chunk`` on a held connection).
 
 The chunks are real scored conversations: the bundled sample calls (transcribed once into ``cache_dir``) and sample
 chats, each copy with an id of its own that the store has not seen, so every timed write stores new conversations
@@ -52,15 +53,35 @@ def copies(scored: list[ScoredConversation], n: int, prefix: str) -> list[Scored
     return out
 
 
-def time_nightly_write(store: Store, chunk_of: callable, repeats: int, label: str) -> list[float]:
-    """Seconds of ``repeats`` writes of a fresh chunk each (``chunk_of(prefix)``), as the nightly flow writes one."""
+@dataclasses.dataclass
+class Night:
+    """Timings of one night's chunk writes: seconds per chunk, and the night's closing checkpoint."""
+
+    chunks: list[float]
+    closing: float
+
+
+def time_night(store: Store, chunk_of: callable, chunks: int, label: str, pause_s: float = 0.0) -> Night:
+    """A night of ``chunks`` fresh chunks (``chunk_of(prefix)``) stored as the nightly flow stores each: the ids
+    checked against the store (:class:`qa.run.bookkeeping.IdClaims`), then :meth:`~qa.store.Store.write_results`,
+    all inside :meth:`~qa.store.Store.night_writes`. ``pause_s`` between chunks stands for the time a chunk takes
+    to transcribe (past ``NIGHT_IDLE_S`` the file is closed, and reopened for the next write); any checkpoint
+    DuckDB makes when its log fills falls on the chunk that triggered it. ``closing``: the block's end (a file's
+    checkpoint of what the night left in its log)."""
+    from qa.run.bookkeeping import IdClaims
+
     out = []
-    for r in range(repeats):
-        chunk = chunk_of(f"{label}-{time.time_ns()}-{r}")
+    claims = IdClaims(store)
+    with store.night_writes():
+        for r in range(chunks):
+            chunk = chunk_of(f"{label}-{time.time_ns()}-{r}")
+            if pause_s:
+                time.sleep(pause_s)
+            start = time.perf_counter()
+            store.write_results(f"bench-write-{label}", claims.refuse_duplicates(chunk))
+            out.append(time.perf_counter() - start)
         start = time.perf_counter()
-        store.write_results(f"bench-write-{label}", chunk)
-        out.append(time.perf_counter() - start)
-    return out
+    return Night(out, time.perf_counter() - start)
 
 
 def time_rescore_write(store: Store, rules_dir: Path, page_size: int, repeats: int, held: int = 4) -> list[float]:
@@ -97,10 +118,11 @@ def time_rescore_write(store: Store, rules_dir: Path, page_size: int, repeats: i
     return out
 
 
-def summary(seconds: list[float]) -> str:
-    """Median and range of some timings, in milliseconds."""
+def summary(seconds: list[float], mean: bool = False) -> str:
+    """Median (or mean) and range of some timings, in milliseconds."""
     ms = sorted(s * 1000 for s in seconds)
-    return f"{statistics.median(ms):.0f} ms (range {ms[0]:.0f}–{ms[-1]:.0f}, {len(ms)} runs)"
+    centre = f"mean {statistics.mean(ms):.0f}" if mean else f"{statistics.median(ms):.0f}"
+    return f"{centre} ms (range {ms[0]:.0f}–{ms[-1]:.0f}, {len(ms)} runs)"
 
 
 def as_json(figures: dict) -> str:

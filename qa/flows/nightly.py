@@ -134,28 +134,28 @@ def nightly_qa(
         (logger.warning if source["error"] or any(source["problems"].values()) else logger.info)(
             "%s", source["summary"])
     failures: list[Failure] = list(found.failures)
-    if failures:  # files that cannot be read: each recorded, the rest goes on
-        write_results(store, run_id, opaque(failures))
-
     batches = pipeline.longest_first(pipeline.plan_chunks(new, calls_per, texts_per))
     scored_futures = [process_chunk.submit(b, settings) for b in batches]
     claims = bookkeeping.IdClaims(store)
     scored: list[ScoredConversation] = []
     done, lost = 0, False
     pipeline.report_progress(0, len(new))
-    for batch, future in zip(batches, scored_futures, strict=True):
-        try:
-            results = future.result()
-        except Exception as exc:  # the chunk failed even after retries: record each of its inputs
-            if scheduler_lost(exc):  # not the inputs' fault: said so in each of their failures
-                lost, exc = True, lost_error(exc)
-            results = pipeline.chunk_failures(batch, exc)
-        results = claims.refuse_duplicates(results)  # a store that cannot answer is the store's error, not theirs
-        results = write_results(store, run_id, opaque(results))  # opaque: Prefect does not walk every token
-        scored += [r for r in results if isinstance(r, ScoredConversation)]
-        failures += [r for r in results if isinstance(r, Failure)]
-        done += len(batch)
-        pipeline.report_progress(done, len(new))
+    with store.night_writes():  # writes cost the same on a big store as on an empty one
+        if failures:  # files that cannot be read: each recorded, the rest goes on
+            write_results(store, run_id, opaque(failures))
+        for batch, future in zip(batches, scored_futures, strict=True):
+            try:
+                results = future.result()
+            except Exception as exc:  # the chunk failed even after retries: record each of its inputs
+                if scheduler_lost(exc):  # not the inputs' fault: said so in each of their failures
+                    lost, exc = True, lost_error(exc)
+                results = pipeline.chunk_failures(batch, exc)
+            results = claims.refuse_duplicates(results)  # a store that cannot answer is the store's error
+            results = write_results(store, run_id, opaque(results))  # opaque: Prefect does not walk every token
+            scored += [r for r in results if isinstance(r, ScoredConversation)]
+            failures += [r for r in results if isinstance(r, Failure)]
+            done += len(batch)
+            pipeline.report_progress(done, len(new))
 
     summary = pipeline.run_summary(run_id, ruleset.version, options.model,
                                    len(new) + len(skipped) + len(found.failures), len(skipped), scored, failures,

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 import duckdb
@@ -41,6 +41,7 @@ T = TypeVar("T")
 LOCK_RETRY_S = 30.0  # how long a reader or writer waits for another process's lock on a DuckDB file
 PERMANENT_STAGES = ("input", "discover", "decode", "parse")  # the file itself is bad: retrying cannot help
 VERDICTS = ("confirmed", "false_positive", "disputed")
+HEARTBEAT_EVERY = timedelta(minutes=1)  # how often a run's writes note in ``runs`` that it is alive
 
 
 class StoreError(Exception):
@@ -137,10 +138,28 @@ class Store(ABC):
     def check_not_damaged(self) -> None:
         """Raise :class:`StoreError` when the store is damaged, without waiting for a writer's lock."""
 
-    def hold(self) -> AbstractContextManager[None]:
+    def hold(self, idle_s: float | None = None) -> AbstractContextManager[None]:
         """Inside the block, the calls of this process reuse one writer connection where the kind gains by it (a
         DuckDB file: no open, migration check and checkpoint per call; given up for other processes every few
-        seconds); a lake's connections are cheap, and it holds nothing."""
+        seconds, and after ``idle_s`` seconds without a call when given); a lake's connections are cheap, and it
+        holds nothing."""
+        return nullcontext()
+
+    def night_writes(self) -> AbstractContextManager[None]:
+        """Around a run's writes (the nightly flow's chunks): a DuckDB file keeps one writer connection while
+        writes follow each other (closed after a second without one, so readers get in while chunks are worked on)
+        and defers its checkpoints to the log's threshold and the block's end (:meth:`hold`,
+        :meth:`deferred_checkpoints`); a chunk's write then costs the same on a big store as on an empty one. A
+        lake needs neither."""
+        return nullcontext()
+
+    def deferred_checkpoints(self) -> AbstractContextManager[None]:
+        """Inside the block, this process's writes to a DuckDB file leave their changes in the file's write-ahead
+        log (durable at each commit, read by every reader) instead of checkpointing the file at each close: a
+        checkpoint rewrites the last row group of every table written, so it costs more the bigger the store.
+        DuckDB checkpoints by itself when the log passes ``checkpoint_threshold``, and the block's end checkpoints
+        once, so the file stands alone again. Connections are still opened and closed per call (readers get their
+        turn between writes). A lake has no checkpoint: nothing to defer."""
         return nullcontext()
 
     @abstractmethod
@@ -250,8 +269,9 @@ class Store(ABC):
                 todo = [s for s in todo if stored.get(s.conversation.conversation_id) != s.conversation.content_sha256]
             if todo:
                 ids = [s.conversation.conversation_id for s in todo]
-                before = reviewed_now(con, ids)
                 replacing = [cid for cid in ids if cid in stored]
+                fresh = not replacing  # a night's new conversations: no rows of theirs anywhere, nothing reviewed
+                before = [] if fresh else reviewed_now(con, ids)
                 if replacing:  # earlier copies go, every table, by key; a night of new conversations skips this
                     con.register("_ids", pa.table({"conversation_id": replacing}))
                     try:
@@ -262,8 +282,8 @@ class Store(ABC):
                         con.unregister("_ids")
                 insert_rows(con, "conversations", [conversation_row(s.conversation, run_id, now) for s in todo])
                 insert_rows(con, "utterances", [r for s in todo for r in utterance_rows(s.conversation)])
-                replace_scores(con, run_id, scored_rows(todo), now)
-                index_conversations(con, [s.conversation for s in todo])
+                replace_scores(con, run_id, scored_rows(todo), now, fresh=fresh)
+                index_conversations(con, [s.conversation for s in todo], fresh=fresh)
                 carry_reviews(con, before)
             if failures and on_lake:  # a retried commit that had in fact landed leaves no second row
                 con.execute("DELETE FROM failures WHERE run_id = ? AND source_path IN (SELECT unnest(?::VARCHAR[]))",
@@ -328,9 +348,16 @@ def write_rescored_in(con: duckdb.DuckDBPyConnection, run_id: str, scored: Seque
 
 
 def heartbeat(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> None:
-    """Note in ``runs`` that the run just wrote (a run on another host is taken for dead only after hours of
-    silence)."""
-    con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ?", [now, run_id])
+    """Note in ``runs`` that the run just wrote, to the :data:`HEARTBEAT_EVERY` (a run on another host is taken for
+    dead only after hours of silence; an update per chunk cost a lake a rewrite of ``runs`` per chunk)."""
+    if now - _BEATEN.get(run_id, now - HEARTBEAT_EVERY) < HEARTBEAT_EVERY:
+        return  # this process noted it less than a minute ago (not even a statement: a lake's UPDATE costs)
+    con.execute("UPDATE runs SET heartbeat_at = ? WHERE run_id = ? AND (heartbeat_at IS NULL OR heartbeat_at <= ?)",
+                [now, run_id, now - HEARTBEAT_EVERY])
+    _BEATEN[run_id] = now
+
+
+_BEATEN: dict[str, datetime] = {}  # when this process last noted each run's heartbeat
 
 
 def failure_rows(run_id: str, failures: Sequence[Failure], now: datetime) -> list[dict[str, Any]]:
@@ -361,8 +388,10 @@ def _stored_copies(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConver
         return [], {}
     con.register("_candidates", pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]}))
     try:
-        stored = dict(con.execute("SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id "
-                                  "IN (SELECT conversation_id FROM _candidates)").fetchall())
+        ids = [s.conversation.conversation_id for s in scored]
+        stored = dict(con.execute(  # the id range first: the store's id order skips the rest (zone maps, file stats)
+            "SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id BETWEEN ? AND ? AND "
+            "conversation_id IN (SELECT conversation_id FROM _candidates)", [min(ids), max(ids)]).fetchall())
     finally:
         con.unregister("_candidates")
     return list(scored), stored

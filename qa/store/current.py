@@ -14,8 +14,7 @@ import pyarrow as pa
 # Migration 006 runs the same statements for every conversation. `{ids}` is a relation of conversation ids; `{scores}`
 # and `{findings}` are the base tables, or the rows a write just made when they are the latest scored
 # (:func:`current_from_page`); `{within}` narrows a read of a big table to the ids' range (zone maps prune it).
-_CURRENT_SCORES_SQL = """
-INSERT INTO current_scores
+_CURRENT_SCORES_SELECT = """
 WITH chosen_key AS (  -- ranked on narrow columns only: the wide details stream through the join below
     SELECT conversation_id, ruleset_version FROM {scores} WHERE conversation_id IN (SELECT conversation_id FROM {ids})
     QUALIFY row_number() OVER (PARTITION BY conversation_id ORDER BY scored_at DESC, ruleset_version) = 1
@@ -31,12 +30,14 @@ WITH chosen_key AS (  -- ranked on narrow columns only: the wide details stream 
 )
 SELECT s.conversation_id, s.ruleset_version, s.total, s.passed, s.flagged, s.escalation, s.auto_failed, s.reasons,
        s.details, s.scored_at, s.run_id, c.channel, c.team, c.operator_id, c.started_at, c.duration_s,
-       coalesce(c.started_at, s.scored_at), coalesce(found.findings, 0), found.rules, found.top_quote
+       coalesce(c.started_at, s.scored_at) AS dated_at, coalesce(found.findings, 0)::INTEGER AS findings,
+       found.rules AS rules, found.top_quote AS top_quote
 FROM chosen s JOIN (SELECT * FROM conversations WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}) c
 ON c.conversation_id = s.conversation_id
 LEFT JOIN found ON found.conversation_id = s.conversation_id
 ORDER BY coalesce(c.started_at, s.scored_at), s.conversation_id
 """
+_CURRENT_SCORES_SQL = "INSERT INTO current_scores" + _CURRENT_SCORES_SELECT
 
 
 _CURRENT_FINDINGS_SQL = """
@@ -46,7 +47,7 @@ WITH keyed AS (
                AS finding_key
     FROM {findings} f WHERE f.conversation_id IN (SELECT conversation_id FROM {ids})
 ), scored AS (  -- the current scores of these conversations only: a keyed read, not a scan of every one
-    SELECT * FROM current_scores WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}
+    SELECT * FROM {current} WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}
 ), verdicts AS (  -- latest_reviews of these conversations (as _LATEST_VERDICTS)
     SELECT conversation_id, finding_key, verdict FROM reviews
     WHERE conversation_id IN (SELECT conversation_id FROM {ids}) AND finding_key IS NOT NULL
@@ -88,25 +89,41 @@ def refresh_current(con: duckdb.DuckDBPyConnection, ids: Sequence[str] | None = 
             where = "" if ids is None else f" WHERE conversation_id IN (SELECT conversation_id FROM {relation})"
             con.execute(f"DELETE FROM {table}{where}")
         con.execute(_CURRENT_SCORES_SQL.format(ids=relation, scores="scores", findings="findings", within=""))
-        con.execute(_CURRENT_FINDINGS_SQL.format(ids=relation, findings="findings", within=""))
+        con.execute(_CURRENT_FINDINGS_SQL.format(ids=relation, findings="findings", within="",
+                                                 current="current_scores"))
     finally:
         if ids is not None:
             con.unregister("_current_ids")
 
 
 def current_from_page(con: duckdb.DuckDBPyConnection, ids: str, scores: str, findings: str,
-                      bounds: tuple[str, str]) -> None:
+                      bounds: tuple[str, str], fresh: bool = False) -> None:
     """Rewrite the current results of the conversations in relation ``ids`` from the rows a write just made
     (relations ``scores``, one per conversation, and ``findings``, with the base tables' columns in their order),
     which must be the most recently scored of those conversations: :func:`refresh_current`'s statements over those
     rows instead of every version stored. ``bounds``: the lowest and highest id, so every read of a big table is
-    narrowed to their range."""
+    narrowed to their range. ``fresh``: none of them is stored yet, so none has current results to delete."""
     within = " AND conversation_id BETWEEN ? AND ?"
-    for table in ("current_findings", "current_scores"):
+    for table in () if fresh else ("current_findings", "current_scores"):
         con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}",
                     list(bounds))
-    con.execute(_CURRENT_SCORES_SQL.format(ids=ids, scores=scores, findings=findings, within=within), list(bounds))
-    con.execute(_CURRENT_FINDINGS_SQL.format(ids=ids, findings=findings, within=within), list(bounds))
+    if not fresh:
+        con.execute(_CURRENT_SCORES_SQL.format(ids=ids, scores=scores, findings=findings, within=within),
+                    list(bounds))
+        con.execute(_CURRENT_FINDINGS_SQL.format(ids=ids, findings=findings, within=within, current="current_scores"),
+                    list(bounds))
+        return
+    # New conversations: their current scores are these rows alone, made once and read back from memory by the
+    # findings (current_scores is in date order, so a read of it by id cannot skip anything on a lake).
+    made = con.execute(_CURRENT_SCORES_SELECT.format(ids=ids, scores=scores, findings=findings, within=within),
+                       list(bounds)).to_arrow_table()
+    con.register("_page_current", made)
+    try:
+        con.execute("INSERT INTO current_scores SELECT * FROM _page_current")
+        con.execute(_CURRENT_FINDINGS_SQL.format(ids=ids, findings=findings, within=within, current="_page_current"),
+                    list(bounds))
+    finally:
+        con.unregister("_page_current")
 
 
 def reviewed_now(con: duckdb.DuckDBPyConnection, ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ ever shared across threads or tasks.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -46,18 +47,24 @@ def _process_lock(db_path: Path) -> threading.RLock:
 
 # A writer connection held across calls (:meth:`FileStore.hold`), per file: kept at most HOLD_S seconds at a stretch,
 # then closed (checkpointed) and, GIVE_WAY_S later, opened again, so readers in other processes (retrying every
-# half second at most) get their turn.
+# half second at most) get their turn; with ``idle_s``, also closed once no call has used it for that long.
 HOLD_S = 5.0
 GIVE_WAY_S = 0.3
+NIGHT_IDLE_S = 1.0  # the nightly flow's writer connection is closed once no chunk has been written for this long
 
 
 @dataclass
 class _Held:
+    lock: threading.RLock
+    idle_s: float | None = None
     con: duckdb.DuckDBPyConnection | None = None
     since: float = 0.0
+    uses: int = 0
+    timer: threading.Timer | None = None
 
     def connection(self, db_path: Path, deadline: float) -> duckdb.DuckDBPyConnection:
         """The held connection, opened (or, after HOLD_S, reopened after giving way) when needed."""
+        self.uses += 1
         if self.con is not None and time.monotonic() - self.since > HOLD_S:
             self.release()
             time.sleep(GIVE_WAY_S)
@@ -67,13 +74,38 @@ class _Held:
             self.since = time.monotonic()
         return self.con
 
+    def used(self) -> None:
+        """A call is done with the connection: with ``idle_s``, close it if no other call comes within that time."""
+        if self.idle_s is None or self.con is None:
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = threading.Timer(self.idle_s, self._release_if_idle, args=(self.uses,))
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _release_if_idle(self, uses: int) -> None:
+        with self.lock:
+            if self.uses == uses:
+                self.release()
+
     def release(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.con is not None:
             con, self.con = self.con, None
             con.close()
 
 
 _HELD: dict[str, _Held] = {}
+
+# Files whose checkpoints this process defers (:meth:`FileStore.deferred_checkpoints`): how many blocks are open.
+_DEFERRING: dict[str, int] = {}
+# The write-ahead log a deferring writer lets grow before DuckDB checkpoints: every open (the writer's next chunk, a
+# reader's request) replays the log, and every checkpoint rewrites the last row group of each table written, so the
+# best size balances the two (figures: README, "Performance").
+DEFERRED_LOG_MB = int(os.environ.get("QA_DEFERRED_LOG_MB", "16"))
 
 
 @dataclass(frozen=True)
@@ -98,7 +130,10 @@ class FileStore(Store):
         with _process_lock(db_path):
             held = _HELD.get(str(db_path.resolve()))
             if held is not None:  # this process holds the writer: every call uses it, one at a time
-                yield held.connection(db_path, deadline)
+                try:
+                    yield held.connection(db_path, deadline)
+                finally:
+                    held.used()
                 return
             con = _open(db_path, read_only, deadline)
             if read_only and pending_migrations(con):
@@ -113,13 +148,15 @@ class FileStore(Store):
                 con.close()
 
     @contextmanager
-    def hold(self) -> Iterator[None]:
+    def hold(self, idle_s: float | None = None) -> Iterator[None]:
         """Inside the block this process's calls share one writer connection (no open, migration check and
-        checkpoint per call), given up for other processes every :data:`HOLD_S` seconds and closed at the end."""
+        checkpoint per call), given up for other processes every :data:`HOLD_S` seconds, and after ``idle_s``
+        seconds without a call when given, and closed at the end."""
         key = str(self.path.resolve())
-        with _process_lock(self.path):
+        lock = _process_lock(self.path)
+        with lock:
             nested = key in _HELD  # held already: the outer block releases it
-            held = _HELD.setdefault(key, _Held())
+            held = _HELD.setdefault(key, _Held(lock, idle_s))
         if nested:
             yield
             return
@@ -129,6 +166,47 @@ class FileStore(Store):
             with _process_lock(self.path):
                 _HELD.pop(key, None)
                 held.release()
+
+    @contextmanager
+    def night_writes(self) -> Iterator[None]:
+        """One writer connection while writes follow each other (closed after :data:`NIGHT_IDLE_S` without one),
+        and the checkpoints deferred to the log's threshold and the block's end."""
+        with self.hold(idle_s=NIGHT_IDLE_S), self.deferred_checkpoints():
+            yield
+
+    @contextmanager
+    def deferred_checkpoints(self) -> Iterator[None]:
+        """Inside the block this process's writer connections close without checkpointing (their commits stay in
+        the write-ahead log, which DuckDB folds in past ``checkpoint_threshold``); the block's end checkpoints the
+        file once (even when the block fails: what was committed is kept either way)."""
+        key = str(self.path.resolve())
+        with _process_lock(self.path):
+            _DEFERRING[key] = _DEFERRING.get(key, 0) + 1
+        try:
+            yield
+        except BaseException:
+            self._stop_deferring(key, quiet=True)  # the block's own error is the one to see
+            raise
+        self._stop_deferring(key)
+
+    def _stop_deferring(self, key: str, quiet: bool = False) -> None:
+        with _process_lock(self.path):
+            _DEFERRING[key] -= 1
+            last = not _DEFERRING[key]
+            if last:
+                del _DEFERRING[key]
+        if not last or not self.path.exists():
+            return
+        try:
+            self._checkpoint()
+        except StoreError:
+            if not quiet:
+                raise
+
+    def _checkpoint(self) -> None:
+        """Fold the write-ahead log into the file (a writer connection's close does it)."""
+        with self.connect() as con:
+            con.execute("CHECKPOINT")
 
     @contextmanager
     def locked_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -224,6 +302,9 @@ def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyCon
     if not read_only:
         try:
             migrate(con)
+            if str(db_path.resolve()) in _DEFERRING:  # its close leaves the log (checkpointed past the threshold)
+                con.execute("PRAGMA disable_checkpoint_on_shutdown")
+                con.execute(f"SET checkpoint_threshold = '{DEFERRED_LOG_MB}MiB'")
         except Exception:
             con.close()
             raise

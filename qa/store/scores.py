@@ -101,9 +101,11 @@ def write_scored_in(con: duckdb.DuckDBPyConnection, run_id: str, rows: ScoredRow
     carry_reviews(con, before)
 
 
-def replace_scores(con: duckdb.DuckDBPyConnection, run_id: str, rows: ScoredRows, now: datetime) -> None:
+def replace_scores(con: duckdb.DuckDBPyConnection, run_id: str, rows: ScoredRows, now: datetime,
+                   fresh: bool = False) -> None:
     """The same versions' findings and scores of these conversations replaced by ``rows``, and their current
-    results rewritten (from these rows where they are the latest scored)."""
+    results rewritten (from these rows where they are the latest scored). ``fresh``: none of these conversations
+    is stored (the caller read ``conversations`` in this transaction), so none has rows to delete."""
     ids = rows.ids
     n = len(ids)
     findings = pa.table({name: pa.array(rows.findings[name], _FINDINGS_SCHEMA.field(name).type)
@@ -120,7 +122,7 @@ def replace_scores(con: duckdb.DuckDBPyConnection, run_id: str, rows: ScoredRows
     con.register("_page_scores", scores)
     con.register("_page_findings", findings)
     try:
-        for table in ("findings", "scores"):
+        for table in () if fresh else ("findings", "scores"):
             if len(versions) == 1:  # a page of one version (a rescore): pruned by version and id range
                 con.execute(f"DELETE FROM {table} WHERE ruleset_version = ? AND conversation_id BETWEEN ? AND ? "
                             "AND conversation_id IN (SELECT conversation_id FROM _page_keys)", [versions[0], lo, hi])
@@ -130,13 +132,13 @@ def replace_scores(con: duckdb.DuckDBPyConnection, run_id: str, rows: ScoredRows
                             "(SELECT (conversation_id, ruleset_version) FROM _page_keys)", [lo, hi])
         con.execute("INSERT INTO findings SELECT * FROM _page_findings")
         con.execute("INSERT INTO scores SELECT * FROM _page_scores")
-        latest = con.execute(  # is anything stored for these conversations scored as late as now? (clocks)
+        latest = 0 if fresh else con.execute(  # anything stored for them scored as late as now? (clocks)
             "SELECT count(*) FROM current_scores WHERE conversation_id BETWEEN ? AND ? AND conversation_id IN "
             "(SELECT conversation_id FROM _page_keys) AND scored_at >= ?", [lo, hi, now]).fetchone()[0]
         if latest or len(set(ids)) != n:
             refresh_current(con, sorted(set(ids)))
         else:
-            current_from_page(con, "_page_keys", "_page_scores", "_page_findings", (lo, hi))
+            current_from_page(con, "_page_keys", "_page_scores", "_page_findings", (lo, hi), fresh=fresh)
     finally:
         for name in ("_page_keys", "_page_scores", "_page_findings"):
             con.unregister(name)

@@ -125,9 +125,11 @@ def _term_ids(con: duckdb.DuckDBPyConnection, lemmas: Sequence[str]) -> dict[str
     return known
 
 
-def index_conversations(con: duckdb.DuckDBPyConnection, conversations: Sequence[Conversation]) -> None:
+def index_conversations(con: duckdb.DuckDBPyConnection, conversations: Sequence[Conversation],
+                        fresh: bool = False) -> None:
     """Rewrite the search rows of these analysed conversations from the tokens they hold (what the write stores
-    in ``utterances``), inside the caller's transaction, after their current score is written."""
+    in ``utterances``), inside the caller's transaction, after their current score is written. ``fresh``: none of
+    them was stored before this transaction, so none has search rows to delete."""
     if not conversations:
         return
     lemmas = sorted({t.lemma for c in conversations for u in c.utterances for t in u.tokens if t.lemma})
@@ -143,12 +145,14 @@ def index_conversations(con: duckdb.DuckDBPyConnection, conversations: Sequence[
                                ("start_s", u.start), ("text", u.text), ("terms", [ids[t.lemma] for t in tokens]),
                                ("starts", [t.start for t in tokens])):
                 columns[key].append(value)
-    con.register("_search_ids", pa.table({"conversation_id": pa.array([c.conversation_id for c in conversations],
-                                                                      pa.string())}))
-    try:
-        con.execute("DELETE FROM search_sentences WHERE conversation_id IN (SELECT conversation_id FROM _search_ids)")
-    finally:
-        con.unregister("_search_ids")
+    if not fresh:
+        con.register("_search_ids", pa.table({"conversation_id": pa.array([c.conversation_id for c in conversations],
+                                                                          pa.string())}))
+        try:
+            con.execute("DELETE FROM search_sentences WHERE conversation_id IN (SELECT conversation_id FROM "
+                        "_search_ids)")
+        finally:
+            con.unregister("_search_ids")
     if not columns["conversation_id"]:
         return
     con.register("_search_rows", pa.table({
