@@ -28,7 +28,7 @@ from qa.speech.legs import LegsStream, legs_sha256
 from qa.speech.transcribe.allocator import release_memory
 from qa.speech.transcribe.channels import _channel_plan
 from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guarded_words, normalise_phrase
-from qa.speech.transcribe.merging import _RawWord, merge_words
+from qa.speech.transcribe.merging import _RawWord, merge_words, snap_to_voice
 from qa.speech.transcribe.models import LoadedModel, Replica, load_model
 from qa.speech.transcribe.options import TranscriptionOptions
 from qa.speech.transcribe.redecode import PromptTerms, choose_blocks, confirmed, doubts
@@ -396,8 +396,8 @@ class Transcriber:
     # guards --------------------------------------------------------------------------------------
     def _channel_words(self, samples: np.ndarray, stats: dict[str, Any],
                        regions: list[list[float]] | None = None) -> list[_RawWord]:
-        """Guarded words of one channel, in time order, timestamps never going backwards (a word the other decode
-        heard too is never dropped by a guard)."""
+        """Guarded words of one channel, in time order, never going backwards, each in its stretch of voice
+        (:func:`~qa.speech.transcribe.merging.snap_to_voice`; a word the other decode heard is kept by the guards)."""
         segments, other = self._run(samples, stats, regions)
         confirm = (lambda w: confirmed(w, other)) if other else None
         words: list[_RawWord] = []
@@ -407,6 +407,8 @@ class Transcriber:
                 continue  # lone punctuation
             words.append(_RawWord(token, float(w.start), float(w.end), float(w.probability)))
         words.sort(key=lambda w: w.start)
+        if regions and (moved := snap_to_voice(words, regions)):
+            stats["moved_to_voice"] = stats.get("moved_to_voice", 0) + moved
         previous_end = 0.0
         for w in words:
             w.start = max(w.start, previous_end)
