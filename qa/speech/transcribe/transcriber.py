@@ -31,7 +31,7 @@ from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guar
 from qa.speech.transcribe.merging import _RawWord, merge_words, snap_to_voice
 from qa.speech.transcribe.models import LoadedModel, Replica, load_model
 from qa.speech.transcribe.options import TranscriptionOptions
-from qa.speech.transcribe.redecode import PromptTerms, choose_blocks, confirmed, doubts
+from qa.speech.transcribe.redecode import PromptTerms, combine, confirmed, doubts, unsure_words
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, data_digest, read_cached, write_cached
 from qa.speech.transcribe.vad import block_bounds, missed_speech_clips, voice_regions
 from qa.speech.transcribe.windows import DEFAULT_WINDOW_S, gather, window_batch_size, window_seconds, windows
@@ -197,19 +197,17 @@ class Transcriber:
             return primed, []
         if regions is None:
             regions = voice_regions(samples)
-        why = doubts(primed, regions, self.prompt_terms)
+        why = doubts(primed, regions, self.prompt_terms) or ["unsure_words"] * unsure_words(primed, self.prompt_terms)
         if not why:
             return primed, []
-        plain_kwargs = {k: v for k, v in kwargs.items() if k not in ("initial_prompt", "hotwords")}
-        plain = self._decode(samples, plain_kwargs, stats)
-        choice = choose_blocks(primed, plain, regions, self.prompt_terms)
+        plain = self._decode(samples, {k: v for k, v in kwargs.items() if k not in ("initial_prompt", "hotwords")},
+                             stats)
+        segments, stretches = combine(primed, plain, regions, why, self.prompt_terms)
         if stats is not None:
-            stats.setdefault("decoded_again", []).append({
-                "why": why, "stretches": choice.stretches,
-                "kept_plain": sum(1 for x in choice.stretches if x["kept"] == "plain")})
-        kept_ids = {id(seg) for seg in choice.segments}
-        other = [w for seg in (*primed, *plain) if id(seg) not in kept_ids for w in (seg.words or [])]
-        return choice.segments, other
+            stats.setdefault("decoded_again", []).append({"why": why, "stretches": stretches, "kept_plain": sum(
+                1 for x in stretches if x["kept"] == "plain")})
+        kept_ids = {id(w) for seg in segments for w in (seg.words or [])}
+        return segments, [w for seg in (*primed, *plain) for w in (seg.words or []) if id(w) not in kept_ids]
 
     # public --------------------------------------------------------------------------------------
     def cache_key(self, channels: Mapping[str, str] | None, raw: RawFormat | None,
