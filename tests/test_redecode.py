@@ -118,3 +118,13 @@ def test_unsure_words_ask_for_a_plain_decode_and_its_record_says_what_was_swappe
     assert _text(segments) == "Здравствуйте компания Телеком Плюс"
     assert stretches == [{"start": 0.0, "end": 0.35, "kept": "plain", "why": "surer without the prompt",
                           "primed": "Здравствуете", "plain": "Здравствуйте"}]
+
+
+def test_the_word_before_a_span_taken_has_the_plain_decodes_punctuation():
+    # a comma of the primed decode left before the span taken cut «если бы я хотел пожаловаться» in two, and the
+    # complaint rule no longer saw the conditional (a false escalation on a neutral call)
+    primed = [seg("Если бы я хотел, пожалуйста, я бы давно написал", 0.0, {"пожалуйста,": 0.41})]
+    plain = [seg("Если бы я хотел пожаловаться, я бы давно написал", 0.0, {"пожаловаться,": 0.71})]
+    segments, stretches = surer_words(primed, plain, PROMPT)
+    assert _text(segments) == "Если бы я хотел пожаловаться, я бы давно написал"
+    assert [(x["primed"], x["plain"]) for x in stretches] == [("пожалуйста,", "пожаловаться,")]
