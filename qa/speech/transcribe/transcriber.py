@@ -153,9 +153,9 @@ class Transcriber:
                     regions: list[list[float]] | None = None) -> list[Any]:
         """faster-whisper on one 16 kHz channel, as its list of segments (each decode on a model replica of its own).
 
-        A primed decode in doubt (a loop, the prompt read back, less of the voice activity covered than it should)
-        is decoded again without the prompt, and the better decode is kept stretch by stretch
-        (:func:`~qa.speech.transcribe.redecode.choose_blocks`); ``stats["decoded_again"]`` says why and what was kept.
+        A primed decode in doubt (a loop, the prompt read back, voice left uncovered, a word heard unsure) is decoded
+        again without the prompt, and the better one kept stretch by stretch, then word span by word span
+        (:func:`~qa.speech.transcribe.redecode.combine`); ``stats["decoded_again"]`` says why and what was kept.
         """
         return self._run(samples, stats, regions)[0]
 
