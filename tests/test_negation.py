@@ -107,6 +107,10 @@ def test_stop_words_keep_their_own_negation(scorer):
         ("жаловаться буду, не хочу ждать", 0, 0, None),
         ("жаловаться, но я не собираюсь", 0, 0, None),
         ("жалоба, я не собираюсь", 0, 0, None),
+        ("претензий, у меня нет", 0, 0, "negated"),  # Whisper's comma before the existential negation
+        ("претензий, у меня нет, просто хочу уточнить доставку", 0, 0, "negated"),
+        ("подам в суд, у меня нет выбора", 2, 2, None),  # «нет» does not end its clause
+        ("я напишу претензию, у меня нет", 2, 2, None),  # the hit does not open its clause
     ],
 )
 def test_denial_scope(text, first, last, kind, lemmatizer):

@@ -18,6 +18,7 @@ from qa.speech.transcribe import (
     get_transcriber,
     hallucination_list,
     merge_words,
+    snap_to_voice,
     transcript_from_dict,
     transcript_to_dict,
 )
@@ -105,6 +106,34 @@ def test_merge_cuts_on_turn_change_and_long_pause_keeps_overlap():
     ]
     assert utterances[3].start < utterances[2].end  # the overlap is kept
     assert [u.start for u in utterances] == sorted(u.start for u in utterances)
+
+
+def test_a_word_timed_into_the_silence_goes_to_the_next_stretch_of_its_voice():
+    # the shape of a noisy 8 kHz call: the batched decoder put «Всего» of «Всего доброго» at the end of the
+    # operator's previous stretch, past its voice; the client's «Ладно» lies between, so the farewell was cut in two
+    operator_voice = [[8.17, 13.27], [14.86, 16.11]]
+    operator = [_w("система", 11.34, 12.0, "operator"), _w("не", 12.0, 12.32, "operator"),
+                _w("работает", 12.32, 12.86, "operator"), _w("всего", 12.86, 13.56, "operator"),
+                _w("доброго.", 15.05, 15.75, "operator")]
+    assert snap_to_voice(operator, operator_voice) == 1
+    assert (operator[3].text, operator[3].start, operator[3].end) == ("всего", 14.86, 15.05)
+    turns = merge_words([*operator, _w("Ладно.", 13.63, 13.89, "client")], pause_split_s=1.0)
+    assert [(u.speaker, u.text) for u in turns][-2:] == [("client", "Ладно."), ("operator", "всего доброго.")]
+
+
+@pytest.mark.parametrize(("last_end", "next_start", "moved"), [
+    (13.1, 15.05, 0),  # a turn's real last word ends inside (or just past) its voice: stays
+    (13.3, 15.05, 0),  # 30 ms past the voice's end: within the margin
+    (13.56, 13.2, 0),  # the next word is in the same stretch: nothing to move to
+    (13.56, None, 0),  # the channel's last word: stays
+])
+def test_words_that_belong_where_they_are_stay(last_end, next_start, moved):
+    words = [_w("работает", 12.32, 12.86, "operator"), _w("всего", 12.86, last_end, "operator")]
+    if next_start is not None:
+        words.append(_w("доброго.", next_start, next_start + 0.7, "operator"))
+    before = [(w.start, w.end) for w in words]
+    assert snap_to_voice(words, [[8.17, 13.27], [14.86, 16.11]]) == moved
+    assert [(w.start, w.end) for w in words] == before
 
 
 def test_options_from_env_and_overrides(monkeypatch):

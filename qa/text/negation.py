@@ -7,7 +7,8 @@ A hit is *hypothetical* when a subjunctive cue («бы») stands before it in it
 (the phrase «ничем не могу помочь» itself) do not count. One case crosses a comma, as Whisper puts commas
 between a verb and its infinitive that no writer would: a fronted infinitive denied by a negated modal after it
 («жаловаться, я не собираюсь») and any hit before a negated verb of motion that ends its clause («суд, я не
-пойду»); see :func:`_governed_denial`.
+пойду»), and a fronted noun before an existential negation ending its clause («Претензий, у меня нет»); see
+:func:`_governed_denial`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class NegationCues:
     negators_after: frozenset[str]  # «без» after a trigger governs the next noun («компенсацию … без связи»)
     governors_after: frozenset[str]  # «не собираюсь» after an infinitive trigger, even past a comma
     motion_governors_after: frozenset[str]  # «(в) суд, я не пойду»: after any trigger
+    possessors_after: frozenset[tuple[str, ...]]  # «претензий, у меня нет»: ending its clause, after a fronted noun
     infinitive_endings: tuple[str, ...]
     governor_words_after: int
     hypothetical: frozenset[str]
@@ -51,6 +53,7 @@ def load_cues(path: str | Path = _DATA) -> NegationCues:
             negators_after=frozenset(w.replace("ё", "е") for w in data["negators_after"]),
             governors_after=frozenset(w.replace("ё", "е") for w in data["governors_after"]),
             motion_governors_after=frozenset(w.replace("ё", "е") for w in data["motion_governors_after"]),
+            possessors_after=frozenset(tuple(w.replace("ё", "е").split()) for w in data["possessors_after"]),
             infinitive_endings=tuple(data["infinitive_endings"]),
             governor_words_after=int(data["governor_words_after"]),
             hypothetical=frozenset(w.replace("ё", "е") for w in data["hypothetical"]),
@@ -143,11 +146,15 @@ def _governed_denial(tokens: Sequence[Token], ids: Sequence[int], first: int, la
     clause («суд, я не пойду, но…»; not «подам в суд, не пойду на уступки»).
     """
     end = min(len(tokens), last + 1 + cues.governor_words_after)
-    for j in range(last + 1, end - 1):
+    for j in range(last + 1, end):
         if ids[j] > ids[last] + 1 or tokens[j].norm in cues.clause_conjunctions:
             return None
         if tokens[j].norm not in cues.negators_after:
             continue
+        if _possessed(tokens, ids, first, j, cues):
+            return Scope("negated", tokens[j].text)
+        if j + 1 >= end:
+            return None
         governor = tokens[j + 1].norm
         if governor in cues.governors_after and _fronted(tokens, ids, first, last, cues):
             return Scope("negated", tokens[j].text)
@@ -156,6 +163,15 @@ def _governed_denial(tokens: Sequence[Token], ids: Sequence[int], first: int, la
             return Scope("negated", tokens[j].text)
         return None
     return None
+
+
+def _possessed(tokens: Sequence[Token], ids: Sequence[int], first: int, j: int, cues: NegationCues) -> bool:
+    """Whether the negator at ``j`` ends a clause «у меня нет» and the hit opens its own clause («Претензий, у меня
+    нет»: Whisper's comma before the existential negation; not «подам в суд, у меня нет выбора»)."""
+    span = tuple(t.norm for t in tokens[max(0, j - 2):j])
+    ends_clause = j + 1 >= len(tokens) or ids[j + 1] != ids[j]
+    opens = first == 0 or ids[first - 1] != ids[first]
+    return span in cues.possessors_after and ids[j - 2] == ids[j] and ends_clause and opens
 
 
 def _fronted(tokens: Sequence[Token], ids: Sequence[int], first: int, last: int, cues: NegationCues) -> bool:

@@ -36,7 +36,7 @@ from qa.speech.transcribe.guards import (
     normalise_phrase,
     uncovered_loud_regions,
 )
-from qa.speech.transcribe.merging import _RawWord, merge_words
+from qa.speech.transcribe.merging import _RawWord, merge_words, snap_to_voice
 from qa.speech.transcribe.models import load_model, loaded_models
 from qa.speech.transcribe.options import DEVICES, TranscriptionOptions, check_device, cuda_available
 from qa.speech.transcribe.transcriber import Transcriber, get_transcriber, transcribe_bare
@@ -61,6 +61,7 @@ __all__ = [
     "loaded_models",
     "merge_words",
     "normalise_phrase",
+    "snap_to_voice",
     "transcribe_bare",
     "transcript_from_dict",
     "transcript_to_dict",

@@ -1,7 +1,9 @@
 """Merging the words of a call's channels into speaker turns by their own timestamps.
 
 Each speaker's words are cut into utterances at long pauses and at turn changes; utterances of different speakers
-may overlap in time, so overtalk stays visible.
+may overlap in time, so overtalk stays visible. Before that, :func:`snap_to_voice` moves a word that faster-whisper's
+batched decoder timed at the end of one stretch of speech, sticking out into the silence after it, to the next
+stretch of the same channel's voice, where it was said.
 """
 
 from __future__ import annotations
@@ -23,6 +25,40 @@ class _RawWord:
     probability: float
     speaker: str = "unknown"
     confidence: float | None = None  # of the speaker (mono calls)
+
+
+STRAY_OVERSHOOT_S = 0.1  # a stretch's last word ending this far past its voice region was said in the next region
+
+
+def snap_to_voice(words: Sequence[_RawWord], regions: Sequence[Sequence[float]]) -> int:
+    """Move each stray word of one channel (in time order) to the voice region where it was said; how many moved.
+
+    The batched decoder cuts the silences out, decodes the speech joined up, and puts each word back by the middle of
+    its time; a word Whisper timed early (the first word after a silence, «Всего» of «Всего доброго») lands at the
+    end of the previous stretch and sticks out past its voice into the silence. A word whose end lies more than
+    :data:`STRAY_OVERSHOOT_S` past its voice region's end, when the channel's next word lies in a later region, is
+    moved to the start of that next region (its text and probability kept), so it joins the words it was said with.
+    The same holds for a turn's first word that Whisper started early, in the silence before its stretch: it starts
+    where the voice does. On the tune half's noisy calls (main's transcripts) this moves 24 words: each lands in the
+    truth turn it was said in (5 stray words across a reply, 19 early starts), and every turn's real last word ended
+    at least 0.2 s before its voice region's end."""
+    spans = sorted((float(a), float(b)) for a, b in regions)
+    starts = [a for a, _ in spans]
+    moved = 0
+    for k in range(len(words) - 1):
+        w, nxt = words[k], words[k + 1]
+        at = bisect.bisect_right(starts, w.start + 0.05) - 1
+        if at < 0 or at + 1 >= len(spans):
+            continue
+        _start, end = spans[at]
+        later = spans[at + 1][0]
+        if w.end <= end + STRAY_OVERSHOOT_S or nxt.start < later - 0.05:
+            continue
+        duration = w.end - w.start
+        w.start = min(later, nxt.start)
+        w.end = max(w.start, min(w.start + duration, nxt.start))
+        moved += 1
+    return moved
 
 
 def merge_words(words: Sequence[_RawWord], pause_split_s: float) -> list[Utterance]:

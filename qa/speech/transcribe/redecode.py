@@ -7,10 +7,21 @@ more prompt terms, or a prompt word heard with low probability amid unsure words
 :data:`MIN_COVERAGE` of the channel's voice activity near a word). Such a channel is decoded again without the prompt
 and :func:`choose_blocks` keeps, stretch by stretch (segments of either decode that overlap in time), the decode that
 covers more of the voice, and on a tie the one without doubts, then the higher log-probability.
+
+A primed decode with no doubt but with :func:`unsure_words` (a word of no prompt term heard with less than
+:data:`UNSURE_PROBABILITY`) is decoded again without the prompt too, and :func:`surer_words` then takes, span by
+span where the two decodes' words differ, those Whisper was surer of without the prompt: on noisy 8 kHz calls the primed
+decode mangles single words («Здравствуете», «Мактсем») that the plain one hears, while only the primed one hears the
+brand. Prompt terms are never swapped out, and words only the plain decode has are taken when it is fairly sure of
+them (:data:`PLAIN_ONLY_PROBABILITY`); the word just before a span taken is the plain decode's too, for its punctuation
+(a comma of the primed decode left there cut a clause in two). Measured on the tune half's noisy calls
+(bench_accuracy): WER 0.172 primed only, 0.206 plain only, 0.159 span by span.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +34,8 @@ ECHO_STRETCH = 0.6  # …among words (3 either side) averaging less than this is
 _CONTEXT_WORDS = 3
 COVERAGE_MARGIN = 0.1  # a decode must cover this much more of a stretch's voice to be preferred for it
 _NEAR_S = 0.3
+UNSURE_PROBABILITY = 0.8  # a primed word of no prompt term heard with less than this is checked without the prompt
+PLAIN_ONLY_PROBABILITY = 0.5  # words only the plain decode has are taken when their mean probability is this or more
 
 
 @dataclass(frozen=True)
@@ -192,3 +205,70 @@ def confirmed(word: Any, other: Sequence[Any]) -> bool:
         if abs(float(w.start) - float(word.start)) <= 0.5 and normalise_phrase(w.word) == tokens:
             return True
     return False
+
+
+def unsure_words(segments: Sequence[Any], prompt: PromptTerms) -> bool:
+    """Whether a primed decode has a word of no prompt term heard with less than :data:`UNSURE_PROBABILITY`."""
+    return any(float(w.probability) < UNSURE_PROBABILITY and not prompt.term_ids(w.word) for w in _words(segments))
+
+
+def _mean(words: Sequence[Any]) -> float:
+    return sum(float(w.probability) for w in words) / len(words) if words else 0.0
+
+
+def _take_plain(mine: Sequence[Any], theirs: Sequence[Any], prompt: PromptTerms) -> bool:
+    """Whether a span of the plain decode replaces the kept decode's span there (see the module doc)."""
+    if not theirs or len(theirs) > len(mine) + 1 or any(prompt.term_ids(w.word) for w in mine):
+        return False
+    if not mine:
+        return _mean(theirs) >= PLAIN_ONLY_PROBABILITY
+    return _mean(theirs) > _mean(mine) and _mean(mine) < UNSURE_PROBABILITY
+
+
+def surer_words(kept: Sequence[Any], plain: Sequence[Any], prompt: PromptTerms) -> tuple[list[Any], list[dict]]:
+    """The kept segments with, where the plain decode's words differ, the span Whisper was surer of (see the module
+    doc); and per span taken, a stretch record (``kept: plain``, ``why``, both texts) for ``stats["decoded_again"]``."""
+    words = [(k, w) for k, seg in enumerate(kept) for w in (seg.words or [])]
+    if not words:
+        return list(kept), []
+    theirs = _words(plain)
+    matcher = difflib.SequenceMatcher(a=[" ".join(normalise_phrase(w.word)) for _, w in words],
+                                      b=[" ".join(normalise_phrase(w.word)) for w in theirs], autojunk=False)
+    by_segment: list[list[Any]] = [[] for _ in kept]
+    stretches: list[dict] = []
+    after_equal = False
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        mine, other = [w for _, w in words[i1:i2]], theirs[j1:j2]
+        if tag == "equal" or not _take_plain(mine, other, prompt):
+            for k, w in words[i1:i2]:
+                by_segment[k].append(w)
+            after_equal = tag == "equal"
+            continue
+        before = by_segment[words[i1 - 1][0]] if after_equal else []
+        if before and before[-1] is words[i1 - 1][1]:  # the same word before the span: the plain decode's punctuation
+            before[-1] = theirs[j1 - 1]  # («хотел, пожалуйста,» → «хотел пожаловаться,»: no comma cutting the clause)
+        after_equal = False
+        by_segment[words[min(i1, len(words) - 1)][0]].extend(other)
+        stretches.append({"start": round(float(other[0].start), 2), "end": round(float(other[-1].end), 2),
+                          "kept": "plain", "why": "surer without the prompt",
+                          "primed": "".join(w.word for w in mine).strip(),
+                          "plain": "".join(w.word for w in other).strip()})
+    segments = []
+    for seg, own in zip(kept, by_segment, strict=True):
+        if not own:
+            continue
+        own.sort(key=lambda w: float(w.start))
+        segments.append(seg if own == list(seg.words or []) else dataclasses.replace(
+            seg, words=own, text="".join(w.word for w in own), start=min(seg.start, own[0].start),
+            end=max(seg.end, own[-1].end)))
+    return segments, stretches
+
+
+def combine(primed: Sequence[Any], plain: Sequence[Any], regions: Sequence[Sequence[float]], why: Sequence[str],
+            prompt: PromptTerms) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The segments kept of a primed decode in doubt (``why``: :func:`doubts`, or ``unsure_words``) and its plain
+    decode, with a record per stretch that differs: stretch by stretch (:func:`choose_blocks`) where the primed decode
+    was in doubt, then span by span of words (:func:`surer_words`)."""
+    choice = choose_blocks(primed, plain, regions, prompt) if list(why) != ["unsure_words"] else Choice(list(primed))
+    segments, swapped = surer_words(choice.segments, plain, prompt)
+    return segments, sorted([*choice.stretches, *swapped], key=lambda x: x["start"])

@@ -28,10 +28,10 @@ from qa.speech.legs import LegsStream, legs_sha256
 from qa.speech.transcribe.allocator import release_memory
 from qa.speech.transcribe.channels import _channel_plan
 from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guarded_words, normalise_phrase
-from qa.speech.transcribe.merging import _RawWord, merge_words
+from qa.speech.transcribe.merging import _RawWord, merge_words, snap_to_voice
 from qa.speech.transcribe.models import LoadedModel, Replica, load_model
 from qa.speech.transcribe.options import TranscriptionOptions
-from qa.speech.transcribe.redecode import PromptTerms, choose_blocks, confirmed, doubts
+from qa.speech.transcribe.redecode import PromptTerms, combine, confirmed, doubts, unsure_words
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, data_digest, read_cached, write_cached
 from qa.speech.transcribe.vad import block_bounds, missed_speech_clips, voice_regions
 from qa.speech.transcribe.windows import DEFAULT_WINDOW_S, gather, window_batch_size, window_seconds, windows
@@ -153,9 +153,9 @@ class Transcriber:
                     regions: list[list[float]] | None = None) -> list[Any]:
         """faster-whisper on one 16 kHz channel, as its list of segments (each decode on a model replica of its own).
 
-        A primed decode in doubt (a loop, the prompt read back, less of the voice activity covered than it should)
-        is decoded again without the prompt, and the better decode is kept stretch by stretch
-        (:func:`~qa.speech.transcribe.redecode.choose_blocks`); ``stats["decoded_again"]`` says why and what was kept.
+        A primed decode in doubt (a loop, the prompt read back, voice left uncovered, a word heard unsure) is decoded
+        again without the prompt, and the better one kept stretch by stretch, then word span by word span
+        (:func:`~qa.speech.transcribe.redecode.combine`); ``stats["decoded_again"]`` says why and what was kept.
         """
         return self._run(samples, stats, regions)[0]
 
@@ -197,19 +197,17 @@ class Transcriber:
             return primed, []
         if regions is None:
             regions = voice_regions(samples)
-        why = doubts(primed, regions, self.prompt_terms)
+        why = doubts(primed, regions, self.prompt_terms) or ["unsure_words"] * unsure_words(primed, self.prompt_terms)
         if not why:
             return primed, []
-        plain_kwargs = {k: v for k, v in kwargs.items() if k not in ("initial_prompt", "hotwords")}
-        plain = self._decode(samples, plain_kwargs, stats)
-        choice = choose_blocks(primed, plain, regions, self.prompt_terms)
+        plain = self._decode(samples, {k: v for k, v in kwargs.items() if k not in ("initial_prompt", "hotwords")},
+                             stats)
+        segments, stretches = combine(primed, plain, regions, why, self.prompt_terms)
         if stats is not None:
-            stats.setdefault("decoded_again", []).append({
-                "why": why, "stretches": choice.stretches,
-                "kept_plain": sum(1 for x in choice.stretches if x["kept"] == "plain")})
-        kept_ids = {id(seg) for seg in choice.segments}
-        other = [w for seg in (*primed, *plain) if id(seg) not in kept_ids for w in (seg.words or [])]
-        return choice.segments, other
+            stats.setdefault("decoded_again", []).append({"why": why, "stretches": stretches, "kept_plain": sum(
+                1 for x in stretches if x["kept"] == "plain")})
+        kept_ids = {id(w) for seg in segments for w in (seg.words or [])}
+        return segments, [w for seg in (*primed, *plain) for w in (seg.words or []) if id(w) not in kept_ids]
 
     # public --------------------------------------------------------------------------------------
     def cache_key(self, channels: Mapping[str, str] | None, raw: RawFormat | None,
@@ -396,8 +394,8 @@ class Transcriber:
     # guards --------------------------------------------------------------------------------------
     def _channel_words(self, samples: np.ndarray, stats: dict[str, Any],
                        regions: list[list[float]] | None = None) -> list[_RawWord]:
-        """Guarded words of one channel, in time order, timestamps never going backwards (a word the other decode
-        heard too is never dropped by a guard)."""
+        """Guarded words of one channel, in time order, never going backwards, each in its stretch of voice
+        (:func:`~qa.speech.transcribe.merging.snap_to_voice`; a word the other decode heard is kept by the guards)."""
         segments, other = self._run(samples, stats, regions)
         confirm = (lambda w: confirmed(w, other)) if other else None
         words: list[_RawWord] = []
@@ -407,6 +405,8 @@ class Transcriber:
                 continue  # lone punctuation
             words.append(_RawWord(token, float(w.start), float(w.end), float(w.probability)))
         words.sort(key=lambda w: w.start)
+        if regions and (moved := snap_to_voice(words, regions)):
+            stats["moved_to_voice"] = stats.get("moved_to_voice", 0) + moved
         previous_end = 0.0
         for w in words:
             w.start = max(w.start, previous_end)

@@ -19,7 +19,9 @@ from typing import Any
 
 from qa.records import Utterance, Word
 
-CACHE_VERSION = 5  # 5: mono speakers from voices (word speaker confidence), primed decodes in doubt decoded again
+CACHE_VERSION = 7  # 7: the word before a span taken from the plain decode has its punctuation
+# 6: primed words Whisper was unsure of checked without the prompt, stray words moved to their voice
+# 5: mono speakers from voices (word speaker confidence), primed decodes in doubt decoded again
 # 4: per-channel voice regions (Silero, 50 ms pad) in stats["voice"]
 
 # The packaged data that changes a transcript: the phrases invented on silence (guards) and the role cues of mono calls
