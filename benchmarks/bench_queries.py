@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -316,6 +317,7 @@ def _rescore_rate(args: argparse.Namespace, db: str) -> None:
         edited.write_text(edited.read_text(encoding="utf-8") + "\n", encoding="utf-8")  # a new rule set version
         command = [sys.executable, "-m", "qa.cli", "rescore", "--db", str(db), "--rules", str(rules), "--no-resume"]
         began = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         log = rules / "rescore.log"
         with log.open("w") as err:
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO_ROOT)
@@ -325,20 +327,26 @@ def _rescore_rate(args: argparse.Namespace, db: str) -> None:
                 process.send_signal(signal.SIGINT)  # stops it; the pages it wrote stay
                 process.wait(timeout=300)
         wall = time.perf_counter() - began
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and the processes it waited for
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         _, rows = open_store(db).query(
-            "SELECT sum(p.conversations), min(p.written_at), max(p.written_at), any_value(r.started_at) "
+            "SELECT sum(p.conversations), min(p.written_at), max(p.written_at), any_value(r.started_at), "
+            "any_value(r.settings->>'chunk_size') "
             "FROM rescore_progress p JOIN runs r ON r.run_id = p.run_id "
             "WHERE r.run_id = (SELECT run_id FROM runs WHERE kind = 'rescore' ORDER BY started_at DESC LIMIT 1)")
-        done, _first, last, started = rows[0]
+        done, _first, last, started, page = rows[0]
         if not done:
             print(f"\nrescore: no page written in {wall:.0f} s: {log.read_text(errors='replace')[-500:]}")
             return
         rate = done / (last - started).total_seconds()
         total = open_store(db).query("SELECT count(*) FROM conversations")[1][0][0]
-        print(f"\nqa rescore of the generated store ({total:,} conversations, pages of 500, {args.store}): "
+        print(f"\nqa rescore of the generated store ({total:,} conversations, pages of {page}, {args.store}): "
               f"{done:,} rescored in {(last - started).total_seconds():.0f} s = {rate:.0f} conversations/s "
               f"(whole store at this rate: {total / rate / 60:.0f} min); load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
+        print(f"its CPU, start-up included: {cpu:.0f} core-s = {cpu / done * 1000:.2f} core-s per 1,000 "
+              f"conversations (at most {done / cpu * (os.cpu_count() or 1):.0f}/s on {os.cpu_count()} idle cores)",
+              flush=True)
     finally:
         shutil.rmtree(rules, ignore_errors=True)
 
