@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -317,7 +316,6 @@ def _rescore_rate(args: argparse.Namespace, db: str) -> None:
         edited.write_text(edited.read_text(encoding="utf-8") + "\n", encoding="utf-8")  # a new rule set version
         command = [sys.executable, "-m", "qa.cli", "rescore", "--db", str(db), "--rules", str(rules), "--no-resume"]
         began = time.perf_counter()
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         log = rules / "rescore.log"
         with log.open("w") as err:
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=err, cwd=REPO_ROOT)
@@ -325,10 +323,12 @@ def _rescore_rate(args: argparse.Namespace, db: str) -> None:
                 process.wait(timeout=args.rescore_seconds or None)
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGINT)  # stops it; the pages it wrote stay
-                process.wait(timeout=300)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:  # still writing what was in flight: the rate is already known
+                    process.kill()
+                    process.wait()
         wall = time.perf_counter() - began
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command and the processes it waited for
-        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         _, rows = open_store(db).query(
             "SELECT sum(p.conversations), min(p.written_at), max(p.written_at), any_value(r.started_at), "
             "any_value(r.settings->>'chunk_size') "
@@ -344,9 +344,6 @@ def _rescore_rate(args: argparse.Namespace, db: str) -> None:
               f"{done:,} rescored in {(last - started).total_seconds():.0f} s = {rate:.0f} conversations/s "
               f"(whole store at this rate: {total / rate / 60:.0f} min); load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
-        print(f"its CPU, start-up included: {cpu:.0f} core-s = {cpu / done * 1000:.2f} core-s per 1,000 "
-              f"conversations (at most {done / cpu * (os.cpu_count() or 1):.0f}/s on {os.cpu_count()} idle cores)",
-              flush=True)
     finally:
         shutil.rmtree(rules, ignore_errors=True)
 
