@@ -340,19 +340,24 @@ def _rescore_rate(args: argparse.Namespace, db: str) -> None:
                 process.wait(timeout=args.rescore_seconds or None)
             except subprocess.TimeoutExpired:
                 process.send_signal(signal.SIGINT)  # stops it; the pages it wrote stay
-                process.wait(timeout=300)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:  # still writing what was in flight: the rate is already known
+                    process.kill()
+                    process.wait()
         wall = time.perf_counter() - began
         _, rows = open_store(db).query(
-            "SELECT sum(p.conversations), min(p.written_at), max(p.written_at), any_value(r.started_at) "
+            "SELECT sum(p.conversations), min(p.written_at), max(p.written_at), any_value(r.started_at), "
+            "any_value(r.settings->>'chunk_size') "
             "FROM rescore_progress p JOIN runs r ON r.run_id = p.run_id "
             "WHERE r.run_id = (SELECT run_id FROM runs WHERE kind = 'rescore' ORDER BY started_at DESC LIMIT 1)")
-        done, _first, last, started = rows[0]
+        done, _first, last, started, page = rows[0]
         if not done:
             print(f"\nrescore: no page written in {wall:.0f} s: {log.read_text(errors='replace')[-500:]}")
             return
         rate = done / (last - started).total_seconds()
         total = open_store(db).query("SELECT count(*) FROM conversations")[1][0][0]
-        print(f"\nqa rescore of the generated store ({total:,} conversations, pages of 500, {args.store}): "
+        print(f"\nqa rescore of the generated store ({total:,} conversations, pages of {page}, {args.store}): "
               f"{done:,} rescored in {(last - started).total_seconds():.0f} s = {rate:.0f} conversations/s "
               f"(whole store at this rate: {total / rate / 60:.0f} min); load average "
               f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)

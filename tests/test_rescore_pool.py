@@ -120,3 +120,30 @@ def test_the_pooled_rescore_writes_what_the_scorer_and_a_full_rebuild_give(store
         con.execute("COMMIT")
     assert _current(db) == kept
     assert _search(db) == kept_search
+
+
+def test_a_page_cut_into_slices_scores_as_the_whole_page(store_path):
+    """What each scoring process gets of a page (``StoredPage.slices``) holds every conversation once, in order,
+    with exactly its utterances; the slices' rows joined are the whole page's rows (calls, chats, undated, stale)."""
+    import pyarrow as pa
+
+    from qa.run.rescoring import joined, score_stored
+    from qa.store.rescore import read_page
+
+    page = read_page(open_store(store_path[0]), None, 240, analysis_version())
+    whole = score_stored(page, str(RULES))
+    assert whole.reanalysed == len(store_path[1]) and whole.rows.indexed  # stale and undated ones are in it
+    for parts, sizes in ((1, [240]), (2, [120, 120]), (7, [34, 34, 34, 35, 34, 34, 35]), (500, [1] * 240)):
+        slices = page.slices(parts)
+        assert [len(s) for s in slices] == sizes
+        assert [i for s in slices for i in s.ids()] == page.ids()
+        assert pa.concat_tables([s.utterances for s in slices]).equals(page.utterances)
+        if parts in (2, 7):
+            parted = joined([score_stored(s, str(RULES)) for s in slices])
+            assert (parted.failures, parted.reanalysed, parted.rows.flagged) == (whole.failures, whole.reanalysed,
+                                                                                whole.rows.flagged)
+            for name in ("ids", "findings", "scores", "tokens"):  # the columns written, in the same order
+                assert getattr(parted.rows, name) == getattr(whole.rows, name)
+            # the conversations whose search rows are rewritten (the writer sorts them: their order is free)
+            assert sorted(c.conversation_id for c in parted.rows.indexed) == sorted(
+                c.conversation_id for c in whole.rows.indexed)

@@ -131,8 +131,8 @@ def _print_notes(summary: dict) -> None:
 def rescore(
     db: opt.DbOpt = Path(opt.DEFAULT_DB),
     rules: opt.RulesOpt = Path(opt.DEFAULT_RULES),
-    chunk_size: Annotated[int, typer.Option(help="Conversations per page (read, scored and written together).",
-                                            min=1)] = 500,
+    chunk_size: Annotated[int, typer.Option(help="Conversations per page (read, scored and written together; "
+                                            "scored by all the scoring processes at once).", min=1)] = 2000,
     resume: Annotated[bool, typer.Option("--resume/--no-resume", help="Carry on an interrupted rescore of the "
                                          "same rule set version after its last written page (default), or "
                                          "start over.")] = True,

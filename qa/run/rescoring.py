@@ -12,7 +12,7 @@ from qa.rules.scoring import Scorer
 from qa.store.rescore import ChunkProgress, ResumePoint, StoredPage, has_tokens
 from qa.store.scores import ScoredRows, scored_rows
 
-DEFAULT_CHUNK_SIZE = 500
+DEFAULT_CHUNK_SIZE = 2000  # a page's fixed costs (3 Prefect task runs, a commit) stay small beside its scoring
 DEFAULT_IN_FLIGHT = 4  # pages scored at once: enough to keep a few workers busy, few enough to bound memory
 
 
@@ -65,6 +65,16 @@ def score_stored(page: StoredPage, rules_dir: str) -> ScoredPage:
         rules_dir=rules_dir)))
     fresh = [s.conversation for s in scored if s.conversation.conversation_id not in reused]
     return ScoredPage(scored_rows(scored, fresh), failures, len(fresh))
+
+
+def joined(parts: Sequence[ScoredPage]) -> ScoredPage:
+    """The slices of one page, scored apart (in order), as the page scored whole."""
+    whole = ScoredPage(ScoredRows(), [], 0)
+    for part in parts:
+        whole.rows.extend(part.rows)
+        whole.failures += part.failures
+        whole.reanalysed += part.reanalysed
+    return whole
 
 
 def page_failures(page: Page, exc: BaseException) -> list[Failure]:

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 
-from qa.run.rescoring import ScoredPage, score_stored
+from qa.run.rescoring import ScoredPage, joined, score_stored
 from qa.store.rescore import StoredPage
 
-_ACTIVE: dict[str, ProcessPoolExecutor] = {}  # rules folder -> the open pool scoring with it
+_ACTIVE: dict[str, tuple[ProcessPoolExecutor, int]] = {}  # rules folder -> the open pool scoring with it, its size
 POOL_MIN_PAGES = 4  # fewer pages than this to rescore: scored in the flow's threads, no processes started
 
 
@@ -54,7 +54,7 @@ def scoring_processes(processes: int, rules_dir: str) -> Iterator[None]:
         return
     pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_warm,
                                initargs=(rules_dir,))
-    _ACTIVE[rules_dir] = pool
+    _ACTIVE[rules_dir] = (pool, processes)
     try:
         yield
     finally:
@@ -63,8 +63,11 @@ def scoring_processes(processes: int, rules_dir: str) -> Iterator[None]:
 
 
 def score_page(page: StoredPage, rules_dir: str) -> ScoredPage:
-    """Score a page: in a scoring process while a pool for ``rules_dir`` is open, else here."""
-    pool = _ACTIVE.get(rules_dir)
-    if pool is None:
+    """Score a page: while a pool for ``rules_dir`` is open, cut into one slice per scoring process and scored by
+    all of them at once (so a big page, and the last one, keeps every core busy), else here."""
+    active = _ACTIVE.get(rules_dir)
+    if active is None:
         return score_stored(page, rules_dir)
-    return pool.submit(score_stored, page, rules_dir).result()
+    pool, processes = active
+    futures = [pool.submit(score_stored, part, rules_dir) for part in page.slices(processes)]
+    return joined([future.result() for future in futures])

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from qa.records import Conversation, Failure, ScoredConversation
 from qa.store.base import Store, failure_rows, heartbeat
@@ -74,6 +75,23 @@ class StoredPage:
         """``(source_path, content_sha256)`` of each conversation, in order."""
         return list(zip(self.conversations.column(2).to_pylist(), self.conversations.column(3).to_pylist(),
                         strict=True))
+
+    def slices(self, n: int) -> list[StoredPage]:
+        """The page cut into at most ``n`` pages of consecutive conversations (as even as can be), in order, each
+        with its own utterances: one page scored by several processes at once."""
+        total = len(self)
+        n = max(1, min(n, total))
+        if n == 1:
+            return [self]
+        utterance_ids = self.utterances.column(0)
+        out, start = [], 0
+        for k in range(n):
+            stop = total * (k + 1) // n
+            convs = self.conversations.slice(start, stop - start)
+            mask = pc.is_in(utterance_ids, value_set=convs.column(0))
+            out.append(StoredPage(convs, self.utterances.filter(mask)))
+            start = stop
+        return out
 
     def records(self) -> list[Conversation]:
         """The page's conversations, with their utterances (and tokens where stored ones were handed back)."""

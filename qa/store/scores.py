@@ -61,6 +61,16 @@ class ScoredRows:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def extend(self, other: ScoredRows) -> None:
+        """Append the rows of ``other`` (the next conversations of the same page, scored elsewhere)."""
+        self.ids += other.ids
+        for mine, theirs in ((self.findings, other.findings), (self.scores, other.scores),
+                             (self.tokens, other.tokens)):
+            for name, column in mine.items():
+                column += theirs[name]
+        self.indexed += other.indexed
+        self.flagged += other.flagged
+
 
 def scored_rows(scored: Sequence[ScoredConversation], refreshed: Sequence[Conversation] = ()) -> ScoredRows:
     """The rows of ``scored``; ``refreshed``: conversations analysed afresh (their tokens are stored and their
