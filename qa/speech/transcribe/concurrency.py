@@ -24,10 +24,11 @@ from typing import Any
 
 TRANSCRIPTIONS_ENV = "QA_TRANSCRIPTIONS"
 THREADS_ENV = "QA_CPU_THREADS"
-# Memory budget per transcription running at once (MiB), measured on calls of a few minutes; a call longer than 10.5
-# minutes needs no more (windows, a batch of 2: a 3-hour call peaked at 0.88 GiB for the whole `qa score` process);
-# see README "Sizing a machine".
-MIB_PER_TRANSCRIPTION = 400
+# Memory budget per transcription running at once (MiB), measured on calls of a few minutes: 400 with one decode per
+# channel; 650 since a primed channel with an unsure word is decoded again without the prompt (2 calls at once peaked
+# at 2270 MiB on the full-size `make bench-night`); a call longer than 10.5 minutes needs no more (windows, a batch of
+# 2: a 3-hour call peaked at 0.88 GiB for the whole `qa score` process); see README "Sizing a machine".
+MIB_PER_TRANSCRIPTION = 650
 PROCESS_MIB = 1024  # the process before its first transcription: Python, Prefect, the model, rules, lemmatiser
 # per process: the Python parts of every decode share one interpreter lock, so a bigger machine is better served by
 # several processes (Dask workers); only 2 cores were measured, this bound is a guard, not a finding
