@@ -386,9 +386,9 @@ def _stored_copies(con: duckdb.DuckDBPyConnection, scored: Sequence[ScoredConver
     ``conversations``)."""
     if not scored:
         return [], {}
-    con.register("_candidates", pa.table({"conversation_id": [s.conversation.conversation_id for s in scored]}))
+    ids = [s.conversation.conversation_id for s in scored]
+    con.register("_candidates", pa.table({"conversation_id": ids}))
     try:
-        ids = [s.conversation.conversation_id for s in scored]
         stored = dict(con.execute(  # the id range first: the store's id order skips the rest (zone maps, file stats)
             "SELECT conversation_id, content_sha256 FROM conversations WHERE conversation_id BETWEEN ? AND ? AND "
             "conversation_id IN (SELECT conversation_id FROM _candidates)", [min(ids), max(ids)]).fetchall())

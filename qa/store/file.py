@@ -105,7 +105,18 @@ _DEFERRING: dict[str, int] = {}
 # The write-ahead log a deferring writer lets grow before DuckDB checkpoints: every open (the writer's next chunk, a
 # reader's request) replays the log, and every checkpoint rewrites the last row group of each table written, so the
 # best size balances the two (figures: README, "Performance").
-DEFERRED_LOG_MB = int(os.environ.get("QA_DEFERRED_LOG_MB", "16"))
+DEFERRED_LOG_MB = 16  # the default; ``QA_DEFERRED_LOG_MB`` overrides it, read when a deferring writer opens
+
+
+def deferred_log_mb() -> int:
+    """The log size (MiB) a deferring writer lets grow: ``QA_DEFERRED_LOG_MB``, else :data:`DEFERRED_LOG_MB`."""
+    raw = os.environ.get("QA_DEFERRED_LOG_MB", "").strip()
+    if not raw:
+        return DEFERRED_LOG_MB
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"QA_DEFERRED_LOG_MB={raw!r} is not a whole number of MiB") from exc
 
 
 @dataclass(frozen=True)
@@ -304,7 +315,7 @@ def _open(db_path: Path, read_only: bool, deadline: float) -> duckdb.DuckDBPyCon
             migrate(con)
             if str(db_path.resolve()) in _DEFERRING:  # its close leaves the log (checkpointed past the threshold)
                 con.execute("PRAGMA disable_checkpoint_on_shutdown")
-                con.execute(f"SET checkpoint_threshold = '{DEFERRED_LOG_MB}MiB'")
+                con.execute(f"SET checkpoint_threshold = '{deferred_log_mb()}MiB'")
         except Exception:
             con.close()
             raise
