@@ -72,7 +72,7 @@ def item_transcriber(item: EvalItem, scorer: Scorer):
     """The transcriber the pipeline would use for this call: primed with its own brand."""
     from qa.speech.transcribe import TranscriptionOptions, get_transcriber
 
-    options = TranscriptionOptions(**({"use_vocabulary": USE_VOCABULARY} if USE_VOCABULARY else {}))
+    options = TranscriptionOptions.from_env(use_vocabulary=USE_VOCABULARY)  # QA_BEAM_SIZE… as the pipeline reads them
     return get_transcriber(options, item_vocabulary(item, scorer))
 
 

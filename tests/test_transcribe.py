@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import wave
 from pathlib import Path
@@ -227,7 +228,28 @@ def test_transcript_cache_by_content_hash(transcriber, tmp_path, monkeypatch):
     def no_model(*_args, **_kwargs):
         raise AssertionError("the model ran although a cached transcript exists")
 
-    monkeypatch.setattr(Transcriber, "_decode", no_model)  # every decode goes through it
+    monkeypatch.setattr(Transcriber, "_run", no_model)  # every decode goes through it
     again = transcriber.transcribe(path, channels={"0": "operator"}, cache_dir=tmp_path)
     assert transcript_to_dict(again) == transcript_to_dict(first)
     assert transcript_to_dict(transcript_from_dict(transcript_to_dict(first))) == transcript_to_dict(first)
+
+
+@pytest.mark.slow
+def test_the_decode_without_the_prompt_reuses_the_encoder_and_hears_the_same(transcriber, monkeypatch):
+    from qa.speech.audio import decode_audio
+    from qa.speech.transcribe.models import Replica
+
+    left = decode_audio(FIXTURES / "audio" / "two_speakers.flac").channels[0]
+    narrow = np.repeat(left[::2], 2)  # 8 kHz: Whisper is unsure of some words, so the channel is decoded again
+    with transcriber._model().replica() as replica:
+        before = replica.batched.model.reused
+    stats: dict = {}
+    reused = transcriber.run_whisper(narrow, stats)
+    assert [e["why"] for e in stats["decoded_again"]] == [["unsure_words"]]
+    with transcriber._model().replica() as replica:
+        assert replica.batched.model.reused == before + 1  # the plain decode ran no encoder of its own
+
+    monkeypatch.setattr(Replica, "reusing_encoder", lambda _self: contextlib.nullcontext())
+    fresh = transcriber.run_whisper(narrow, {})
+    assert [(w.word, w.start, w.probability) for s in reused for w in s.words] == \
+        [(w.word, w.start, w.probability) for s in fresh for w in s.words]

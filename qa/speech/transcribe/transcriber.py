@@ -1,9 +1,9 @@
 """The decoding of a call: :class:`Transcriber` runs faster-whisper on each speaker channel and assembles the result.
 
-One channel at a time (:mod:`~qa.speech.transcribe.channels` says which is which speaker), the model's segments
-pass the guards (:mod:`~qa.speech.transcribe.guards`), speech the batched decoder lost is decoded again
-(:mod:`~qa.speech.transcribe.vad`), a primed decode in doubt is decoded again without the prompt and the better one
-kept stretch by stretch (:mod:`~qa.speech.transcribe.redecode`), mono words get their speakers from two voices told
+One channel at a time (:mod:`~qa.speech.transcribe.channels` says which is which speaker), the channel is decoded
+(:mod:`~qa.speech.transcribe.decoding`: speech the batched decoder lost decoded again, a primed decode in doubt decoded
+again without the prompt and the better one kept stretch by stretch), the model's segments pass the guards
+(:mod:`~qa.speech.transcribe.guards`), mono words get their speakers from two voices told
 apart (:mod:`qa.speech.diarize`), and the words of all channels are merged into turns
 (:mod:`~qa.speech.transcribe.merging`). Transcripts are cached by
 audio content hash and settings (:mod:`~qa.speech.transcribe.transcript`); one transcriber per setting is kept per
@@ -27,13 +27,14 @@ from qa.speech.audio import TARGET_RATE, AudioStream, BlockSource, DecodedAudio,
 from qa.speech.legs import LegsStream, legs_sha256
 from qa.speech.transcribe.allocator import release_memory
 from qa.speech.transcribe.channels import _channel_plan
-from qa.speech.transcribe.guards import _may_hold_speech, drop_alone_turns, guarded_words, normalise_phrase
+from qa.speech.transcribe.decoding import ChannelDecode, decode_channel
+from qa.speech.transcribe.guards import drop_alone_turns, guarded_words, normalise_phrase
 from qa.speech.transcribe.merging import _RawWord, merge_words, snap_to_voice
-from qa.speech.transcribe.models import LoadedModel, Replica, load_model
+from qa.speech.transcribe.models import LoadedModel, load_model
 from qa.speech.transcribe.options import TranscriptionOptions
-from qa.speech.transcribe.redecode import PromptTerms, combine, confirmed, doubts, unsure_words
+from qa.speech.transcribe.redecode import PromptTerms, confirmed
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, data_digest, read_cached, write_cached
-from qa.speech.transcribe.vad import block_bounds, missed_speech_clips, voice_regions
+from qa.speech.transcribe.vad import voice_regions
 from qa.speech.transcribe.windows import DEFAULT_WINDOW_S, gather, window_batch_size, window_seconds, windows
 
 _VOCABULARY_LIMIT = 60  # Whisper's prompt holds ~220 tokens; faster-whisper keeps only the tail
@@ -124,30 +125,9 @@ class Transcriber:
         batch = self.options.resolved_batch_size(device)
         return window_batch_size(batch, device) if _IN_WINDOWS.get() else batch
 
-    def _decode(self, samples: np.ndarray, kwargs: dict[str, Any], stats: dict[str, Any] | None) -> list[Any]:
-        """One decode of a 16 kHz channel with these keyword arguments, on a replica of the model of its own (speech
-        the batched pipeline lost is decoded again on its own)."""
-        with self._model().replica() as replica:
-            return self._decode_on(replica, samples, kwargs, stats)
-
-    def _decode_on(self, replica: Replica, samples: np.ndarray, kwargs: dict[str, Any],
-                   stats: dict[str, Any] | None) -> list[Any]:
-        """:meth:`_decode` on this replica."""
-        if "batch_size" not in kwargs:
-            segments, _info = replica.model.transcribe(samples, **kwargs)
-            return list(segments)
-        segments = list(replica.batched.transcribe(samples, **kwargs)[0])
-        # The batched pipeline decodes each ≤30 s chunk in one pass, and Whisper sometimes ends a
-        # chunk early, silently losing speech. Loud stretches that no word covers are checked with
-        # VAD and, where they hold speech, decoded again on their own.
-        clips = missed_speech_clips(samples, segments, self.options)
-        if clips:
-            retry = {k: v for k, v in kwargs.items() if k not in ("vad_filter", "vad_parameters")}
-            extra = list(replica.batched.transcribe(samples, clip_timestamps=clips, vad_filter=False, **retry)[0])
-            if stats is not None:
-                stats["recovered_segments"] = stats.get("recovered_segments", 0) + len(extra)
-            segments = sorted([*segments, *extra], key=lambda seg: seg.start)
-        return segments
+    def _job(self) -> ChannelDecode:
+        """What :func:`~qa.speech.transcribe.decoding.decode_channel` needs besides the audio."""
+        return ChannelDecode(self._model(), self.whisper_kwargs(), self.options, self.prompt_terms)
 
     def run_whisper(self, samples: np.ndarray, stats: dict[str, Any] | None = None,
                     regions: list[list[float]] | None = None) -> list[Any]:
@@ -161,53 +141,8 @@ class Transcriber:
 
     def _run(self, samples: np.ndarray, stats: dict[str, Any] | None,
              regions: list[list[float]] | None) -> tuple[list[Any], list[Any]]:
-        """The kept segments and the words of the other decode (empty when there was one decode); a long channel
-        block by block (:func:`~qa.speech.transcribe.vad.block_bounds`), so that memory stays bounded."""
-        if not _may_hold_speech(samples):
-            return [], []
-        bounds = block_bounds(samples)
-        if len(bounds) == 1:
-            return self._run_block(samples, stats, regions)
-        if regions is None:
-            regions = voice_regions(samples)
-        kept: list[Any] = []
-        other: list[Any] = []
-        for a, b in bounds:
-            offset, end = a / 16000, b / 16000
-            inside = [[max(s, offset) - offset, min(e, end) - offset] for s, e in regions if s < end and e > offset]
-            before = len((stats or {}).get("decoded_again", ()))
-            block_kept, block_other = self._run_block(samples[a:b], stats, inside)
-            for entry in (stats or {}).get("decoded_again", [])[before:]:  # at call time, not block time
-                for part in entry["stretches"]:
-                    part["start"], part["end"] = round(part["start"] + offset, 2), round(part["end"] + offset, 2)
-            kept += [_shifted(seg, offset) for seg in block_kept]
-            other += [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in block_other]
-        if stats is not None:
-            stats["blocks"] = len(bounds)
-        return kept, other
-
-    def _run_block(self, samples: np.ndarray, stats: dict[str, Any] | None,
-                   regions: list[list[float]] | None) -> tuple[list[Any], list[Any]]:
-        """:meth:`_run` on one block."""
-        if not _may_hold_speech(samples):
-            return [], []
-        kwargs = self.whisper_kwargs()
-        primed = self._decode(samples, kwargs, stats)
-        if not any(kwargs.get(k) for k in ("initial_prompt", "hotwords")):
-            return primed, []
-        if regions is None:
-            regions = voice_regions(samples)
-        why = doubts(primed, regions, self.prompt_terms) or ["unsure_words"] * unsure_words(primed, self.prompt_terms)
-        if not why:
-            return primed, []
-        plain = self._decode(samples, {k: v for k, v in kwargs.items() if k not in ("initial_prompt", "hotwords")},
-                             stats)
-        segments, stretches = combine(primed, plain, regions, why, self.prompt_terms)
-        if stats is not None:
-            stats.setdefault("decoded_again", []).append({"why": why, "stretches": stretches, "kept_plain": sum(
-                1 for x in stretches if x["kept"] == "plain")})
-        kept_ids = {id(w) for seg in segments for w in (seg.words or [])}
-        return segments, [w for seg in (*primed, *plain) for w in (seg.words or []) if id(w) not in kept_ids]
+        """The kept segments and the words of the other decode (every decode goes through here)."""
+        return decode_channel(self._job(), samples, stats, regions)
 
     # public --------------------------------------------------------------------------------------
     def cache_key(self, channels: Mapping[str, str] | None, raw: RawFormat | None,
@@ -452,13 +387,6 @@ def _least_sure(attributions: list[tuple[dict[str, Any], int]]) -> dict[str, Any
 
     kept, _words = min(attributions, key=rank)
     return {**kept, "call_windows": len(attributions)}
-
-
-def _shifted(segment: Any, offset: float) -> Any:
-    """A faster-whisper segment (and its words) moved ``offset`` seconds later."""
-    words = [dataclasses.replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words or []]
-    return dataclasses.replace(segment, start=segment.start + offset, end=segment.end + offset,
-                               words=words or segment.words)
 
 
 # --- process cache and the bare reference --------------------------------------------------------
