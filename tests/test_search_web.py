@@ -240,6 +240,13 @@ def test_filter_menus_are_built_once_and_still_scoped_per_user(db, monkeypatch):
         assert menu(page, "operator") == ["op-1", "op-2", "op-4"]
 
 
+def test_a_team_lead_of_two_teams_is_offered_the_operators_of_both(db):
+    auth.add_user(open_store(db), "Марк", PASSWORD, "team_lead", ("team-a", "team-b"), False)
+    page = signed_in(db, "Марк").get("/search", params={"q": "деньги"}).text
+    assert menu(page, "team") == ["team-a", "team-b"]
+    assert {"op-1", "op-3"} <= set(menu(page, "operator"))  # team-a's and team-b's (only the first team's before)
+
+
 def test_kept_menus_are_built_again_once_old_or_cleared():
     from qa.review.web.site import MenuCache
 

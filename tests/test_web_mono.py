@@ -36,7 +36,8 @@ def test_the_page_says_who_was_inferred_how_sure_and_what_was_decoded_again(tmp_
     page = client.get("/conversations/mono-1").text
     assert "моно: говорящие определены по голосу, уверенность 86%" in page
     assert re.search(r"по голосу, 9[23]%", page) and "по голосу, 81%" in page
-    assert "распознано повторно" in page
+    assert "распознано повторно: моно — зацикливание, фрагментов взято: 1" in page
+    assert "unsure_words" not in page and "(зацикливание)" in page  # the reasons in words, not as stored
     assert page.count('class="redecoded"') == 1  # only the turn inside the stretch decoded again
     leak_page = client.get("/conversations/leak-1").text
     assert "Не подтверждено: шагов скрипта — 0, находок — 1" in leak_page
@@ -54,3 +55,21 @@ def test_an_unknown_speaker_step_shows_as_unverified(tmp_path, scorer):
     assert "моно: говорящий не определён — too little speech" in page
     assert "Не подтверждено: Говорящий не определён: «Здравствуйте, слушаю.» мог сказать не оператор" in page
     assert '<li class="unverified">' in page
+
+
+def test_a_channel_decoded_again_but_kept_whole_shows_no_chip_and_reasons_are_named_in_words():
+    from qa.review.web.transcript import redecoded_channels
+
+    stats = {"decoded_again": [
+        {"why": ["unsure_words"], "speaker": "operator", "stretches": [], "kept_plain": 0},
+        {"why": ["unsure_words"], "speaker": "client", "stretches": [
+            {"start": 1.0, "end": 2.0, "kept": "plain", "why": "surer without the prompt"},
+            {"start": 5.0, "end": 6.0, "kept": "primed", "why": "higher log-probability"}]},
+        {"why": ["loop", "unsure_words"], "speaker": "client", "stretches": [
+            {"start": 9.0, "end": 9.5, "kept": "plain", "why": "covers more of the voice"}]}]}
+    shown = redecoded_channels(stats)
+    assert [(r.speaker, r.why, r.taken) for r in shown] == [("client", ("unsure_words", "loop"), 2)]
+    from qa.review import labels
+
+    assert [labels.redecode_reason(k) for k in ("loop", "prompt_echo", "low_coverage", "unsure_words")] == [
+        "зацикливание", "эхо подсказки", "пропущена речь", "неуверенно распознанные слова"]

@@ -86,6 +86,11 @@ def direction(key: str | None) -> str:
     return _lookup("directions", key)
 
 
+def redecode_reason(key: str | None) -> str:
+    """Why a channel was decoded again without the prompt (``unsure_words`` → «неуверенно распознанные слова»)."""
+    return _lookup("redecode_reasons", key)
+
+
 def channel_name(key: str | None) -> str:
     """A channel of a recording (``0``, ``left``, ``mono``) as the page names it."""
     return _lookup("channel_names", key)

@@ -96,7 +96,8 @@ def create_app(store: Store, audio_root: str | Path | None = None, auth_mode: st
     titles = labels.load_titles(rules_dir if rules_dir is not None else default_rules_dir())
     env.filters.update(when=lambda value: _when(value, zone), clock=_clock, metric=labels.metric,
                        category=labels.category, severity_name=labels.severity, verdict_name=labels.verdict,
-                       speaker_name=labels.speaker, channel_name=labels.channel, rule=titles.rule,
+                       speaker_name=labels.speaker, channel_name=labels.channel,
+                       recording_channel=labels.channel_name, redecode_reason=labels.redecode_reason, rule=titles.rule,
                        phrase=lambda text: labels.phrase(text, titles), quote=lambda text: labels.quote(text, titles),
                        stage=lambda key: labels.table()["stages"].get(key, key), field_value=_field_value)
     env.globals.update(page_sizes=PAGE_SIZES, auth_mode=auth_mode, rule_title=titles.rule,

@@ -23,7 +23,7 @@ from qa.review.web.media import PLAYABLE, _ranged, recording_wav, starts_listeni
 from qa.review.web.params import BadRequest, _int, _text, parse_filters, parse_list_query
 from qa.review.web.provenance import field_rows, other_metadata, related
 from qa.review.web.site import Site
-from qa.review.web.transcript import dialogue
+from qa.review.web.transcript import dialogue, redecoded_channels
 from qa.speech.audio_paths import audio_problem, resolve_audio
 from qa.store import VERDICTS, queries
 
@@ -83,7 +83,7 @@ def router(site: Site) -> APIRouter:
         stats = (c.get("transcription") or {}).get("stats") or {}
         return page(request, "conversation.html", c=c, turns=dialogue(c["utterances"], c["findings"], stats),
                     attribution=stats.get("mono_attribution") if isinstance(stats.get("mono_attribution"), dict)
-                    else None, decoded_again=stats.get("decoded_again") or [],
+                    else None, decoded_again=redecoded_channels(stats),
                     findings_by_key={f["finding_key"]: f for f in c["findings"]}, has_audio=has_audio,
                     audio_missing=audio_missing, history=history, clear=clear, fields=fields, related=related(c),
                     metadata=other_metadata(c, fields),

@@ -158,10 +158,10 @@ class Site:
         """The filter form's choices, narrowed to the user's teams (read through :attr:`menus`)."""
         options = {key: list(values) for key, values in
                    self.menus.get(("all",), lambda: queries.filter_options(self.store)).items()}
-        if not user.all_teams:
-            team = user.teams[0]
+        if not user.all_teams:  # a team lead: the operators of each of the user's teams
             options["teams"] = [t for t in options["teams"] if t in user.teams]
-            options["operators"] = list(self.menus.get(("operators", team), lambda: self._team_operators(team)))
+            options["operators"] = sorted({op for team in user.teams for op in self.menus.get(
+                ("operators", team), lambda team=team: self._team_operators(team))})
         return options
 
     def _team_operators(self, team: str) -> list[str]:

@@ -37,7 +37,7 @@ class Turn:
     pieces: list[Piece]
     findings: list[dict[str, Any]] = field(default_factory=list)
     speaker_confidence: float | None = None  # mono calls: the speaker was inferred from the voice, this sure
-    decoded_again: str = ""  # why this stretch was decoded a second time, when its words come from that decode
+    decoded_again: tuple[str, ...] = ()  # why this stretch was decoded again, when its words come from that decode
 
 
 def _fold(text: str) -> str:
@@ -94,15 +94,39 @@ def _text_pieces(text: str, findings: list[dict[str, Any]]) -> list[Piece]:
     return _merge(pieces)
 
 
-def _redecoded(stats: dict[str, Any], speaker: str, start: float, end: float) -> str:
-    """Why a turn's stretch was decoded again and taken from the second decode ("" when it was not)."""
+def _redecoded(stats: dict[str, Any], speaker: str, start: float, end: float) -> tuple[str, ...]:
+    """Why a turn's stretch was decoded again and taken from the second decode (empty when it was not)."""
     for entry in stats.get("decoded_again") or ():
         if entry.get("speaker") not in (None, speaker, "mono"):
             continue
         for part in entry.get("stretches") or ():
             if part.get("kept") == "plain" and part["start"] < end and start < part["end"]:
-                return ", ".join(entry.get("why") or ())
-    return ""
+                return tuple(dict.fromkeys(entry.get("why") or ()))
+    return ()
+
+
+@dataclass(frozen=True)
+class Redecoded:
+    """A channel some of whose words come from the decode without the prompt: why it was decoded again
+    (``loop``, ``prompt_echo``, ``low_coverage``, ``unsure_words``) and how many stretches were taken from it."""
+
+    speaker: str
+    why: tuple[str, ...]
+    taken: int
+
+
+def redecoded_channels(stats: dict[str, Any]) -> list[Redecoded]:
+    """The channels whose words were partly taken from the second decode (one decoded again whose first decode was
+    kept whole is left out: nothing on the page comes from it)."""
+    by_speaker: dict[str, tuple[dict[str, None], int]] = {}
+    for entry in stats.get("decoded_again") or ():
+        taken = sum(1 for part in entry.get("stretches") or () if part.get("kept") == "plain")
+        if not taken:
+            continue
+        who = str(entry.get("speaker") or "mono")
+        why, count = by_speaker.get(who, ({}, 0))
+        by_speaker[who] = ({**why, **dict.fromkeys(entry.get("why") or ())}, count + taken)
+    return [Redecoded(who, tuple(why), count) for who, (why, count) in by_speaker.items()]
 
 
 def dialogue(utterances: list[dict[str, Any]], findings: list[dict[str, Any]],
