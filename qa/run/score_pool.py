@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -39,9 +40,13 @@ def chosen_processes(asked: int | None, runner: str, todo: int, page_size: int) 
 
 
 def _warm(rules_dir: str) -> None:
-    """A new scoring process builds its scorer (lemmatiser, compiled rules) before its first page."""
+    """A new scoring process watches the process that started it (and ends when that one is gone, however it ended:
+    a killed ``qa rescore`` left its scoring processes running), then builds its scorer (lemmatiser, compiled rules)
+    before its first page."""
     from qa.run.pipeline import get_scorer
+    from qa.run.tied_server import watch_parent
 
+    threading.Thread(target=watch_parent, args=(os.getppid(),), name="qa-watch-parent", daemon=True).start()
     get_scorer(rules_dir)
 
 
