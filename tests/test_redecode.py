@@ -110,9 +110,9 @@ def test_the_words_whisper_was_surer_of_without_the_prompt_are_taken_but_never_a
 def test_unsure_words_ask_for_a_plain_decode_and_its_record_says_what_was_swapped():
     prompt = PromptTerms.of(["Телеком Плюс"])
     sure = [seg("компания Телеком Плюс меня зовут Вера", 0.0, {"Плюс": 0.1})]  # an unsure brand word is the prompt's
-    assert not unsure_words(sure, prompt)
+    assert unsure_words(sure, prompt) == 0
     primed = [seg("Здравствуете компания Телеком Плюс", 0.0, {"Здравствуете": 0.5})]
-    assert unsure_words(primed, prompt) and doubts(primed, [[0.0, 1.6]], prompt) == []
+    assert unsure_words(primed, prompt) == 1 and doubts(primed, [[0.0, 1.6]], prompt) == []
     plain = [seg("Здравствуйте компания Телекомплюс", 0.0, {"Здравствуйте": 0.8})]
     segments, stretches = combine(primed, plain, [[0.0, 1.6]], ["unsure_words"], prompt)
     assert _text(segments) == "Здравствуйте компания Телеком Плюс"

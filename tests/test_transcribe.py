@@ -246,6 +246,7 @@ def test_the_decode_without_the_prompt_reuses_the_encoder_and_hears_the_same(tra
     stats: dict = {}
     reused = transcriber.run_whisper(narrow, stats)
     assert [e["why"] for e in stats["decoded_again"]] == [["unsure_words"]]
+    assert 0 < stats["decoded_again"][0]["unsure_words"] < stats["decoded_again"][0]["words"]
     with transcriber._model().replica() as replica:
         assert replica.batched.model.reused == before + 1  # the plain decode ran no encoder of its own
 

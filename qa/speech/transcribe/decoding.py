@@ -99,14 +99,16 @@ def decode_block(job: ChannelDecode, samples: np.ndarray, stats: dict[str, Any] 
             return primed, []
         if regions is None:
             regions = voice_regions(samples)
-        why = doubts(primed, regions, job.prompt) or ["unsure_words"] * unsure_words(primed, job.prompt)
+        unsure = unsure_words(primed, job.prompt)
+        why = doubts(primed, regions, job.prompt) or ["unsure_words"] * bool(unsure)
         if not why:
             return primed, []
         plain = decode_on(replica, samples, plain_kwargs(kwargs, job.options, why), job.options, stats)
     segments, stretches = combine(primed, plain, regions, why, job.prompt)
     if stats is not None:
         stats.setdefault("decoded_again", []).append({"why": why, "stretches": stretches, "kept_plain": sum(
-            1 for x in stretches if x["kept"] == "plain")})
+            1 for x in stretches if x["kept"] == "plain"), "unsure_words": unsure, "words": sum(
+            len(seg.words or []) for seg in primed)})
     kept_ids = {id(w) for seg in segments for w in (seg.words or [])}
     return segments, [w for seg in (*primed, *plain) for w in (seg.words or []) if id(w) not in kept_ids]
 

@@ -207,9 +207,9 @@ def confirmed(word: Any, other: Sequence[Any]) -> bool:
     return False
 
 
-def unsure_words(segments: Sequence[Any], prompt: PromptTerms) -> bool:
-    """Whether a primed decode has a word of no prompt term heard with less than :data:`UNSURE_PROBABILITY`."""
-    return any(float(w.probability) < UNSURE_PROBABILITY and not prompt.term_ids(w.word) for w in _words(segments))
+def unsure_words(segments: Sequence[Any], prompt: PromptTerms) -> int:
+    """How many words of no prompt term a primed decode heard with less than :data:`UNSURE_PROBABILITY`."""
+    return sum(1 for w in _words(segments) if float(w.probability) < UNSURE_PROBABILITY and not prompt.term_ids(w.word))
 
 
 def _mean(words: Sequence[Any]) -> float:
