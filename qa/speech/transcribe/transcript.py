@@ -19,7 +19,7 @@ from typing import Any
 
 from qa.records import Utterance, Word
 
-CACHE_VERSION = 8  # 8: unsure words alone are checked by a decode of beam 2 (7: punctuation before a span taken)
+CACHE_VERSION = 8  # 8: decoded_again counts unsure words; second_beam_size (7: punctuation before a span taken)
 # 6: primed words Whisper was unsure of checked without the prompt, stray words moved to their voice
 # 5: mono speakers from voices (word speaker confidence), primed decodes in doubt decoded again
 # 4: per-channel voice regions (Silero, 50 ms pad) in stats["voice"]
