@@ -93,10 +93,11 @@ def decode_block(job: ChannelDecode, samples: np.ndarray, stats: dict[str, Any] 
     if not _may_hold_speech(samples):
         return [], []
     kwargs = job.kwargs
+    if not any(kwargs.get(k) for k in PRIMING):  # no prompt: one decode, nothing to keep for a second
+        with job.loaded.replica() as replica:
+            return decode_on(replica, samples, kwargs, job.options, stats), []
     with job.loaded.replica() as replica, replica.reusing_encoder():
         primed = decode_on(replica, samples, kwargs, job.options, stats)
-        if not any(kwargs.get(k) for k in PRIMING):
-            return primed, []
         if regions is None:
             regions = voice_regions(samples)
         unsure = unsure_words(primed, job.prompt)
