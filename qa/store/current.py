@@ -104,10 +104,10 @@ def current_from_page(con: duckdb.DuckDBPyConnection, ids: str, scores: str, fin
     rows instead of every version stored. ``bounds``: the lowest and highest id, so every read of a big table is
     narrowed to their range. ``fresh``: none of them is stored yet, so none has current results to delete."""
     within = " AND conversation_id BETWEEN ? AND ?"
-    for table in () if fresh else ("current_findings", "current_scores"):
-        con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}",
-                    list(bounds))
     if not fresh:
+        for table in ("current_findings", "current_scores"):
+            con.execute(f"DELETE FROM {table} WHERE conversation_id IN (SELECT conversation_id FROM {ids}){within}",
+                        list(bounds))
         con.execute(_CURRENT_SCORES_SQL.format(ids=ids, scores=scores, findings=findings, within=within),
                     list(bounds))
         con.execute(_CURRENT_FINDINGS_SQL.format(ids=ids, findings=findings, within=within, current="current_scores"),

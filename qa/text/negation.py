@@ -158,8 +158,7 @@ def _governed_denial(tokens: Sequence[Token], ids: Sequence[int], first: int, la
         governor = tokens[j + 1].norm
         if governor in cues.governors_after and _fronted(tokens, ids, first, last, cues):
             return Scope("negated", tokens[j].text)
-        ends_clause = j + 2 >= len(tokens) or ids[j + 2] != ids[j + 1]
-        if governor in cues.motion_governors_after and ends_clause:
+        if governor in cues.motion_governors_after and _ends_clause(ids, j + 1):
             return Scope("negated", tokens[j].text)
         return None
     return None
@@ -169,9 +168,13 @@ def _possessed(tokens: Sequence[Token], ids: Sequence[int], first: int, j: int, 
     """Whether the negator at ``j`` ends a clause «у меня нет» and the hit opens its own clause («Претензий, у меня
     нет»: Whisper's comma before the existential negation; not «подам в суд, у меня нет выбора»)."""
     span = tuple(t.norm for t in tokens[max(0, j - 2):j])
-    ends_clause = j + 1 >= len(tokens) or ids[j + 1] != ids[j]
     opens = first == 0 or ids[first - 1] != ids[first]
-    return span in cues.possessors_after and ids[j - 2] == ids[j] and ends_clause and opens
+    return span in cues.possessors_after and ids[j - 2] == ids[j] and _ends_clause(ids, j) and opens
+
+
+def _ends_clause(ids: Sequence[int], k: int) -> bool:
+    """Whether the token at ``k`` is the last of its clause (``ids``: each token's clause)."""
+    return k + 1 >= len(ids) or ids[k + 1] != ids[k]
 
 
 def _fronted(tokens: Sequence[Token], ids: Sequence[int], first: int, last: int, cues: NegationCues) -> bool:

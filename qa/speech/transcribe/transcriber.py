@@ -27,7 +27,7 @@ from qa.speech.audio import TARGET_RATE, AudioStream, BlockSource, DecodedAudio,
 from qa.speech.legs import LegsStream, legs_sha256
 from qa.speech.transcribe.allocator import release_memory
 from qa.speech.transcribe.channels import _channel_plan
-from qa.speech.transcribe.decoding import ChannelDecode, decode_channel
+from qa.speech.transcribe.decoding import PRIMING, ChannelDecode, decode_channel
 from qa.speech.transcribe.guards import drop_alone_turns, guarded_words, normalise_phrase
 from qa.speech.transcribe.merging import _RawWord, merge_words, snap_to_voice
 from qa.speech.transcribe.models import LoadedModel, load_model
@@ -414,7 +414,7 @@ def transcribe_bare(transcriber: Transcriber, path: Path) -> list[str]:
     from faster_whisper import decode_audio as whisper_decode
 
     loaded = transcriber._model()
-    kwargs = {k: v for k, v in transcriber.whisper_kwargs().items() if k not in ("initial_prompt", "hotwords")}
+    kwargs = {k: v for k, v in transcriber.whisper_kwargs().items() if k not in PRIMING}
     with AudioStream(path) as stream:  # the header's channel count: nothing decoded
         stereo = stream.source_channels == 2
     channels = whisper_decode(str(path), split_stereo=True) if stereo else (whisper_decode(str(path)),)
