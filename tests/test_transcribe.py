@@ -143,8 +143,16 @@ def test_options_from_env_and_overrides(monkeypatch):
     monkeypatch.setenv("QA_DEVICE", "cpu")
     options = TranscriptionOptions.from_env(beam_size=None, cpu_threads=3)
     assert (options.beam_size, options.batch_size, options.device, options.cpu_threads) == (2, None, "cpu", 3)
-    assert options.resolved_batch_size("cpu") == 8 and options.resolved_compute_type("cpu") == "int8"
+    assert options.resolved_batch_size("cpu") == 2 and options.resolved_compute_type("cpu") == "int8"
+    assert options.resolved_batch_size("cuda") == 16
+    assert TranscriptionOptions(batch_size=0).resolved_batch_size("cpu") == 0
     assert options.as_dict()["use_vocabulary"] == "prompt"
+    monkeypatch.setenv("QA_PROMPT_TEMPLATE", "Разговор, упоминаются {terms}.")
+    assert TranscriptionOptions.from_env().prompt_template == "Разговор, упоминаются {terms}."
+    for bad in ("без терминов", "{terms} и {terms}", "{terms} {brand}"):
+        with pytest.raises(ValueError, match="prompt_template"):
+            TranscriptionOptions(prompt_template=bad)
+    monkeypatch.delenv("QA_PROMPT_TEMPLATE")
     monkeypatch.setenv("QA_BEAM_SIZE", "many")
     with pytest.raises(ValueError, match="QA_BEAM_SIZE"):
         TranscriptionOptions.from_env()
@@ -254,3 +262,22 @@ def test_the_decode_without_the_prompt_reuses_the_encoder_and_hears_the_same(tra
     fresh = transcriber.run_whisper(narrow, {})
     assert [(w.word, w.start, w.probability) for s in reused for w in s.words] == \
         [(w.word, w.start, w.probability) for s in fresh for w in s.words]
+
+
+@pytest.mark.slow
+def test_the_cpu_batch_changes_no_word(transcriber):
+    """The CPU batch is 2 for memory and speed (options.CPU_BATCH): on a 70 s, 8 kHz MP3 channel (three of Whisper's
+    30 s chunks, so two batches of 2 against one of 8) the words, times and probabilities are those of a batch of 8."""
+    from qa.speech.audio import decode_audio
+
+    clip = decode_audio(FIXTURES / "audio" / "e01_mono.mp3").channels[0]
+    gap = np.zeros(24000, dtype=clip.dtype)
+    channel = np.concatenate([clip, gap, clip, gap, clip])
+    assert transcriber.whisper_kwargs()["batch_size"] == 2
+    eight = get_transcriber(TranscriptionOptions(batch_size=8), transcriber.vocabulary)
+    assert eight.whisper_kwargs()["batch_size"] == 8
+    two_stats: dict = {}
+    two = transcriber.run_whisper(channel, two_stats)
+    words = [(w.word, w.start, w.end, w.probability) for s in two for w in s.words]
+    assert len(words) > 60 and words[-1][1] > 60
+    assert words == [(w.word, w.start, w.end, w.probability) for s in eight.run_whisper(channel, {}) for w in s.words]

@@ -59,8 +59,8 @@ class EncoderMemo:
 
     @contextmanager
     def keeping(self) -> Iterator[None]:
-        """Keep encoder outputs within this block (each is a batch × 1500 × d_model array: 24 MB for base's
-        batch of 8); all are dropped on leaving."""
+        """Keep encoder outputs within this block (each is a batch × 1500 × d_model array: 6 MB for base's CPU
+        batch of 2, 24 MB for a batch of 8); all are dropped on leaving."""
         self._kept = {}
         try:
             yield

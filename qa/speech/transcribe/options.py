@@ -37,11 +37,26 @@ def check_device(device: str | None) -> None:
         raise ModelError("device 'cuda': CTranslate2 sees no CUDA GPU here; use --device cpu or auto")
 
 
+def check_prompt_template(template: str) -> str:
+    """``template`` itself; ValueError unless it holds ``{terms}`` once and no other braces."""
+    rest = template.replace("{terms}", "", 1)
+    if "{terms}" not in template or "{" in rest or "}" in rest:
+        raise ValueError(f"prompt_template must hold {{terms}} once and no other braces, not {template!r}")
+    return template
+
+
 def _default_threads() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return max(1, os.cpu_count() or 1)
+
+
+DEFAULT_PROMPT_TEMPLATE = "{terms}"
+# Whisper's batch on a CPU. A mono 8 kHz call of 212 s (bench_asr's mixdown) peaked at 1.2 GiB with a batch of 8,
+# 0.85 GiB with 4 and 0.69 GiB with 2, with the same words; on one CTranslate2 thread (a night's calls, one per
+# core) batch 2 was 13-15% faster than 8, on two threads level with it (README, «Benchmarks»).
+CPU_BATCH = 2
 
 
 @dataclass(frozen=True)
@@ -68,12 +83,16 @@ class TranscriptionOptions:
       vad_min_silence_ms: silence that ends a speech chunk.
       vad_speech_pad_ms: padding added around each speech chunk.
       batch_size: chunks decoded together by faster-whisper's batched pipeline; 0 decodes chunk
-        by chunk (sequential pipeline); ``None`` picks 8 on CPU and 16 on CUDA.
+        by chunk (sequential pipeline); ``None`` picks :data:`CPU_BATCH` on CPU and 16 on CUDA. The batch changes
+        no word or probability (each chunk is decoded alone), only memory, speed and a few word times (≤ 0.04 s).
       cpu_threads: CTranslate2 threads; 0 uses every core this process may run on.
       condition_on_previous_text: feed the previous window's text as a prompt (sequential pipeline
         only); off by default because it lets one mistake turn into a repetition loop.
       use_vocabulary: how rule-set terms (company and product names) reach the model:
         ``"prompt"`` (initial prompt), ``"hotwords"`` or ``"none"``.
+      prompt_template: the text handed to Whisper as the prompt or hotwords, ``{terms}`` standing for the terms
+        joined by commas (the default is the terms alone); a short natural sentence around them, measured in
+        ``docs/accuracy.md``, is set here (``QA_PROMPT_TEMPLATE``).
       pause_split_s: a pause longer than this inside one speaker's speech starts a new utterance.
       no_speech_threshold: with ``log_prob_threshold``, drop a segment whose no-speech probability
         is above this while its average log-probability is below that.
@@ -99,6 +118,7 @@ class TranscriptionOptions:
     cpu_threads: int = 0
     condition_on_previous_text: bool = False
     use_vocabulary: str = "prompt"
+    prompt_template: str = DEFAULT_PROMPT_TEMPLATE
     pause_split_s: float = 1.0
     no_speech_threshold: float = 0.6
     log_prob_threshold: float = -1.0
@@ -108,6 +128,7 @@ class TranscriptionOptions:
     def __post_init__(self) -> None:
         if self.use_vocabulary not in ("prompt", "hotwords", "none"):
             raise ValueError(f"use_vocabulary must be prompt, hotwords or none, not {self.use_vocabulary!r}")
+        check_prompt_template(self.prompt_template)
         if self.mono_speakers not in ("voices", "unknown"):
             why = " (pitch attribution was removed: it gave the operator's words to the client)" \
                 if self.mono_speakers == "pitch" else ""
@@ -120,8 +141,8 @@ class TranscriptionOptions:
     @classmethod
     def from_env(cls, **overrides: Any) -> TranscriptionOptions:
         """Options from ``QA_WHISPER_MODEL``, ``QA_DEVICE``, ``QA_COMPUTE_TYPE``, ``QA_BEAM_SIZE``,
-        ``QA_SECOND_BEAM_SIZE``, ``QA_BATCH_SIZE`` (a number or ``auto``), ``QA_CPU_THREADS`` and
-        ``QA_MONO_SPEAKERS``; non-None overrides win."""
+        ``QA_SECOND_BEAM_SIZE``, ``QA_BATCH_SIZE`` (a number or ``auto``), ``QA_CPU_THREADS``, ``QA_MONO_SPEAKERS``
+        and ``QA_PROMPT_TEMPLATE``; non-None overrides win."""
         values: dict[str, Any] = {}
         env = os.environ
         for name, key, kind in (
@@ -133,6 +154,7 @@ class TranscriptionOptions:
             ("QA_BATCH_SIZE", "batch_size", int),
             ("QA_CPU_THREADS", "cpu_threads", int),
             ("QA_MONO_SPEAKERS", "mono_speakers", str),
+            ("QA_PROMPT_TEMPLATE", "prompt_template", str),
         ):
             raw = env.get(name, "").strip()
             if not raw:
@@ -162,7 +184,7 @@ class TranscriptionOptions:
     def resolved_batch_size(self, device: str) -> int:
         """0 for the sequential pipeline, else the batch size."""
         if self.batch_size is None:
-            return 16 if device == "cuda" else 8
+            return 16 if device == "cuda" else CPU_BATCH
         return max(0, self.batch_size)
 
     def resolved_threads(self) -> int:

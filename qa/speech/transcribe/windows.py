@@ -10,7 +10,9 @@ CTranslate2's encoder holds every head's 1500 × 1500 attention scores of every 
 A 300 s block of dense speech raised the resident memory by 789 MiB at faster-whisper's CPU batch of 8, 506 MiB at 4
 and 385 MiB at 2, with the same 290 words, the same times and probabilities, and the same wall time on 2 cores (the
 batched pipeline decodes each chunk alone; the batch only groups them). So a long call is decoded with a batch of at
-most :data:`WINDOW_BATCH` on a CPU (:func:`window_batch_size`; a GPU's memory is not the process's).
+most :data:`WINDOW_BATCH` on a CPU (:func:`window_batch_size`; a GPU's memory is not the process's). The CPU default
+is that batch for every call now (:data:`~qa.speech.transcribe.options.CPU_BATCH`); the cap still holds a larger
+``QA_BATCH_SIZE`` down inside windows.
 """
 
 from __future__ import annotations
