@@ -70,9 +70,11 @@ USE_VOCABULARY: str | None = None  # --use-vocabulary: prompt (the default), hot
 
 def item_transcriber(item: EvalItem, scorer: Scorer):
     """The transcriber the pipeline would use for this call: primed with its own brand."""
+    from qa.run.pipeline import primed_options
     from qa.speech.transcribe import TranscriptionOptions, get_transcriber
 
     options = TranscriptionOptions.from_env(use_vocabulary=USE_VOCABULARY)  # QA_BEAM_SIZE… as the pipeline reads them
+    options = primed_options(options, scorer.rules.ruleset.settings.prompt_template)  # and ruleset.yml's template
     return get_transcriber(options, item_vocabulary(item, scorer))
 
 
@@ -184,19 +186,20 @@ def condition_rows(items: list[EvalItem], scorer: Scorer, condition: str, audio_
             parts = [errors(by_role[r], " ".join(u.text for u in conv.utterances if u.speaker == r))
                      for r in ("operator", "client")]
             ours = (sum(p[0] for p in parts), sum(p[1] for p in parts))
+        prompt = [text for text in transcriber.priming().values() if text] or list(transcriber.vocabulary)
         row = {"item": item, "got": got, "ours": ours, "unverified": len(unverified_checks(scored)),
                "speakers": speaker_right(truth, conv.utterances) if cond.mono else None,
-               "insertions": prompt_insertions(transcriber.vocabulary, said, heard),
+               "insertions": prompt_insertions(prompt, said, heard),
                "decoded_again": len((conv.transcription.get("stats") or {}).get("decoded_again", []))}
         if bare:
             texts = bare_texts(transcriber, path, condition)
             if cond.mono:
                 row["bare"] = errors(said, texts[0])
-                row["bare_insertions"] = prompt_insertions(transcriber.vocabulary, said, texts[0])
+                row["bare_insertions"] = prompt_insertions(prompt, said, texts[0])
             else:
                 parts = [errors(by_role[r], t) for r, t in zip(("operator", "client"), texts, strict=False)]
                 row["bare"] = (sum(p[0] for p in parts), sum(p[1] for p in parts))
-                row["bare_insertions"] = prompt_insertions(transcriber.vocabulary, said, " ".join(texts))
+                row["bare_insertions"] = prompt_insertions(prompt, said, " ".join(texts))
         rows.append(row)
     return rows
 

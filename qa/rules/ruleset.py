@@ -257,6 +257,18 @@ class RulesetSettings(_Strict):
     flag: FlagPolicy = Field(default_factory=FlagPolicy)
     escalation_categories: list[str] = Field(default_factory=lambda: ["escalation"])
     vocabulary: list[str] = Field(default_factory=list)
+    # the text Whisper is primed with, ``{terms}`` standing for the brand's names and ``vocabulary`` (None: the
+    # terms alone); the environment's QA_PROMPT_TEMPLATE wins
+    prompt_template: str | None = None
+
+    @field_validator("prompt_template")
+    @classmethod
+    def _one_terms_slot(cls, value: str | None) -> str | None:
+        rest = (value or "{terms}").replace("{terms}", "", 1)
+        if value is not None and ("{terms}" not in value or "{" in rest or "}" in rest):
+            raise ValueError("must hold {terms} once (where the brand's names and the vocabulary go) and no other "
+                             "braces")
+        return value
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,16 @@ def transcription_options(settings: PipelineSettings) -> Any:
     return TranscriptionOptions.from_env(**overrides)
 
 
+def primed_options(options: Any, ruleset_template: str | None) -> Any:
+    """``options`` with the rule set's ``prompt_template`` (ruleset.yml) where ``QA_PROMPT_TEMPLATE`` set none: the
+    wording around the terms is the rule set's data, like the terms."""
+    from qa.speech.transcribe import DEFAULT_PROMPT_TEMPLATE
+
+    if ruleset_template and options.prompt_template == DEFAULT_PROMPT_TEMPLATE:
+        return replace(options, prompt_template=ruleset_template)
+    return options
+
+
 def source_items(sources: Sequence[dict[str, Any]] = ()
                  ) -> tuple[list[InboxItem], list[dict[str, Any]], tuple[Path, ...]]:
     """The calls of the PBX ``sources`` (qa.toml's ``[[sources]]`` as :meth:`SourceSettings.as_dict` gave them),
@@ -225,7 +235,8 @@ def _call_conversation(item: InboxItem, settings: PipelineSettings) -> Conversat
     vocabulary = priming_terms(scorer.rules.brands, scorer.rules.ruleset.settings.vocabulary, info.team,
                                info.metadata)
     replicas = _replicas(settings)
-    transcriber = get_transcriber(transcription_options(settings), vocabulary, replicas)
+    options = primed_options(transcription_options(settings), scorer.rules.ruleset.settings.prompt_template)
+    transcriber = get_transcriber(options, vocabulary, replicas)
     cache = Path(settings.cache_dir) if settings.cache_dir else None
     with _transcription_gate(replicas):
         transcript = transcriber.transcribe(Path(item.path), channels=channels, raw=raw, cache_dir=cache,

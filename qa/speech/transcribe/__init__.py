@@ -38,12 +38,19 @@ from qa.speech.transcribe.guards import (
 )
 from qa.speech.transcribe.merging import _RawWord, merge_words, snap_to_voice
 from qa.speech.transcribe.models import load_model, loaded_models
-from qa.speech.transcribe.options import DEVICES, TranscriptionOptions, check_device, cuda_available
+from qa.speech.transcribe.options import (
+    DEFAULT_PROMPT_TEMPLATE,
+    DEVICES,
+    TranscriptionOptions,
+    check_device,
+    cuda_available,
+)
 from qa.speech.transcribe.transcriber import Transcriber, get_transcriber, transcribe_bare
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, transcript_from_dict, transcript_to_dict
 
 __all__ = [
     "CACHE_VERSION",
+    "DEFAULT_PROMPT_TEMPLATE",
     "DEFAULT_STEREO",
     "DEVICES",
     "HallucinationList",

@@ -31,7 +31,7 @@ from qa.speech.transcribe.decoding import PRIMING, ChannelDecode, decode_channel
 from qa.speech.transcribe.guards import drop_alone_turns, guarded_words, normalise_phrase
 from qa.speech.transcribe.merging import _RawWord, merge_words, snap_to_voice
 from qa.speech.transcribe.models import LoadedModel, load_model
-from qa.speech.transcribe.options import TranscriptionOptions
+from qa.speech.transcribe.options import DEFAULT_PROMPT_TEMPLATE, TranscriptionOptions
 from qa.speech.transcribe.redecode import PromptTerms, confirmed
 from qa.speech.transcribe.transcript import CACHE_VERSION, Transcript, data_digest, read_cached, write_cached
 from qa.speech.transcribe.vad import voice_regions
@@ -88,7 +88,8 @@ class Transcriber:
 
     def priming(self) -> dict[str, str | None]:
         """The exact ``initial_prompt`` and ``hotwords`` handed to Whisper (None where unused)."""
-        terms = ", ".join(self.vocabulary[:_VOCABULARY_LIMIT]) or None
+        joined = ", ".join(self.vocabulary[:_VOCABULARY_LIMIT])
+        terms = self.options.prompt_template.replace("{terms}", joined) if joined else None
         mode = self.options.use_vocabulary
         return {"initial_prompt": terms if mode == "prompt" else None,
                 "hotwords": terms if mode == "hotwords" else None}
@@ -150,6 +151,8 @@ class Transcriber:
         """Hash of everything besides the audio that changes a transcript (the packaged word lists too)."""
         settings = self.options.as_dict()
         settings.pop("cpu_threads")
+        if settings["prompt_template"] == DEFAULT_PROMPT_TEMPLATE:  # the default keeps the keys of older transcripts
+            settings.pop("prompt_template")
         payload = {
             "version": CACHE_VERSION,
             "data": data_digest(),
