@@ -27,7 +27,7 @@ THREADS_ENV = "QA_CPU_THREADS"
 # Memory budget per transcription running at once (MiB), measured on calls of a few minutes: 400 with one decode per
 # channel at Whisper's CPU batch of 8; 650 once a primed channel with an unsure word was decoded again without the
 # prompt (2 calls at once peaked at 2270 MiB on the full-size `make bench-night`); 450 since the CPU batch is 2 (the
-# same night: 1609 MiB with 2 at once, 1024 + 2 x 293; a 212 s mono call adds 318-378 MiB to its process, 300 s of
+# same night: 1609 MiB with 2 at once, 1024 + 2 x 293; a 163 s mono call adds 318-378 MiB to its process, 300 s of
 # continuous talk 385 MiB). A call longer than 10.5 minutes needs no more (windows: a 3-hour call peaked at 0.88 GiB
 # for the whole `qa score` process); see README "Sizing a machine".
 MIB_PER_TRANSCRIPTION = 450

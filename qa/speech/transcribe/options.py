@@ -53,7 +53,7 @@ def _default_threads() -> int:
 
 
 DEFAULT_PROMPT_TEMPLATE = "{terms}"
-# Whisper's batch on a CPU. A mono 8 kHz call of 212 s (bench_asr's mixdown) peaked at 1.2 GiB with a batch of 8,
+# Whisper's batch on a CPU. A mono 8 kHz call of 163 s (bench_asr's mixdown) peaked at 1.2 GiB with a batch of 8,
 # 0.85 GiB with 4 and 0.69 GiB with 2, with the same words; on one CTranslate2 thread (a night's calls, one per
 # core) batch 2 was 13-15% faster than 8, on two threads level with it (README, «Benchmarks»).
 CPU_BATCH = 2
