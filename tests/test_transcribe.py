@@ -152,6 +152,9 @@ def test_options_from_env_and_overrides(monkeypatch):
     for bad in ("без терминов", "{terms} и {terms}", "{terms} {brand}"):
         with pytest.raises(ValueError, match="prompt_template"):
             TranscriptionOptions(prompt_template=bad)
+    monkeypatch.setenv("QA_PROMPT_TEMPLATE", "Разговор")
+    with pytest.raises(ValueError, match="QA_PROMPT_TEMPLATE must hold"):
+        TranscriptionOptions.from_env()
     monkeypatch.delenv("QA_PROMPT_TEMPLATE")
     monkeypatch.setenv("QA_BEAM_SIZE", "many")
     with pytest.raises(ValueError, match="QA_BEAM_SIZE"):

@@ -264,11 +264,9 @@ class RulesetSettings(_Strict):
     @field_validator("prompt_template")
     @classmethod
     def _one_terms_slot(cls, value: str | None) -> str | None:
-        rest = (value or "{terms}").replace("{terms}", "", 1)
-        if value is not None and ("{terms}" not in value or "{" in rest or "}" in rest):
-            raise ValueError("must hold {terms} once (where the brand's names and the vocabulary go) and no other "
-                             "braces")
-        return value
+        from qa.speech.transcribe.options import check_prompt_template
+
+        return value if value is None else check_prompt_template(value)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def check_prompt_template(template: str) -> str:
     """``template`` itself; ValueError unless it holds ``{terms}`` once and no other braces."""
     rest = template.replace("{terms}", "", 1)
     if "{terms}" not in template or "{" in rest or "}" in rest:
-        raise ValueError(f"prompt_template must hold {{terms}} once and no other braces, not {template!r}")
+        raise ValueError(f"must hold {{terms}} once and no other braces, not {template!r}")
     return template
 
 
@@ -128,7 +128,10 @@ class TranscriptionOptions:
     def __post_init__(self) -> None:
         if self.use_vocabulary not in ("prompt", "hotwords", "none"):
             raise ValueError(f"use_vocabulary must be prompt, hotwords or none, not {self.use_vocabulary!r}")
-        check_prompt_template(self.prompt_template)
+        try:
+            check_prompt_template(self.prompt_template)
+        except ValueError as exc:
+            raise ValueError(f"prompt_template {exc}") from None
         if self.mono_speakers not in ("voices", "unknown"):
             why = " (pitch attribution was removed: it gave the operator's words to the client)" \
                 if self.mono_speakers == "pitch" else ""
@@ -166,6 +169,11 @@ class TranscriptionOptions:
                 values[key] = kind(raw)
             except ValueError as exc:
                 raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from exc
+            if key == "prompt_template":
+                try:
+                    check_prompt_template(raw)
+                except ValueError as exc:
+                    raise ValueError(f"{name} {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
