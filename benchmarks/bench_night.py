@@ -1,4 +1,4 @@
-"""The night on this machine: one cold inbox through the nightly flow three ways, side by side.
+"""The night on this machine: one cold inbox through the nightly flow four ways, side by side.
 
 ``python benchmarks/bench_night.py [--calls 24] [--call-minutes 3] [--chats 200] [--repeats 1] [--workers 2]``
 (``make bench-night``). The inbox: ``--calls`` telephone calls of about ``--call-minutes`` each (8 kHz stereo PCM
@@ -7,17 +7,22 @@ different run of them per call) and ``--chats`` copies of the sample chats with 
 from a fresh store and an empty transcript cache, in a process of its own:
 
 - **today**: the code and defaults of :data:`BASELINE_REF` (main before this work: one call transcribed at a time
-  with every core, chunks of 4 calls / 100 chats), its ``qa/`` checked out with ``git archive``; where that is not
-  possible (a shallow clone), this code with those settings;
+  with every core, Whisper's CPU batch of 8, chunks of 4 calls / 100 chats), its ``qa/`` checked out with
+  ``git archive``; where that is not possible (a shallow clone, or ``--baseline none``), it is left out;
+- **settings**: this code with those settings (:data:`TODAY_SETTINGS`). Since the baseline, issue #19 made every call
+  cost more (a primed channel with an unsure word is decoded a second time without the prompt), so ``today`` measures
+  the night's change as a whole and ``settings`` what the runner's choices (calls at once, threads, batch, chunks)
+  are worth on today's work;
 - **embedded**: this code's default (as many calls at once as pay off here, one CTranslate2 thread each);
 - **dask**: a local Dask cluster of ``--workers`` worker processes (``qa run --workers N``).
 
 Printed per run: wall time (the flow alone; the Prefect server's and the cluster's start-up apart), audio-hours per
-wall-hour, the ratio to today's, peak resident memory of the flow process and of each worker, each process's CPU
-time and page faults; then the median and spread over ``--repeats`` (runs interleaved, so a burst of load from
-elsewhere falls on every kind alike), whether every kind stored the same transcripts, findings and scores, the
-per-chunk bookkeeping of each runner against an average chunk, and the 10,000-call night (4.2-minute calls, 700 h of
-audio) projected on this machine. Never asserts a time. Reports the load average: the machine may be shared.
+wall-hour, the ratio to today's and to today's settings, peak resident memory of the flow process and of each
+worker, each process's CPU time and page faults; then the median and spread over ``--repeats`` (runs interleaved, so
+a burst of load from elsewhere falls on every kind alike), whether every kind stored the same transcripts, findings
+and scores as each base, the per-chunk bookkeeping of each runner against an average chunk, and the 10,000-call night
+(4.2-minute calls, 700 h of audio) projected on this machine. Never asserts a time. Reports the load average: the
+machine may be shared.
 """
 
 from __future__ import annotations
@@ -47,7 +52,11 @@ SAMPLES = REPO_ROOT / "data" / "samples"
 RULES = REPO_ROOT / "scripts_rules"
 NIGHT_CALLS = 10_000
 NIGHT_CALL_MINUTES = 4.2  # 700 h of audio in 10,000 calls
-KINDS = ("today", "embedded", "dask")
+KINDS = ("today", "settings", "embedded", "dask")
+BASES = ("today", "settings")  # the kinds the others are compared with
+# main before this work, as its defaults were: one call at a time on every core, batch 8, chunks of 4 calls / 100 chats
+TODAY_SETTINGS = {"chunk_size": 4, "text_chunk_size": 100, "transcriptions": 1}
+TODAY_BATCH = 8
 
 
 # --- the inbox -----------------------------------------------------------------------------------------------------
@@ -242,7 +251,8 @@ def differences(a: dict[str, list], b: dict[str, list]) -> list[str]:
 def _baseline_code(work: Path, ref: str) -> Path | None:
     archive = subprocess.run(["git", "-C", str(REPO_ROOT), "archive", ref, "qa"], capture_output=True, check=False)
     if archive.returncode != 0:
-        print(f"(baseline {ref[:10]} not in this clone: today's settings run on this code)", flush=True)
+        print(f"(baseline {ref[:10]} not in this clone: 'today' left out; 'settings' runs today's settings on this "
+              "code)", flush=True)
         return None
     folder = work / "baseline"
     folder.mkdir()
@@ -262,9 +272,9 @@ def main() -> None:
     parser.add_argument("--chats", type=int, default=200)
     parser.add_argument("--workers", type=int, default=2, help="Dask worker processes of the dask run")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each kind, interleaved")
-    parser.add_argument("--kinds", default=",".join(KINDS), help="which of today,embedded,dask to run")
-    parser.add_argument("--baseline", default=BASELINE_REF, help="commit whose code is 'today' ('none': this code "
-                        "with today's settings)")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="which of today,settings,embedded,dask to run")
+    parser.add_argument("--baseline", default=BASELINE_REF, help="commit whose code is 'today' ('none': no 'today' "
+                        "run; 'settings' is this code with today's settings)")
     parser.add_argument("--keep", help="keep the work folder here (inbox, stores)")
     args = parser.parse_args()
     if args.child:
@@ -287,18 +297,22 @@ def main() -> None:
         print(f"inbox: {args.calls} calls ({audio_s / 3600:.2f} h of 8 kHz stereo audio, "
               f"{audio_s / args.calls / 60:.1f} min each) + {args.chats} chats, built in "
               f"{time.perf_counter() - started:.0f} s", flush=True)
-        baseline = _baseline_code(work, args.baseline) if args.baseline.lower() != "none" else None
-        today_env = {} if baseline is not None else {"QA_CPU_THREADS": str(cores)}
-        today_kwargs = {} if baseline is not None else {"chunk_size": 4, "text_chunk_size": 100, "transcriptions": 1}
+        baseline = None
+        if "today" in kinds:
+            baseline = _baseline_code(work, args.baseline) if args.baseline.lower() != "none" else None
+            if baseline is None:
+                kinds.remove("today")
+        settings_env = {"QA_CPU_THREADS": str(cores), "QA_BATCH_SIZE": str(TODAY_BATCH)}
         jobs = {
-            "today": (baseline, today_env, {"flow_kwargs": today_kwargs}),
+            "today": (baseline, {}, {"flow_kwargs": {}}),
+            "settings": (None, settings_env, {"flow_kwargs": dict(TODAY_SETTINGS)}),
             "embedded": (None, {}, {"flow_kwargs": {}}),
             "dask": (None, {}, {"workers": args.workers, "flow_kwargs": {}}),
         }
         runs: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
         dbs: dict[str, str] = {}
-        print(f"\n{'run':<10}{'wall s':>8}{'audio h/h':>10}{'vs today':>9}{'start s':>9}  flow process; workers",
-              flush=True)
+        print(f"\n{'run':<10}{'wall s':>8}{'audio h/h':>10}{'vs today':>9}{'vs sett.':>9}{'start s':>9}  "
+              "flow process; workers", flush=True)
         for repeat in range(args.repeats):
             for kind in kinds:
                 code, env, extra = jobs[kind]
@@ -309,11 +323,11 @@ def main() -> None:
                 r["rate"] = (audio_s / 3600) / (r["wall_s"] / 3600)
                 runs[kind].append(r)
                 dbs.setdefault(kind, str(db))
-                base = runs["today"][-1]["rate"] if runs.get("today") else None
                 start = r["prefect_start_s"] + r.get("cluster_start_s", 0.0)
                 workers = "; ".join(_fmt_usage(w) for w in r.get("workers", []))
-                versus = f"{r['rate'] / base:.2f}x" if base else "-"
-                print(f"{kind:<10}{r['wall_s']:>8.0f}{r['rate']:>10.1f}{versus:>9}"
+                versus = "".join(f"{r['rate'] / runs[b][-1]['rate']:>8.2f}x" if runs.get(b) else f"{'-':>9}"
+                                 for b in BASES)
+                print(f"{kind:<10}{r['wall_s']:>8.0f}{r['rate']:>10.1f}{versus}"
                       f"{start:>9.1f}  {_fmt_usage(r['flow'])}" + (f"; {workers}" if workers else "")
                       + (f"  [{r['failed']} failed]" if r["failed"] else ""), flush=True)
         report(runs, dbs, args, audio_s)
@@ -326,18 +340,20 @@ def report(runs: dict[str, list[dict[str, Any]]], dbs: dict[str, str], args: arg
            audio_s: float) -> None:
     """Medians and spread, ratios, identity of results, bookkeeping and the projected night."""
     print(f"\nmedian over {args.repeats} run(s) of each (range):", flush=True)
-    today = statistics.median(r["rate"] for r in runs["today"]) if runs.get("today") else None
     for kind, rs in runs.items():
         rates = [r["rate"] for r in rs]
         rate = statistics.median(rates)
-        ratio = f", {rate / today:.2f}x today's" if today else ""
-        ratios = ""
-        if today and len(rs) > 1 and len(runs["today"]) == len(rs):
-            each = sorted(r["rate"] / t["rate"] for r, t in zip(rs, runs["today"], strict=True))
-            ratios = f" (side by side: {each[0]:.2f}–{each[-1]:.2f}x)"
+        ratio = ""
+        for base, name in zip(BASES, ("today's", "today's settings"), strict=True):
+            if not runs.get(base) or base == kind:
+                continue
+            ratio += f", {rate / statistics.median(r['rate'] for r in runs[base]):.2f}x {name}"
+            if len(rs) > 1 and len(runs[base]) == len(rs):
+                each = sorted(r["rate"] / t["rate"] for r, t in zip(rs, runs[base], strict=True))
+                ratio += f" (side by side: {each[0]:.2f}–{each[-1]:.2f}x)"
         night_h = NIGHT_CALLS * NIGHT_CALL_MINUTES / 60 / rate
         s = rs[-1].get("settings", {})
-        print(f"  {kind:<9} {rate:5.1f} audio-hours per wall-hour ({min(rates):.1f}–{max(rates):.1f}){ratio}{ratios}; "
+        print(f"  {kind:<9} {rate:5.1f} audio-hours per wall-hour ({min(rates):.1f}–{max(rates):.1f}){ratio}; "
               f"10,000-call night ({NIGHT_CALLS * NIGHT_CALL_MINUTES / 60:.0f} h of audio): {night_h:.1f} h; "
               f"settings {json.dumps(s, ensure_ascii=False)}", flush=True)
     print("\nper-chunk bookkeeping (an empty chunk's task, submitted and awaited):", flush=True)
@@ -351,12 +367,14 @@ def report(runs: dict[str, list[dict[str, Any]]], dbs: dict[str, str], args: arg
         per_call = rs[-1]["wall_s"] * (slots if isinstance(slots, int) else 1) / max(1, args.calls)
         print(f"  {kind:<9} {cost * 1000:.0f} ms = {100 * cost / (per_call * calls_per):.1f}% of a chunk of "
               f"{calls_per} call(s) (~{per_call * calls_per:.0f} s of a worker)", flush=True)
-    if "today" in dbs:
-        base = stored_results(dbs["today"])
+    for base_kind in BASES:
+        if base_kind not in dbs:
+            continue
+        base = stored_results(dbs[base_kind])
         for kind, db in dbs.items():
-            if kind != "today":
+            if kind not in BASES:
                 diff = differences(base, stored_results(db))
-                print(f"{kind} stored the same transcripts, findings and scores as today: "
+                print(f"{kind} stored the same transcripts, findings and scores as {base_kind}: "
                       f"{'yes' if not diff else 'NO: ' + '; '.join(diff)}", flush=True)
 
 
