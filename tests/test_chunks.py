@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.inbox.inputs import InboxItem
-from qa.run.pipeline import chunk_sizes, longest_first, plan_chunks
+from qa.run.pipeline import calls_per_chunk, chunk_sizes, longest_first, plan_chunks
 
 
 def _items(kinds: str) -> list[InboxItem]:
@@ -114,3 +114,16 @@ def test_a_chunks_calls_are_transcribed_side_by_side_in_order(monkeypatch):
     at_once.clear()
     pipeline.prepare_chunk(items, pipeline.PipelineSettings(rules_dir="scripts_rules", transcriptions=1))
     assert max(at_once) == 1
+
+
+@pytest.mark.parametrize("calls_per, calls, threads, expected", [
+    (4, 8, None, 4),  # not on a cluster: as set
+    (4, 100, 2, 4),  # a night with calls enough: 4 per chunk
+    (4, 8, 4, 2),  # 8 calls on 4 worker threads: 2 per chunk, every thread busy
+    (4, 6, 4, 2),
+    (4, 3, 4, 1),  # fewer calls than threads: one each
+    (4, 0, 4, 4),  # no calls: nothing to cut
+    (2, 40, 16, 2),  # never more than asked for
+])
+def test_a_small_night_on_a_cluster_is_cut_so_every_worker_thread_gets_calls(calls_per, calls, threads, expected):
+    assert calls_per_chunk(calls_per, calls, threads) == expected

@@ -144,8 +144,9 @@ def cluster():
 
 @pytest.mark.slow
 def test_each_worker_loads_the_model_and_rules_once(cluster, tmp_path):
-    """Four calls (one per chunk, no transcript cache) and four chats over two workers: every worker that
-    transcribed built one Whisper model and one rule set, whatever number of chunks it took."""
+    """Four calls (no transcript cache) and four chats over two workers: the default chunks of 4 calls are cut to 2
+    so that both workers get calls, and every worker that transcribed built one Whisper model and one rule set,
+    whatever number of chunks it took."""
     from qa.flows.nightly import nightly_flow
 
     local, client = cluster
@@ -154,8 +155,11 @@ def test_each_worker_loads_the_model_and_rules_once(cluster, tmp_path):
         shutil.copy(EVAL_AUDIO / f"{name}.ogg", inbox / f"{name}.ogg")
     db = tmp_path / "qa.duckdb"
     summary = nightly_flow(ClusterSettings(address=local.scheduler_address))(
-        inbox=str(inbox), db=str(db), rules=str(RULES), chunk_size=1, cache_dir=None)
+        inbox=str(inbox), db=str(db), rules=str(RULES), cache_dir=None)
     assert (summary["processed"], summary["failed"]) == (8, 0), summary["failures"]
+    run_settings = open_store(db).query("SELECT settings FROM runs")[1][0][0]
+    run_settings = json.loads(run_settings) if isinstance(run_settings, str) else run_settings
+    assert (run_settings["chunk_size"], run_settings["text_chunk_size"]) == (2, 250)
     loads = client.run(lambda: __import__("qa_eval.process_loads").process_loads.counts())
     assert len(loads) == 2
     # the workers report to this process's Prefect API instead of starting temporary servers of their own

@@ -26,6 +26,7 @@ from qa.rules.ruleset import load_ruleset
 from qa.run import bookkeeping, pipeline
 from qa.run.cluster import (
     ClusterSettings,
+    dask_threads,
     embedded_threads,
     lost_error,
     runner_in_use,
@@ -101,8 +102,9 @@ def nightly_qa(
     ``ducklake:`` setting: plain text, as a deployment's parameters are; opened once here); returns the run
     summary.
 
-    ``chunk_size``: calls per task (4), and chats/transcripts per task too unless ``text_chunk_size`` (100, on Dask
-    250). ``transcriptions``: calls transcribed at once by the embedded runner (default: as many as pay off here,
+    ``chunk_size``: calls per task (4; on Dask fewer when a small night would leave a worker thread without a
+    chunk), and chats/transcripts per task too unless ``text_chunk_size`` (100, on Dask 250). ``transcriptions``:
+    calls transcribed at once by the embedded runner (default: as many as pay off here,
     ``qa.speech.transcribe.concurrency``); a Dask worker transcribes one per thread.
     ``sources``: qa.toml's ``[[sources]]`` as data (:meth:`qa.config.SourceSettings.as_dict`).
     ``settle_s``: files changed this recently wait for the next run (default ``QA_SETTLE_S``, else 10 s)."""
@@ -122,6 +124,8 @@ def nightly_qa(
     store = open_store(db)
     found = discover(inbox, sources or [], store, settle_seconds(settle_s))
     new, skipped, source_reports = found.new, found.stored, found.sources
+    if distributed and not chunk_size:  # every worker thread gets a chunk of a small night
+        calls_per = pipeline.calls_per_chunk(calls_per, sum(item.kind == "call" for item in new), dask_threads())
     if any(item.kind == "call" for item in new):
         pipeline.check_model(settings)  # a wrong model fails the run here, not every call in it
     where = inbox or ", ".join(f"source {s['name']}" for s in sources or [])

@@ -274,6 +274,21 @@ def runner_is_dask() -> bool:
     return bool(context) and type(context.task_runner).__name__ == "DaskTaskRunner"
 
 
+def dask_threads() -> int | None:
+    """Worker threads of the current flow run's Dask cluster, as its scheduler knows them now (``None`` outside a
+    flow run on Dask, or where the scheduler cannot say): how many chunks it works on at once."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    runner = context.task_runner if context else None
+    if type(runner).__name__ != "DaskTaskRunner":
+        return None
+    try:
+        return sum(runner.client.nthreads().values()) or None
+    except Exception:  # a scheduler that cannot say leaves the chunks as they are
+        return None
+
+
 def embedded_threads() -> int:
     """Threads of the embedded runner's pool: one per core this process may use (each transcribes one call at a
     time; ``qa.speech.transcribe.concurrency`` chooses how many of them transcribe at once)."""

@@ -155,6 +155,15 @@ def chunk_sizes(chunk_size: int | None, text_chunk_size: int | None, distributed
     return calls, texts
 
 
+def calls_per_chunk(calls_per: int, calls: int, threads: int | None) -> int:
+    """Calls per chunk on a cluster of ``threads`` worker threads (a Dask worker transcribes one chunk per thread):
+    ``calls_per``, or fewer where a small night would otherwise leave a thread without a chunk (8 calls on 4
+    workers: 2 per chunk, not 2 chunks of 4); at least 1."""
+    if not threads or calls < 1:
+        return calls_per
+    return max(1, min(calls_per, -(-calls // threads)))
+
+
 def plan_chunks(items: Sequence[InboxItem], chunk_size: int | None = None,
                 text_chunk_size: int | None = None) -> list[list[InboxItem]]:
     """Chunks of calls and chunks of text inputs (one Prefect task each, not one per conversation), each kind by
