@@ -124,9 +124,10 @@ def nightly_qa(
     store = open_store(db)
     found = discover(inbox, sources or [], store, settle_seconds(settle_s))
     new, skipped, source_reports = found.new, found.stored, found.sources
+    calls = sum(item.kind == "call" for item in new)
     if distributed and not chunk_size:  # every worker thread gets a chunk of a small night
-        calls_per = pipeline.calls_per_chunk(calls_per, sum(item.kind == "call" for item in new), dask_threads())
-    if any(item.kind == "call" for item in new):
+        calls_per = pipeline.calls_per_chunk(calls_per, calls, dask_threads())
+    if calls:
         pipeline.check_model(settings)  # a wrong model fails the run here, not every call in it
     where = inbox or ", ".join(f"source {s['name']}" for s in sources or [])
     interrupted = record_run(store, RunInfo(

@@ -211,7 +211,7 @@ def scheduler_lost(exc: BaseException | str) -> bool:
         return True
     if isinstance(exc, str):
         return False
-    return _flow_scheduler_gone() or (_flow_runner_is_dask() and _comm_error(exc))
+    return _flow_scheduler_gone() or (runner_is_dask() and _comm_error(exc))
 
 
 _COMM_ERRORS = ("CommClosedError", "StreamClosedError")  # distributed's and tornado's closed connections
@@ -231,11 +231,13 @@ def _comm_error(exc: BaseException) -> bool:
     return False
 
 
-def _flow_runner_is_dask() -> bool:
+def _flow_dask_runner() -> Any:
+    """The current flow run's ``DaskTaskRunner`` (``None`` outside a flow run or on another runner)."""
     from prefect.context import FlowRunContext
 
     context = FlowRunContext.get()
-    return type(context.task_runner if context else None).__name__ == "DaskTaskRunner"
+    runner = context.task_runner if context else None
+    return runner if type(runner).__name__ == "DaskTaskRunner" else None
 
 
 def lost_error(exc: BaseException) -> RuntimeError:
@@ -247,11 +249,8 @@ def lost_error(exc: BaseException) -> RuntimeError:
 def _flow_scheduler_gone() -> bool:
     """Whether the current flow run's Dask scheduler is gone: its client is no longer running, or its address
     refuses a connection. False outside a flow run or on another runner."""
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    runner = context.task_runner if context else None
-    if type(runner).__name__ != "DaskTaskRunner":
+    runner = _flow_dask_runner()
+    if runner is None:
         return False
     client = getattr(runner, "_client", None)
     if getattr(client, "status", "running") not in ("running", "newly-created"):
@@ -268,20 +267,14 @@ def _flow_scheduler_gone() -> bool:
 
 def runner_is_dask() -> bool:
     """Whether the current flow run's tasks run on Dask workers (other processes, maybe other machines)."""
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    return bool(context) and type(context.task_runner).__name__ == "DaskTaskRunner"
+    return _flow_dask_runner() is not None
 
 
 def dask_threads() -> int | None:
     """Worker threads of the current flow run's Dask cluster, as its scheduler knows them now (``None`` outside a
     flow run on Dask, or where the scheduler cannot say): how many chunks it works on at once."""
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    runner = context.task_runner if context else None
-    if type(runner).__name__ != "DaskTaskRunner":
+    runner = _flow_dask_runner()
+    if runner is None:
         return None
     try:
         return sum(runner.client.nthreads().values()) or None
